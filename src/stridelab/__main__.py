@@ -1,0 +1,3 @@
+from stridelab.cli import main
+
+raise SystemExit(main())
