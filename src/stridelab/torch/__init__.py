@@ -1,0 +1,1 @@
+"""The PyTorch side of stridelab: architectures, the shared training loop, distributed helpers."""

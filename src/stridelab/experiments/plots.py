@@ -1,0 +1,108 @@
+"""Figures shared by the experiments: every one titled, axes labelled, colorbars where values matter."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """(n_classes, n_classes) counts: row = true class, column = predicted class."""
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return cm
+
+
+def most_confused_pairs(cm: np.ndarray, classes, top: int = 5) -> list[dict]:
+    """The largest off-diagonal counts of a confusion matrix, as (true, predicted, count)."""
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(off, axis=None)[::-1][:top]
+    pairs = []
+    for flat in order:
+        i, j = np.unravel_index(flat, off.shape)
+        if off[i, j] == 0:
+            break
+        pairs.append({"true": str(classes[i]), "predicted": str(classes[j]),
+                      "count": int(off[i, j]),
+                      "fraction_of_true": float(off[i, j] / max(cm[i].sum(), 1))})
+    return pairs
+
+
+def confusion_figure(cm: np.ndarray, classes, title: str):
+    """Counts and row-normalised rates side by side."""
+    classes = [str(c) for c in classes]
+    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
+    for ax, values, label, fmt in ((axes[0], cm, "count", "d"),
+                                   (axes[1], rates, "fraction of the true class", ".2f")):
+        im = ax.imshow(values, cmap="Blues")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
+        ax.set_xticks(range(len(classes)), classes, rotation=45 if len(classes[0]) > 2 else 0,
+                      ha="right" if len(classes[0]) > 2 else "center")
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        if len(classes) <= 12:
+            threshold = values.max() / 2 if values.max() > 0 else 1
+            for i in range(values.shape[0]):
+                for j in range(values.shape[1]):
+                    ax.text(j, i, format(values[i, j], fmt), ha="center", va="center",
+                            fontsize=7, color="white" if values[i, j] > threshold else "black")
+    axes[0].set_title("counts")
+    axes[1].set_title("row-normalised")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves_figure(history: dict, title: str):
+    """Loss (and accuracy, when recorded) on train and test per epoch."""
+    has_acc = bool(history.get("train_accuracy"))
+    fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(11 if has_acc else 6, 4))
+    axes = np.atleast_1d(axes)
+    epochs = history["epoch"]
+    axes[0].plot(epochs, history["train_loss"], "o-", label="train")
+    if any(np.isfinite(history.get("test_loss", [np.nan]))):
+        axes[0].plot(epochs, history["test_loss"], "s-", label="test")
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("loss")
+    axes[0].set_title("loss")
+    axes[0].legend()
+    axes[0].grid(alpha=0.3)
+    if has_acc:
+        axes[1].plot(epochs, history["train_accuracy"], "o-", label="train")
+        axes[1].plot(epochs, history["test_accuracy"], "s-", label="test")
+        axes[1].set_xlabel("epoch")
+        axes[1].set_ylabel("accuracy")
+        axes[1].set_title("accuracy")
+        axes[1].legend()
+        axes[1].grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid_figure(images, titles, title: str, ncols: int = 5, cmap: str = "gray",
+                      colorbar: bool = False, vmin=None, vmax=None):
+    """A grid of images (H, W) or (H, W, 3) with a title each."""
+    images = list(images)
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols + (0.6 if colorbar else 0),
+                                                    2.4 * nrows), squeeze=False)
+    im = None
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, img, t in zip(axes.ravel(), images, titles):
+        im = ax.imshow(img, cmap=cmap if np.ndim(img) == 2 else None, vmin=vmin, vmax=vmax)
+        ax.set_title(t, fontsize=9)
+    if colorbar and im is not None:
+        fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02)
+    fig.suptitle(title)
+    return fig

@@ -1,0 +1,1 @@
+"""Architectures, one module per family of studies."""
