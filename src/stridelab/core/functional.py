@@ -1,0 +1,504 @@
+"""Convolution, pooling, upsampling, dropout and activations on :class:`Tensor` (or ndarray).
+
+Everything spatial rests on two helpers:
+
+* :func:`_windows` views every (KH, KW) window of a padded input without copying
+  (``np.lib.stride_tricks.as_strided``); convolution and pooling both read through it.
+* :func:`_fold` is its adjoint: it adds a gradient per window element back onto the input
+  position it was read from, looping over the KH·KW kernel offsets (never over pixels).
+
+``conv1d`` is ``conv2d`` on inputs of height 1.
+
+Shapes use fixed letters: N batch, C input channels, F filters (output channels),
+H, W height and width, L length, KH, KW (or K) kernel size, OH, OW output size, G groups.
+
+Padding
+-------
+``padding`` may be an int (all sides), a pair ``(ph, pw)`` (top = bottom = ph,
+left = right = pw), an explicit ``(top, bottom, left, right)``, ``"valid"`` (none) or
+``"same"``. ``"same"`` follows the TensorFlow/Keras rule for every kernel size, stride and
+dilation: along a side of length n the output has ``ceil(n / stride)`` positions, the total
+padding is ``max((ceil(n / stride) − 1)·stride + dilation·(k − 1) + 1 − n, 0)`` and when it is
+odd the extra row (column) goes to the bottom (right). For conv1d a pair means
+``(left, right)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from stridelab.core.tensor import Tensor, concat, stack
+
+__all__ = [
+    "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "upsample", "dropout", "flatten",
+    "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "concat", "stack",
+    "same_padding",
+]
+
+
+def _as_tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+# ---------------------------------------------------------------------- argument checks
+
+
+def _int_pair(value, name: str, op: str) -> tuple[int, int]:
+    """An int or a pair of ints, each >= 1."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {name}={value!r}")
+    if min(pair) < 1:
+        raise ValueError(f"{op}: {name} must be >= 1, got {name}={value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def same_padding(n: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """Padding (before, after) of one side of length ``n`` under the TensorFlow/Keras "same" rule.
+
+    The output has ``ceil(n / stride)`` positions; the extra row or column of an odd total
+    goes after (bottom/right).
+
+    Examples
+    --------
+    >>> same_padding(28, 5, stride=2)   # out 14: (14 − 1)·2 + 5 − 28 = 3
+    (1, 2)
+    >>> same_padding(14, 4)             # even kernel, stride 1: total 3
+    (1, 2)
+    """
+    n_out = -(-n // stride)
+    total = max((n_out - 1) * stride + dilation * (kernel_size - 1) + 1 - n, 0)
+    return total // 2, total - total // 2
+
+
+def _resolve_padding(padding, size, kernel, stride, dilation, op: str) -> tuple[int, ...]:
+    """Padding as (top, bottom, left, right) for an input of spatial ``size`` (H, W)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding == "same":
+            return (*same_padding(size[0], kernel[0], stride[0], dilation[0]),
+                    *same_padding(size[1], kernel[1], stride[1], dilation[1]))
+        raise ValueError(
+            f"{op}: padding must be an int, a tuple, 'valid' or 'same', got padding={padding!r}"
+        )
+    if isinstance(padding, (int, np.integer)):
+        pads = (padding,) * 4
+    else:
+        pads = tuple(padding)
+        if len(pads) == 2:
+            pads = (pads[0], pads[0], pads[1], pads[1])
+        elif len(pads) != 4:
+            raise ValueError(
+                f"{op}: padding must be an int, a pair, (top, bottom, left, right), 'valid' "
+                f"or 'same', got padding={padding!r}"
+            )
+    if not all(isinstance(p, (int, np.integer)) for p in pads) or min(pads) < 0:
+        raise ValueError(f"{op}: padding must hold ints >= 0, got padding={padding!r}")
+    return tuple(int(p) for p in pads)
+
+
+def _check_finite(t: Tensor, name: str, op: str) -> None:
+    if not np.isfinite(t.data).all():
+        raise ValueError(f"{op}: {name} contains NaN or Inf ({name} shape {t.shape})")
+
+
+def _check_window_fits(op: str, x_shape, pads, kernel, dilation, what: str) -> None:
+    """Raise if the dilated kernel is larger than the padded input.
+
+    ``pads``, ``kernel`` and ``dilation`` are 2-D (height, width); an x of shape (N, C, L) is
+    treated as height 1 and reported in 1-D terms.
+    """
+    padded = (x_shape[-2] + pads[0] + pads[1] if len(x_shape) == 4 else 1,
+              x_shape[-1] + pads[2] + pads[3])
+    effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if effective[0] > padded[0] or effective[1] > padded[1]:
+        if len(x_shape) == 3:
+            effective, padded, pads = effective[1:], padded[1:], pads[2:]
+        size = lambda t: "x".join(str(n) for n in t)
+        raise ValueError(
+            f"{op}: the {what} spans {size(effective)} (dilation included), more than the padded "
+            f"input {size(padded)} (x shape {tuple(x_shape)}, padding {pads}); "
+            "pad more or use a smaller kernel"
+        )
+
+
+# ---------------------------------------------------------------------- sliding windows
+
+
+def _windows(xp: np.ndarray, kernel, stride, dilation) -> np.ndarray:
+    """Every window of a padded input, as a read-only view (no copy).
+
+    xp: (N, C, Hp, Wp) -> (N, C, OH, OW, KH, KW) with
+    ``[n, c, i, j, a, b] = xp[n, c, i·sh + a·dh, j·sw + b·dw]``.
+    """
+    N, C, Hp, Wp = xp.shape
+    (KH, KW), (sh, sw), (dh, dw) = kernel, stride, dilation
+    OH = (Hp - dh * (KH - 1) - 1) // sh + 1
+    OW = (Wp - dw * (KW - 1) - 1) // sw + 1
+    sN, sC, sH, sW = xp.strides
+    return as_strided(xp, shape=(N, C, OH, OW, KH, KW),
+                      strides=(sN, sC, sH * sh, sW * sw, sH * dh, sW * dw), writeable=False)
+
+
+def _fold(dwin: np.ndarray, padded_shape, stride, dilation) -> np.ndarray:
+    """Adjoint of :func:`_windows`: sum each window element's gradient onto its input position.
+
+    dwin: (N, C, OH, OW, KH, KW) -> (N, C, Hp, Wp). Overlapping windows add up. The loop runs
+    over the KH·KW kernel offsets; each step adds one strided (N, C, OH, OW) slab.
+    """
+    N, C, OH, OW, KH, KW = dwin.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    dxp = np.zeros(padded_shape, dtype=dwin.dtype)                      # (N, C, Hp, Wp)
+    for a in range(KH):
+        for b in range(KW):
+            rows = slice(a * dh, a * dh + sh * (OH - 1) + 1, sh)
+            cols = slice(b * dw, b * dw + sw * (OW - 1) + 1, sw)
+            dxp[:, :, rows, cols] += dwin[:, :, :, :, a, b]
+    return dxp
+
+
+def _pad(x: np.ndarray, pads, value: float = 0.0) -> np.ndarray:
+    """Pad (N, C, H, W) by (top, bottom, left, right)."""
+    if not any(pads):
+        return x
+    top, bottom, left, right = pads
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def _unpad(xp: np.ndarray, pads) -> np.ndarray:
+    top, bottom, left, right = pads
+    return xp[:, :, top:xp.shape[2] - bottom, left:xp.shape[3] - right]
+
+
+# ---------------------------------------------------------------------- convolution
+
+
+def _conv2d(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dilation,
+            groups: int) -> Tensor:
+    """Cross-correlation of valid arguments (the public functions check them).
+
+    Forward: im2col through :func:`_windows`, then one batched GEMM over the G groups.
+    """
+    N, C, H, W = x.shape
+    F, Cg, KH, KW = w.shape
+    G = groups
+    xp = _pad(x.data, pads)                                              # (N, C, Hp, Wp)
+    win = _windows(xp, (KH, KW), stride, dilation)                       # (N, C, OH, OW, KH, KW)
+    OH, OW = win.shape[2:4]
+    cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))         # (C, KH, KW, N, OH, OW)
+    cols = cols.reshape(G, Cg * KH * KW, N * OH * OW)                    # (G, Cg·KH·KW, N·OH·OW)
+    wm = w.data.reshape(G, F // G, Cg * KH * KW)                         # (G, F/G, Cg·KH·KW)
+    z = np.matmul(wm, cols)                                              # (G, F/G, N·OH·OW)
+    z = z.reshape(F, N, OH, OW).transpose(1, 0, 2, 3)                    # (N, F, OH, OW)
+    if bias is not None:
+        z = z + bias.data.reshape(1, F, 1, 1)
+    else:
+        z = np.ascontiguousarray(z)
+    parents = (x, w) if bias is None else (x, w, bias)
+    out = Tensor._make(z, parents, "conv2d")
+
+    def _backward(g):                                                    # g: (N, F, OH, OW)
+        gm = g.transpose(1, 0, 2, 3).reshape(G, F // G, N * OH * OW)     # (G, F/G, N·OH·OW)
+        if bias is not None:
+            bias._add_grad(g.sum(axis=(0, 2, 3)))                        # (F,)
+        if w.requires_grad:
+            # dW = the input correlated with dZ: weight (f, c, a, b) met input
+            # xp[n, c, i·sh + a·dh, j·sw + b·dw] at every output (n, f, i, j), so its gradient is
+            # the sum of those inputs times dZ[n, f, i, j]; `cols` holds exactly those inputs.
+            dw = np.matmul(gm, cols.transpose(0, 2, 1))                  # (G, F/G, Cg·KH·KW)
+            w._add_grad(dw.reshape(F, Cg, KH, KW))
+        if x.requires_grad:
+            # dX = dZ fully convolved with the flipped W (a transposed convolution). The full
+            # convolution is a sum over kernel taps (a, b): dZ, spread out by the stride, shifted
+            # by (a·dh, b·dw) and weighted by W[:, :, a, b]ᵀ. One GEMM applies every tap's
+            # weights at once; _fold adds the KH·KW shifted copies.
+            dcols = np.matmul(wm.transpose(0, 2, 1), gm)                 # (G, Cg·KH·KW, N·OH·OW)
+            dcols = dcols.reshape(C, KH, KW, N, OH, OW).transpose(3, 0, 4, 5, 1, 2)
+            dxp = _fold(dcols, xp.shape, stride, dilation)               # (N, C, Hp, Wp)
+            x._add_grad(_unpad(dxp, pads))
+
+    out._backward = _backward
+    return out
+
+
+def _check_conv(op: str, x: Tensor, w: Tensor, bias: Tensor | None, groups, mode) -> None:
+    """Checks shared by conv1d and conv2d, on their own (unreshaped) shapes."""
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be an int >= 1, got groups={groups!r}")
+    if mode not in ("correlate", "convolve"):
+        raise ValueError(f"{op}: mode must be 'correlate' or 'convolve', got mode={mode!r}")
+    C, F, Cg = x.shape[1], w.shape[0], w.shape[1]
+    if C % groups or F % groups:
+        raise ValueError(
+            f"{op}: groups={groups} must divide the input channels C={C} (x shape {x.shape}) "
+            f"and the filters F={F} (w shape {w.shape})"
+        )
+    if Cg * groups != C:
+        raise ValueError(
+            f"{op}: channel mismatch: x has C={C} channels (x shape {x.shape}) but w expects "
+            f"C/groups={Cg} x groups={groups} = {Cg * groups} (w shape {w.shape})"
+        )
+    if bias is not None and bias.shape != (F,):
+        raise ValueError(
+            f"{op}: bias must have shape ({F},), one value per filter, got bias shape "
+            f"{bias.shape} (w shape {w.shape})"
+        )
+    for name, t in (("x", x), ("w", w), ("bias", bias)):
+        if t is not None:
+            _check_finite(t, name, op)
+
+
+def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1,
+           mode: str = "correlate") -> Tensor:
+    """2-D convolution layer (cross-correlation, as in every deep-learning library).
+
+    ``out[n, f, i, j] = bias[f] + Σ_{c, a, b} w[f, c, a, b] · xp[n, g·C/G + c, i·sh + a·dh,
+    j·sw + b·dw]`` where xp is x padded and g the group of filter f.
+
+    Parameters
+    ----------
+    x : Tensor or ndarray of shape (N, C, H, W)
+    w : Tensor or ndarray of shape (F, C/groups, KH, KW)
+    bias : Tensor or ndarray of shape (F,), optional
+    stride, dilation : int or (int, int), each >= 1
+    padding : int, (ph, pw), (top, bottom, left, right), "valid" or "same"
+        "same" is the TensorFlow/Keras rule (see the module docstring).
+    groups : int
+        Input and output channels are split into this many independent groups;
+        ``groups = C`` with F = C·m is a depthwise convolution.
+    mode : {"correlate", "convolve"}
+        "convolve" flips the kernel (a true convolution).
+
+    Returns
+    -------
+    Tensor of shape (N, F, OH, OW), ``OH = (H + top + bottom − dh·(KH − 1) − 1) // sh + 1``.
+
+    Notes
+    -----
+    Backward is itself made of convolutions:
+
+    * dW is the padded input cross-correlated with dZ (dZ plays the kernel, its dilation is the
+      stride): ``dW[f, c, a, b] = Σ_{n,i,j} xp[n, c, i·sh + a·dh, j·sw + b·dw] · dZ[n, f, i, j]``;
+    * dX is dZ (spread out by the stride) fully convolved with the flipped kernel, with the
+      roles of F and C exchanged: ``dXp[n, c, p, q] = Σ_{f,a,b} W[f, c, a, b] ·
+      dZ[n, f, (p − a·dh)/sh, (q − b·dw)/sw]`` (terms with non-integer indices are zero).
+
+    The fast path computes both from the im2col matrix with one GEMM each; the naive loops in
+    :mod:`stridelab.core.reference` write them out literally and the tests check they agree.
+
+    Raises
+    ------
+    ValueError
+        On a channel mismatch, groups not dividing the channels, a kernel larger than the
+        padded input, stride or dilation < 1, a bad padding or NaN/Inf in an input.
+    """
+    op = "conv2d"
+    x, w = _as_tensor(x), _as_tensor(w)
+    bias = None if bias is None else _as_tensor(bias)
+    if x.ndim != 4:
+        raise ValueError(f"{op}: x must have shape (N, C, H, W), got x shape {x.shape}")
+    if w.ndim != 4:
+        raise ValueError(f"{op}: w must have shape (F, C/groups, KH, KW), got w shape {w.shape}")
+    stride, dilation = _int_pair(stride, "stride", op), _int_pair(dilation, "dilation", op)
+    _check_conv(op, x, w, bias, groups, mode)
+    kernel = w.shape[2:]
+    pads = _resolve_padding(padding, x.shape[2:], kernel, stride, dilation, op)
+    _check_window_fits(op, x.shape, pads, kernel, dilation, f"kernel (w shape {w.shape})")
+    if mode == "convolve":
+        w = w[:, :, ::-1, ::-1]
+    return _conv2d(x, w, bias, stride, pads, dilation, int(groups))
+
+
+def conv1d(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1,
+           mode: str = "correlate") -> Tensor:
+    """1-D convolution layer: :func:`conv2d` on inputs of height 1.
+
+    Parameters
+    ----------
+    x : Tensor or ndarray of shape (N, C, L)
+    w : Tensor or ndarray of shape (F, C/groups, K)
+    bias : Tensor or ndarray of shape (F,), optional
+    stride, dilation : int >= 1
+    padding : int, (left, right), "valid" or "same" (TensorFlow/Keras rule)
+    groups, mode : as in :func:`conv2d`
+
+    Returns
+    -------
+    Tensor of shape (N, F, OL), ``OL = (L + left + right − d·(K − 1) − 1) // stride + 1``.
+    """
+    op = "conv1d"
+    x, w = _as_tensor(x), _as_tensor(w)
+    bias = None if bias is None else _as_tensor(bias)
+    if x.ndim != 3:
+        raise ValueError(f"{op}: x must have shape (N, C, L), got x shape {x.shape}")
+    if w.ndim != 3:
+        raise ValueError(f"{op}: w must have shape (F, C/groups, K), got w shape {w.shape}")
+    for name, value in (("stride", stride), ("dilation", dilation)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{op}: {name} must be an int >= 1, got {name}={value!r}")
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != 2:
+            raise ValueError(
+                f"{op}: padding must be an int, (left, right), 'valid' or 'same', "
+                f"got padding={padding!r}"
+            )
+        padding = (0, 0, *padding)
+    elif isinstance(padding, (int, np.integer)):
+        padding = (0, 0, padding, padding)
+    _check_conv(op, x, w, bias, groups, mode)
+    N, C, L = x.shape
+    F, Cg, K = w.shape
+    stride2, dilation2 = (1, int(stride)), (1, int(dilation))
+    pads = _resolve_padding(padding, (1, L), (1, K), stride2, dilation2, op)
+    _check_window_fits(op, x.shape, pads, (1, K), dilation2, f"kernel (w shape {w.shape})")
+    x2 = x.reshape(N, C, 1, L)                                          # (N, C, 1, L)
+    w2 = w.reshape(F, Cg, 1, K)                                         # (F, C/G, 1, K)
+    if mode == "convolve":
+        w2 = w2[:, :, :, ::-1]
+    out = _conv2d(x2, w2, bias, stride2, pads, dilation2, int(groups))  # (N, F, 1, OL)
+    return out.reshape(N, F, out.shape[3])
+
+
+# ---------------------------------------------------------------------- pooling
+
+
+def _pool_args(op, x, kernel_size, stride, padding):
+    if x.ndim != 4:
+        raise ValueError(f"{op}: x must have shape (N, C, H, W), got x shape {x.shape}")
+    kernel = _int_pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None else _int_pair(stride, "stride", op)
+    pads = _resolve_padding(padding, x.shape[2:], kernel, stride, (1, 1), op)
+    if pads[0] > kernel[0] // 2 or pads[1] > kernel[0] // 2 or pads[2] > kernel[1] // 2 \
+            or pads[3] > kernel[1] // 2:
+        raise ValueError(
+            f"{op}: padding {pads} must be at most half the kernel {kernel} on every side, "
+            "so that no window lies entirely in the padding"
+        )
+    _check_finite(x, "x", op)
+    _check_window_fits(op, x.shape, pads, kernel, (1, 1), f"kernel {kernel}")
+    return kernel, stride, pads
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
+    """Maximum over each (KH, KW) window.
+
+    Parameters
+    ----------
+    x : Tensor or ndarray of shape (N, C, H, W)
+    kernel_size : int or (int, int)
+    stride : int or (int, int), default kernel_size
+    padding : int, pair, (top, bottom, left, right), "valid" or "same"; padded positions
+        hold −inf, so they are never the maximum. At most half the kernel per side.
+
+    Returns
+    -------
+    Tensor of shape (N, C, OH, OW). The gradient goes to the first maximum of each window.
+    """
+    x = _as_tensor(x)
+    kernel, stride, pads = _pool_args("max_pool2d", x, kernel_size, stride, padding)
+    xp = _pad(x.data, pads, value=-np.inf)                              # (N, C, Hp, Wp)
+    win = _windows(xp, kernel, stride, (1, 1))                          # (N, C, OH, OW, KH, KW)
+    N, C, OH, OW, KH, KW = win.shape
+    flat = win.reshape(N, C, OH, OW, KH * KW)                           # copy: (…, KH·KW)
+    idx = flat.argmax(axis=-1)                                          # (N, C, OH, OW)
+    out = Tensor._make(np.take_along_axis(flat, idx[..., None], axis=-1)[..., 0],
+                       (x,), "max_pool2d")
+
+    def _backward(g):                                                   # g: (N, C, OH, OW)
+        winner = idx[..., None] == np.arange(KH * KW)                   # (N, C, OH, OW, KH·KW)
+        dwin = (g[..., None] * winner).reshape(N, C, OH, OW, KH, KW)
+        x._add_grad(_unpad(_fold(dwin, xp.shape, stride, (1, 1)), pads))
+
+    out._backward = _backward
+    return out
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
+    """Mean over each (KH, KW) window.
+
+    Padded positions count as zeros and the divisor is always KH·KW (PyTorch's default
+    ``count_include_pad=True``). Arguments and shapes as in :func:`max_pool2d`.
+    """
+    x = _as_tensor(x)
+    kernel, stride, pads = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
+    xp = _pad(x.data, pads)                                             # (N, C, Hp, Wp)
+    win = _windows(xp, kernel, stride, (1, 1))                          # (N, C, OH, OW, KH, KW)
+    out = Tensor._make(win.mean(axis=(4, 5)), (x,), "avg_pool2d")
+
+    def _backward(g):                                                   # g: (N, C, OH, OW)
+        share = (g / (kernel[0] * kernel[1]))[..., None, None]           # (N, C, OH, OW, 1, 1)
+        dwin = np.broadcast_to(share, win.shape)                        # (N, C, OH, OW, KH, KW)
+        x._add_grad(_unpad(_fold(dwin, xp.shape, stride, (1, 1)), pads))
+
+    out._backward = _backward
+    return out
+
+
+# ---------------------------------------------------------------------- other layers
+
+
+def upsample(x, scale_factor=2) -> Tensor:
+    """Nearest-neighbour upsampling: each pixel becomes an (sh, sw) block.
+
+    x: (N, C, H, W) -> (N, C, H·sh, W·sw). The gradient of a pixel is the sum over its block.
+    """
+    x = _as_tensor(x)
+    if x.ndim != 4:
+        raise ValueError(f"upsample: x must have shape (N, C, H, W), got x shape {x.shape}")
+    sh, sw = _int_pair(scale_factor, "scale_factor", "upsample")
+    N, C, H, W = x.shape
+    out = Tensor._make(x.data.repeat(sh, axis=2).repeat(sw, axis=3), (x,), "upsample")
+
+    def _backward(g):                                                   # g: (N, C, H·sh, W·sw)
+        x._add_grad(g.reshape(N, C, H, sh, W, sw).sum(axis=(3, 5)))
+
+    out._backward = _backward
+    return out
+
+
+def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 − p)``.
+
+    Inverted dropout: the expected value is unchanged, so evaluation (``training=False``)
+    is the identity. ``rng`` is a ``np.random.Generator``, a seed, or None (fresh entropy).
+    """
+    x = _as_tensor(x)
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), got p={p!r}")
+    if not training or p == 0:
+        return x
+    rng = np.random.default_rng(rng)
+    keep = (rng.random(x.shape) >= p).astype(x.dtype) / x.dtype.type(1 - p)
+    return x * keep
+
+
+def flatten(x, start_dim: int = 1) -> Tensor:
+    """Merge the axes from ``start_dim`` on: (N, C, H, W) -> (N, C·H·W)."""
+    x = _as_tensor(x)
+    return x.reshape(x.shape[:start_dim] + (-1,))
+
+
+def relu(x) -> Tensor:
+    return _as_tensor(x).relu()
+
+
+def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
+    return _as_tensor(x).leaky_relu(negative_slope)
+
+
+def sigmoid(x) -> Tensor:
+    return _as_tensor(x).sigmoid()
+
+
+def tanh(x) -> Tensor:
+    return _as_tensor(x).tanh()
+
+
+def softmax(x, axis: int = -1) -> Tensor:
+    return _as_tensor(x).softmax(axis)
+
+
+def log_softmax(x, axis: int = -1) -> Tensor:
+    return _as_tensor(x).log_softmax(axis)
