@@ -94,6 +94,14 @@ def _print_summary(console, results, total_seconds: float) -> None:
     console.print(table)
 
 
+def _check_dataset_name(name: str | None) -> None:
+    from stridelab.data import DATASET_NAMES
+
+    if name is not None and name not in DATASET_NAMES:
+        raise StridelabError(f"--dataset {name}: unknown; choose one of: "
+                             f"{', '.join(DATASET_NAMES)}")
+
+
 def cmd_run(args) -> int:
     import time
 
@@ -109,6 +117,7 @@ def cmd_run(args) -> int:
     if args.name != "all":
         experiment = registry.get(args.name)
         experiment.make_config(quick=args.quick, overrides=overrides)  # type-check early
+        _check_dataset_name(args.dataset)
         console.print(f"[bold]{experiment.name}[/bold]: {experiment.description}")
         result = run_experiment(experiment, quick=args.quick, overrides=overrides, **common)
         if result.status == "skipped" or result.user_error:
@@ -121,6 +130,7 @@ def cmd_run(args) -> int:
         console.print(f"artifacts in {result.out}")
         return 0
 
+    _check_dataset_name(args.dataset)
     if overrides:
         raise StridelabError("--set applies to one experiment; use `stridelab run NAME --set ...`")
     experiments = registry.all_experiments()

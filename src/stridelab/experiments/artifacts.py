@@ -9,13 +9,10 @@ renamed over the final name, so a run killed half-way never leaves a half-writte
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
-import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -23,69 +20,13 @@ from typing import Any
 
 import numpy as np
 
-# ---------------------------------------------------------------------------------------------
-# atomic writes
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
-    """Open a temporary file beside ``path``; on success rename it to ``path``.
-
-    If the block raises, the temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    with atomic_write(path, "w") as fh:
-        fh.write(text)
-    return Path(path)
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    with atomic_write(path, "wb") as fh:
-        fh.write(data)
-    return Path(path)
-
-
-def _to_jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {k: _to_jsonable(v) for k, v in dataclasses.asdict(obj).items()}
-    if isinstance(obj, dict):
-        return {str(k): _to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        value = float(obj)
-        return value if np.isfinite(value) else None
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None  # JSON has no NaN/Inf
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    return write_text_atomic(path, json.dumps(_to_jsonable(obj), indent=2, sort_keys=False) + "\n")
-
+from stridelab.atomic import (  # noqa: F401  (re-exported for experiments)
+    _to_jsonable,
+    atomic_write,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 # ---------------------------------------------------------------------------------------------
 # run directories
@@ -142,10 +83,6 @@ def environment_record(device: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # the context an experiment receives
 
-_DIGITS = {"mnist", "mnist-5k", "fashion-mnist"}
-_FAMILIES = {"mnist": _DIGITS, "fashion-mnist": _DIGITS, "cifar10": {"cifar10"}}
-
-
 class RunContext:
     """Where an experiment writes its artifacts, and what it was asked to do.
 
@@ -197,18 +134,16 @@ class RunContext:
 
         Records the name, source and sha256 in ``config.json``.
         """
-        from stridelab.data import load_dataset, resolve_dataset
+        from stridelab.data import DATASET_NAMES, FAMILIES, choose_dataset, load_dataset
 
         requested = name or self.dataset
-        if name is None and requested and requested not in _FAMILIES.get(family, {requested}):
+        if name is None and requested in DATASET_NAMES \
+                and requested not in FAMILIES.get(family, DATASET_NAMES):
             # `run all --dataset fashion-mnist` must not hand fashion-mnist to a CIFAR study
             self.log(f"--dataset {requested} does not fit this experiment ({family} data); "
                      f"using the default {family} data set")
             requested = None
-        resolved = resolve_dataset(requested, family=family, data_dir=self.data_dir)
-        notice = None
-        if isinstance(resolved, tuple):
-            resolved, notice = resolved
+        resolved, notice = choose_dataset(requested, family=family, data_dir=self.data_dir)
         if notice:
             self.log(notice)
         ds = load_dataset(resolved, data_dir=self.data_dir)
@@ -279,8 +214,14 @@ class RunContext:
     def progress(self, iterable: Iterable, total: int | None = None,
                  description: str = "") -> Iterator:
         """Iterate with a rich progress bar (silent when not on a terminal)."""
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         if total is None and hasattr(iterable, "__len__"):
             total = len(iterable)  # type: ignore[arg-type]

@@ -89,7 +89,7 @@ def run_experiment(name: str | Experiment, *, quick: bool = False, smoke: bool =
         write_json_atomic(run_dir / "status.json", {
             "experiment": experiment.name, "status": status, "reason": reason,
             "seconds": round(seconds, 3), "key_metric": experiment.key_metric,
-            "description": experiment.description,
+            "description": experiment.description, "order": experiment.order,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })
     return RunResult(experiment.name, status, run_dir if is_main else None, seconds, metrics,

@@ -1,0 +1,108 @@
+"""The main job end to end: every registered experiment runs tiny (its `smoke` configuration,
+on the embedded mnist-5k), writes its artifacts, and the report built from them loads in a real
+headless Chromium with every image decoded and no console errors."""
+
+import functools
+import http.server
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from stridelab.experiments.registry import all_experiments
+from stridelab.experiments.runner import run_all
+from stridelab.report import build_report
+
+EXPERIMENTS = [e.name for e in all_experiments()]
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    results = run_all(smoke=True, out=root, seed=0, device="cpu", echo=False)
+    report = build_report(root, root / "report.html")
+    return root, {r.name: r for r in results}, report
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_runs_and_writes_artifacts(smoke_runs, name):
+    root, results, _ = smoke_runs
+    result = results[name]
+    experiment = next(e for e in all_experiments() if e.name == name)
+    if result.status == "skipped":
+        # only a missing data set may skip an experiment, and it says how to get it
+        assert experiment.needs == "cifar10", result.reason
+        assert "cifar" in result.reason.lower()
+        return
+    assert result.status == "ok", result.reason
+    run_dir = result.out
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["experiment"] == name and config["seed"] == 0
+    assert config["environment"]["device"] == "cpu"
+    if experiment.needs:
+        assert len(config["dataset"]["sha256"]) == 64
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert experiment.key_metric in metrics, f"{name}: key metric missing"
+    figures = sorted((run_dir / "figures").glob("*.png"))
+    assert figures, f"{name} drew no figure"
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in figures)
+    assert not list(run_dir.rglob(".*.tmp")), "a temporary file was left behind"
+
+
+def _chromium():
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    return browser, driver
+
+
+@pytest.mark.browser
+def test_report_in_headless_chromium(smoke_runs, tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    browser, driver = _chromium()
+    if not (browser and driver):
+        pytest.skip("Chromium and chromedriver are not installed "
+                    "(Debian: apt-get install chromium chromium-driver)")
+    root, _, report = smoke_runs
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingOptions", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    from selenium.webdriver.chrome.service import Service
+
+    drv = webdriver.Chrome(options=options, service=Service(driver))
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{report.name}"
+        drv.get(url)
+        drv.execute_script("document.querySelectorAll('img').forEach(i => i.loading = 'eager')")
+        drv.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+        images = drv.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            const imgs = Array.from(document.images);
+            Promise.all(imgs.map(i => i.decode().then(() => true, () => false)))
+                .then(ok => done(imgs.map((i, k) => [i.alt, ok[k] && i.naturalWidth > 0])));
+        """)
+        assert images, "the report has no images"
+        broken = [alt for alt, ok in images if not ok]
+        assert not broken, f"images that did not load: {broken}"
+        n_sections = drv.execute_script("return document.querySelectorAll('section').length")
+        assert n_sections == len(EXPERIMENTS)
+        errors = [entry for entry in drv.get_log("browser") if entry["level"] == "SEVERE"]
+        assert not errors, errors
+        shot = Path(tmp_path) / "report.png"
+        assert drv.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+    finally:
+        drv.quit()
+        server.shutdown()
