@@ -29,6 +29,8 @@ SAFE_GLOBALS = frozenset(
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),  # protocol 5 out-of-band arrays
+        ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
         ("_codecs", "encode"),  # how protocols 2-3 spell a bytes object
@@ -60,13 +62,16 @@ class RestrictedUnpickler(pickle.Unpickler):
                 f"{self.source}: refused to unpickle {module}.{name}: only containers, numbers, "
                 "strings, bytes and NumPy arrays are allowed; do not use this file"
             )
-        if module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        if module.startswith(("numpy.core.", "numpy._core.")):
             # Resolved here rather than imported by name: NumPy 2 renamed numpy.core to
             # numpy._core, and the old name warns on import.
+            import importlib
+
             import numpy as np
 
-            multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
-            return getattr(multiarray, name)
+            core = "numpy._core" if hasattr(np, "_core") else "numpy.core"
+            submodule = importlib.import_module(f"{core}.{module.rsplit('.', 1)[1]}")
+            return getattr(submodule, name)
         return super().find_class(module, name)
 
     def persistent_load(self, pid):
