@@ -19,12 +19,17 @@ from stridelab.errors import StridelabError
 
 EXIT_USAGE = 2
 
-# worked-solution commands: name -> module exposing add_arguments(parser) and main(args)
+# worked-solution commands: name -> (module exposing add_arguments(parser) and main(args), help).
+# A module is imported only when its command runs, so start-up stays fast.
 WORKED = {
-    "conv": "stridelab.worked.conv",
-    "shape": "stridelab.worked.shape",
-    "backprop": "stridelab.worked.backprop",
-    "derive": "stridelab.worked.derive",
+    "conv": ("stridelab.worked.conv",
+             "convolve/correlate small matrices or photos, every product shown"),
+    "shape": ("stridelab.worked.shape",
+              "output shapes and parameter counts of a layer stack, with formulas"),
+    "backprop": ("stridelab.worked.backprop",
+                 "one gradient-descent step on a tiny network, every partial derivative shown"),
+    "derive": ("stridelab.worked.derive",
+               "symbolic derivations (softmax, cross-entropy, ridge, conv gradients ...)"),
 }
 
 
@@ -210,7 +215,12 @@ def cmd_data(args) -> int:
 # the parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: list[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="stridelab",
         description="The fundamentals of convolutional neural networks: worked solutions, "
@@ -273,14 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "~/.cache/stridelab)")
     p.set_defaults(func=cmd_data)
 
-    for name, module_name in WORKED.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
+    selected = _command_in(argv or [])
+    for name, (module_name, help_text) in WORKED.items():
+        if name != selected:
+            sub.add_parser(name, help=help_text, add_help=False)
             continue
-        doc = (module.__doc__ or name).strip()
-        first, _, rest = doc.partition("\n")
-        p = sub.add_parser(name, help=first, description=doc,
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
         p.set_defaults(func=module.main)
@@ -291,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("STRIDELAB_DEBUG") == "1"
     try:
-        parser = build_parser()
+        parser = build_parser(argv)
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
             parser.print_help()
