@@ -252,3 +252,32 @@ def test_cifar_tar_with_traversal_is_refused_on_load(tmp_path):
     _tar_with(tmp_path / "cifar-10-python.tar.gz", [_file("../data_batch_1", buf)])
     with pytest.raises(DataError, match="refused to extract"):
         load_dataset("cifar10", data_dir=tmp_path)
+
+
+# ---- checksums ----------------------------------------------------------------------------
+
+
+def test_verify_cifar_batches_against_md5(tmp_path, monkeypatch):
+    from stridelab.data import cifar, file_md5, verify_source
+
+    d = tmp_path / "cifar10" / "cifar-10-batches-py"
+    write_cifar_dir(d, n=2)
+    # Generated batches cannot match the published MD5s ...
+    with pytest.raises(DataError, match=r"data_batch_1: checksum mismatch \(md5 [0-9a-f]{32}"):
+        verify_source("cifar10", tmp_path)
+    # ... and pass once the table holds their own MD5s.
+    monkeypatch.setattr(cifar, "BATCH_MD5", {b: file_md5(d / b) for b in CIFAR_BATCHES})
+    line = verify_source("cifar10", tmp_path)
+    assert line.startswith("cifar10: 10 train / 2 test images (32x32x3 uint8, 10 classes)")
+    assert line.endswith("md5 ok x6")
+
+
+def test_verify_cifar_archive_md5(tmp_path):
+    from stridelab.data import verify_source
+
+    src = tmp_path / "src" / "cifar-10-batches-py"
+    write_cifar_dir(src, n=1)
+    _make_tar(tmp_path / "cifar-10-python.tar.gz", src)
+    with pytest.raises(DataError, match=r"cifar-10-python.tar.gz: checksum mismatch .*published "
+                                        "c58f30108f718f92721af3b95e74349a"):
+        verify_source("cifar10", tmp_path)

@@ -241,3 +241,14 @@ def test_mnist_5k_is_deterministic_and_copies():
     a.X_train[0] = 0  # editing one load does not leak into the next
     assert load_dataset("mnist-5k").sha256 == b.sha256
     assert not np.shares_memory(a.X_train, b.X_train)
+
+
+def test_verify_npz_against_the_keras_sha256(tmp_path, monkeypatch):
+    X_train, y_train, X_test, y_test = digit_arrays()
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=X_train, y_train=y_train, x_test=X_test, y_test=y_test)
+    loc = MNIST.locate(tmp_path)
+    with pytest.raises(DataError, match=r"mnist.npz: checksum mismatch \(sha256"):
+        MNIST.verify_files(loc)
+    own = dataclasses.replace(MNIST, npz_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    assert own.verify_files(loc) == ["mnist.npz: sha256 ok"]

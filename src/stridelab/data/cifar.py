@@ -30,6 +30,15 @@ TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 URLS = ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",)
 MD5 = "c58f30108f718f92721af3b95e74349a"  # published with the archive
+# MD5 of each unpacked batch, as torchvision lists them.
+BATCH_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+}
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,16 @@ class CifarSource:
                     "delete it and run `stridelab data fetch cifar10`"
                 )
             return [f"{loc.path.name}: md5 ok"]
-        return ["batch files: no published checksum (structure checked)"]
+        checked = []
+        for name in (*TRAIN_BATCHES, TEST_BATCH):
+            got = file_digest(loc.path / name)
+            if got != BATCH_MD5[name]:
+                raise DataError(
+                    f"{loc.path / name}: checksum mismatch (md5 {got}, published "
+                    f"{BATCH_MD5[name]}); delete {loc.path} and run `stridelab data fetch cifar10`"
+                )
+            checked.append(f"{name}: md5 ok")
+        return checked
 
     def fetch(self, data_dir: str | os.PathLike | None = None, progress: bool = True) -> Path:
         """Download the archive (MD5-checked) and extract it safely; return the batch dir."""

@@ -31,6 +31,7 @@ FASHION_MNIST = IdxSource(
     subdirs=("fashion-mnist", "FashionMNIST/raw"),
     system_dirs=(DEBIAN_DIR,),
     npz_name=None,
+    npz_sha256=None,
     # The MD5s torchvision publishes for Zalando's files.
     md5={
         "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",

@@ -70,6 +70,7 @@ class IdxSource:
     subdirs : directories under the data dir searched in order (``""`` is the data dir itself).
     system_dirs : absolute directories searched after the data dir (e.g. Debian's package).
     npz_name : a Keras-style archive accepted instead of the IDX files, or None.
+    npz_sha256 : published SHA-256 of that archive, or None.
     md5 : published MD5 of each gzip file, keyed by its standard name.
     content_sha256 : SHA-256 of each file's decompressed bytes, keyed by standard stem;
         verifies copies that were recompressed (whose gzip MD5 then differs) or unpacked.
@@ -83,6 +84,7 @@ class IdxSource:
     subdirs: tuple[str, ...]
     system_dirs: tuple[str, ...]
     npz_name: str | None
+    npz_sha256: str | None
     md5: dict[str, str]
     content_sha256: dict[str, str]
     mirrors: tuple[str, ...]
@@ -158,9 +160,18 @@ class IdxSource:
         passes on the SHA-256 of its bytes. Any other mismatch is a DataError.
         """
         checked = []
+        if loc.kind == "npz":
+            path = loc.files["npz"]
+            if self.npz_sha256 is None:
+                return [f"{path.name}: no published checksum (structure checked)"]
+            got = file_digest(path, "sha256")
+            if got != self.npz_sha256:
+                raise DataError(
+                    f"{path}: checksum mismatch (sha256 {got[:16]}..., published "
+                    f"{self.npz_sha256[:16]}...); replace it or use the IDX files"
+                )
+            return [f"{path.name}: sha256 ok"]
         for role, path in loc.files.items():
-            if role not in IDX_FILES:
-                continue
             stem = IDX_FILES[role]
             gz = stem + ".gz"
             if path.suffix == ".gz" and gz in self.md5 and file_digest(path) == self.md5[gz]:
@@ -262,6 +273,8 @@ MNIST = IdxSource(
     subdirs=("mnist", "", "MNIST/raw"),
     system_dirs=(),
     npz_name="mnist.npz",
+    # Keras's mnist.npz (storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz).
+    npz_sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
     # The MD5s torchvision publishes for the four files.
     md5={
         "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
