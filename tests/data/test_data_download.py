@@ -142,3 +142,19 @@ def test_fetch_cifar_downloads_extracts_and_loads(http_dir, tmp_path, monkeypatc
     ds = load_dataset("cifar10", data_dir=tmp_path / "data")
     assert ds.source == str(where)
     np.testing.assert_array_equal(ds.y_test, written["test_batch"][1])
+
+
+def test_fetch_offline_names_every_file_and_the_place(tmp_path, monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setitem(sources_mod.SOURCES, "mnist",
+                        dataclasses.replace(MNIST, mirrors=(f"http://127.0.0.1:{port}/",)))
+    with pytest.raises(DataNotFound) as err:
+        fetch_source("mnist", data_dir=tmp_path, progress=False)
+    msg = str(err.value)
+    assert msg.startswith("could not download mnist (")
+    assert msg.endswith(
+        "when offline, place train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+        f"t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz in {tmp_path / 'mnist'}"
+    )

@@ -186,7 +186,14 @@ class CifarSource:
         dest_dir = self.fetch_dir(data_dir)
         archive = dest_dir / ARCHIVE
         if not (archive.is_file() and file_digest(archive) == MD5):
-            download(URLS, archive, MD5, progress)
+            try:
+                download(URLS, archive, MD5, progress)
+            except DataNotFound as e:
+                reasons = getattr(e, "failures", None) or [str(e)]
+                raise DataNotFound(
+                    f"could not download cifar10 ({reasons[0]}); when offline, place "
+                    f"{ARCHIVE} (from {URLS[0]}) in {dest_dir}"
+                ) from e
         safe_extract(archive, dest_dir)
         return dest_dir / BATCH_DIR
 

@@ -144,7 +144,8 @@ def download(
             f"{dest.name}: no mirror delivered a file with md5 {md5} ({detail}); "
             "try again later or place a good copy at " + str(dest)
         )
-    raise DataNotFound(
-        f"could not download {dest.name} ({detail}); "
-        f"when offline, place the file at {dest}"
+    err = DataNotFound(
+        f"could not download {dest.name} ({detail}); when offline, place the file at {dest}"
     )
+    err.failures = failures  # one "url: reason" per mirror, for callers that rephrase
+    raise err

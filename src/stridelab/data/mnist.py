@@ -205,7 +205,15 @@ class IdxSource:
             dest = dest_dir / fname
             if dest.is_file() and file_digest(dest) == md5:
                 continue
-            download([m.rstrip("/") + "/" + fname for m in self.mirrors], dest, md5, progress)
+            urls = [m.rstrip("/") + "/" + fname for m in self.mirrors]
+            try:
+                download(urls, dest, md5, progress)
+            except DataNotFound as e:  # offline: say what to place where, for all four files
+                reasons = getattr(e, "failures", None) or [str(e)]
+                raise DataNotFound(
+                    f"could not download {self.name} ({reasons[0]}); when offline, place "
+                    f"{', '.join(self.md5)} in {dest_dir}"
+                ) from e
         return dest_dir
 
 
