@@ -42,7 +42,8 @@ def test_sheet_chain_by_hand():
     assert [r.output_shape for r in ans.layers] == [(49, 49, 8), (24, 24, 8), (4608,), (10,)]
     assert [r.params for r in ans.layers] == [136, 0, 0, 46090]
     assert ans.total_params == 46226
-    assert ans.layers[0].formula.startswith("H' = W' = \u230a(50 + 2\u00b71 \u2212 4)/1\u230b + 1 = 49")
+    head = "H' = W' = \u230a(50 + 2\u00b71 \u2212 4)/1\u230b + 1 = 49"
+    assert ans.layers[0].formula.startswith(head)
     assert "8\u00b7(4\u00b74\u00b71 + 1) = 136" in ans.layers[0].formula
 
 

@@ -8,6 +8,7 @@ inputs allow it, so "exact" is literally exact: ``0.1`` typed by a user is the r
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable
@@ -225,3 +226,22 @@ def text_matrix(m: Matrix, digits: int = 6) -> str:
     cells = [[fmt(v, digits) for v in row] for row in m]
     width = max((len(c) for row in cells for c in row), default=1)
     return "\n".join("[ " + "  ".join(c.rjust(width) for c in row) + " ]" for row in cells)
+
+
+def dumps_json(obj, indent: int = 2, _level: int = 0) -> str:
+    """JSON with one line per list of scalars (matrices print row by row), UTF-8 kept."""
+    pad, inner = " " * (indent * _level), " " * (indent * (_level + 1))
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [
+            f"{inner}{json.dumps(str(k))}: {dumps_json(v, indent, _level + 1)}"
+            for k, v in obj.items()
+        ]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(obj, (list, tuple)):
+        if all(not isinstance(v, (list, tuple, dict)) for v in obj):
+            return "[" + ", ".join(json.dumps(v, ensure_ascii=False) for v in obj) + "]"
+        items = [f"{inner}{dumps_json(v, indent, _level + 1)}" for v in obj]
+        return "[\n" + ",\n".join(items) + f"\n{pad}]"
+    return json.dumps(obj, ensure_ascii=False)

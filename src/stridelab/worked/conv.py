@@ -25,7 +25,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from stridelab.worked._numbers import (
     Number,
     all_exact,
     approx,
+    dumps_json,
     fmt_latex,
     latex_matrix,
     normalize,
@@ -82,7 +82,7 @@ class Padding:
 
 
 def output_size(n: int, k: int, stride: int = 1, dilation: int = 1, pad_total: int = 0) -> int:
-    """floor((n + pad_total - dilation*(k - 1) - 1) / stride) + 1 (may be <= 0 if k does not fit)."""
+    """floor((n + pad_total - dilation*(k - 1) - 1) / stride) + 1; <= 0 if k does not fit."""
     return (n + pad_total - dilation * (k - 1) - 1) // stride + 1
 
 
@@ -527,7 +527,8 @@ def _size_formula(n: int, k: int, p_total: int, s: int, d: int) -> str:
             if p_total
             else (f"{n} - {d}\\cdot({k}-1) - 1")
         )
-    return f"\\left\\lfloor \\frac{{{inner}}}{{{s}}} \\right\\rfloor + 1 = {output_size(n, k, s, d, p_total)}"
+    out = output_size(n, k, s, d, p_total)
+    return f"\\left\\lfloor \\frac{{{inner}}}{{{s}}} \\right\\rfloor + 1 = {out}"
 
 
 def _term_latex(w: Number, x: Number, is_pad: bool, digits: int) -> str:
@@ -1027,7 +1028,7 @@ def main(args: argparse.Namespace) -> int:
         d = to_dict(answer)
         if args.out and isinstance(answer, ConvAnswer):
             d["figure"] = str(args.out)
-        print(json.dumps(d, indent=2))
+        print(dumps_json(d))
     else:
         print(to_markdown(answer, digits))
         if args.out and isinstance(answer, ConvAnswer):

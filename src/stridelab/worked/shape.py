@@ -29,12 +29,12 @@ examples:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 from dataclasses import dataclass, field
 
 from stridelab.errors import ConfigError
+from stridelab.worked._numbers import dumps_json
 
 _TIMES = "\u00d7"
 
@@ -459,5 +459,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     answer = solve(args.input, args.layers)
-    print(json.dumps(to_dict(answer), indent=2) if args.json else to_markdown(answer))
+    print(dumps_json(to_dict(answer)) if args.json else to_markdown(answer))
     return 0
