@@ -6,7 +6,7 @@ a clear stop on a NaN/Inf loss, and data-parallel training when started under ``
 (DistributedDataParallel; gloo on CPU, nccl on CUDA).
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001  (ruff files `torch` under stridelab.torch)
 
 import math
 import os
@@ -18,11 +18,22 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from stridelab.errors import TrainingDiverged
+from stridelab.torch.distributed import (  # noqa: F401  (re-exported: part of this module's API)
+    all_reduce_sum,
+    any_rank,
+    broadcast_buffers,
+    broadcast_object,
+    is_distributed,
+    launched_world_size,
+    local_device,
+    rank,
+    setup_distributed,
+    world_size,
+)
 
 # ---------------------------------------------------------------------------------------------
 # seeds, devices, processes
@@ -44,42 +55,6 @@ def select_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def is_distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
-
-
-def world_size() -> int:
-    return dist.get_world_size() if is_distributed() else 1
-
-
-def rank() -> int:
-    return dist.get_rank() if is_distributed() else 0
-
-
-def setup_distributed(device: str | torch.device) -> bool:
-    """Join the process group when started by torchrun (``WORLD_SIZE`` > 1); idempotent.
-
-    Returns True when training is data-parallel.
-    """
-    if is_distributed():
-        return True
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return False
-    device = torch.device(device)
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    if device.type == "cuda":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend=backend)
-    return True
-
-
-def _model_device(device: str | torch.device) -> torch.device:
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None and is_distributed():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return device
-
-
 # ---------------------------------------------------------------------------------------------
 # data
 
@@ -96,12 +71,14 @@ def make_loader(X, y, batch_size: int, *, shuffle: bool = False, seed: int = 0,
     X = torch.as_tensor(X)
     y = torch.as_tensor(y)
     dataset = TensorDataset(X, y)
+    replicas = world_size() if is_distributed() else launched_world_size()
     if distributed is None:
-        distributed = shuffle and (is_distributed() or int(os.environ.get("WORLD_SIZE", "1")) > 1)
+        distributed = shuffle and replicas > 1
     if distributed:
-        sampler = DistributedSampler(dataset, num_replicas=int(os.environ.get("WORLD_SIZE", 1)),
-                                     rank=int(os.environ.get("RANK", 0)), shuffle=shuffle,
-                                     seed=seed, drop_last=drop_last)
+        # every rank draws the same permutation (same seed) and takes every replicas-th index
+        # of it, so the shards are disjoint and together cover the data set
+        sampler = DistributedSampler(dataset, num_replicas=replicas, rank=rank(),
+                                     shuffle=shuffle, seed=seed, drop_last=drop_last)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
@@ -131,8 +108,12 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
     ``grad_hook(model)`` runs after each backward pass, before the step (e.g. to record
     gradient norms). ``input_transform(x)`` runs on the device batch (e.g. augmentation, noise).
     Raises :class:`TrainingDiverged` as soon as a loss is NaN or Inf.
+
+    With a DistributedDataParallel ``model`` the ranks stop together when any of them sees a
+    NaN/Inf loss, and the returned loss and accuracy are over every rank's samples.
     """
     device = torch.device(device)
+    lockstep = isinstance(model, nn.parallel.DistributedDataParallel) and is_distributed()
     model.train()
     total_loss, total_correct, n_samples, n_targets = 0.0, 0.0, 0, 0
     batches = ctx.progress(loader, description=description) if ctx is not None else loader
@@ -146,8 +127,14 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
             output = model(x)
             loss = loss_fn(output, y)
         loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            raise TrainingDiverged(f"the training loss became {loss_value} at batch {step}; "
+        diverged = not math.isfinite(loss_value)
+        if lockstep:
+            # a rank that stopped alone would leave the others waiting in backward()
+            diverged = any_rank(diverged)
+        if diverged:
+            seen = (f"became {loss_value}" if not math.isfinite(loss_value)
+                    else "became NaN/Inf on another rank")
+            raise TrainingDiverged(f"the training loss {seen} at batch {step}; "
                                    "lower the learning rate (--set lr=...)")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -163,6 +150,9 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
             correct, count = _accuracy_count(output.detach().float(), y)
             total_correct += correct
             n_targets += count
+    if lockstep:
+        total_loss, total_correct, n_samples, n_targets = all_reduce_sum(
+            [total_loss, total_correct, n_samples, n_targets])
     out = {"loss": total_loss / max(n_samples, 1)}
     if metric == "accuracy":
         out["accuracy"] = total_correct / max(n_targets, 1)
@@ -241,6 +231,18 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None,
     return state
 
 
+def _read_resume_state(checkpoint: str | os.PathLike | None) -> dict | None:
+    """The checkpoint to resume from, read on rank 0 and broadcast to every rank (or None).
+
+    Only rank 0 writes checkpoints, so only its path can hold one; the other ranks must not
+    look on disk (their run directory is not rank 0's) but receive the same state.
+    """
+    state = None
+    if rank() == 0 and checkpoint is not None and Path(checkpoint).exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return broadcast_object(state)
+
+
 def fit(model: nn.Module, train_loader: DataLoader, test_loader: DataLoader | None, *,
         optimizer: torch.optim.Optimizer, loss_fn: Callable, num_epochs: int,
         device: str | torch.device = "cpu", ctx=None, metric: str | None = "accuracy",
@@ -255,10 +257,15 @@ def fit(model: nn.Module, train_loader: DataLoader, test_loader: DataLoader | No
     is "accuracy", ``train_accuracy`` and ``test_accuracy``. With ``checkpoint`` set, the state
     after each good epoch is saved there (atomically); ``resume=True`` continues from it. On a
     NaN/Inf loss the run stops with :class:`TrainingDiverged` and the last good checkpoint is
-    left in place. Under torchrun the model is wrapped in DistributedDataParallel.
+    left in place.
+
+    Under torchrun the model is wrapped in DistributedDataParallel: ``batch_size`` of a
+    :func:`make_loader` training loader is then per process, the reported train loss and
+    accuracy are over all processes, BatchNorm statistics are rank 0's after each epoch,
+    checkpoints are written by rank 0 and, on resume, read by rank 0 and sent to the others.
     """
     distributed = setup_distributed(device)
-    device = _model_device(device)
+    device = local_device(device)
     model.to(device)
     if channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -266,11 +273,16 @@ def fit(model: nn.Module, train_loader: DataLoader, test_loader: DataLoader | No
     if metric == "accuracy":
         history.update(train_accuracy=[], test_accuracy=[])
     start_epoch = 0
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint, model, optimizer, map_location=device)
-        start_epoch, history = int(state["epoch"]), state["history"]
-        if ctx is not None:
-            ctx.log(f"resumed from {Path(checkpoint).name} after epoch {start_epoch}")
+    if resume:
+        state = _read_resume_state(checkpoint)
+        if state is not None:
+            _unwrap(model).load_state_dict(state["model"])
+            if "optimizer" in state:
+                optimizer.load_state_dict(state["optimizer"])
+            start_epoch, history = int(state["epoch"]), state["history"]
+            if ctx is not None:
+                ctx.log(f"resumed from {Path(checkpoint).name if checkpoint else 'rank 0'} "
+                        f"after epoch {start_epoch}")
     train_model = model
     if distributed:
         train_model = nn.parallel.DistributedDataParallel(
@@ -291,6 +303,8 @@ def fit(model: nn.Module, train_loader: DataLoader, test_loader: DataLoader | No
             raise TrainingDiverged(f"epoch {epoch + 1}: {exc}{kept}") from None
         if scheduler is not None and scheduler_per == "epoch":
             scheduler.step()
+        if distributed:
+            broadcast_buffers(model)  # every rank evaluates (and saves) the same model
         if device.type == "cuda":
             torch.cuda.synchronize()
         epoch_time = time.perf_counter() - t0
