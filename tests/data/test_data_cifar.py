@@ -7,6 +7,8 @@ import tarfile
 import numpy as np
 import pytest
 from _datafiles import CIFAR_BATCHES, cifar_batch, write_cifar_dir
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stridelab.data import load_dataset
 from stridelab.data.cifar import parse_batch
@@ -65,6 +67,28 @@ def test_plain_data_and_numpy_arrays_pass(protocol):
     np.testing.assert_array_equal(out["floats"], obj["floats"])
     assert out["labels"] == [1, 2, 3] and out["t"] == (1.5, None, True)
     assert out["s"] == {1, 2} and out["b"] == b"\x00\xff"
+
+
+PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+    | st.binary(),
+    lambda children: st.lists(children, max_size=4) | st.tuples(children, children)
+    | st.dictionaries(st.text(max_size=5) | st.integers(), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(PLAIN, st.sampled_from([0, 2, 4, 5]))
+def test_any_plain_data_round_trips(obj, protocol):
+    assert restricted_load(pickle.dumps(obj, protocol=protocol), encoding="utf-8") == obj
+
+
+@pytest.mark.parametrize("ctor", ["bytes", "bytearray"])
+def test_allocation_by_size_is_refused(ctor):
+    bomb = f"cbuiltins\n{ctor}\n(I1000000000000\ntR.".encode()  # {ctor}(10**12)
+    with pytest.raises(DataError, match=rf"bomb.pkl: not a readable pickle .*{ctor}\(10+\)"):
+        restricted_load(bomb, source="bomb.pkl")
 
 
 def test_truncated_pickle():

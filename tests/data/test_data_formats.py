@@ -5,6 +5,9 @@ import gzip
 import numpy as np
 import pytest
 from _datafiles import idx_bytes
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
 
 from stridelab.data.formats import (
     IDX_IMAGES_MAGIC,
@@ -146,3 +149,26 @@ def test_npz_object_arrays_are_refused(tmp_path):
     np.savez(path, x_train=np.array([{"a": 1}], dtype=object))
     with pytest.raises(DataError, match="a.npz: cannot read array"):
         read_npz(path, ("x_train",))
+
+
+
+# ---- properties ---------------------------------------------------------------------------
+
+IDX_TYPES = st.sampled_from([np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(IDX_TYPES, array_shapes(min_dims=1, max_dims=4, max_side=5)), st.booleans())
+def test_idx_round_trip_property(tmp_path_factory, X, compress):
+    path = write_idx(tmp_path_factory.mktemp("idx") / "x", X, compress=compress)
+    back = read_idx(path)
+    assert back.dtype == X.dtype and back.shape == X.shape
+    np.testing.assert_array_equal(back, X)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 16 + 60 - 1))
+def test_every_truncation_is_an_error(cut):
+    buf = idx_bytes(np.arange(60, dtype=np.uint8).reshape(3, 4, 5))  # 16-byte header + 60
+    with pytest.raises(DataError, match="truncated"):
+        parse_idx(buf[:cut], "x")

@@ -34,16 +34,28 @@ SAFE_GLOBALS = frozenset(
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
         ("_codecs", "encode"),  # how protocols 2-3 spell a bytes object
-        ("builtins", "set"),
-        ("builtins", "frozenset"),
-        ("builtins", "bytearray"),
-        ("builtins", "complex"),
-        ("__builtin__", "set"),
-        ("__builtin__", "frozenset"),
-        ("__builtin__", "bytearray"),
-        ("__builtin__", "complex"),
+        *(
+            (module, name)
+            for module in ("builtins", "__builtin__")  # Python 3 and Python 2 spellings
+            for name in ("set", "frozenset", "bytes", "bytearray", "complex")
+        ),
     }
 )
+
+
+def _sized(ctor):
+    """``bytes``/``bytearray`` that refuse a length argument: ``bytes(10**12)`` in a pickle
+    would allocate (and zero) a terabyte; genuine pickles only pass contents."""
+
+    def make(*args):
+        if args and isinstance(args[0], int):
+            raise pickle.UnpicklingError(f"{ctor.__name__}({args[0]}) would allocate by size")
+        return ctor(*args)
+
+    return make
+
+
+_BUILTINS = {"bytes": _sized(bytes), "bytearray": _sized(bytearray)}
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -72,6 +84,8 @@ class RestrictedUnpickler(pickle.Unpickler):
             core = "numpy._core" if hasattr(np, "_core") else "numpy.core"
             submodule = importlib.import_module(f"{core}.{module.rsplit('.', 1)[1]}")
             return getattr(submodule, name)
+        if name in _BUILTINS:
+            return _BUILTINS[name]
         return super().find_class(module, name)
 
     def persistent_load(self, pid):
