@@ -243,7 +243,7 @@ def _link(name, target, kind):
     [
         (_file("../escape.txt"), r"'\.\.' component"),
         (_file("cifar-10-batches-py/../../escape.txt"), r"'\.\.' component"),
-        (_file("/tmp/escape.txt"), "absolute path"),
+        (_file("/etc/cron.d/escape"), "absolute path"),
         (_link("cifar-10-batches-py/link", "/etc/passwd", tarfile.SYMTYPE), "a link"),
         (_link("cifar-10-batches-py/hard", "cifar-10-batches-py/a", tarfile.LNKTYPE), "a link"),
         (_link("cifar-10-batches-py/fifo", "", tarfile.FIFOTYPE), "special file"),
