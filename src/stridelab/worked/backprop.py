@@ -934,6 +934,11 @@ def to_dict(answer: BackpropAnswer) -> dict:
 
 
 def plot_graph(answer: BackpropAnswer, path, digits: int = 4):
+    """The compute graph of the first step (see :func:`graph_figure`), written atomically."""
+    return save_figure(graph_figure(answer, digits), path)
+
+
+def graph_figure(answer: BackpropAnswer, digits: int = 4):
     """The network of the first step drawn as a graph: values, deltas, weights and gradients."""
     import matplotlib
 
@@ -1011,7 +1016,7 @@ def plot_graph(answer: BackpropAnswer, path, digits: int = 4):
         "\u03b4 = \u2202L/\u2202z (red), edges: weight w and gradient \u2202L/\u2202w",
         fontsize=9,
     )
-    return save_figure(fig, path)
+    return fig
 
 
 # ---------------------------------------------------------------- command line

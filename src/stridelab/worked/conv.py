@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stridelab.errors import ConfigError, DataError, StridelabError
+from stridelab.errors import ConfigError, DataError
 from stridelab.worked._args import positive_int
 from stridelab.worked._figures import check_figure_path, save_figure
 from stridelab.worked._numbers import (
@@ -856,6 +856,11 @@ def _panel(fig, ax, data: np.ndarray, title: str, annotate: bool, is_input: bool
 
 def plot(answer: ConvAnswer | ImageAnswer, path: str | Path) -> Path:
     """Input and every output side by side, with colorbars; written atomically."""
+    return save_figure(figure(answer), path)
+
+
+def figure(answer: ConvAnswer | ImageAnswer):
+    """The matplotlib figure of :func:`plot` (input and outputs side by side)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -888,7 +893,7 @@ def plot(answer: ConvAnswer | ImageAnswer, path: str | Path) -> Path:
         _panel(fig, ax, data, f"output: {label}", annotate, False)
     fig.suptitle(f"Filters applied ({setting})")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
 
 
 # ---------------------------------------------------------------- command line
@@ -1046,10 +1051,10 @@ __all__ = [
     "main",
     "output_size",
     "plot",
+    "figure",
     "resolve_padding",
     "solve",
     "solve_image",
     "to_dict",
     "to_markdown",
-    "StridelabError",
 ]

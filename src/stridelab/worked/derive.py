@@ -436,9 +436,7 @@ def _ridge(rng: np.random.Generator, points: int) -> Derivation:
     Xq = sp.Matrix([[1, 2], [0, -1], [3, 1]])
     yq = sp.Matrix([1, 0, 2])
     w_star = (Xq.T * Xq + n * lam * sp.eye(d)).inv() * Xq.T * yq
-    grad_at = (sp.Rational(2, n) * Xq.T * (Xq * w_star - yq) + 2 * lam * w_star).applyfunc(
-        sp.simplify
-    )
+    grad_at = sp.Rational(2, n) * Xq.T * (Xq * w_star - yq) + 2 * lam * w_star
     hess = sp.hessian(J, list(w))
     symbolic = _verify(
         [
@@ -471,14 +469,15 @@ def _ridge(rng: np.random.Generator, points: int) -> Derivation:
             Jt.backward()
             return float(Jt.detach()), wt.grad.numpy().copy()
 
-        res = minimize(
-            J_and_grad,
-            np.zeros(dd),
-            jac=True,
-            method="BFGS",
-            options={"gtol": 1e-11, "maxiter": 1000},
-        )
-        opt_errs.append(_err(w_closed, res.x))
+        if len(opt_errs) < 2:  # the optimiser is slow; two problems make the point
+            res = minimize(
+                J_and_grad,
+                np.zeros(dd),
+                jac=True,
+                method="BFGS",
+                options={"gtol": 1e-11, "maxiter": 1000},
+            )
+            opt_errs.append(_err(w_closed, res.x))
         w0 = rng.normal(size=dd)
         formula = 2 / nn_ * Xn.T @ (Xn @ w0 - yn) + 2 * lam_n * w0
         grad_errs.append(_err(formula, J_and_grad(w0)[1]))
@@ -518,7 +517,11 @@ def _ridge(rng: np.random.Generator, points: int) -> Derivation:
     ]
     check = _result(
         [
-            ("closed form vs scipy.optimize.minimize (BFGS)", max(opt_errs), 1e-6),
+            (
+                "closed form vs scipy.optimize.minimize (BFGS, at most 2 problems)",
+                max(opt_errs),
+                1e-6,
+            ),
             ("gradient formula vs torch.autograd", max(grad_errs), 1e-10),
         ],
         points,
@@ -562,43 +565,41 @@ def _conv1d_autograd(x, w, b, z, s):
 def _conv1d(rng: np.random.Generator, points: int) -> Derivation:
     sp, _, act, sigp, _, _ = _sympy()
     symbolic = []
-    for s in (1, 2):
-        for C in (1, 2):
-            Lx, M = 6, 3
-            K = (Lx - M) // s + 1
-            x = [[sp.Symbol(f"x{c}_{l}") for l in range(Lx)] for c in range(C)]
-            w = [[sp.Symbol(f"w{c}_{m}") for m in range(M)] for c in range(C)]
-            b = sp.Symbol("b")
-            zt = [sp.Symbol(f"z{k}") for k in range(K)]
-            u = [
-                sum(w[c][m] * x[c][s * k + m] for c in range(C) for m in range(M)) + b
-                for k in range(K)
+    for s, C in ((1, 1), (2, 2)):  # stride and channels both covered
+        Lx, M = 6, 3
+        K = (Lx - M) // s + 1
+        x = [[sp.Symbol(f"x{c}_{l}") for l in range(Lx)] for c in range(C)]
+        w = [[sp.Symbol(f"w{c}_{m}") for m in range(M)] for c in range(C)]
+        b = sp.Symbol("b")
+        zt = [sp.Symbol(f"z{k}") for k in range(K)]
+        u = [
+            sum(w[c][m] * x[c][s * k + m] for c in range(C) for m in range(M)) + b for k in range(K)
+        ]
+        J = sum((act(u[k]) - zt[k]) ** 2 for k in range(K)) / K
+        delta = [sp.Rational(2, K) * (act(u[k]) - zt[k]) * sigp(u[k]) for k in range(K)]
+        dw = [
+            sp.diff(J, w[c][m]) - sum(delta[k] * x[c][s * k + m] for k in range(K))
+            for c in range(C)
+            for m in range(M)
+        ]
+        dx = [
+            sp.diff(J, x[c][l])
+            - sum(delta[k] * w[c][l - s * k] for k in range(K) if 0 <= l - s * k < M)
+            for c in range(C)
+            for l in range(Lx)
+        ]
+        symbolic += _verify(
+            [
+                _check_matrix_zero(
+                    f"dJ/dw_(c,m) = sum_k delta_k x_(c,sk+m) (L=6, M=3, s={s}, C={C})",
+                    sp.Matrix(dw),
+                ),
+                _check_matrix_zero(
+                    f"dJ/dx_(c,l) = sum_k delta_k w_(c,l-sk) (L=6, M=3, s={s}, C={C})",
+                    sp.Matrix(dx),
+                ),
             ]
-            J = sum((act(u[k]) - zt[k]) ** 2 for k in range(K)) / K
-            delta = [sp.Rational(2, K) * (act(u[k]) - zt[k]) * sigp(u[k]) for k in range(K)]
-            dw = [
-                sp.diff(J, w[c][m]) - sum(delta[k] * x[c][s * k + m] for k in range(K))
-                for c in range(C)
-                for m in range(M)
-            ]
-            dx = [
-                sp.diff(J, x[c][l])
-                - sum(delta[k] * w[c][l - s * k] for k in range(K) if 0 <= l - s * k < M)
-                for c in range(C)
-                for l in range(Lx)
-            ]
-            symbolic += _verify(
-                [
-                    _check_matrix_zero(
-                        f"dJ/dw_(c,m) = sum_k delta_k x_(c,sk+m) (L=6, M=3, s={s}, C={C})",
-                        sp.Matrix(dw),
-                    ),
-                    _check_matrix_zero(
-                        f"dJ/dx_(c,l) = sum_k delta_k w_(c,l-sk) (L=6, M=3, s={s}, C={C})",
-                        sp.Matrix(dx),
-                    ),
-                ]
-            )
+        )
     # the explicit input gradient for L = 6, M = 3, s = 2 (K = 2), written out by SymPy
     d0, d1 = sp.symbols("delta_0 delta_1")
     w0, w1, w2 = sp.symbols("w_0 w_1 w_2")
@@ -999,9 +1000,13 @@ def _mlp_update(rng: np.random.Generator, points: int) -> Derivation:
 def _linear_backprop(rng: np.random.Generator, points: int) -> Derivation:
     sp = _sympy()[0]
     x = sp.Matrix(sp.symbols("x1:3"))
-    t = sp.Matrix(sp.symbols("y1:3"))
-    Ws = [sp.Matrix(2, 2, lambda i, j, l=l: sp.Symbol(f"w{l}_{i + 1}{j + 1}")) for l in (1, 2, 3)]
-    bs = [sp.Matrix(2, 1, lambda i, _, l=l: sp.Symbol(f"b{l}_{i + 1}")) for l in (1, 2, 3)]
+    t = sp.Matrix([sp.Symbol("y")])
+    rows = {1: 2, 2: 2, 3: 1}  # a 2-2-2-1 network
+    Ws = [
+        sp.Matrix(rows[l], 2, lambda i, j, l=l: sp.Symbol(f"w{l}_{i + 1}{j + 1}"))
+        for l in (1, 2, 3)
+    ]
+    bs = [sp.Matrix(rows[l], 1, lambda i, _, l=l: sp.Symbol(f"b{l}_{i + 1}")) for l in (1, 2, 3)]
     acts = [x]
     for W, b in zip(Ws, bs):
         acts.append(W * acts[-1] + b)
@@ -1012,15 +1017,15 @@ def _linear_backprop(rng: np.random.Generator, points: int) -> Derivation:
     diffs = []
     for l in range(3):
         G = deltas[l] * acts[l].T
-        diffs += [sp.diff(E, Ws[l][i, j]) - G[i, j] for i in range(2) for j in range(2)]
-        diffs += [sp.diff(E, bs[l][i]) - deltas[l][i] for i in range(2)]
+        diffs += [sp.diff(E, Ws[l][i, j]) - G[i, j] for i in range(G.rows) for j in range(2)]
+        diffs += [sp.diff(E, bs[l][i]) - deltas[l][i] for i in range(G.rows)]
     W_prod = Ws[2] * Ws[1] * Ws[0]
     c = Ws[2] * Ws[1] * bs[0] + Ws[2] * bs[1] + bs[2]
     symbolic = _verify(
         [
             _check_matrix_zero(
                 "dE/dW^(l) = delta^(l) a^(l-1)^T with delta^(l) = W^(l+1)^T "
-                "delta^(l+1) (3 linear layers)",
+                "delta^(l+1) (a 2-2-2-1 linear network)",
                 sp.Matrix(diffs),
             ),
             _check_matrix_zero(
@@ -1028,7 +1033,7 @@ def _linear_backprop(rng: np.random.Generator, points: int) -> Derivation:
             ),
         ]
     )
-    # numeric: 3 linear layers vs torch
+    # numeric: a 3-4-4-2 linear network vs torch
     errs = []
     for _ in range(points):
         sizes = (3, 4, 4, 2)
