@@ -187,6 +187,11 @@ def _section(run: Run) -> str:
     return "\n".join(parts)
 
 
+# an inline icon: a page that asks its server for /favicon.ico logs a 404 in the console
+_FAVICON = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E"
+            "%3Crect width='16' height='16' rx='3' fill='%233b7dd8'/%3E%3Cpath d='M4 4h8v8H4z' "
+            "fill='none' stroke='white' stroke-width='1.5'/%3E%3C/svg%3E")
+
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1150px;margin:2em auto;
 padding:0 1em;color:#1d2329;line-height:1.5}
@@ -225,6 +230,7 @@ def render_report(runs: list[Run], title: str = "stridelab report") -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="{_FAVICON}">
 <title>{html.escape(title)}</title><style>{_CSS}</style></head>
 <body>
 <h1>{html.escape(title)}</h1>
