@@ -98,6 +98,12 @@ def test_report_in_headless_chromium(smoke_runs, tmp_path):
         assert not broken, f"images that did not load: {broken}"
         n_sections = drv.execute_script("return document.querySelectorAll('section').length")
         assert n_sections == len(EXPERIMENTS)
+        n_math, n_rendered, n_bad = drv.execute_script(
+            "return [document.querySelectorAll('span.math').length,"
+            " document.querySelectorAll('span.math .katex').length,"
+            " document.querySelectorAll('.katex-error').length]")
+        assert n_rendered == n_math, "some formulas were not typeset"
+        assert n_bad == 0, "KaTeX could not parse some formulas"
         errors = [entry for entry in drv.get_log("browser") if entry["level"] == "SEVERE"]
         assert not errors, errors
         shot = Path(tmp_path) / "report.png"

@@ -72,3 +72,22 @@ def test_report_module_never_imports_torch(tmp_path):
     modules = json.loads(proc.stdout)
     assert not [m for m in modules if m == "torch" or m.startswith("torch.")]
     assert "stridelab.experiments" not in modules
+
+
+def test_math_survives_markdown_and_code_stays_code():
+    from stridelab.report import _md
+
+    out = _md("Cost $x_1 = \\frac{a}{b}$, $$Y = \\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}$$ "
+              "for $5 only.\n\n```text\nplain $b$\n```")
+    assert '<span class="math" data-display="0">x_1 = \\frac{a}{b}</span>' in out
+    assert "1 &amp; 2 \\\\ 3 &amp; 4" in out  # the row break is not eaten by Markdown
+    assert "$5 only" in out  # a lone dollar is not math
+    assert "plain $b$" in out  # math signs inside code are left alone
+
+
+def test_katex_is_inlined_only_when_there_is_math(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs, "alpha")
+    page = build_report(runs, tmp_path / "r.html").read_text()
+    assert "katex.render" in page and "data:font/woff2;base64," in page
+    assert "fonts/KaTeX" not in page  # no font is fetched from a path that does not exist

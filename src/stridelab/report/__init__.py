@@ -11,6 +11,7 @@ import base64
 import html
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,10 +94,51 @@ def collect_runs(runs_dir: str | os.PathLike) -> list[Run]:
 # rendering
 
 
+_MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$", re.S)
+_FENCE = re.compile(r"(^```.*?^```[ \t]*$)", re.S | re.M)
+
+
 def _md(text: str) -> str:
+    """Markdown to HTML, with ``$...$`` and ``$$...$$`` kept intact for KaTeX.
+
+    Math is lifted out before Markdown sees it (Markdown would eat ``\\`` and ``_``) and put
+    back as ``<span class="math">`` elements that the page renders with the bundled KaTeX.
+    """
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    math: list[str] = []
+
+    def lift(match: re.Match) -> str:
+        display = match.group(1) is not None
+        tex = match.group(1) if display else match.group(2)
+        math.append(f'<span class="math" data-display="{int(display)}">'
+                    f"{html.escape(tex.strip())}</span>")
+        return f"MATHTOKEN{len(math) - 1}END"
+
+    pieces = _FENCE.split(text)
+    text = "".join(p if p.startswith("```") else _MATH.sub(lift, p) for p in pieces)
+    rendered = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    return re.sub(r"MATHTOKEN(\d+)END", lambda m: math[int(m.group(1))], rendered)
+
+
+def _katex_assets() -> str:
+    """KaTeX's stylesheet (fonts inlined as data URIs) and script, for a page with math."""
+    root = Path(__file__).with_name("katex")
+    css = (root / "katex.min.css").read_text(encoding="utf-8")
+
+    def inline_font(match: re.Match) -> str:
+        data = base64.b64encode((root / "fonts" / f"{match.group(1)}.woff2").read_bytes())
+        return f'src:url(data:font/woff2;base64,{data.decode("ascii")}) format("woff2")'
+
+    css = re.sub(r'src:url\(fonts/([\w-]+)\.woff2\) format\("woff2"\)(?:,url\([^)]*\) '
+                 r'format\("[a-z]+"\))*', inline_font, css)
+    js = (root / "katex.min.js").read_text(encoding="utf-8")
+    render = """
+document.querySelectorAll('span.math').forEach(function (el) {
+  katex.render(el.textContent, el, {displayMode: el.dataset.display === '1',
+                                    throwOnError: false, strict: 'ignore'});
+});"""
+    return f"<style>{css}</style>\n<script>{js}</script>\n<script>{render}</script>"
 
 
 def _fmt(value: Any) -> str:
@@ -208,6 +250,7 @@ vertical-align:middle;color:#fff;background:#888}.badge.ok{background:#2a8a4a}
 pre{background:#f4f6f8;padding:.6em;overflow-x:auto;font-size:.85em}
 details{margin:.5em 0}summary{cursor:pointer;color:#3b7dd8}code{background:#f4f6f8;padding:0 .2em}
 .earlier{font-size:.85em;color:#777}
+span.math[data-display="1"]{display:block;overflow-x:auto;margin:.6em 0}
 """
 
 
@@ -227,6 +270,7 @@ def render_report(runs: list[Run], title: str = "stridelab report") -> str:
                          if env.get(k))
     generated = time.strftime("%Y-%m-%d %H:%M")
     body = "\n".join(_section(run) for run in runs)
+    math = _katex_assets() if 'class="math"' in body else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -241,6 +285,7 @@ Generated {generated}. Environment: {html.escape(env_line)}.</p>
 {''.join(rows)}
 </tbody></table>
 {body}
+{math}
 </body></html>
 """
 
