@@ -58,16 +58,24 @@ def test_sheet_chain_matches_torch():
 def test_same_padding_and_separable_match_torch():
     ans = shape.solve("32x32x3", ["conv:k=3,p=same,n=16", "relu",
                                   "dwsep:k=3,n=32,s=2,p=same", "gap", "dense:n=10"])
-    # dwsep: 3*3*16 depthwise weights + 32*(16 + 1) pointwise = 144 + 544 = 688
-    assert [r.params for r in ans.layers] == [448, 0, 688, 0, 330]
+    # dwsep: 16*(3*3 + 1) depthwise + 32*(16 + 1) pointwise = 160 + 544 = 704
+    assert [r.params for r in ans.layers] == [448, 0, 704, 0, 330]
     # same with stride 2 on 32: ceil(32/2) = 16 needs 1 zero, put at the bottom/right
-    dwsep = nn.Sequential(Pad((0, 1, 0, 1)), nn.Conv2d(16, 16, 3, 2, groups=16, bias=False),
+    dwsep = nn.Sequential(Pad((0, 1, 0, 1)), nn.Conv2d(16, 16, 3, 2, groups=16),
                           nn.Conv2d(16, 32, 1))
     mods = [nn.Conv2d(3, 16, 3, padding="same"), nn.ReLU(), dwsep,
             nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), nn.Linear(32, 10)]
     shapes, params = measure(mods, torch.zeros(1, 3, 32, 32))
     assert [r.output_shape for r in ans.layers] == shapes
     assert [r.params for r in ans.layers] == params
+
+
+def test_keras_separable_convention():
+    # db=0: no depthwise bias, 3*3*16 + 32*(16 + 1) = 144 + 544 = 688
+    ans = shape.solve("8x8x16", ["dwsep:k=3,n=32,db=0"])
+    assert ans.layers[0].params == 688
+    mods = [nn.Sequential(nn.Conv2d(16, 16, 3, groups=16, bias=False), nn.Conv2d(16, 32, 1))]
+    assert measure(mods, torch.zeros(1, 16, 8, 8)) == ([(6, 6, 32)], [688])
 
 
 def test_conv1d_chain_matches_torch():
@@ -101,6 +109,32 @@ def test_rectangular_kernel_and_input():
     shapes, params = measure([nn.Sequential(Pad((0, 1, 1, 1)), nn.Conv2d(3, 4, (3, 2), 2))],
                              torch.zeros(1, 3, 7, 9))
     assert shapes == [(4, 5, 4)] and params == [76]
+
+
+def test_chains_match_the_numpy_engine_summary():
+    enn = pytest.importorskip("stridelab.core.nn")
+    cases = [
+        ("50x50x1", SHEET, (1, 50, 50),
+         [enn.Conv2d(1, 8, 4, 1, 1), enn.MaxPool2d(2, 2), enn.Flatten(), enn.Dense(4608, 10)]),
+        ("32x32x3", ["conv:k=3,p=same,n=16", "relu", "dwsep:k=3,n=32,s=2,p=same", "flatten",
+                     "dense:n=4"], (3, 32, 32),
+         [enn.Conv2d(3, 16, 3, padding="same"), enn.ReLU(),
+          enn.DepthwiseSeparableConv2d(16, 32, 3, stride=2, padding="same"), enn.Flatten(),
+          enn.Dense(16 * 16 * 32, 4)]),
+        ("28x28x1", ["conv:k=3,d=2,n=4,b=0", "avgpool:k=3,s=2,p=1", "upsample:s=2"], (1, 28, 28),
+         [enn.Conv2d(1, 4, 3, dilation=2, bias=False), enn.AvgPool2d(3, 2, 1),
+          enn.Upsample(2)]),
+        ("100x4", ["conv1d:k=5,s=2,n=8", "flatten", "dense:n=1"], (4, 100),
+         [enn.Conv1d(4, 8, 5, 2), enn.Flatten(), enn.Dense(48 * 8, 1)]),
+    ]
+    for inp, layers, chw, modules in cases:
+        ans = shape.solve(inp, layers)
+        rows = enn.summary(enn.Sequential(*modules), chw).rows  # output shapes (N, C, H, W)
+        assert len(rows) == len(ans.layers)
+        for mine, theirs in zip(ans.layers, rows):
+            s = tuple(theirs.output_shape[1:])
+            assert mine.output_shape == (s[1:] + s[:1] if len(s) > 1 else s), (inp, mine.spec)
+            assert mine.params == theirs.num_params, (inp, mine.spec)
 
 
 def test_shapes_match_the_numpy_engine():

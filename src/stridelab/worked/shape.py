@@ -9,8 +9,9 @@ filters has N*(k*k*C + 1) parameters (weights plus one bias per filter; b=0 drop
 layers (options in brackets have defaults):
   conv:k=K,n=N[,s=1,p=0,d=1,b=1]      2-D convolution, N filters of K x K x C (alias conv2d)
   conv1d:k=K,n=N[,s=1,p=0,d=1,b=1]    1-D convolution over an L x C input
-  dwsep:k=K,n=N[,s=1,p=0,d=1,b=1]     depthwise-separable: K x K per channel (no bias), then
-                                      N pointwise 1 x 1 x C filters with bias (Keras convention)
+  dwsep:k=K,n=N[,s=1,p=0,d=1,b=1,db=b] depthwise-separable: one K x K filter per channel, then
+                                      N pointwise 1 x 1 x C filters: C*(K*K + 1) + N*(C + 1)
+                                      (db=0 drops the depthwise bias, as Keras' SeparableConv2D)
   depthwise:k=K[,m=1,s,p,d,b=1]       depthwise convolution, m filters per channel
   pool:k=K[,s=K,p=0]                  max pooling (alias maxpool); avgpool: average pooling
   gap / gmp                           global average / max pooling -> C
@@ -42,7 +43,7 @@ _TIMES = "\u00d7"
 _KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "conv": (("conv", "conv2d"), ("k", "n", "s", "p", "d", "b"), ("k", "n")),
     "conv1d": (("conv1d",), ("k", "n", "s", "p", "d", "b"), ("k", "n")),
-    "dwsep": (("dwsep", "sepconv", "separable"), ("k", "n", "s", "p", "d", "b"), ("k", "n")),
+    "dwsep": (("dwsep", "sepconv", "separable"), ("k", "n", "s", "p", "d", "b", "db"), ("k", "n")),
     "depthwise": (("depthwise", "dwconv", "dw"), ("k", "m", "s", "p", "d", "b"), ("k",)),
     "maxpool": (("pool", "maxpool", "max", "maxpool2d"), ("k", "s", "p"), ()),
     "avgpool": (("avgpool", "avg", "avgpool2d", "meanpool"), ("k", "s", "p"), ()),
@@ -239,10 +240,10 @@ def _fmt_shape(shape: tuple[int, ...]) -> str:
     return _TIMES.join(str(s) for s in shape)
 
 
-def _bias(spec: LayerSpec, where: str) -> int:
-    b = spec.opts.get("b", "1")
+def _bias(spec: LayerSpec, where: str, key: str = "b", default: str = "1") -> int:
+    b = spec.opts.get(key, default)
     if b not in ("0", "1"):
-        raise ConfigError(f"{where}: b={b} must be 1 (with bias) or 0 (no bias)")
+        raise ConfigError(f"{where}: {key}={b} must be 1 (with bias) or 0 (no bias)")
     return int(b)
 
 
@@ -275,17 +276,21 @@ def layer_output(spec: LayerSpec, shape: tuple[int, ...], index: int = 1) -> Lay
         n = _pair(o["n"], "n", where, 1)[0]
         dims, ks, t, lx = _spatial(spec, shape, where)
         b = _bias(spec, where)
-        params = ks[0] * ks[1] * C + n * (C + b)
+        db = _bias(spec, where, "db", str(b))
+        params = C * (ks[0] * ks[1] + db) + n * (C + b)
+        kk_t, kk_l = f"{ks[0]}\u00b7{ks[1]}", f"{ks[0]}\\cdot {ks[1]}"
+        dw_t, dw_l = (
+            (f"{C}\u00b7({kk_t} + 1)", f"{C}\\cdot({kk_l} + 1)")
+            if db
+            else (f"{C}\u00b7{kk_t}", f"{C}\\cdot {kk_l}")
+        )
         pw_t, pw_l = (
             (f"{n}\u00b7({C} + 1)", f"{n}\\cdot({C} + 1)")
             if b
             else (f"{n}\u00b7{C}", f"{n}\\cdot {C}")
         )
-        pt = f"{ks[0]}\u00b7{ks[1]}\u00b7{C} + {pw_t} = {params} (depthwise + pointwise)"
-        pl = (
-            f"{ks[0]}\\cdot {ks[1]}\\cdot {C} + {pw_l} = {params}"
-            "\\ (\\text{depthwise + pointwise})"
-        )
+        pt = f"{dw_t} + {pw_t} = {params} (depthwise + pointwise)"
+        pl = f"{dw_l} + {pw_l} = {params}\\ (\\text{{depthwise + pointwise}})"
         return _row(spec, shape, dims + (n,), params, t, lx, pt, pl)
     if kind == "depthwise":
         m = _pair(o.get("m", "1"), "m", where, 1)[0]
