@@ -266,3 +266,8 @@ def test_bad_input(argv, error, fragment, capsys):
 
 def test_parse_kernel_names_are_forgiving():
     assert parse_kernel("Sobel-X") is KERNELS["sobel_x"]
+
+
+def test_fraction_literals_are_not_file_names():
+    (y,) = outputs(conv.solve(conv.read_input(["1/2 1/3"]), ["1 1"]))
+    assert y == [[Fraction(5, 6)]]

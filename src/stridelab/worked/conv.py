@@ -900,10 +900,13 @@ def figure(answer: ConvAnswer | ImageAnswer):
 
 
 def _looks_like_path(text: str) -> bool:
+    """A file name rather than a literal matrix such as "1/9 2/9; 0.5 -1"."""
     t = text.strip()
-    if any(ch in t for ch in ";|\n"):
+    if Path(t).exists():
+        return True
+    if re.fullmatch(r"[\d\s.,;|/+\-\u2212eE]*", t):  # only numbers and separators
         return False
-    return Path(t).exists() or bool(re.search(r"\.(csv|tsv|txt|dat)$", t, re.I)) or "/" in t
+    return bool(re.search(r"\.(csv|tsv|txt|dat)$", t, re.I)) or "/" in t or "\\" in t
 
 
 def read_input(values: list[str]) -> list[Matrix]:
