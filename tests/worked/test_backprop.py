@@ -111,57 +111,93 @@ def test_published_sigmoid_example():
 
 
 def test_softmax_cross_entropy_delta_is_y_hat_minus_y():
-    s = {"layers": [{"W": [[0, 0], [0, 0], [0, 0]], "activation": "softmax"}],
-         "loss": "cross_entropy", "lr": 1, "data": [{"x": [1, 2], "y": [1, 0, 0]}]}
+    s = {
+        "layers": [{"W": [[0, 0], [0, 0], [0, 0]], "activation": "softmax"}],
+        "loss": "cross_entropy",
+        "lr": 1,
+        "data": [{"x": [1, 2], "y": [1, 0, 0]}],
+    }
     step = backprop.solve(s).steps[0]
     t = step.traces[0]
     assert t.y_hat == [Fraction(1, 3)] * 3  # equal logits
     assert t.loss == pytest.approx(math.log(3))
     assert t.delta == [[Fraction(-2, 3), Fraction(1, 3), Fraction(1, 3)]]
-    assert step.dW[0] == [[Fraction(-2, 3), Fraction(-4, 3)], [Fraction(1, 3), Fraction(2, 3)],
-                          [Fraction(1, 3), Fraction(2, 3)]]
+    assert step.dW[0] == [
+        [Fraction(-2, 3), Fraction(-4, 3)],
+        [Fraction(1, 3), Fraction(2, 3)],
+        [Fraction(1, 3), Fraction(2, 3)],
+    ]
     assert step.db == [None]  # no bias given: none trained
 
 
 def test_sigmoid_binary_cross_entropy_and_mse():
-    s = {"layers": [{"W": [[1, -1]], "activation": "sigmoid"}], "loss": "binary_cross_entropy",
-         "lr": 1, "data": [{"x": [2, 2], "y": [1]}]}
+    s = {
+        "layers": [{"W": [[1, -1]], "activation": "sigmoid"}],
+        "loss": "binary_cross_entropy",
+        "lr": 1,
+        "data": [{"x": [2, 2], "y": [1]}],
+    }
     t = backprop.solve(s).steps[0].traces[0]
     assert t.y_hat == [Fraction(1, 2)] and t.delta == [[Fraction(-1, 2)]]
     assert t.loss == pytest.approx(math.log(2))
-    s = {"layers": [{"W": [[1, 1], [0, 1]]}], "loss": "mse", "lr": 1,
-         "data": [{"x": [1, 2], "y": [1, 1]}]}
+    s = {
+        "layers": [{"W": [[1, 1], [0, 1]]}],
+        "loss": "mse",
+        "lr": 1,
+        "data": [{"x": [1, 2], "y": [1, 1]}],
+    }
     t = backprop.solve(s).steps[0].traces[0]
     # y_hat = (3, 2): L = ((3-1)^2 + (2-1)^2)/2 = 5/2; dL/dy_hat = (2/2)(y_hat - y) = (2, 1)
     assert t.y_hat == [3, 2] and t.loss == Fraction(5, 2) and t.delta == [[2, 1]]
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 10_000),
-       acts=st.lists(st.sampled_from(backprop.ACTIVATIONS), min_size=2, max_size=3),
-       loss=st.sampled_from(["sse_half", "mse"]), mode=st.sampled_from(backprop.MODES))
+@given(
+    seed=st.integers(0, 10_000),
+    acts=st.lists(st.sampled_from(backprop.ACTIVATIONS), min_size=2, max_size=3),
+    loss=st.sampled_from(["sse_half", "mse"]),
+    mode=st.sampled_from(backprop.MODES),
+)
 def test_gradients_match_torch(seed, acts, loss, mode):
     import torch
 
     rng = np.random.default_rng(seed)
     sizes = [3] + [int(rng.integers(1, 4)) for _ in acts]
-    layers = [{"W": rng.normal(size=(sizes[i + 1], sizes[i])).round(3).tolist(),
-               "b": rng.normal(size=sizes[i + 1]).round(3).tolist(), "activation": a}
-              for i, a in enumerate(acts)]
-    data = [{"x": rng.normal(size=3).round(3).tolist(), "y": rng.normal(size=sizes[-1]).tolist()}
-            for _ in range(2)]
-    step = backprop.solve({"layers": layers, "loss": loss, "lr": 0.1, "data": data,
-                           "mode": mode}).steps[0]
-    params = [(torch.tensor(ly["W"], dtype=torch.float64, requires_grad=True),
-               torch.tensor(ly["b"], dtype=torch.float64, requires_grad=True)) for ly in layers]
+    layers = [
+        {
+            "W": rng.normal(size=(sizes[i + 1], sizes[i])).round(3).tolist(),
+            "b": rng.normal(size=sizes[i + 1]).round(3).tolist(),
+            "activation": a,
+        }
+        for i, a in enumerate(acts)
+    ]
+    data = [
+        {"x": rng.normal(size=3).round(3).tolist(), "y": rng.normal(size=sizes[-1]).tolist()}
+        for _ in range(2)
+    ]
+    step = backprop.solve(
+        {"layers": layers, "loss": loss, "lr": 0.1, "data": data, "mode": mode}
+    ).steps[0]
+    params = [
+        (
+            torch.tensor(ly["W"], dtype=torch.float64, requires_grad=True),
+            torch.tensor(ly["b"], dtype=torch.float64, requires_grad=True),
+        )
+        for ly in layers
+    ]
     points = data if mode == "batch" else data[:1]
     total = 0
     for p in points:
         a = torch.tensor(p["x"], dtype=torch.float64)
         for (W, b), act in zip(params, acts):
             z = W @ a + b
-            a = {"linear": z, "relu": torch.relu(z), "sigmoid": torch.sigmoid(z),
-                 "tanh": torch.tanh(z), "softmax": torch.softmax(z, 0)}[act]
+            a = {
+                "linear": z,
+                "relu": torch.relu(z),
+                "sigmoid": torch.sigmoid(z),
+                "tanh": torch.tanh(z),
+                "softmax": torch.softmax(z, 0),
+            }[act]
         d = a - torch.tensor(p["y"], dtype=torch.float64)
         total = total + ((d**2).sum() / 2 if loss == "sse_half" else (d**2).mean())
     (total / len(points)).backward()
@@ -172,12 +208,16 @@ def test_gradients_match_torch(seed, acts, loss, mode):
 
 def test_markdown_shows_the_chain_rule():
     md = backprop.to_markdown(backprop.solve(spec()))
-    assert r"z^{(1)}_{1} = w^{(1)}_{11}x_{1} + w^{(1)}_{12}x_{2} + b^{(1)}_{1} = 1\cdot 1 + " \
-           r"(-1)\cdot 2 + 0 = -1" in md
+    assert (
+        r"z^{(1)}_{1} = w^{(1)}_{11}x_{1} + w^{(1)}_{12}x_{2} + b^{(1)}_{1} = 1\cdot 1 + "
+        r"(-1)\cdot 2 + 0 = -1" in md
+    )
     assert r"\left(1\cdot 2\right)\cdot 0 = 2\cdot 0 = 0" in md  # relu'(-1) = 0
     assert r"\delta^{(2)}_{1}\,a^{(1)}_{2} = 2\cdot 3 = 6" in md
-    assert (r"w^{(2)}_{12} \leftarrow w^{(2)}_{12} - \eta\frac{\partial L}"
-            r"{\partial w^{(2)}_{12}} = 1 - 0.1\cdot 6 = 0.4") in md
+    assert (
+        r"w^{(2)}_{12} \leftarrow w^{(2)}_{12} - \eta\frac{\partial L}"
+        r"{\partial w^{(2)}_{12}} = 1 - 0.1\cdot 6 = 0.4"
+    ) in md
     assert "exact rational arithmetic" in md
     assert "Gradients checked against" in md
 
@@ -202,37 +242,77 @@ def test_inline_json_and_brief(capsys):
     assert code == 0 and "**Loss**" in out and "**Forward**" not in out
 
 
-@pytest.mark.parametrize("text, error, fragment", [
-    ('{"layers": [', DataError, "not valid JSON"),
-    ("[1, 2]", DataError, "JSON object"),
-    ('{"layers": []}', DataError, "non-empty list"),
-    ('{"layers": [{"W": [[1, 2], [3]]}], "lr": 1, "data": [{"x": [1, 2], "y": [1, 2]}]}',
-     DataError, "row 2 has 1 values"),
-    ('{"layers": [{"W": [[1, "a"]]}], "lr": 1, "data": [{"x": [1, 2], "y": [1]}]}',
-     DataError, "'a' is not a number"),
-    ('{"layers": [{"W": [[1, 2]]}, {"W": [[1, 2]]}], "lr": 1, "data": [{"x": [1, 2], "y": [1]}]}',
-     DataError, "2 columns but layer 1 has 1 outputs"),
-    ('{"layers": [{"W": [[1, 2]], "b": [1, 2]}], "lr": 1, "data": [{"x": [1, 2], "y": [1]}]}',
-     DataError, "one bias per output"),
-    ('{"layers": [{"W": [[1]], "activation": "swish"}], "lr": 1, "data": [{"x": [1], "y": [1]}]}',
-     ConfigError, "unknown activation"),
-    ('{"layers": [{"W": [[1]]}], "loss": "hinge", "lr": 1, "data": [{"x": [1], "y": [1]}]}',
-     ConfigError, "unknown loss"),
-    ('{"layers": [{"W": [[1]]}], "data": [{"x": [1], "y": [1]}]}', ConfigError, '"lr"'),
-    ('{"layers": [{"W": [[1]]}], "lr": -1, "data": [{"x": [1], "y": [1]}]}', ConfigError,
-     "positive"),
-    ('{"layers": [{"W": [[1]]}], "lr": 1, "data": [{"x": [1, 2], "y": [1]}]}', DataError,
-     "x has 2 values but 1"),
-    ('{"layers": [{"W": [[1], [1]], "activation": "softmax"}], "loss": "cross_entropy", '
-     '"lr": 1, "data": [{"x": [1], "y": [1, 1]}]}', DataError, "sum to 1"),
-    ('{"layers": [{"W": [[1]]}], "lr": 1, "data": [{"x": [1], "y": [1]}], "epochs": 2}',
-     ConfigError, "unknown key"),
-    ('{"layers": [{"W": [[1]]}], "lr": 1, "data": [{"x": [1], "y": [1]}], "mode": "online"}',
-     ConfigError, "unknown mode"),
-    ('{"layers": [{"W": [[NaN]]}], "lr": 1, "data": [{"x": [1], "y": [1]}]}', DataError,
-     "finite"),
-    ('{"layers": [{"W": [[1]]}], "lr": 1, "data": []}', DataError, '"data"'),
-])
+@pytest.mark.parametrize(
+    "text, error, fragment",
+    [
+        ('{"layers": [', DataError, "not valid JSON"),
+        ("[1, 2]", DataError, "JSON object"),
+        ('{"layers": []}', DataError, "non-empty list"),
+        (
+            '{"layers": [{"W": [[1, 2], [3]]}], "lr": 1, "data": [{"x": [1, 2], "y": [1, 2]}]}',
+            DataError,
+            "row 2 has 1 values",
+        ),
+        (
+            '{"layers": [{"W": [[1, "a"]]}], "lr": 1, "data": [{"x": [1, 2], "y": [1]}]}',
+            DataError,
+            "'a' is not a number",
+        ),
+        (
+            '{"layers": [{"W": [[1, 2]]}, {"W": [[1, 2]]}], "lr": 1, "data": [{"x": [1, 2], "y": [1]}]}',
+            DataError,
+            "2 columns but layer 1 has 1 outputs",
+        ),
+        (
+            '{"layers": [{"W": [[1, 2]], "b": [1, 2]}], "lr": 1, "data": [{"x": [1, 2], "y": [1]}]}',
+            DataError,
+            "one bias per output",
+        ),
+        (
+            '{"layers": [{"W": [[1]], "activation": "swish"}], "lr": 1, "data": [{"x": [1], "y": [1]}]}',
+            ConfigError,
+            "unknown activation",
+        ),
+        (
+            '{"layers": [{"W": [[1]]}], "loss": "hinge", "lr": 1, "data": [{"x": [1], "y": [1]}]}',
+            ConfigError,
+            "unknown loss",
+        ),
+        ('{"layers": [{"W": [[1]]}], "data": [{"x": [1], "y": [1]}]}', ConfigError, '"lr"'),
+        (
+            '{"layers": [{"W": [[1]]}], "lr": -1, "data": [{"x": [1], "y": [1]}]}',
+            ConfigError,
+            "positive",
+        ),
+        (
+            '{"layers": [{"W": [[1]]}], "lr": 1, "data": [{"x": [1, 2], "y": [1]}]}',
+            DataError,
+            "x has 2 values but 1",
+        ),
+        (
+            '{"layers": [{"W": [[1], [1]], "activation": "softmax"}], "loss": "cross_entropy", '
+            '"lr": 1, "data": [{"x": [1], "y": [1, 1]}]}',
+            DataError,
+            "sum to 1",
+        ),
+        (
+            '{"layers": [{"W": [[1]]}], "lr": 1, "data": [{"x": [1], "y": [1]}], "epochs": 2}',
+            ConfigError,
+            "unknown key",
+        ),
+        (
+            '{"layers": [{"W": [[1]]}], "lr": 1, "data": [{"x": [1], "y": [1]}], "mode": "online"}',
+            ConfigError,
+            "unknown mode",
+        ),
+        (
+            '{"layers": [{"W": [[NaN]]}], "lr": 1, "data": [{"x": [1], "y": [1]}]}',
+            DataError,
+            "finite",
+        ),
+        ('{"layers": [{"W": [[1]]}], "lr": 1, "data": []}', DataError, '"data"'),
+    ],
+)
 def test_bad_specs(text, error, fragment, tmp_path, capsys):
     f = tmp_path / "spec.json"
     f.write_text(text)

@@ -147,9 +147,15 @@ def test_sobel_sign_convention():
 
 @settings(max_examples=25, deadline=None)
 @given(
-    h=st.integers(1, 6), w=st.integers(1, 6), kh=st.integers(1, 3), kw=st.integers(1, 3),
-    stride=st.integers(1, 3), dilation=st.integers(1, 2), pad=st.integers(0, 2),
-    seed=st.integers(0, 10_000), mode=st.sampled_from(conv.MODES),
+    h=st.integers(1, 6),
+    w=st.integers(1, 6),
+    kh=st.integers(1, 3),
+    kw=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 2),
+    pad=st.integers(0, 2),
+    seed=st.integers(0, 10_000),
+    mode=st.sampled_from(conv.MODES),
 )
 def test_matches_torch_conv2d(h, w, kh, kw, stride, dilation, pad, seed, mode):
     import torch
@@ -165,8 +171,12 @@ def test_matches_torch_conv2d(h, w, kh, kw, stride, dilation, pad, seed, mode):
     ans = conv.solve(x.tolist(), [kernel], padding=pad, stride=stride, dilation=dilation, mode=mode)
     kt = torch.tensor(k if mode == "correlate" else k[:, ::-1, ::-1].copy(), dtype=torch.float64)
     ref = torch.nn.functional.conv2d(
-        torch.tensor(x, dtype=torch.float64)[None], kt[None], stride=stride, padding=pad,
-        dilation=dilation)[0, 0]
+        torch.tensor(x, dtype=torch.float64)[None],
+        kt[None],
+        stride=stride,
+        padding=pad,
+        dilation=dilation,
+    )[0, 0]
     assert np.array_equal(np.array(ans.results[0].output), ref.numpy().astype(np.int64))
 
 
@@ -175,8 +185,11 @@ def test_checks_are_reported():
     routes = {c["route"] for c in ans.results[0].checks}
     assert "scipy.signal.correlate2d" in routes
     assert all(c["passed"] and c["max_abs_error"] == 0 for c in ans.results[0].checks)
-    ref = correlate2d(np.pad(np.array([[8, 2, 9], [3, 4, 6], [5, 9, 3]]), 1),
-                      np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]), mode="valid")
+    ref = correlate2d(
+        np.pad(np.array([[8, 2, 9], [3, 4, 6], [5, 9, 3]]), 1),
+        np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+        mode="valid",
+    )
     assert ans.results[0].output == ref.tolist()
 
 
@@ -184,8 +197,20 @@ def test_checks_are_reported():
 
 
 def test_json_document(capsys):
-    code, out = run_main(capsys, "--input", SHEET, "--kernel", EDGE, "--kernel", "box3",
-                         "--padding", "same", "--explain", "1,1", "--json")
+    code, out = run_main(
+        capsys,
+        "--input",
+        SHEET,
+        "--kernel",
+        EDGE,
+        "--kernel",
+        "box3",
+        "--padding",
+        "same",
+        "--explain",
+        "1,1",
+        "--json",
+    )
     assert code == 0
     d = json.loads(out)
     assert d["input"] == [[8, 2, 9], [3, 4, 6], [5, 9, 3]]
@@ -223,8 +248,18 @@ def test_image_figure(tmp_path, capsys):
     path = tmp_path / "edge.png"
     Image.fromarray(img).save(path)
     fig = tmp_path / "out" / "edges.svg"
-    code, out = run_main(capsys, "--image", str(path), "--kernel", "sobel_x", "--kernel",
-                         "sobel_y", "--out", str(fig), "--json")
+    code, out = run_main(
+        capsys,
+        "--image",
+        str(path),
+        "--kernel",
+        "sobel_x",
+        "--kernel",
+        "sobel_y",
+        "--out",
+        str(fig),
+        "--json",
+    )
     assert code == 0 and fig.exists()
     d = json.loads(out)
     gx, gy = d["results"]
@@ -238,25 +273,28 @@ def test_image_figure(tmp_path, capsys):
 # ------------------------------------------------------------------ bad input
 
 
-@pytest.mark.parametrize("argv, error, fragment", [
-    (["--input", "1 2; 3", "--kernel", "box3"], DataError, "row 2 has 1 values"),
-    (["--input", "1 x; 3 4", "--kernel", "box3"], DataError, "'x' is not a number"),
-    (["--input", " ; ", "--kernel", "box3"], DataError, "empty"),
-    (["--input", "1 2; 3 4", "--kernel", "box3"], ConfigError, "larger|padded input"),
-    (["--input", SHEET, "--kernel", "sobelx"], ConfigError, "unknown kernel 'sobelx'"),
-    (["--input", SHEET, "--kernel", "1 2; 3"], DataError, "row 2"),
-    (["--input", SHEET, "--kernel", "box3", "--padding", "lots"], ConfigError, "padding"),
-    (["--input", SHEET, "--kernel", "box3", "--stride", "0"], ConfigError, "stride"),
-    (["--input", SHEET, "--kernel", "box3", "--mode", "fold"], ConfigError, "mode"),
-    (["--input", SHEET, "--kernel", "box3", "--explain", "5,5"], ConfigError, "outside"),
-    (["--input", SHEET, "--kernel", "box3", "--explain", "a"], ConfigError, "not understood"),
-    (["--input", SHEET], ConfigError, "at least one --kernel"),
-    (["--input", "missing.csv", "--kernel", "box3"], DataError, "not found"),
-    (["--input", "1 2; 3 4 | 1 2 3", "--kernel", "box3"], DataError, "channel 1"),
-    (["--input", SHEET, "--kernel", "1 0; 0 1 | 1 0; 0 1"], ConfigError, "2 channels"),
-    (["--input", SHEET, "--kernel", "box3", "--out", "fig.txt"], ConfigError, ".png"),
-    (["--kernel", "box3"], ConfigError, "--input"),
-])
+@pytest.mark.parametrize(
+    "argv, error, fragment",
+    [
+        (["--input", "1 2; 3", "--kernel", "box3"], DataError, "row 2 has 1 values"),
+        (["--input", "1 x; 3 4", "--kernel", "box3"], DataError, "'x' is not a number"),
+        (["--input", " ; ", "--kernel", "box3"], DataError, "empty"),
+        (["--input", "1 2; 3 4", "--kernel", "box3"], ConfigError, "larger|padded input"),
+        (["--input", SHEET, "--kernel", "sobelx"], ConfigError, "unknown kernel 'sobelx'"),
+        (["--input", SHEET, "--kernel", "1 2; 3"], DataError, "row 2"),
+        (["--input", SHEET, "--kernel", "box3", "--padding", "lots"], ConfigError, "padding"),
+        (["--input", SHEET, "--kernel", "box3", "--stride", "0"], ConfigError, "stride"),
+        (["--input", SHEET, "--kernel", "box3", "--mode", "fold"], ConfigError, "mode"),
+        (["--input", SHEET, "--kernel", "box3", "--explain", "5,5"], ConfigError, "outside"),
+        (["--input", SHEET, "--kernel", "box3", "--explain", "a"], ConfigError, "not understood"),
+        (["--input", SHEET], ConfigError, "at least one --kernel"),
+        (["--input", "missing.csv", "--kernel", "box3"], DataError, "not found"),
+        (["--input", "1 2; 3 4 | 1 2 3", "--kernel", "box3"], DataError, "channel 1"),
+        (["--input", SHEET, "--kernel", "1 0; 0 1 | 1 0; 0 1"], ConfigError, "2 channels"),
+        (["--input", SHEET, "--kernel", "box3", "--out", "fig.txt"], ConfigError, ".png"),
+        (["--kernel", "box3"], ConfigError, "--input"),
+    ],
+)
 def test_bad_input(argv, error, fragment, capsys):
     with pytest.raises(error, match=fragment) as info:
         run_main(capsys, *argv)

@@ -113,11 +113,14 @@ def test_list(capsys):
     assert code == 0 and all(t in out for t in derive.TOPICS)
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["softmax"], "unknown topic 'softmax'"),
-    (["ridge", "--points", "0"], "--points"),
-    (["ridge", "--seed", "-1"], "--seed"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["softmax"], "unknown topic 'softmax'"),
+        (["ridge", "--points", "0"], "--points"),
+        (["ridge", "--seed", "-1"], "--seed"),
+    ],
+)
 def test_bad_input(argv, fragment, capsys):
     with pytest.raises(ConfigError, match=fragment):
         run_main(capsys, *argv)

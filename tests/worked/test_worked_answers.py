@@ -36,8 +36,11 @@ def test_answers_are_written_as_files(smoke_run):
     assert r"\underline{0}" in same  # the padding zeros are visible
     answers = json.loads((smoke_run.out / "answers.json").read_text())
     # hand-computed: the sheet edge kernel on the 3x3 input with 'same' padding
-    assert answers["conv-same"]["results"][0]["output"] == [[-8, -5, 8], [-19, -5, 19],
-                                                            [-22, 1, 22]]
+    assert answers["conv-same"]["results"][0]["output"] == [
+        [-8, -5, 8],
+        [-19, -5, 19],
+        [-22, 1, 22],
+    ]
     assert answers["shapes"]["shape-sheet"]["total_params"] == 136 + 46090
     relu = answers["backprop-relu-exact"]
     assert relu["exact"] is True and relu["steps"][0]["loss"] == 2
