@@ -175,49 +175,76 @@ def _unpad(xp: np.ndarray, pads) -> np.ndarray:
 # ---------------------------------------------------------------------- convolution
 
 
-def _conv2d(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dilation,
-            groups: int) -> Tensor:
-    """Cross-correlation of valid arguments (the public functions check them).
+def _correlate(xp: np.ndarray, w: np.ndarray, stride, dilation, groups: int):
+    """The engine's one convolution kernel: im2col through :func:`_windows`, then one GEMM.
 
-    Forward: im2col through :func:`_windows`, then one batched GEMM over the G groups.
+    xp: (N, C, Hp, Wp) already padded, w: (F, C/G, KH, KW) ->
+    z: (N, F, OH, OW) and cols: (G, C/G·KH·KW, N·OH·OW), the unfolded input (kept for dW).
     """
-    N, C, H, W = x.shape
+    N, C = xp.shape[:2]
     F, Cg, KH, KW = w.shape
     G = groups
-    xp = _pad(x.data, pads)                                              # (N, C, Hp, Wp)
     win = _windows(xp, (KH, KW), stride, dilation)                       # (N, C, OH, OW, KH, KW)
     OH, OW = win.shape[2:4]
     cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))         # (C, KH, KW, N, OH, OW)
     cols = cols.reshape(G, Cg * KH * KW, N * OH * OW)                    # (G, Cg·KH·KW, N·OH·OW)
-    wm = w.data.reshape(G, F // G, Cg * KH * KW)                         # (G, F/G, Cg·KH·KW)
+    wm = w.reshape(G, F // G, Cg * KH * KW)                              # (G, F/G, Cg·KH·KW)
     z = np.matmul(wm, cols)                                              # (G, F/G, N·OH·OW)
-    z = z.reshape(F, N, OH, OW).transpose(1, 0, 2, 3)                    # (N, F, OH, OW)
-    if bias is not None:
-        z = z + bias.data.reshape(1, F, 1, 1)
-    else:
-        z = np.ascontiguousarray(z)
+    return z.reshape(F, N, OH, OW).transpose(1, 0, 2, 3), cols           # (N, F, OH, OW)
+
+
+def _conv_transpose(gm: np.ndarray, w: np.ndarray, out_shape, stride, dilation,
+                    groups: int) -> np.ndarray:
+    """dX = dZ fully convolved with the flipped W: the adjoint of :func:`_correlate`.
+
+    As a convolution: spread dZ out by the stride (stride − 1 zeros between entries), pad it by
+    the dilated kernel size − 1 on every side and cross-correlate it with W rotated by 180°,
+    F and C exchanged. Pixel p of the padded input then receives
+    ``Σ_{f,a,b} W[f, c, a, b] · dZ[n, f, (p − a·dh)/sh, (q − b·dw)/sw]`` over the taps (a, b)
+    that land on it. We evaluate that sum tap by tap, which never multiplies the zeros the
+    stride spread in: one GEMM applies every tap's W[:, :, a, b]ᵀ at once, then :func:`_fold`
+    adds the KH·KW shifted results.
+
+    gm: (G, F/G, N·OH·OW) the gradient, w: (F, C/G, KH, KW) -> (N, C, Hp, Wp) = ``out_shape``.
+    """
+    N, C, Hp, Wp = out_shape
+    F, Cg, KH, KW = w.shape
+    G = groups
+    wm = w.reshape(G, F // G, Cg * KH * KW)                              # (G, F/G, Cg·KH·KW)
+    dcols = np.matmul(wm.transpose(0, 2, 1), gm)                         # (G, Cg·KH·KW, N·OH·OW)
+    OH = (Hp - dilation[0] * (KH - 1) - 1) // stride[0] + 1
+    OW = (Wp - dilation[1] * (KW - 1) - 1) // stride[1] + 1
+    dwin = dcols.reshape(C, KH, KW, N, OH, OW).transpose(3, 0, 4, 5, 1, 2)
+    return _fold(dwin, out_shape, stride, dilation)                      # (N, C, Hp, Wp)
+
+
+def _conv2d(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dilation,
+            groups: int) -> Tensor:
+    """Cross-correlation of valid arguments (the public functions check them)."""
+    N, C, H, W = x.shape
+    F, Cg, KH, KW = w.shape
+    G = groups
+    xp = _pad(x.data, pads)                                              # (N, C, Hp, Wp)
+    z, cols = _correlate(xp, w.data, stride, dilation, G)                # (N, F, OH, OW)
+    OH, OW = z.shape[2:]
+    z = z + bias.data.reshape(1, F, 1, 1) if bias is not None else np.ascontiguousarray(z)
     parents = (x, w) if bias is None else (x, w, bias)
     out = Tensor._make(z, parents, "conv2d")
 
     def _backward(g):                                                    # g: (N, F, OH, OW)
-        gm = g.transpose(1, 0, 2, 3).reshape(G, F // G, N * OH * OW)     # (G, F/G, N·OH·OW)
         if bias is not None:
             bias._add_grad(g.sum(axis=(0, 2, 3)))                        # (F,)
+        gm = g.transpose(1, 0, 2, 3).reshape(G, F // G, N * OH * OW)     # (G, F/G, N·OH·OW)
         if w.requires_grad:
-            # dW = the input correlated with dZ: weight (f, c, a, b) met input
-            # xp[n, c, i·sh + a·dh, j·sw + b·dw] at every output (n, f, i, j), so its gradient is
-            # the sum of those inputs times dZ[n, f, i, j]; `cols` holds exactly those inputs.
+            # dW = the input correlated with dZ: weight (f, c, a, b) met the input
+            # xp[n, c, i·sh + a·dh, j·sw + b·dw] at every output (n, f, i, j), so its gradient
+            # sums those inputs times dZ[n, f, i, j]. `cols` holds exactly those inputs.
             dw = np.matmul(gm, cols.transpose(0, 2, 1))                  # (G, F/G, Cg·KH·KW)
             w._add_grad(dw.reshape(F, Cg, KH, KW))
         if x.requires_grad:
-            # dX = dZ fully convolved with the flipped W (a transposed convolution). The full
-            # convolution is a sum over kernel taps (a, b): dZ, spread out by the stride, shifted
-            # by (a·dh, b·dw) and weighted by W[:, :, a, b]ᵀ. One GEMM applies every tap's
-            # weights at once; _fold adds the KH·KW shifted copies.
-            dcols = np.matmul(wm.transpose(0, 2, 1), gm)                 # (G, Cg·KH·KW, N·OH·OW)
-            dcols = dcols.reshape(C, KH, KW, N, OH, OW).transpose(3, 0, 4, 5, 1, 2)
-            dxp = _fold(dcols, xp.shape, stride, dilation)               # (N, C, Hp, Wp)
-            x._add_grad(_unpad(dxp, pads))
+            # dX = dZ fully convolved with the flipped W (see _conv_transpose).
+            dxp = _conv_transpose(gm, w.data, xp.shape, stride, dilation, G)  # (N, C, Hp, Wp)
+            x._add_grad(_unpad(dxp, pads))                               # (N, C, H, W)
 
     out._backward = _backward
     return out
@@ -285,8 +312,10 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1,
       roles of F and C exchanged: ``dXp[n, c, p, q] = Σ_{f,a,b} W[f, c, a, b] ·
       dZ[n, f, (p − a·dh)/sh, (q − b·dw)/sw]`` (terms with non-integer indices are zero).
 
-    The fast path computes both from the im2col matrix with one GEMM each; the naive loops in
-    :mod:`stridelab.core.reference` write them out literally and the tests check they agree.
+    The fast path computes dW with one GEMM on the im2col matrix of the forward pass, and dX
+    with one GEMM followed by a sum over the KH·KW taps (see ``_conv_transpose``); the naive
+    loops in :mod:`stridelab.core.reference` write both out literally and the tests check that
+    all of them agree.
 
     Raises
     ------

@@ -99,7 +99,17 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._parents: tuple[Tensor, ...] = _parents
         self._op = _op
-        self._backward = None
+        self._backward_fn = None
+
+    @property
+    def _backward(self):
+        """The closure that pushes ``.grad`` to the parents (None for leaves and constants)."""
+        return self._backward_fn
+
+    @_backward.setter
+    def _backward(self, fn) -> None:
+        # Only a tensor in a graph keeps its closure: under no_grad the arrays it holds are freed.
+        self._backward_fn = fn if self.requires_grad else None
 
     # ------------------------------------------------------------------ plumbing
 
