@@ -663,7 +663,8 @@ def to_markdown(answer: ConvAnswer | ImageAnswer, digits: int = 6) -> str:
         s, d = answer.stride, answer.dilation
         out += [
             "",
-            "**Output size** $\\lfloor (n + p - d(k-1) - 1)/s \\rfloor + 1$: "
+            "**Output size** $\\lfloor (n + p_{total} - d(k-1) - 1)/s \\rfloor + 1$ "
+            "($p_{total}$ = zeros added along the axis): "
             f"$H_{{out}} = {_size_formula(H, KH, p.top + p.bottom, s, d)}$, "
             f"$W_{{out}} = {_size_formula(W, KW, p.left + p.right, s, d)}$.",
             "",
