@@ -318,3 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stridelab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `stridelab derive all | head`: the reader left, not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

@@ -107,6 +107,7 @@ def _md(text: str) -> str:
     from markdown_it import MarkdownIt
 
     math: list[str] = []
+    text = re.sub(r"<!--.*?-->\n?", "", text, flags=re.S)  # authors' comments are not content
 
     def lift(match: re.Match) -> str:
         display = match.group(1) is not None
@@ -242,7 +243,7 @@ table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #d8dde3;padd
 text-align:left;vertical-align:top}th{background:#f4f6f8}
 table.index td:nth-child(4){text-align:right}
 figure{margin:1em 0;text-align:center}figure img{max-width:100%;border:1px solid #e3e7ec}
-figcaption{font-size:.9em;color:#555}.badge{font-size:.55em;padding:.15em .5em;border-radius:.6em;
+figcaption{font-size:.9em;color:#555}.badge{font-size:.6em;padding:.2em .6em;border-radius:.6em;
 vertical-align:middle;color:#fff;background:#888}.badge.ok{background:#2a8a4a}
 .badge.failed{background:#c0392b}.badge.skipped{background:#c58b00}.ok{color:#2a8a4a}.bad{color:#c0392b}
 .desc{color:#444;font-style:italic}.reason{background:#fff7e0;padding:.5em;border-left:3px solid #c58b00}
