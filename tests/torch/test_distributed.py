@@ -8,20 +8,20 @@ two shards of each step are exactly the single process's batch of that step, and
 DistributedDataParallel averages their gradients into that batch's mean gradient.
 """
 
-import os
+import os  # noqa: I001  (ruff takes tests/torch/ for `torch`)
 import socket
 import time
 
 import numpy as np
 import pytest
+import torch
 import torch.multiprocessing as mp
+from torch import nn
 from torch.utils.data import DistributedSampler
 
-import torch
 from stridelab.errors import TrainingDiverged
 from stridelab.torch import distributed
 from stridelab.torch.loop import fit, make_loader, seed_everything
-from torch import nn
 
 WORLD = 2
 PER_RANK_BATCH = 4

@@ -17,7 +17,7 @@ Rules the rest of stridelab follows:
 * the process group is destroyed once at interpreter exit (:func:`cleanup_distributed`).
 """
 
-from __future__ import annotations  # noqa: I001  (ruff files `torch` under stridelab.torch)
+from __future__ import annotations  # noqa: I001  (ruff takes tests/torch/ for `torch`)
 
 import atexit
 import os

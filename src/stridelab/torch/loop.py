@@ -6,7 +6,7 @@ a clear stop on a NaN/Inf loss, and data-parallel training when started under ``
 (DistributedDataParallel; gloo on CPU, nccl on CUDA).
 """
 
-from __future__ import annotations  # noqa: I001  (ruff files `torch` under stridelab.torch)
+from __future__ import annotations  # noqa: I001  (ruff takes tests/torch/ for `torch`)
 
 import math
 import os

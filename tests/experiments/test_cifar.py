@@ -1,0 +1,380 @@
+"""The CIFAR path (cifar10 on generated pickle batches) and depthwise-separable convolutions."""
+
+import json  # noqa: I001  (ruff takes tests/torch/ for `torch`)
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import stridelab.experiments.cifar as cifar_exp
+from stridelab.cli import main
+from stridelab.data.dataset import arrays_sha256
+from stridelab.experiments.runner import run_experiment
+from stridelab.torch.models.cifar import (
+    CifarResNet,
+    DepthwiseSeparableConv2d,
+    FlipAverage,
+    ImagePipeline,
+    SeparableComparisonNet,
+    channel_stats,
+    conv_macs,
+    conv_params,
+    count_macs,
+    count_params,
+    random_crop,
+    random_flip,
+    separable_macs,
+    separable_params,
+    separable_ratio,
+    to_nchw_uint8,
+)
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+           "truck"]
+PER_BATCH = 64  # images in each generated batch: 5 x 64 = 320 train, 64 test
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models train fastest on one thread (and do not fight other processes for cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------------------------------------
+# CIFAR-10 files in the exact python-pickle format
+
+
+def write_cifar(root, n=PER_BATCH, seed=0):
+    """cifar-10-batches-py/ under root/cifar10: five training batches, a test batch and
+    batches.meta, as the CIFAR-10 python archive holds them. Returns the arrays (N, 32, 32, 3)."""
+    d = root / "cifar10" / "cifar-10-batches-py"
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)  # (N, 1024 R + G + B)
+        labels = [int(v) for v in rng.integers(0, 10, size=n)]
+        batch = {b"batch_label": f"generated {name}".encode(), b"labels": labels, b"data": data,
+                 b"filenames": [f"{name}_{i}.png".encode() for i in range(n)]}
+        (d / name).write_bytes(pickle.dumps(batch, protocol=2))
+        arrays[name] = (data.reshape(n, 3, 32, 32).transpose(0, 2, 3, 1), np.array(labels))
+    meta = {b"label_names": [c.encode() for c in CLASSES], b"num_cases_per_batch": n,
+            b"num_vis": 3072}
+    (d / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    X_train = np.concatenate([arrays[f"data_batch_{i}"][0] for i in range(1, 6)])
+    y_train = np.concatenate([arrays[f"data_batch_{i}"][1] for i in range(1, 6)])
+    X_test, y_test = arrays["test_batch"]
+    return X_train, y_train.astype(np.int64), X_test, y_test.astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def cifar_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar-data")
+    return root, write_cifar(root)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(cifar_dir, tmp_path_factory):
+    root, arrays = cifar_dir
+    out = tmp_path_factory.mktemp("runs")
+    result = run_experiment("cifar10", smoke=True, data_dir=str(root), out=out, echo=False)
+    return result, arrays
+
+
+def test_cifar10_smoke_run_on_generated_batches(smoke_run):
+    result, _ = smoke_run
+    assert result.status == "ok", result.reason
+    m = result.metrics
+    assert (m["dataset"], m["preset"], m["device"]) == ("cifar10", "cpu", "cpu")
+    assert m["n_train"] == 256 and m["n_test"] == PER_BATCH  # smoke: 256 of 320; all 64
+    # width 4: prep 3*4*9+8, layer1 4*8*9+16 + 2*(8*8*9+16), layer2 8*16*9+32,
+    # layer3 16*32*9+64 + 2*(32*32*9+64), head 32*10
+    assert m["n_params"] == 116 + 304 + 1184 + 1184 + 4672 + 18560 + 320 == 26340
+    # 3*4*9*32*32 + five 3x3 layers of 294,912 multiply-adds each + 32*10
+    assert m["macs_per_image"] == 110_592 + 5 * 294_912 + 320
+    assert 0.0 <= m["test_accuracy"] <= 1.0
+    assert "target" not in m  # a smoke run is not the configuration the target is about
+    assert np.asarray(m["confusion_matrix"]).sum() == PER_BATCH
+
+
+def test_cifar10_run_directory_is_evidence(smoke_run):
+    result, (X_train, y_train, X_test, y_test) = smoke_run
+    out = result.out
+    for name in ("config.json", "metrics.json", "log.txt", "notes.md", "checkpoint.pt",
+                 "figures/learning_curves.png", "figures/confusion_matrix.png",
+                 "figures/augmentation.png"):
+        assert (out / name).is_file(), name
+    record = json.loads((out / "config.json").read_text())
+    assert record["dataset"]["name"] == "cifar10"
+    assert record["dataset"]["sha256"] == arrays_sha256(X_train, y_train, X_test, y_test)
+    assert record["config"]["width"] == 4  # the smoke override, recorded as it ran
+    notes = (out / "notes.md").read_text()
+    assert f"{result.metrics['test_accuracy']:.4f}" in notes
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 1
+
+
+def test_cifar10_absent_is_a_skip_with_the_way_to_get_it(tmp_path):
+    result = run_experiment("cifar10", smoke=True, data_dir=str(tmp_path), out=tmp_path / "r",
+                            echo=False)
+    assert result.status == "skipped"
+    assert "stridelab data fetch cifar10" in result.reason
+    assert not (tmp_path / "r" / "cifar10" / "metrics.json").exists()
+
+
+def test_cli_run_cifar10_without_data_says_so_in_one_line(tmp_path, capsys):
+    code = main(["run", "cifar10", "--smoke", "--data-dir", str(tmp_path), "--out",
+                 str(tmp_path / "r")])
+    errors = [line for line in capsys.readouterr().err.splitlines()
+              if line.startswith("stridelab: error:")]
+    assert code == 2
+    assert len(errors) == 1
+    assert errors[0].startswith("stridelab: error: cifar10 not found")
+    assert "stridelab data fetch cifar10" in errors[0]
+
+
+def test_presets_fill_only_what_was_not_set():
+    config = cifar_exp.CifarConfig(epochs=3)
+    preset, resolved = cifar_exp.resolve_preset(config, "cpu")
+    assert preset == "cpu"
+    assert (resolved.width, resolved.epochs, resolved.batch_size, resolved.lr) == (16, 3, 256, 0.2)
+    preset, resolved = cifar_exp.resolve_preset(cifar_exp.CifarConfig(preset="gpu"), "cpu")
+    assert (preset, resolved.width, resolved.epochs) == ("gpu", 64, 24)
+
+
+def test_one_cycle_rises_then_falls_to_zero():
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = cifar_exp.one_cycle(opt, total_steps=8, warmup=0.25)  # peak after 2 steps
+    lrs = []
+    for _ in range(8):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([0.5, 1.0, 1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
+    assert opt.param_groups[0]["lr"] == 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# the input pipeline
+
+
+def test_to_nchw_puts_channels_first():
+    X = np.arange(2 * 2 * 3 * 3, dtype=np.uint8).reshape(2, 2, 3, 3)  # (N, H, W, C)
+    out = to_nchw_uint8(X)
+    assert out.shape == (2, 3, 2, 3)
+    assert out[1, 2, 0, 1] == X[1, 0, 1, 2]
+    assert to_nchw_uint8(np.zeros((4, 28, 28), np.uint8)).shape == (4, 1, 28, 28)
+
+
+def test_channel_stats_hand_computed():
+    X = torch.zeros(2, 2, 1, 2, dtype=torch.uint8)  # (N, C, H, W)
+    X[:, 0] = torch.tensor([[[0, 255]], [[0, 255]]], dtype=torch.uint8)  # half 0, half 1
+    X[:, 1] = 51  # constant 0.2
+    mean, std = channel_stats(X)
+    assert mean.tolist() == pytest.approx([0.5, 0.2])
+    assert std.tolist() == pytest.approx([0.5, 0.0], abs=1e-6)
+
+
+def test_pipeline_normalises_per_channel():
+    pipe = ImagePipeline([0.5, 0.2, 0.0], [0.5, 0.1, 1.0])
+    x = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
+    out = pipe(x)
+    assert out.dtype == torch.float32
+    assert out[0, :, 0, 0].tolist() == pytest.approx([1.0, 8.0, 1.0])  # (1-.5)/.5, (1-.2)/.1
+
+
+def test_random_crop_is_a_window_of_the_padded_image_and_reproducible():
+    x = torch.arange(6 * 2 * 5 * 5, dtype=torch.float32).reshape(6, 2, 5, 5)
+    out = random_crop(x, 2, torch.Generator().manual_seed(0))
+    padded = nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")  # (6, 2, 9, 9)
+    offsets = set()
+    for n in range(6):
+        hits = [(dy, dx) for dy in range(5) for dx in range(5)
+                if torch.equal(out[n], padded[n, :, dy:dy + 5, dx:dx + 5])]
+        assert len(hits) == 1
+        offsets.add(hits[0])
+    assert len(offsets) > 1  # the offsets vary from image to image
+    again = random_crop(x, 2, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    assert torch.equal(random_crop(x, 0), x)
+
+
+def test_random_flip_mirrors_some_images_and_keeps_the_rest():
+    x = torch.randn(64, 3, 4, 4)
+    out = random_flip(x, torch.Generator().manual_seed(1))
+    flipped = [torch.equal(o, xi.flip(-1)) for o, xi in zip(out, x)]
+    kept = [torch.equal(o, xi) for o, xi in zip(out, x)]
+    assert all(f or k for f, k in zip(flipped, kept))
+    assert 16 < sum(flipped) < 48
+
+
+# ---------------------------------------------------------------------------------------------
+# the networks
+
+
+def test_cifar_resnet_shapes_layer_by_layer():
+    model = CifarResNet(width=4)
+    x = torch.zeros(2, 3, 32, 32)
+    shapes = []
+    for layer in model:
+        x = layer(x)
+        shapes.append(tuple(x.shape))
+    assert shapes == [(2, 4, 32, 32), (2, 8, 16, 16), (2, 16, 8, 8), (2, 32, 4, 4),
+                      (2, 32, 1, 1), (2, 32), (2, 10), (2, 10)]
+    assert count_params(model) == 26340
+    assert count_params(CifarResNet(64)) == 6_573_120  # the original ResNet-9 (no biases)
+
+
+def test_flip_average_is_invariant_to_mirroring():
+    torch.manual_seed(0)
+    model = FlipAverage(CifarResNet(width=4)).eval()
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(model(x), model(x.flip(-1)))
+
+
+def test_comparison_nets_differ_only_in_the_convolutions():
+    # w = 4 on grey images: stem 1*4*9 + 8 (BN), head 16*10 + 10
+    standard = SeparableComparisonNet("standard", width=4, in_channels=1)
+    separable = SeparableComparisonNet("separable", width=4, in_channels=1)
+    assert count_params(standard) == 44 + (288 + 16) + (1152 + 32) + (2304 + 32) + 170
+    assert count_params(separable) == 44 + (36 + 32 + 16) + (72 + 128 + 32) + (144 + 256 + 32) + 170
+    x = torch.zeros(3, 1, 28, 28)
+    assert standard(x).shape == separable(x).shape == (3, 10)
+    with pytest.raises(ValueError, match="standard"):
+        SeparableComparisonNet("dilated")
+
+
+# ---------------------------------------------------------------------------------------------
+# depthwise-separable convolution
+
+
+@pytest.mark.parametrize("stride,padding,bias", [(1, 1, False), (2, 0, True), (1, 2, True)])
+def test_separable_equals_a_standard_conv_with_the_composed_kernel(stride, padding, bias):
+    """Second route: depthwise D (C, 1, K, K) then pointwise P (F, C, 1, 1) is one K×K conv
+    with weight W[f, c] = P[f, c] · D[c] and bias b[f] = P[f] · b_D + b_P."""
+    torch.manual_seed(0)
+    C, F, K = 3, 5, 3
+    layer = DepthwiseSeparableConv2d(C, F, K, stride=stride, padding=padding, bias=bias)
+    x = torch.randn(2, C, 7, 7, dtype=torch.float64)
+    layer = layer.double()
+    D = layer.depthwise.weight  # (C, 1, K, K)
+    P = layer.pointwise.weight[:, :, 0, 0]  # (F, C)
+    W = P[:, :, None, None] * D[:, 0][None]  # (F, C, K, K)
+    b = None
+    if bias:
+        b = P @ layer.depthwise.bias + layer.pointwise.bias  # (F,)
+    expected = nn.functional.conv2d(x, W, b, stride=stride, padding=padding)
+    torch.testing.assert_close(layer(x), expected)
+
+
+def test_count_formulas_hand_computed():
+    assert conv_params(3, 4, 3) == 108
+    assert conv_params(3, 4, 3, bias=True) == 112
+    assert separable_params(3, 4, 3) == 27 + 12
+    assert separable_params(3, 4, 3, bias=True) == 27 + 12 + 3 + 4
+    assert conv_macs(3, 4, 3, 5, 5) == 2700
+    assert separable_macs(3, 4, 3, 5, 5) == 675 + 300
+    assert separable_ratio(128, 3) == pytest.approx(1 / 128 + 1 / 9)
+    assert count_params(DepthwiseSeparableConv2d(3, 4, 3, bias=True)) == 46
+
+
+def test_hooks_count_the_multiply_adds_of_the_formulas():
+    x = torch.zeros(1, 3, 5, 5)
+    assert count_macs(nn.Conv2d(3, 4, 3, padding=1, bias=False), x) == 2700
+    assert count_macs(DepthwiseSeparableConv2d(3, 4, 3, padding=1), x) == 975
+    assert count_macs(nn.Sequential(nn.Flatten(), nn.Linear(75, 2)), x) == 150
+    # stride 2, no padding: a 2x2 output
+    assert count_macs(DepthwiseSeparableConv2d(3, 4, 3, stride=2), x) == 4 * (27 + 12)
+
+
+def test_count_table_matches_formula_and_ratio():
+    rows = cifar_exp.count_table(8, [4, 16], [3, 5], size=6)
+    assert len(rows) == 4
+    for r in rows:
+        assert r["standard_params"] == r["standard_params_formula"]
+        assert r["separable_macs"] == r["separable_macs_formula"]
+        assert r["param_ratio"] == pytest.approx(1 / r["F"] + 1 / r["K"] ** 2)
+        assert r["mac_ratio"] == pytest.approx(r["formula_ratio"])
+    r = rows[0]  # C=8, F=4, K=3 on 6x6: 288 vs 72+32 weights
+    assert (r["standard_params"], r["separable_params"]) == (288, 104)
+    assert (r["standard_macs"], r["separable_macs"]) == (36 * 288, 36 * 104)
+
+
+def test_timing_returns_positive_medians_for_each_layer():
+    layers = {"standard": nn.Conv2d(4, 4, 3, padding=1),
+              "separable": DepthwiseSeparableConv2d(4, 4, 3, padding=1)}
+    t = cifar_exp.time_forward_backward(layers, torch.randn(2, 4, 8, 8), repeats=3)
+    assert set(t) == {"standard", "separable"}
+    for v in t.values():
+        assert v["forward"] > 0 and v["backward"] > 0
+
+
+def test_depthwise_smoke_falls_back_to_mnist_without_cifar(tmp_path):
+    result = run_experiment("depthwise-separable", smoke=True, out=tmp_path,
+                            data_dir=str(tmp_path / "empty"), overrides={"dataset": "cifar10"},
+                            echo=False)
+    assert result.status == "ok", result.reason
+    m = result.metrics
+    assert m["dataset"] in ("mnist", "mnist-5k")
+    assert "CIFAR-10 is absent" in m["dataset_fallback"]
+    assert m["counts_match_formula"] is True
+    # smoke table: C=64, F in {8, 32}, K=3; the reference layer is the F closest to 128
+    assert m["reference_layer"]["F"] == 32
+    assert m["mac_ratio"] == pytest.approx(1 / 32 + 1 / 9)
+    assert m["standard_params"] > m["separable_params"]
+    summary = (result.out / "summary.md").read_text()
+    assert "CIFAR-10 is absent" in summary and "| 64 | 32 | 3 |" in summary
+    assert (result.out / "figures" / "separable_vs_standard.png").is_file()
+    notes = (result.out / "notes.md").read_text()
+    assert "1/F + 1/K²" in notes and f"{m['mac_ratio']:.4f}" in notes
+
+
+def test_depthwise_smoke_on_cifar_when_present(cifar_dir, tmp_path):
+    root, _ = cifar_dir
+    result = run_experiment("depthwise-separable", smoke=True, out=tmp_path,
+                            data_dir=str(root), overrides={"dataset": "cifar10"}, echo=False)
+    assert result.status == "ok", result.reason
+    assert result.metrics["dataset"] == "cifar10"
+    assert result.metrics["dataset_fallback"] == ""
+    # colour stem: 3*4*9 + 8 parameters in both networks
+    assert result.metrics["standard_params"] - result.metrics["separable_params"] == (
+        (288 + 16) + (1152 + 32) + (2304 + 32) - (36 + 32 + 16) - (72 + 128 + 32)
+        - (144 + 256 + 32))
+
+
+# ---------------------------------------------------------------------------------------------
+# under torchrun: two processes, one run directory
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_write_one_run_directory(cifar_dir, tmp_path):
+    root, _ = cifar_dir
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(textwrap.dedent("""\
+        import stridelab.experiments.cifar  # registers cifar10 (a no-op once registered)
+        from stridelab.cli import main
+
+        raise SystemExit(main())
+    """))
+    out = tmp_path / "runs"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(launcher), "run", "cifar10", "--smoke", "--device", "cpu", "--data-dir", str(root),
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["cifar10"]  # no .rank1-* directory
+    metrics = json.loads((out / "cifar10" / "metrics.json").read_text())
+    assert metrics["n_train"] == 256
+    log = (out / "cifar10" / "log.txt").read_text()
+    assert log.count("epoch 1/1") == 1
