@@ -164,7 +164,10 @@ def _pad(x: np.ndarray, pads, value: float = 0.0) -> np.ndarray:
     if not any(pads):
         return x
     top, bottom, left, right = pads
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+    N, C, H, W = x.shape
+    xp = np.full((N, C, top + H + bottom, left + W + right), value, dtype=x.dtype)
+    xp[:, :, top:top + H, left:left + W] = x
+    return xp
 
 
 def _unpad(xp: np.ndarray, pads) -> np.ndarray:

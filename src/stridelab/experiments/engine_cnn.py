@@ -1,0 +1,267 @@
+"""engine-cnn: a LeNet-style CNN trained by stridelab.core alone (NumPy autograd, no torch).
+
+The from-scratch engine builds the network, back-propagates through convolutions, pooling and
+dense layers, and runs Adam; nothing here touches PyTorch. The study shows that an engine
+written to be read is still exact and fast enough to train a real network on mnist-5k
+(4,000 training and 1,000 test digits) to at least 97% test accuracy on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from stridelab.core import Adam, Tensor, cross_entropy, nn, no_grad
+from stridelab.errors import TrainingDiverged
+from stridelab.experiments.artifacts import write_bytes_atomic
+from stridelab.experiments.plots import (
+    confusion_counts,
+    confusion_figure,
+    image_grid_figure,
+    learning_curves_figure,
+    most_confused_pairs,
+)
+from stridelab.experiments.registry import register
+
+# ---------------------------------------------------------------------- configuration
+
+
+@dataclass
+class EngineCNNConfig:
+    epochs: int = 15  # passes over the training set
+    batch_size: int = 64  # images per Adam step
+    lr: float = 3e-3  # peak Adam learning rate, cosine-annealed to 0 over all steps
+    conv1_filters: int = 6  # 5x5 filters of the first convolution ("same" padding)
+    conv2_filters: int = 16  # 5x5 filters of the second convolution (no padding)
+    hidden: int = 120  # units of the hidden dense layer
+    shift: int = 1  # training digits move by up to this many pixels each way (0: no shifts)
+    n_train: int = 0  # training images used (0: the whole split)
+    n_test: int = 0  # test images used (0: the whole split)
+    dataset: str = "mnist-5k"  # data set used unless --dataset names another
+    eval_batch_size: int = 500  # images per forward pass when evaluating
+    blas_threads: int = 1  # NumPy BLAS threads (0: its default); 1 is fastest for GEMMs this small
+
+
+# The course's bar for the engine on mnist-5k.
+TARGETS = {"mnist-5k": 0.97}
+
+
+# ---------------------------------------------------------------------- data
+
+
+def standardise(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (N, H, W) -> float32 (N, 1, H, W), zero mean and unit variance on the train split."""
+    train = X_train.astype(np.float32)[:, None] / 255.0
+    test = X_test.astype(np.float32)[:, None] / 255.0
+    mean, std = train.mean(), train.std()
+    return (train - mean) / std, (test - mean) / std
+
+
+def random_shift(X: np.ndarray, shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Move each image by up to ``shift`` pixels in each direction, filling with the background.
+
+    X: (B, 1, H, W) -> (B, 1, H, W). Each image is a window of the padded batch, picked through
+    a sliding-window view (no loop over images).
+    """
+    if shift <= 0:
+        return X
+    B, _, H, W = X.shape
+    background = X.min()
+    padded = np.pad(X, ((0, 0), (0, 0), (shift, shift), (shift, shift)),
+                    constant_values=background)                 # (B, 1, H + 2s, W + 2s)
+    views = np.lib.stride_tricks.sliding_window_view(padded, (H, W), axis=(2, 3))
+    dy, dx = rng.integers(0, 2 * shift + 1, size=(2, B))        # (B,) offsets
+    return views[np.arange(B), :, dy, dx]                        # (B, 1, H, W)
+
+
+# ---------------------------------------------------------------------- network
+
+
+def build_lenet(config: EngineCNNConfig, image_size: tuple[int, int], n_classes: int,
+                rng: np.random.Generator) -> nn.Sequential:
+    """conv5(same)-ReLU-pool2, conv5-ReLU-pool2, dense-ReLU, dense: LeNet-5's shape."""
+    c1, c2 = config.conv1_filters, config.conv2_filters
+    features = [
+        nn.Conv2d(1, c1, 5, padding="same", rng=rng), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 5, rng=rng), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+    ]
+    with no_grad():
+        n_flat = nn.Sequential(*features)(np.zeros((1, 1, *image_size), np.float32)).shape[1]
+    return nn.Sequential(*features, nn.Dense(n_flat, config.hidden, rng=rng), nn.ReLU(),
+                         nn.Dense(config.hidden, n_classes, rng=rng))
+
+
+# ---------------------------------------------------------------------- training
+
+
+def cosine_lr(step: int, total_steps: int, peak: float) -> float:
+    """Learning rate at ``step``: from ``peak`` down to 0 along half a cosine."""
+    return 0.5 * peak * (1 + math.cos(math.pi * step / max(total_steps, 1)))
+
+
+def train_one_epoch(model: nn.Module, opt: Adam, X: np.ndarray, y: np.ndarray,
+                    config: EngineCNNConfig, rng: np.random.Generator, first_step: int,
+                    total_steps: int, progress=lambda it, **kw: it) -> tuple[float, float]:
+    """One pass over shuffled, shifted mini-batches; returns (mean loss, accuracy)."""
+    model.train()
+    order = rng.permutation(len(X))
+    starts = range(0, len(X), config.batch_size)
+    loss_sum, correct = 0.0, 0
+    for k, start in enumerate(progress(starts, total=len(starts), description="train")):
+        idx = order[start:start + config.batch_size]
+        X_batch = random_shift(X[idx], config.shift, rng)        # (B, 1, H, W)
+        opt.lr = cosine_lr(first_step + k, total_steps, config.lr)
+        opt.zero_grad()
+        logits = model(Tensor(X_batch))                          # (B, n_classes)
+        loss = cross_entropy(logits, y[idx])
+        if not np.isfinite(loss.item()):
+            raise TrainingDiverged(
+                f"engine-cnn: the loss became {loss.item()} at step {first_step + k}; "
+                "lower --set lr=..."
+            )
+        loss.backward()
+        opt.step()
+        loss_sum += loss.item() * len(idx)
+        correct += int((logits.data.argmax(axis=1) == y[idx]).sum())
+    return loss_sum / len(X), correct / len(X)
+
+
+def evaluate(model: nn.Module, X: np.ndarray, y: np.ndarray,
+             batch_size: int) -> tuple[float, float, np.ndarray]:
+    """Mean loss, accuracy and predictions, in eval mode and without a graph."""
+    model.eval()
+    loss_sum, predictions = 0.0, []
+    with no_grad():
+        for start in range(0, len(X), batch_size):
+            logits = model(X[start:start + batch_size])
+            loss_sum += cross_entropy(logits, y[start:start + batch_size]).item() * len(logits)
+            predictions.append(logits.data.argmax(axis=1))
+    y_pred = np.concatenate(predictions)
+    return loss_sum / len(X), float(np.mean(y_pred == y)), y_pred
+
+
+# ---------------------------------------------------------------------- figures
+
+
+def filters_figure(weight: np.ndarray, title: str):
+    """First-layer filters (F, 1, KH, KW) on one symmetric colour scale."""
+    limit = float(np.abs(weight).max())
+    return image_grid_figure([w[0] for w in weight], [f"filter {i}" for i in range(len(weight))],
+                             title, ncols=min(8, len(weight)), cmap="RdBu_r", colorbar=True,
+                             vmin=-limit, vmax=limit)
+
+
+def feature_maps_figure(model: nn.Sequential, image: np.ndarray, title: str):
+    """The input digit and what each first-layer filter (after ReLU) makes of it."""
+    model.eval()
+    with no_grad():
+        maps = model[1](model[0](image[None])).data[0]           # (F, H, W)
+    images = [image[0], *maps]
+    titles = ["input", *(f"filter {i} + ReLU" for i in range(len(maps)))]
+    return image_grid_figure(images, titles, title, ncols=min(8, len(images)), cmap="viridis",
+                             colorbar=True)
+
+
+# ---------------------------------------------------------------------- the study
+
+
+def _blas_threads(n: int):
+    if n <= 0:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+@register("engine-cnn", EngineCNNConfig,
+          description="LeNet-style CNN trained by the NumPy engine alone (no torch) on mnist-5k",
+          quick={"epochs": 8},
+          smoke={"epochs": 1, "n_train": 256, "n_test": 200},
+          needs="mnist", order=20)
+def run(config: EngineCNNConfig, ctx) -> dict:
+    ds = ctx.load_dataset(family="mnist", name=None if ctx.dataset else config.dataset)
+    n_train = len(ds.y_train) if config.n_train <= 0 else min(config.n_train, len(ds.y_train))
+    n_test = len(ds.y_test) if config.n_test <= 0 else min(config.n_test, len(ds.y_test))
+    X_train, X_test = standardise(ds.X_train[:n_train], ds.X_test[:n_test])
+    y_train, y_test = ds.y_train[:n_train], ds.y_test[:n_test]
+
+    rng = np.random.default_rng(ctx.seed)
+    model = build_lenet(config, X_train.shape[2:], len(ds.classes), rng)
+    table = nn.summary(model, X_train.shape[1:])
+    ctx.write_text("model_summary.txt", str(table) + "\n")
+    ctx.log(f"model: {table.total_params:,} parameters\n{table}")
+    opt = Adam(model.parameters(), lr=config.lr)
+
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    total_steps = config.epochs * steps_per_epoch
+    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "test_loss",
+                                   "test_accuracy", "epoch_time")}
+    with _blas_threads(config.blas_threads):
+        for epoch in range(1, config.epochs + 1):
+            t0 = time.perf_counter()
+            train_loss, train_acc = train_one_epoch(
+                model, opt, X_train, y_train, config, rng, (epoch - 1) * steps_per_epoch,
+                total_steps, progress=ctx.progress)
+            epoch_time = time.perf_counter() - t0
+            test_loss, test_acc, y_pred = evaluate(model, X_test, y_test, config.eval_batch_size)
+            for key, value in zip(history, (epoch, train_loss, train_acc, test_loss, test_acc,
+                                            epoch_time)):
+                history[key].append(value)
+            ctx.log(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}, "
+                    f"train acc {train_acc:.4f}, test loss {test_loss:.4f}, "
+                    f"test acc {test_acc:.4f} ({epoch_time:.1f} s)")
+    ctx.write_json("history.json", history)
+    if ctx.is_main:
+        buffer = io.BytesIO()
+        np.savez(buffer, **model.state_dict())
+        write_bytes_atomic(ctx.path("model.npz"), buffer.getvalue())
+
+    test_acc = history["test_accuracy"][-1]
+    epoch_time = float(np.median(history["epoch_time"]))
+    cm = confusion_counts(y_test, y_pred, len(ds.classes))
+    ctx.savefig(learning_curves_figure(history, f"LeNet-style CNN trained by the NumPy engine on "
+                                                f"{ds.name} (final test accuracy {test_acc:.4f})"),
+                "learning_curves", caption="Loss and accuracy per epoch, train and test")
+    ctx.savefig(filters_figure(model[0].weight.data,
+                               f"First-layer 5x5 filters after {config.epochs} epochs"),
+                "first_layer_filters",
+                caption="The learned first-layer filters (red positive, blue negative weights)")
+    ctx.savefig(feature_maps_figure(model, X_test[0], "First-layer feature maps of a test "
+                                                      f"digit (label {ds.classes[y_test[0]]})"),
+                "first_layer_feature_maps",
+                caption="A test digit and each first-layer filter's response after ReLU")
+    ctx.savefig(confusion_figure(cm, ds.classes, f"Engine CNN on {ds.name}: confusion matrix"),
+                "confusion_matrix", caption="Confusion matrix on the test split")
+
+    metrics = {
+        "test_accuracy": test_acc,
+        "test_loss": history["test_loss"][-1],
+        "train_accuracy": history["train_accuracy"][-1],
+        "epoch_time_s": round(epoch_time, 3),
+        "epoch_times_s": [round(t, 3) for t in history["epoch_time"]],
+        "train_time_s": round(float(np.sum(history["epoch_time"])), 3),
+        "epochs": config.epochs,
+        "n_params": table.total_params,
+        "dataset": ds.name,
+        "n_train": n_train,
+        "n_test": n_test,
+        "confusion_matrix": cm,
+        "most_confused": most_confused_pairs(cm, ds.classes),
+    }
+    target = TARGETS.get(ds.name)
+    if target is not None and n_train == len(ds.y_train) and n_test == len(ds.y_test):
+        metrics.update(target=target, target_met=test_acc >= target)
+    ctx.note(
+        f"A LeNet-style CNN ({table.total_params:,} parameters) trained by the from-scratch "
+        f"NumPy engine alone reaches **{test_acc:.4f}** test accuracy on {ds.name} after "
+        f"{config.epochs} epochs of Adam on {n_train} digits, at {epoch_time:.1f} s per epoch "
+        "(median). Every gradient came from the engine's own backward passes: convolution "
+        "weights from the input correlated with dZ, inputs from dZ fully convolved with the "
+        "flipped kernel."
+    )
+    return metrics
