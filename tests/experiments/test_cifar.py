@@ -148,7 +148,7 @@ def test_presets_fill_only_what_was_not_set():
     assert preset == "cpu"
     assert (resolved.width, resolved.epochs, resolved.batch_size, resolved.lr) == (16, 3, 256, 0.2)
     preset, resolved = cifar_exp.resolve_preset(cifar_exp.CifarConfig(preset="gpu"), "cpu")
-    assert (preset, resolved.width, resolved.epochs) == ("gpu", 64, 24)
+    assert (preset, resolved.width, resolved.epochs) == ("gpu", 64, 30)
 
 
 def test_one_cycle_rises_then_falls_to_zero():
