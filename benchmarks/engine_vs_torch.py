@@ -5,17 +5,26 @@ Cases (from the issue):
   (b) conv2d N=64, C 1 -> 32, 28x28, k=5, stride 2, padding 2 (symmetric, 14x14 out)
   (c) conv1d N=64, C 16 -> 32, L=256, k=7, padding "same"
 
-Each timed step runs the forward pass and the backward pass for the input, the weights and
-the bias, with the same upstream gradient in both libraries. Both run on the same number of
-threads: torch.set_num_threads(n) and threadpoolctl limits NumPy's BLAS to n. Prints JSON with
-the median over the repeats (after warm-up) and ratio = engine / torch per case.
+Each timed step runs the forward pass and the backward pass for the input, the weights and the
+bias, with the same upstream gradient in both libraries; before timing, the script checks that
+both compute the same values. Both run on the same number of threads: torch.set_num_threads(n)
+and threadpoolctl limits NumPy's BLAS (and OpenMP) to n. The JSON gives the median (and the
+minimum) over the timed steps and ``ratio = engine / torch`` per case.
 
-    python benchmarks/engine_vs_torch.py [--threads N] [--repeats R] [--warmup W]
+The engine allocates fresh arrays of several MB per step (the im2col matrix, its gradient);
+with glibc's default settings those come straight from the kernel as new zeroed pages each time.
+``--tuned-malloc`` (on by default) runs every case a second time after raising glibc's mmap and
+trim thresholds (``mallopt``) so that freed memory is reused; the setting applies to the whole
+process, so to both libraries. Both sets of numbers are printed.
+
+    python benchmarks/engine_vs_torch.py [--threads N] [--repeats R] [--no-tuned-malloc]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import os
 import platform
@@ -38,35 +47,43 @@ CASES = {
     "c": dict(op="conv1d", x=(64, 16, 256), w=(32, 16, 7), stride=1, padding="same",
               torch_padding=3, label="conv1d N=64, C 16->32, L=256, k=7, same"),
 }
+TARGET = 2.0
 
 
-def _time_interleaved(steps, warmup: int, repeats: int) -> list[list[float]]:
-    """Seconds per call of each step; the steps alternate so that both see the same load."""
-    for _ in range(warmup):
-        for step in steps:
-            step()
+def _time_in_rounds(steps, warmup: int, repeats: int, rounds: int) -> list[list[float]]:
+    """Seconds per call of each step, timed in alternating blocks.
+
+    Each round runs every step ``warmup`` times untimed and then ``repeats // rounds`` times
+    timed. Blocks (rather than alternating single calls) let each library's worker threads
+    settle: OpenMP and OpenBLAS threads keep spinning for a while after a parallel call and
+    would otherwise steal the cores from the other library's next call. Several rounds spread
+    slow drifts in machine load over both.
+    """
     times = [[] for _ in steps]
-    for _ in range(repeats):
+    per_round = max(1, repeats // rounds)
+    for _ in range(rounds):
         for step, bucket in zip(steps, times):
-            start = time.perf_counter()
-            step()
-            bucket.append(time.perf_counter() - start)
+            for _ in range(warmup):
+                step()
+            for _ in range(per_round):
+                start = time.perf_counter()
+                step()
+                bucket.append(time.perf_counter() - start)
     return times
 
 
-def run_case(spec: dict, warmup: int, repeats: int, seed: int = 0) -> dict:
+def _make_steps(spec: dict, seed: int = 0):
+    """The engine's and torch's forward+backward step on the same data, checked to agree."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(spec["x"]).astype(np.float32)
     w = (rng.standard_normal(spec["w"]) * 0.1).astype(np.float32)
     b = rng.standard_normal(spec["w"][0]).astype(np.float32)
-
     ours = [Tensor(a, requires_grad=True) for a in (x, w, b)]
-    ours_fn = F.conv2d if spec["op"] == "conv2d" else F.conv1d
     theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ours_fn = F.conv2d if spec["op"] == "conv2d" else F.conv1d
     theirs_fn = TF.conv2d if spec["op"] == "conv2d" else TF.conv1d
-
-    out = ours_fn(*ours, stride=spec["stride"], padding=spec["padding"])
-    upstream = rng.standard_normal(out.shape).astype(np.float32)
+    upstream = rng.standard_normal(
+        ours_fn(*ours, stride=spec["stride"], padding=spec["padding"]).shape).astype(np.float32)
     upstream_t = torch.from_numpy(upstream)
 
     def engine_step():
@@ -74,59 +91,110 @@ def run_case(spec: dict, warmup: int, repeats: int, seed: int = 0) -> dict:
             t.grad = None
         out = ours_fn(*ours, stride=spec["stride"], padding=spec["padding"])
         out.backward(upstream)
-        return out
+        return out.data
 
     def torch_step():
         for t in theirs:
             t.grad = None
         out = theirs_fn(*theirs, stride=spec["stride"], padding=spec["torch_padding"])
         out.backward(upstream_t)
-        return out
+        return out.detach().numpy()
 
-    # The two must compute the same thing before their times mean anything.
-    a, b_ = engine_step(), torch_step()
-    max_diff = max(float(np.abs(a.data - b_.detach().numpy()).max()),
-                   *(float(np.abs(t.grad - tt.grad.numpy()).max() / max(1.0, np.abs(t.grad).max()))
-                     for t, tt in zip(ours, theirs)))
+    pairs = [(engine_step(), torch_step())]
+    pairs += [(t.grad, tt.grad.numpy()) for t, tt in zip(ours, theirs)]
+    worst = max(float(np.abs(a - b).max() / max(1.0, float(np.abs(b).max()))) for a, b in pairs)
+    if worst > 1e-4:
+        raise RuntimeError(f"engine and torch disagree (max relative difference {worst:.2e})")
+    return engine_step, torch_step, worst
 
-    engine_s, torch_s = _time_interleaved([engine_step, torch_step], warmup, repeats)
+
+def run_case(spec: dict, warmup: int, repeats: int, rounds: int) -> dict:
+    engine_step, torch_step, worst = _make_steps(spec)
+    engine_s, torch_s = _time_in_rounds([engine_step, torch_step], warmup, repeats, rounds)
     engine_ms, torch_ms = 1e3 * statistics.median(engine_s), 1e3 * statistics.median(torch_s)
-    return {"label": spec["label"],
-            "engine_ms": round(engine_ms, 3), "torch_ms": round(torch_ms, 3),
+    return {"engine_ms": round(engine_ms, 3), "torch_ms": round(torch_ms, 3),
             "ratio": round(engine_ms / torch_ms, 3),
             "engine_min_ms": round(1e3 * min(engine_s), 3),
             "torch_min_ms": round(1e3 * min(torch_s), 3),
             "ratio_of_minima": round(min(engine_s) / min(torch_s), 3),
-            "max_rel_diff": max_diff}
+            "max_rel_diff": worst}
+
+
+def _tune_malloc() -> bool:
+    """Keep freed memory in the heap instead of returning it to the kernel (glibc only)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)
+                    and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError):
+        return False
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _load() -> float | None:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="threads for both libraries (default: every core)")
-    parser.add_argument("--repeats", type=int, default=30, help="timed runs per case")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed runs per case first")
+    parser.add_argument("--repeats", type=int, default=30, help="timed steps per case")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps before each block")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating blocks per library")
     parser.add_argument("--cases", default="abc", help="which cases to run, e.g. 'ac'")
+    parser.add_argument("--no-tuned-malloc", dest="tuned_malloc", action="store_false",
+                        help="skip the second pass with glibc's thresholds raised")
     args = parser.parse_args()
 
+    load_before = _load()
     torch.set_num_threads(args.threads)
     with threadpool_limits(limits=args.threads):
         blas = [f"{p['internal_api']}:{p['num_threads']}" for p in threadpool_info()
                 if p["user_api"] == "blas"]
-        results = {c: run_case(CASES[c], args.warmup, args.repeats) for c in args.cases}
+        cases = {c: {"label": CASES[c]["label"],
+                     "default_malloc": run_case(CASES[c], args.warmup, args.repeats, args.rounds)}
+                 for c in args.cases}
+        tuned = args.tuned_malloc and _tune_malloc()
+        if tuned:
+            for c in args.cases:
+                cases[c]["tuned_malloc"] = run_case(CASES[c], args.warmup, args.repeats,
+                                                    args.rounds)
+    summary = {
+        setting: {c: cases[c][setting]["ratio"] for c in cases}
+        for setting in (("default_malloc", "tuned_malloc") if tuned else ("default_malloc",))
+    }
     report = {
-        "benchmark": "conv forward+backward (x, w, bias grads), float32",
+        "benchmark": "conv forward+backward (x, w and bias gradients), float32",
         "threads": args.threads,
         "numpy_blas_threads": blas,
         "torch_threads": torch.get_num_threads(),
         "numpy": np.__version__,
         "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(),
-        "repeats": args.repeats,
-        "warmup": args.warmup,
-        "cases": results,
-        "target_ratio": 2.0,
-        "all_within_target": all(r["ratio"] <= 2.0 for r in results.values()),
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        # Other processes competing for the cores make every time longer and noisier.
+        "load_average_1min": {"before": load_before, "after": _load()},
+        "repeats": args.repeats, "warmup": args.warmup, "rounds": args.rounds,
+        "cases": cases,
+        "ratio_engine_over_torch": summary,
+        "target_ratio": TARGET,
+        "within_target": {setting: all(r <= TARGET for r in ratios.values())
+                          for setting, ratios in summary.items()},
     }
     print(json.dumps(report, indent=2))
 

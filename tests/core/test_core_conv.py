@@ -331,3 +331,18 @@ def test_conv_inputs_may_be_tensors_or_arrays():
     np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(a, TF.conv2d(torch.tensor(x), torch.tensor(w)).numpy(),
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("stride, padding, groups", [(1, "same", 1), (2, (1, 0, 2, 1), 2)])
+def test_conv2d_over_batch_chunks_matches_torch(monkeypatch, stride, padding, groups):
+    # A tiny chunk budget forces several batch chunks (one sample, or two, per chunk).
+    monkeypatch.setattr(F, "_CHUNK_ELEMENTS", 100)
+    assert len(F._batch_chunks(5, 60)) == 5 and len(F._batch_chunks(5, 50)) == 3
+    rng = np.random.default_rng(6)
+    x, w, b = (rng.standard_normal((5, 4, 7, 6)), rng.standard_normal((6, 4 // groups, 3, 3)),
+               rng.standard_normal(6))
+    pads = padding if isinstance(padding, tuple) else (*tf_same(7, 3, 1, 1), *tf_same(6, 3, 1, 1))
+    check_op(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding, groups=groups),
+             lambda x, w, b: TF.conv2d(TF.pad(x, (pads[2], pads[3], pads[0], pads[1])), w, b,
+                                       stride=stride, groups=groups),
+             x, w, b, grad_check=False)

@@ -192,3 +192,12 @@ def test_core_never_imports_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_concat_and_stack_are_also_tensor_methods():
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0], requires_grad=True)
+    out = Tensor.concat([a, b]) * Tensor([1.0, 2.0, 3.0])
+    out.sum().backward()
+    np.testing.assert_array_equal(a.grad, [1.0, 2.0])
+    np.testing.assert_array_equal(b.grad, [3.0])
+    assert Tensor.stack([a, a]).shape == (2, 2)

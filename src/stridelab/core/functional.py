@@ -145,7 +145,7 @@ def _windows(xp: np.ndarray, kernel, stride, dilation) -> np.ndarray:
 def _fold(dwin: np.ndarray, padded_shape, stride, dilation) -> np.ndarray:
     """Adjoint of :func:`_windows`: sum each window element's gradient onto its input position.
 
-    dwin: (N, C, OH, OW, KH, KW) -> (N, C, Hp, Wp). Overlapping windows add up. The loop runs
+    dwin: (N, C, OH, OW, KH, KW) -> (N, C, Hp, Wp) (the two leading axes may be any pair). Overlapping windows add up. The loop runs
     over the KH·KW kernel offsets; each step adds one strided (N, C, OH, OW) slab.
     """
     N, C, OH, OW, KH, KW = dwin.shape
@@ -178,22 +178,60 @@ def _unpad(xp: np.ndarray, pads) -> np.ndarray:
 # ---------------------------------------------------------------------- convolution
 
 
-def _correlate(xp: np.ndarray, w: np.ndarray, stride, dilation, groups: int):
-    """The engine's one convolution kernel: im2col through :func:`_windows`, then one GEMM.
+# The im2col matrix of a whole batch can be tens of MB (case N=64, C=32, 14x14, 3x3: 14 MB).
+# Convolutions run over chunks of the batch whose im2col matrix holds about this many numbers,
+# so each temporary stays a few MB: the allocator reuses it from chunk to chunk and step to
+# step instead of asking the kernel for fresh pages, and it stays in cache for the GEMM.
+_CHUNK_ELEMENTS = 1 << 20
 
-    xp: (N, C, Hp, Wp) already padded, w: (F, C/G, KH, KW) ->
-    z: (N, F, OH, OW) and cols: (G, C/G·KH·KW, N·OH·OW), the unfolded input (kept for dW).
+
+def _batch_chunks(n_samples: int, per_sample: int) -> list[slice]:
+    step = max(1, _CHUNK_ELEMENTS // max(per_sample, 1))
+    return [slice(i, min(i + step, n_samples)) for i in range(0, n_samples, step)]
+
+
+def _im2col(xp: np.ndarray, kernel, stride, dilation, groups: int) -> np.ndarray:
+    """Unfold every window into a column: (N, C, Hp, Wp) -> (G, C/G·KH·KW, N·OH·OW)."""
+    win = _windows(xp, kernel, stride, dilation)                         # (N, C, OH, OW, KH, KW)
+    N, C, OH, OW, KH, KW = win.shape
+    cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))         # (C, KH, KW, N, OH, OW)
+    return cols.reshape(groups, C // groups * KH * KW, N * OH * OW)
+
+
+def _correlate(xp: np.ndarray, w: np.ndarray, stride, dilation, groups: int) -> np.ndarray:
+    """The engine's one convolution kernel: im2col, then one GEMM per group.
+
+    xp: (N, C, Hp, Wp) already padded, w: (F, C/G, KH, KW) -> (N, F, OH, OW), a transposed
+    view of the (F, N, OH, OW) result.
     """
-    N, C = xp.shape[:2]
+    N = xp.shape[0]
     F, Cg, KH, KW = w.shape
     G = groups
-    win = _windows(xp, (KH, KW), stride, dilation)                       # (N, C, OH, OW, KH, KW)
-    OH, OW = win.shape[2:4]
-    cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))         # (C, KH, KW, N, OH, OW)
-    cols = cols.reshape(G, Cg * KH * KW, N * OH * OW)                    # (G, Cg·KH·KW, N·OH·OW)
+    cols = _im2col(xp, (KH, KW), stride, dilation, G)                    # (G, Cg·KH·KW, N·OH·OW)
     wm = w.reshape(G, F // G, Cg * KH * KW)                              # (G, F/G, Cg·KH·KW)
     z = np.matmul(wm, cols)                                              # (G, F/G, N·OH·OW)
-    return z.reshape(F, N, OH, OW).transpose(1, 0, 2, 3), cols           # (N, F, OH, OW)
+    OH, OW = _out_size(xp.shape, (KH, KW), stride, dilation)
+    return z.reshape(F, N, OH, OW).transpose(1, 0, 2, 3)                 # (N, F, OH, OW)
+
+
+def _out_size(padded_shape, kernel, stride, dilation) -> tuple[int, int]:
+    Hp, Wp = padded_shape[2:]
+    return ((Hp - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1,
+            (Wp - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1)
+
+
+def _correlate_input_with_dz(xp: np.ndarray, gm: np.ndarray, kernel, stride, dilation,
+                             groups: int) -> np.ndarray:
+    """dW = the input correlated with dZ.
+
+    Weight (f, c, a, b) met the input ``xp[n, c, i·sh + a·dh, j·sw + b·dw]`` at every output
+    (n, f, i, j), so its gradient sums those inputs times ``dZ[n, f, i, j]``: slide dZ over xp as
+    a kernel whose taps are ``stride`` apart. The im2col columns hold exactly those inputs.
+
+    xp: (N, C, Hp, Wp), gm: (G, F/G, N·OH·OW) -> (G, C/G·KH·KW, F/G).
+    """
+    cols = _im2col(xp, kernel, stride, dilation, groups)                 # (G, Cg·KH·KW, N·OH·OW)
+    return np.matmul(cols, gm.transpose(0, 2, 1))                        # (G, Cg·KH·KW, F/G)
 
 
 def _conv_transpose(gm: np.ndarray, w: np.ndarray, out_shape, stride, dilation,
@@ -213,40 +251,52 @@ def _conv_transpose(gm: np.ndarray, w: np.ndarray, out_shape, stride, dilation,
     N, C, Hp, Wp = out_shape
     F, Cg, KH, KW = w.shape
     G = groups
+    OH, OW = _out_size(out_shape, (KH, KW), stride, dilation)
     wm = w.reshape(G, F // G, Cg * KH * KW)                              # (G, F/G, Cg·KH·KW)
     dcols = np.matmul(wm.transpose(0, 2, 1), gm)                         # (G, Cg·KH·KW, N·OH·OW)
-    OH = (Hp - dilation[0] * (KH - 1) - 1) // stride[0] + 1
-    OW = (Wp - dilation[1] * (KW - 1) - 1) // stride[1] + 1
-    dwin = dcols.reshape(C, KH, KW, N, OH, OW).transpose(3, 0, 4, 5, 1, 2)
-    return _fold(dwin, out_shape, stride, dilation)                      # (N, C, Hp, Wp)
+    # Fold with C ahead of N, the order dcols is stored in, so that every tap streams through
+    # memory; the caller's copy into (N, C, ...) order undoes the transpose.
+    dwin = dcols.reshape(C, KH, KW, N, OH, OW).transpose(0, 3, 4, 5, 1, 2)  # (C, N, OH, OW, KH, KW)
+    dxp = _fold(dwin, (C, N, Hp, Wp), stride, dilation)                  # (C, N, Hp, Wp)
+    return dxp.transpose(1, 0, 2, 3)                                     # (N, C, Hp, Wp)
 
 
 def _conv2d(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dilation,
             groups: int) -> Tensor:
-    """Cross-correlation of valid arguments (the public functions check them)."""
+    """Cross-correlation of valid arguments (the public functions check them).
+
+    Forward and backward run over chunks of the batch (see ``_CHUNK_ELEMENTS``); backward
+    unfolds the input again rather than keep the whole im2col matrix alive between the passes.
+    """
     N, C, H, W = x.shape
     F, Cg, KH, KW = w.shape
     G = groups
     xp = _pad(x.data, pads)                                              # (N, C, Hp, Wp)
-    z, cols = _correlate(xp, w.data, stride, dilation, G)                # (N, F, OH, OW)
-    OH, OW = z.shape[2:]
-    z = z + bias.data.reshape(1, F, 1, 1) if bias is not None else np.ascontiguousarray(z)
+    OH, OW = _out_size(xp.shape, (KH, KW), stride, dilation)
+    chunks = _batch_chunks(N, C * KH * KW * OH * OW)
+    z = np.empty((N, F, OH, OW), dtype=np.result_type(x.data, w.data))   # (N, F, OH, OW)
+    for part in chunks:
+        z[part] = _correlate(xp[part], w.data, stride, dilation, G)
+    if bias is not None:
+        z += bias.data.reshape(1, F, 1, 1)
     parents = (x, w) if bias is None else (x, w, bias)
     out = Tensor._make(z, parents, "conv2d")
 
     def _backward(g):                                                    # g: (N, F, OH, OW)
         if bias is not None:
             bias._add_grad(g.sum(axis=(0, 2, 3)))                        # (F,)
-        gm = g.transpose(1, 0, 2, 3).reshape(G, F // G, N * OH * OW)     # (G, F/G, N·OH·OW)
-        if w.requires_grad:
-            # dW = the input correlated with dZ: weight (f, c, a, b) met the input
-            # xp[n, c, i·sh + a·dh, j·sw + b·dw] at every output (n, f, i, j), so its gradient
-            # sums those inputs times dZ[n, f, i, j]. `cols` holds exactly those inputs.
-            dw = np.matmul(gm, cols.transpose(0, 2, 1))                  # (G, F/G, Cg·KH·KW)
-            w._add_grad(dw.reshape(F, Cg, KH, KW))
-        if x.requires_grad:
-            # dX = dZ fully convolved with the flipped W (see _conv_transpose).
-            dxp = _conv_transpose(gm, w.data, xp.shape, stride, dilation, G)  # (N, C, Hp, Wp)
+        dw = np.zeros((G, Cg * KH * KW, F // G), dtype=z.dtype) if w.requires_grad else None
+        dxp = np.empty(xp.shape, dtype=z.dtype) if x.requires_grad else None
+        for part in chunks:
+            n = g[part].shape[0]
+            gm = g[part].transpose(1, 0, 2, 3).reshape(G, F // G, n * OH * OW)
+            if dw is not None:
+                dw += _correlate_input_with_dz(xp[part], gm, (KH, KW), stride, dilation, G)
+            if dxp is not None:
+                dxp[part] = _conv_transpose(gm, w.data, (n, *xp.shape[1:]), stride, dilation, G)
+        if dw is not None:
+            w._add_grad(dw.transpose(0, 2, 1).reshape(F, Cg, KH, KW))   # (F, C/G, KH, KW)
+        if dxp is not None:
             x._add_grad(_unpad(dxp, pads))                               # (N, C, H, W)
 
     out._backward = _backward

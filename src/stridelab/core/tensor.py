@@ -569,3 +569,8 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 
     out._backward = _backward
     return out
+
+
+# `Tensor.concat([a, b])` and `Tensor.stack([a, b])` read as well as the functions.
+Tensor.concat = staticmethod(concat)
+Tensor.stack = staticmethod(stack)

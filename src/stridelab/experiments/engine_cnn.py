@@ -33,12 +33,13 @@ from stridelab.experiments.registry import register
 
 @dataclass
 class EngineCNNConfig:
-    epochs: int = 15  # passes over the training set
+    epochs: int = 20  # passes over the training set
     batch_size: int = 64  # images per Adam step
     lr: float = 3e-3  # peak Adam learning rate, cosine-annealed to 0 over all steps
     conv1_filters: int = 6  # 5x5 filters of the first convolution ("same" padding)
     conv2_filters: int = 16  # 5x5 filters of the second convolution (no padding)
     hidden: int = 120  # units of the hidden dense layer
+    dropout: float = 0.25  # dropout probability on the hidden layer while training
     shift: int = 1  # training digits move by up to this many pixels each way (0: no shifts)
     n_train: int = 0  # training images used (0: the whole split)
     n_test: int = 0  # test images used (0: the whole split)
@@ -92,8 +93,10 @@ def build_lenet(config: EngineCNNConfig, image_size: tuple[int, int], n_classes:
     ]
     with no_grad():
         n_flat = nn.Sequential(*features)(np.zeros((1, 1, *image_size), np.float32)).shape[1]
-    return nn.Sequential(*features, nn.Dense(n_flat, config.hidden, rng=rng), nn.ReLU(),
-                         nn.Dense(config.hidden, n_classes, rng=rng))
+    head = [nn.Dense(n_flat, config.hidden, rng=rng), nn.ReLU()]
+    if config.dropout > 0:
+        head.append(nn.Dropout(config.dropout, rng=rng))
+    return nn.Sequential(*features, *head, nn.Dense(config.hidden, n_classes, rng=rng))
 
 
 # ---------------------------------------------------------------------- training
@@ -180,7 +183,7 @@ def _blas_threads(n: int):
 
 @register("engine-cnn", EngineCNNConfig,
           description="LeNet-style CNN trained by the NumPy engine alone (no torch) on mnist-5k",
-          quick={"epochs": 8},
+          quick={"epochs": 15},
           smoke={"epochs": 1, "n_train": 256, "n_test": 200},
           needs="mnist", order=20)
 def run(config: EngineCNNConfig, ctx) -> dict:
