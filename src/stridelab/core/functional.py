@@ -365,8 +365,9 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1,
       roles of F and C exchanged: ``dXp[n, c, p, q] = Σ_{f,a,b} W[f, c, a, b] ·
       dZ[n, f, (p − a·dh)/sh, (q − b·dw)/sw]`` (terms with non-integer indices are zero).
 
-    The fast path computes dW with one GEMM on the im2col matrix of the forward pass, and dX
-    with one GEMM followed by a sum over the KH·KW taps (see ``_conv_transpose``); the naive
+    The fast path computes dW with one GEMM on the im2col matrix of the input
+    (``_correlate_input_with_dz``), and dX with one GEMM followed by a sum over the KH·KW taps
+    (``_conv_transpose``); both run over chunks of the batch. The naive
     loops in :mod:`stridelab.core.reference` write both out literally and the tests check that
     all of them agree.
 
