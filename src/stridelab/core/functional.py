@@ -145,8 +145,9 @@ def _windows(xp: np.ndarray, kernel, stride, dilation) -> np.ndarray:
 def _fold(dwin: np.ndarray, padded_shape, stride, dilation) -> np.ndarray:
     """Adjoint of :func:`_windows`: sum each window element's gradient onto its input position.
 
-    dwin: (N, C, OH, OW, KH, KW) -> (N, C, Hp, Wp) (the two leading axes may be any pair). Overlapping windows add up. The loop runs
-    over the KH·KW kernel offsets; each step adds one strided (N, C, OH, OW) slab.
+    dwin: (N, C, OH, OW, KH, KW) -> (N, C, Hp, Wp); the two leading axes may be any pair.
+    Overlapping windows add up. The loop runs over the KH·KW kernel offsets; each step adds
+    one strided (N, C, OH, OW) slab.
     """
     N, C, OH, OW, KH, KW = dwin.shape
     (sh, sw), (dh, dw) = stride, dilation

@@ -119,7 +119,7 @@ class Module:
 
 
 class Dense(Module):
-    """Fully connected layer: ``y = x @ weightᵀ + bias``, x (N, in_features) -> (N, out_features)."""
+    """Fully connected layer ``y = x @ weightᵀ + bias``: (N, in_features) -> (N, out_features)."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  rng=None, dtype=np.float32):
