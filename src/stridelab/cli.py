@@ -40,10 +40,10 @@ class _Parser(argparse.ArgumentParser):
         raise StridelabError(f"{message} (see `{self.prog} --help`)")
 
 
-def _console(stderr: bool = True):
+def _console(stderr: bool = True, quiet: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, quiet=quiet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,11 +111,17 @@ def cmd_run(args) -> int:
     import time
 
     from stridelab.experiments import registry
-    from stridelab.experiments.runner import resolve_device, run_all, run_experiment
+    from stridelab.experiments.runner import (
+        distributed_rank,
+        resolve_device,
+        run_all,
+        run_experiment,
+    )
 
     overrides = registry.parse_set_args(args.set)
     resolve_device(args.device)  # a bad --device fails before any work starts
-    console = _console()
+    is_main = distributed_rank() == 0  # under torchrun only rank 0 prints and writes
+    console = _console() if is_main else _console(quiet=True)
     common = dict(dataset=args.dataset, data_dir=args.data_dir, out=args.out, seed=args.seed,
                   device=args.device, force=args.force, console=console, smoke=args.smoke)
     t0 = time.perf_counter()
@@ -157,7 +163,7 @@ def cmd_run(args) -> int:
                       on_start=on_start, on_done=on_done, **common)
     total = time.perf_counter() - t0
     _print_summary(console, results, total)
-    if not args.no_report:
+    if not args.no_report and is_main:
         from stridelab.report import build_report
 
         out_file = Path(args.report) if args.report else Path(args.out) / "report.html"

@@ -174,7 +174,8 @@ class RunContext:
     def path(self, name: str) -> Path:
         """A path inside the run directory (write it atomically: see :func:`atomic_write`)."""
         path = self.out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if self.is_main:  # other ranks write nothing, so they make no directories either
+            path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
     def write_text(self, name: str, text: str) -> Path | None:

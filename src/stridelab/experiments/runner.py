@@ -30,6 +30,11 @@ def distributed_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def launched_distributed() -> bool:
+    """True when this process was started by torchrun with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def resolve_device(requested: str = "auto") -> str:
     """``auto`` picks CUDA when a GPU is visible, else the CPU; ``cuda`` without a GPU is an error."""
     if requested not in ("auto", "cpu", "cuda"):
@@ -65,6 +70,11 @@ def run_experiment(name: str | Experiment, *, quick: bool = False, smoke: bool =
 
     from stridelab.torch.loop import seed_everything
 
+    if launched_distributed():
+        # join the group (and pick this process's own GPU) before anything touches the device
+        from stridelab.torch.distributed import setup_distributed
+
+        setup_distributed(device)
     seed_everything(seed)
     ctx = RunContext(run_dir, name=experiment.name, config=config, seed=seed, device=device,
                      quick=quick or smoke, dataset=dataset, data_dir=data_dir, is_main=is_main,
@@ -80,6 +90,8 @@ def run_experiment(name: str | Experiment, *, quick: bool = False, smoke: bool =
         status, reason, user_error = "failed", str(exc), True
         ctx.log(f"failed: {reason}")
     except Exception as exc:  # one failing experiment must not stop `run all`
+        if launched_distributed():
+            raise  # the other ranks would wait forever in a collective: stop them all
         status, reason = "failed", f"{type(exc).__name__}: {exc}"
         ctx.log("failed:\n" + traceback.format_exc())
     seconds = time.perf_counter() - t0
