@@ -1,7 +1,9 @@
 """Registered experiments. Each module is imported here by name, which registers it."""
 
 from stridelab.experiments import (  # noqa: F401
+    autoencoders,
     cifar,
+    engine_cnn,
     svc,
     worked_answers,
 )
