@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
 import torch
+
 from stridelab.core import Tensor, gradcheck
 
 ATOL = 1e-8

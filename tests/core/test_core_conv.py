@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+import torch
 import torch.nn.functional as TF
 from core_helpers import check_op, tf_same
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import torch
 from stridelab.core import Tensor
 from stridelab.core import functional as F
 from stridelab.core.reference import conv2d_backward_reference, conv2d_reference

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 import torch.nn.functional as TF
 from core_helpers import check_op
 
-import torch
 from stridelab.core import (
     SGD,
     Adam,

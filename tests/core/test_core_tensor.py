@@ -5,9 +5,9 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from core_helpers import check_op
 
-import torch
 from stridelab.core import Tensor, concat, no_grad, stack
 
 rng = np.random.default_rng(0)

@@ -4,11 +4,11 @@ import math
 
 import numpy as np
 import pytest
-
 import torch
+from torch import nn
+
 from stridelab.errors import TrainingDiverged
 from stridelab.torch.loop import fit, load_checkpoint, make_loader, seed_everything
-from torch import nn
 
 
 def _data(n=64):
