@@ -4,6 +4,8 @@ from stridelab.experiments import (  # noqa: F401
     autoencoders,
     cifar,
     engine_cnn,
+    kmeans,
+    mnist_study,
     svc,
     worked_answers,
 )
