@@ -212,8 +212,10 @@ def test_linear_autoencoder_set_to_the_pca_solution_matches_pca_exactly():
         model.decoder[0].weight.copy_(torch.as_tensor(V))
         model.decoder[0].bias.copy_(torch.as_tensor(mu))
     A, a, B, b = (t.numpy() for t in model.affine_maps())
-    assert ae.principal_angles_deg(B, V) == pytest.approx([0.0, 0.0], abs=1e-6)
-    assert ae.principal_angles_deg(A.T, V) == pytest.approx([0.0, 0.0], abs=1e-6)
+    # an angle near 0 is known to about sqrt(float64 eps) rad ≈ 1e-6 degrees, so 1e-5 is the
+    # tightest bound float64 supports; a decoder off the PCA plane is off by whole degrees
+    assert ae.principal_angles_deg(B, V) == pytest.approx([0.0, 0.0], abs=1e-5)
+    assert ae.principal_angles_deg(A.T, V) == pytest.approx([0.0, 0.0], abs=1e-5)
     X_hat = model(X).detach().reshape(64, 784).numpy()
     np.testing.assert_allclose(X_hat, pca.inverse_transform(pca.transform(flat)), atol=1e-10)
     # a decoder turned by 45° inside a plane that leaves PCA's plane by 90° in one direction
@@ -235,6 +237,18 @@ def _run(name, runs, **overrides):
                             overrides={k: str(v) for k, v in overrides.items()})
     assert result.status == "ok", result.reason
     return result
+
+
+def test_ae_conv_study_saves_the_model_and_judges_no_target_off_full_mnist(runs):
+    result = _run("ae-conv", runs)
+    m = result.metrics
+    assert m["dataset"] == "mnist-5k" and m["n_parameters"] == 16859
+    assert "target_met" not in m  # the 0.040 target is set for full MNIST only
+    assert 0 < m["test_mse"] < 0.3 and 0 < m["pca2_test_mse"] < 0.1
+    assert 0 <= m["knn_accuracy"] <= 1
+    ConvAutoencoder().load_state_dict(torch.load(result.out / "mnist_cae.pt", weights_only=True))
+    for fig in ("reconstructions", "embeddings", "loss_curves"):
+        assert (result.out / "figures" / f"{fig}.png").exists()
 
 
 def test_ae_conv_skip_study_saves_a_loadable_skip_model_and_bypass_numbers(runs):
