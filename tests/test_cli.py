@@ -97,3 +97,38 @@ def test_python_m_entry_point_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+def test_run_all_keeps_going_past_a_failure_and_exits_non_zero(capsys, tmp_path, monkeypatch):
+    from dataclasses import dataclass
+
+    from stridelab.errors import DataNotFound
+    from stridelab.experiments import registry
+
+    @dataclass
+    class Empty:
+        n: int = 1  # unused
+
+    def boom(config, ctx):
+        raise RuntimeError("deliberate failure")
+
+    def absent(config, ctx):
+        raise DataNotFound("toy data not found: place toy.bin in DIR")
+
+    def fine(config, ctx):
+        return {"test_accuracy": 1.0}
+
+    toy = {name: registry.Experiment(name, Empty, fn, f"{name} toy", order=i)
+           for i, (name, fn) in enumerate((("t-boom", boom), ("t-absent", absent),
+                                           ("t-fine", fine)))}
+    monkeypatch.setattr(registry, "_REGISTRY", toy)
+    code = main(["run", "all", "--out", str(tmp_path / "runs"), "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "t-boom (RuntimeError: deliberate failure)" in " ".join(err.split())
+    status = {n: json.loads((tmp_path / "runs" / n / "status.json").read_text())["status"]
+              for n in toy}
+    assert status == {"t-boom": "failed", "t-absent": "skipped", "t-fine": "ok"}
+    assert "Traceback" in (tmp_path / "runs" / "t-boom" / "log.txt").read_text()
+    page = (tmp_path / "runs" / "report.html").read_text()
+    assert "toy data not found" in page and "deliberate failure" in page
