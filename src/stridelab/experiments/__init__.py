@@ -4,6 +4,7 @@ from stridelab.experiments import (  # noqa: F401
     autoencoders,
     cifar,
     engine_cnn,
+    filters,
     kmeans,
     mnist_study,
     svc,
