@@ -3,6 +3,7 @@
 from stridelab.experiments import (  # noqa: F401
     autoencoders,
     cifar,
+    dynamics,
     engine_cnn,
     filters,
     kmeans,
