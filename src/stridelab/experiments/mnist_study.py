@@ -544,14 +544,14 @@ def _depth_figures(ctx, config: DepthConfig, results: dict[str, dict], ds_name: 
         panels.append((f"remedies, {deepest} hidden layers", base + remedies))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), sharey=True,
                              squeeze=False)
-    for ax, (title, runs) in zip(axes[0], panels):
+    for p, (ax, (title, runs)) in enumerate(zip(axes[0], panels)):
+        remedy_panel = p == len(config.depths)
         for i, r in enumerate(runs):
-            colour = colours.get(r["activation"]) if r["remedy"] is None and not remedies \
-                or title.startswith(tuple("0123456789")) else f"C{i + 2}"
+            colour = f"C{i + len(colours)}" if remedy_panel else colours[r["activation"]]
             epochs = r["history"]["epoch"]
-            ax.plot(epochs, r["history"]["train_accuracy"], "-", color=colour,
+            ax.plot(epochs, r["history"]["train_accuracy"], "o-", ms=3, color=colour,
                     label=f"{r['label']} train")
-            ax.plot(epochs, r["history"]["test_accuracy"], "--", color=colour,
+            ax.plot(epochs, r["history"]["test_accuracy"], "s--", ms=3, color=colour,
                     label=f"{r['label']} test")
         ax.set_title(title)
         ax.set_xlabel("epoch")
