@@ -281,8 +281,9 @@ class BatchSizeConfig:
 
 @contextlib.contextmanager
 def _single_thread():
-    """One intra-op thread for tiny models: a 784-100-10 step on one example is far too small
-    to split, and spare threads only spin (on a loaded 2-core machine, 30× slower)."""
+    """One intra-op thread for tiny models (no-op in effect on CUDA): a step of these networks
+    is far too small to split, and spare threads only spin; on a busy 2-core machine two
+    threads made a batch-1 MLP step 30× and a small-CNN epoch 30× slower than one."""
     import torch
 
     before = torch.get_num_threads()
@@ -454,8 +455,9 @@ def run_batch_size(config: BatchSizeConfig, ctx) -> dict:
     noise_model.load_state_dict(init)
     noise_model.to(ctx.device)
     rng = np.random.default_rng(ctx.seed)
-    noise = {B: gradient_variance(noise_model, loss_fn, X, y, B, config.n_noise_batches, rng,
-                                  ctx.device) for B in sizes}
+    with _single_thread():
+        noise = {B: gradient_variance(noise_model, loss_fn, X, y, B, config.n_noise_batches,
+                                      rng, ctx.device) for B in sizes}
     for B in sizes:
         ctx.log(f"batch {B}: gradient variance {noise[B]['variance']:.4g}")
 
@@ -629,19 +631,18 @@ def run_mlp_vs_cnn(config: MLPvsCNNConfig, ctx) -> dict:
     shifted = {s: [_flat_pixels(shift_images(ds.X_test[:n_test], s * dy, s * dx))
                    for dy, dx in SHIFT_DIRECTIONS] for s in shifts[1:]}
     histories, acc = {}, {}
+    test_loader = make_loader(_flat_pixels(ds.X_test[:n_test]), y_test, 512)
     for name, model in models.items():
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-        test_loader = make_loader(_flat_pixels(ds.X_test[:n_test]), y_test, 512)
-        threads = _single_thread() if name == "MLP" else contextlib.nullcontext()
-        with threads:
+        with _single_thread():
             histories[name] = fit(model, train_loader, test_loader, optimizer=optimizer,
                                   loss_fn=loss_fn, num_epochs=config.epochs,
                                   device=ctx.device, ctx=ctx)
-        acc[name] = [histories[name]["test_accuracy"][-1]]
-        for s in shifts[1:]:
-            per_dir = [evaluate(model, make_loader(Xs, y_test, 512), loss_fn,
-                                ctx.device)["accuracy"] for Xs in shifted[s]]
-            acc[name].append(float(np.mean(per_dir)))
+            acc[name] = [histories[name]["test_accuracy"][-1]]
+            for s in shifts[1:]:
+                per_dir = [evaluate(model, make_loader(Xs, y_test, 512), loss_fn,
+                                    ctx.device)["accuracy"] for Xs in shifted[s]]
+                acc[name].append(float(np.mean(per_dir)))
         ctx.log(f"{name}: accuracy by shift " + ", ".join(f"{s}px {a:.4f}"
                                                          for s, a in zip(shifts, acc[name])))
     ctx.savefig(_shift_figure(shifts, acc, params), "accuracy_vs_shift",
