@@ -522,8 +522,9 @@ def _batch_size_report(config, ctx, ds, n_train, n_test, sizes, noise, runs) -> 
         f"batch {big}: its training loss ends at {ee[small]['train_loss'][-1]:.3f} against "
         f"{ee[big]['train_loss'][-1]:.3f}, test accuracy {ee[small]['test_accuracy']:.3f} "
         f"against {ee[big]['test_accuracy']:.3f}. *Advantage of online learning:* it makes "
-        "progress after every single example, so one pass over the data already goes far. "
-        f"*Disadvantage:* that pass took {ee[small]['train_seconds']:.2f} s against "
+        "progress after every single example, so each pass over the data goes much further. "
+        f"*Disadvantage:* its {config.epochs} epoch(s) took {ee[small]['train_seconds']:.2f} s "
+        "of training against "
         f"{ee[big]['train_seconds']:.2f} s for batch {big}, because one example per step "
         "cannot use vectorised matrix products, and each step follows a noisy gradient.")
     ctx.note(
