@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
 
 from stridelab.cluster import KMeans  # noqa: E402
@@ -158,12 +159,11 @@ def run_blobs(config: BlobsConfig, ctx) -> dict:
     for bar, it in zip(bars, n_iters):
         axes[0].annotate(f"{it} it", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                          ha="center", va="bottom", fontsize=7)
-    for g in np.unique(groups):
-        axes[0].bar([], [], color=CLUSTER_COLORS[g % 10], label=f"solution {g + 1}")
+    axes[0].legend(handles=[Patch(color=CLUSTER_COLORS[g % 10], label=f"solution {g + 1}")
+                            for g in np.unique(groups)], fontsize=8)
     axes[0].set_xlabel("seed")
     axes[0].set_ylabel("final inertia")
     axes[0].set_title(f"k = {k}, init={config.stability_init}: final inertia per seed")
-    axes[0].legend(fontsize=8)
     im = axes[1].imshow(ari, vmin=min(0.0, off_diag.min(initial=0.0)), vmax=1, cmap="viridis")
     fig.colorbar(im, ax=axes[1], label="adjusted Rand index")
     axes[1].set_xticks(range(len(runs)), seeds)
@@ -332,10 +332,13 @@ def run_steps(config: StepsConfig, ctx) -> dict:
     names = list(schemes)
     its = [np.array(schemes[n])[:, 0] for n in names]
     ines = [np.array(schemes[n])[:, 1] for n in names]
-    bins = np.arange(0.5, max(int(i.max()) for i in its) + 1.5)
+    n_iter_values = np.arange(1, max(int(i.max()) for i in its) + 1)
+    width = 0.8 / len(names)
     for j, (name, it) in enumerate(zip(names, its)):
-        axes[0].hist(it, bins=bins, alpha=0.55, color=CLUSTER_COLORS[j],
-                     label=f"{name} (mean {it.mean():.2f})")
+        counts = [(it == v).sum() for v in n_iter_values]
+        axes[0].bar(n_iter_values + (j - (len(names) - 1) / 2) * width, counts, width=width,
+                    color=CLUSTER_COLORS[j], label=f"{name} (mean {it.mean():.2f})")
+    axes[0].set_xticks(n_iter_values)
     axes[0].set_xlabel("iterations until no assignment changes")
     axes[0].set_ylabel("number of seeds")
     axes[0].set_title(f"Iterations over {config.n_seeds} seeds")
