@@ -2,6 +2,8 @@
 
 from stridelab.experiments import (  # noqa: F401
     autoencoders,
+    calculator,
+    captioning,
     cifar,
     dynamics,
     engine_cnn,
