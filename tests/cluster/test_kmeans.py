@@ -115,8 +115,9 @@ def test_history_drops_labels_above_the_limit(monkeypatch):
 def test_chunking_does_not_change_the_result(monkeypatch):
     X, _ = make_blobs(n_samples=1500, n_features=8, centers=7, random_state=2)
     whole = KMeans(n_clusters=7, random_state=5).fit(X)
-    monkeypatch.setattr(_kmeans, "_CHUNK_ELEMENTS", 1)  # 256-row chunks everywhere
-    assert len(list(_kmeans._chunks(1500, 8))) == 6
+    monkeypatch.setattr(_kmeans, "_CHUNK_ELEMENTS", 1)  # 64-row chunks everywhere
+    monkeypatch.setattr(_kmeans, "_CACHE_ELEMENTS", 1)
+    assert len(list(_kmeans._chunks(1500, 8))) == 24  # ceil(1500 / 64)
     chunked = KMeans(n_clusters=7, random_state=5).fit(X)
     np.testing.assert_array_equal(chunked.labels_, whole.labels_)
     np.testing.assert_allclose(chunked.cluster_centers_, whole.cluster_centers_, rtol=1e-12)
@@ -299,3 +300,15 @@ def test_predict_with_the_wrong_number_of_features_raises():
     km = KMeans(n_clusters=2, random_state=0).fit(np.random.RandomState(0).rand(10, 3))
     with pytest.raises(ValueError, match="3 features"):
         km.predict(np.zeros((2, 4)))
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_running_sums_do_not_drift_from_the_cluster_means(dtype, rtol):
+    # after strict convergence each centre is the mean of its samples; the running sums that
+    # produced it have been updated over many iterations and must still agree
+    X, _ = make_blobs(n_samples=3000, n_features=6, centers=12, cluster_std=3.0, random_state=5)
+    X = X.astype(dtype)
+    km = KMeans(n_clusters=12, init="random", n_init=1, random_state=0, tol=0).fit(X)
+    assert km.n_iter_ > 10
+    means = np.array([X[km.labels_ == j].astype(np.float64).mean(axis=0) for j in range(12)])
+    np.testing.assert_allclose(km.cluster_centers_, means, rtol=rtol, atol=rtol)

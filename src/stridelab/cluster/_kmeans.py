@@ -27,14 +27,18 @@ from sklearn.utils.validation import check_is_fitted, check_scalar, validate_dat
 # Work arrays are cut into row chunks of about this many elements (8 MiB in float64), so that
 # memory stays bounded on 70,000 x 784 whatever the number of clusters.
 _CHUNK_ELEMENTS = 2**20
+# Element-wise passes over X (residuals) use chunks small enough to stay in the CPU cache.
+_CACHE_ELEMENTS = 2**18
 
 # history_ keeps each iteration's labels only up to this many samples.
 _MAX_HISTORY_LABELS = 100_000
 
 
-def _chunks(n_rows: int, row_elements: int):
-    """Yield slices that cut ``n_rows`` rows of ``row_elements`` elements into bounded chunks."""
-    step = max(256, _CHUNK_ELEMENTS // max(row_elements, 1))
+def _chunks(n_rows: int, row_elements: int, budget: int | None = None):
+    """Yield slices that cut ``n_rows`` rows of ``row_elements`` elements into chunks of about
+    ``budget`` elements (default ``_CHUNK_ELEMENTS``), at least 64 rows each."""
+    budget = _CHUNK_ELEMENTS if budget is None else budget
+    step = max(64, budget // max(row_elements, 1))
     for start in range(0, n_rows, step):
         yield slice(start, min(start + step, n_rows))
 
@@ -97,11 +101,21 @@ def _inertia(X, centers, labels):
 
     Computed from the differences (not the expansion), accumulated in float64.
     """
-    total = 0.0
-    for rows in _chunks(X.shape[0], X.shape[1]):
-        residual = X[rows] - centers[labels[rows]]  # (M, F)
-        total += float(np.einsum("mf,mf->m", residual, residual).sum(dtype=np.float64))
-    return total
+    return float(_residual_sq(X, centers, labels).sum(dtype=np.float64))
+
+
+def _residual_sq(X, centers, labels):
+    """``||x_i - c_{labels_i}||^2`` for every sample, shape (n_samples,), dtype of X."""
+    out = np.empty(X.shape[0], dtype=X.dtype)  # (N,)
+    buffer = np.empty((0, X.shape[1]), dtype=X.dtype)
+    for rows in _chunks(X.shape[0], X.shape[1], _CACHE_ELEMENTS):
+        if len(buffer) < rows.stop - rows.start:
+            buffer = np.empty((rows.stop - rows.start, X.shape[1]), dtype=X.dtype)
+        residual = buffer[: rows.stop - rows.start]  # (M, F), reused while it stays in cache
+        np.take(centers, labels[rows], axis=0, out=residual)
+        np.subtract(X[rows], residual, out=residual)
+        out[rows] = np.einsum("mf,mf->m", residual, residual)
+    return out
 
 
 ###############################################################################
@@ -203,42 +217,58 @@ def _kmeans_plusplus(X, n_clusters, x_squared_norms, random_state, n_local_trial
 # Lloyd's algorithm
 
 
-def _tolerance(X_centered, tol):
+def _squared_norm(X):
+    """``||X||_F^2`` as a Python float (one BLAS dot over the whole array)."""
+    flat = X.ravel()
+    return float(np.dot(flat, flat))
+
+
+def _tolerance(X_centered, tol, total_sq=None):
     """Absolute tolerance on the centre shift: ``tol`` times the mean per-feature variance.
 
     For centred data the mean variance is ``||X||_F^2 / (n_samples * n_features)``.
     """
     if tol == 0:
         return 0.0
-    flat = X_centered.ravel()
-    return float(np.dot(flat, flat)) / X_centered.size * tol
+    total_sq = _squared_norm(X_centered) if total_sq is None else total_sq
+    return total_sq / X_centered.size * tol
+
+
+def _one_hot_sums(X, labels, n_clusters):
+    """Per-cluster sums ``S_k = sum_{i: labels_i = k} x_i``, shape (n_clusters, n_features), float64.
+
+    One BLAS product per chunk, (K, M) @ (M, F) in the dtype of X; chunk results are added
+    in float64, so a float32 sum never runs over more than one chunk of samples.
+    """
+    sums = np.zeros((n_clusters, X.shape[1]))  # (K, F)
+    for rows in _chunks(len(labels), X.shape[1]):
+        lab = labels[rows]
+        one_hot = np.zeros((n_clusters, len(lab)), dtype=X.dtype)  # (K, M)
+        one_hot[lab, np.arange(len(lab))] = 1
+        sums += one_hot @ X[rows]
+    return sums
 
 
 def _move_samples(X, index, label_from, label_to, sums, counts):
-    """Move samples ``X[index]`` between clusters in the running per-cluster sums and counts.
-
-    ``label_from`` may hold -1 (a sample not yet in any cluster). Sums are float64, so the
-    running update does not drift over hundreds of iterations.
+    """Move samples ``X[index]`` from clusters ``label_from`` to ``label_to`` in the running
+    per-cluster sums (float64) and counts, both updated in place.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
     index, label_from, label_to : ndarray of shape (n_moved,)
-    sums : ndarray of shape (n_clusters, n_features), float64, updated in place
-    counts : ndarray of shape (n_clusters,), int64, updated in place
+    sums : ndarray of shape (n_clusters, n_features), float64
+    counts : ndarray of shape (n_clusters,), int64
     """
+    if len(index) == 0:
+        return
     n_clusters = sums.shape[0]
-    for part in _chunks(len(index), X.shape[1]):
-        rows, src, dst = index[part], label_from[part], label_to[part]
-        cols = np.arange(len(rows))
-        # one-hot difference: +1 in the cluster a sample joins, -1 in the one it leaves
-        delta = np.zeros((n_clusters, len(rows)))  # (K, M)
-        delta[dst, cols] = 1.0
-        had = src >= 0
-        delta[src[had], cols[had]] -= 1.0
-        sums += delta @ X[rows].astype(np.float64)  # (K, F)
+    moved = X[index]  # (n_moved, F)
+    # +x in the cluster a sample joins, -x in the one it leaves
+    sums += _one_hot_sums(moved, label_to, n_clusters)
+    sums -= _one_hot_sums(moved, label_from, n_clusters)
     counts += np.bincount(label_to, minlength=n_clusters)
-    counts -= np.bincount(label_from[label_from >= 0], minlength=n_clusters)
+    counts -= np.bincount(label_from, minlength=n_clusters)
 
 
 def _relocate_empty_clusters(X, centers, labels, sums, counts):
@@ -252,18 +282,16 @@ def _relocate_empty_clusters(X, centers, labels, sums, counts):
     empty = np.flatnonzero(counts == 0)
     if len(empty) == 0:
         return
-    residual_sq = np.empty(X.shape[0])  # (N,)
-    for rows in _chunks(X.shape[0], X.shape[1]):
-        residual = X[rows] - centers[labels[rows]]  # (M, F)
-        residual_sq[rows] = np.einsum("mf,mf->m", residual, residual)
+    residual_sq = _residual_sq(X, centers, labels)  # (N,)
     if residual_sq.max() == 0:
         return
     farthest = np.argsort(-residual_sq, kind="stable")[: len(empty)]
-    _move_samples(X, farthest, labels[farthest].astype(np.intp), empty, sums, counts)
+    _move_samples(X, farthest, labels[farthest], empty, sums, counts)
     labels[farthest] = empty
 
 
-def _kmeans_single_lloyd(X, centers_init, max_iter=300, verbose=False, tol=1e-4, x_mean=None):
+def _kmeans_single_lloyd(X, centers_init, max_iter=300, verbose=False, tol=1e-4, x_mean=None,
+                         total_sq=None):
     """One run of Lloyd's algorithm on validated, centred input.
 
     Each iteration assigns every sample to its closest centre (E-step), then moves each centre
@@ -280,6 +308,8 @@ def _kmeans_single_lloyd(X, centers_init, max_iter=300, verbose=False, tol=1e-4,
     tol : float
     x_mean : ndarray of shape (n_features,) or None
         Added back to the centres stored in ``history``.
+    total_sq : float or None
+        ``||X||_F^2`` when the caller has it already.
 
     Returns
     -------
@@ -295,13 +325,13 @@ def _kmeans_single_lloyd(X, centers_init, max_iter=300, verbose=False, tol=1e-4,
     n_clusters = centers_init.shape[0]
     offset = 0 if x_mean is None else x_mean
     keep_labels = n_samples <= _MAX_HISTORY_LABELS
-    total_sq = float(np.dot(X.ravel(), X.ravel()))  # sum_i ||x_i||^2, for the per-step inertia
+    if total_sq is None:  # sum_i ||x_i||^2, for the per-step inertia
+        total_sq = _squared_norm(X)
 
     centers = centers_init.copy()
     labels = np.full(n_samples, -1, dtype=np.int32)
     labels_old = labels.copy()
-    sums = np.zeros((n_clusters, X.shape[1]))  # (K, F) float64
-    counts = np.zeros(n_clusters, dtype=np.int64)
+    sums = counts = None  # per-cluster sums (K, F) float64 and counts (K,), from step 1 on
     history = []
     strict_convergence = False
 
@@ -309,8 +339,12 @@ def _kmeans_single_lloyd(X, centers_init, max_iter=300, verbose=False, tol=1e-4,
         # E-step
         _assign(X, centers, labels)
         changed = np.flatnonzero(labels != labels_old)  # (n_changed,)
-        _move_samples(X, changed, labels_old[changed].astype(np.intp),
-                      labels[changed].astype(np.intp), sums, counts)
+        if i == 0:
+            sums = _one_hot_sums(X, labels, n_clusters)
+            counts = np.bincount(labels, minlength=n_clusters).astype(np.int64)
+        else:
+            # only the samples whose label changed move between the running sums
+            _move_samples(X, changed, labels_old[changed], labels[changed], sums, counts)
         # sum_i ||x_i - c_{l_i}||^2 = sum_i ||x_i||^2 + sum_k (n_k ||c_k||^2 - 2 c_k . S_k)
         # with S_k the sum of cluster k's samples: no second pass over X
         c64 = centers.astype(np.float64)
@@ -514,7 +548,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         # that fit works on, so the caller's X is never modified.
         x_mean = X.mean(axis=0)  # (F,)
         X = X - x_mean  # (N, F)
-        tol = _tolerance(X, self.tol)
+        total_sq = _squared_norm(X)
+        tol = _tolerance(X, self.tol, total_sq)
         x_squared_norms = (
             np.einsum("nf,nf->n", X, X, dtype=np.float64)
             if self._init_kind == "k-means++"
@@ -530,7 +565,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             if self.verbose:
                 print("Initialization complete")
             run = _kmeans_single_lloyd(X, centers_init, max_iter=self.max_iter,
-                                       verbose=self.verbose, tol=tol, x_mean=x_mean)
+                                       verbose=self.verbose, tol=tol, x_mean=x_mean,
+                                       total_sq=total_sq)
             if best is None or run[1] < best[1]:
                 best = run
         labels, inertia, centers, n_iter, history = best
