@@ -107,6 +107,7 @@ def compare(X, init, threads: int, repeats: int, pause: float) -> dict:
         "inertia_float64": {"stridelab": i64_ours, "sklearn": i64_ref},
         "inertia_float64_rel_diff": rel64,
         "max_abs_center_diff": float(np.abs(ours.cluster_centers_ - ref.cluster_centers_).max()),
+        "_labels": {"stridelab": ours.labels_, "sklearn": ref.labels_},
         "target_met": bool(ratio <= 1.0 and ours.n_iter_ == ref.n_iter_
                            and rel_reported <= 1e-6),
     }
@@ -124,6 +125,7 @@ def main(argv=None) -> dict:
     init, _ = kmeans_plusplus(X, N_CLUSTERS, random_state=args.seed)
     thread_counts = [int(t) for t in args.threads.split(",") if t.strip()]
     results = [compare(X, init, t, args.repeats, args.pause) for t in thread_counts]
+    labels = [r.pop("_labels") for r in results]
     report = {
         "benchmark": "kmeans_vs_sklearn",
         "data": source,
@@ -143,6 +145,10 @@ def main(argv=None) -> dict:
         },
         "inertia_by_threads": {
             name: {str(r["threads"]): r["inertia"][name] for r in results}
+            for name in ("stridelab", "sklearn")
+        },
+        "labels_same_at_every_thread_count": {
+            name: all(np.array_equal(lab[name], labels[0][name]) for lab in labels)
             for name in ("stridelab", "sklearn")
         },
         "target_met": all(r["target_met"] for r in results),
