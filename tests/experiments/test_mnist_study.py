@@ -153,3 +153,52 @@ def test_depth_sweep_records_per_layer_gradient_norms(tmp_path):
     for fig in ("accuracy_curves", "gradient_norms", "gradient_profile"):
         assert (result.out / "figures" / f"{fig}.png").exists()
     assert "0.25" in (result.out / "notes.md").read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# architectures
+
+
+def test_mlp_of_the_sheet_layer_by_layer():
+    from torch import nn
+
+    from stridelab.torch.models.classifiers import MLP
+
+    model = MLP(3, 512, "sigmoid", 0.2)
+    kinds = [type(m).__name__ for m in model.layers]
+    assert kinds == ["Flatten"] + ["Linear", "Sigmoid", "Dropout"] * 3 + ["Linear"]
+    assert [(m.in_features, m.out_features) for m in model.linear_layers()] == \
+        [(784, 512), (512, 512), (512, 512), (512, 10)]
+    assert all(m.p == 0.2 for m in model.layers if isinstance(m, nn.Dropout))
+    # 512·(784 + 1) + 2·512·(512 + 1) + 10·(512 + 1)
+    assert sum(p.numel() for p in model.parameters()) == 401_920 + 525_312 + 5_130
+    assert model(torch.zeros(4, 1, 28, 28)).shape == (4, 10)
+
+
+def test_mlp_he_initialisation_has_variance_two_over_fan_in():
+    from stridelab.torch.models.classifiers import MLP
+
+    torch.manual_seed(0)
+    first = MLP(2, 512, "relu", init="he").linear_layers()[0]
+    assert float(first.weight.detach().std()) == pytest.approx(math.sqrt(2 / 784), rel=0.02)  # 0.0505
+    assert float(first.bias.detach().abs().max()) == 0.0
+
+
+def test_bad_architecture_arguments_are_user_errors():
+    from stridelab.errors import ConfigError
+    from stridelab.torch.models.classifiers import MLP
+
+    with pytest.raises(ConfigError, match="activation 'swish'"):
+        MLP(1, 8, "swish")
+    with pytest.raises(ConfigError, match="kernel_size must be odd"):
+        MnistCNN((4,), kernel_size=4)
+    with pytest.raises(ConfigError, match="shrink"):
+        MnistCNN((4, 4, 4, 4, 4, 4))  # 28 → 14 → 7 → 3 → 1 → 0
+
+
+def test_cnn_default_is_two_blocks_of_two_convolutions():
+    model = MnistCNN()
+    convs = model.conv_layers()
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 32), (32, 32), (32, 64),
+                                                                (64, 64)]
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
