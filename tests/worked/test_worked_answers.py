@@ -48,3 +48,14 @@ def test_answers_are_written_as_files(smoke_run):
     figures = {p.name for p in (smoke_run.out / "figures").glob("*.png")}
     assert {"conv_sheet_example.png", "backprop_graph.png"} <= figures
     assert not list(smoke_run.out.rglob(".*.tmp"))
+
+
+def test_written_questions_carry_computed_numbers():
+    from stridelab.experiments.worked_answers import written_questions
+
+    padding, stride, name = written_questions()
+    assert "1×1 output (-5)" in padding  # the sheet's input and kernel, valid padding
+    assert "28 → 26 → 24 → 22 → 20 → 18" in padding
+    assert "corner pixel enters 1 of" in padding and "centre pixel 9" in padding
+    assert "28×28, 14×14, 10×10" in stride and "(checked numerically: equal)" in stride
+    assert "T = 1: (0.09, 0.245, 0.665)" in name and "= 3.408" in name

@@ -150,6 +150,82 @@ def _as_spec(d: dict) -> backprop.Spec:
     return backprop.load_spec(json.dumps(d))
 
 
+# ---------------------------------------------------------------------------------------------
+# the written questions whose answers are arithmetic: every number below is computed
+
+
+def _out(n: int, k: int, s: int = 1, p: int = 0) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+def written_questions() -> list[str]:
+    """Short answers, with computed numbers, to the course's questions on padding, stride and
+    the name softmax."""
+    import numpy as np
+
+    from stridelab.core import functional as F
+
+    # valid vs same: how the map shrinks, and how often each input pixel is used
+    X = np.array([[8, 2, 9], [3, 4, 6], [5, 9, 3]], dtype=float)[None, None]  # (1, 1, 3, 3)
+    K = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=float)[None, None]
+    valid, same = F.conv2d(X, K, padding="valid").data, F.conv2d(X, K, padding="same").data
+    sizes_valid = [28]
+    for _ in range(5):
+        sizes_valid.append(_out(sizes_valid[-1], 3))
+    # how many valid 3×3 windows each input pixel of a 28×28 image enters: the 26×26 map of
+    # window positions, fully correlated with a 3×3 box of ones, back at 28×28
+    feeds = F.conv2d(np.ones((1, 1, 26, 26)), np.ones((1, 1, 3, 3)), padding=2).data[0, 0]
+    padding = (
+        "**Valid vs same padding.** With *valid* padding the kernel only visits positions where "
+        f"it lies wholly inside the input: the sheet's 3×3 input and 3×3 kernel give a "
+        f"{valid.shape[2]}×{valid.shape[3]} output ({valid[0, 0, 0, 0]:g}), and a 28×28 image "
+        f"shrinks {' → '.join(map(str, sizes_valid))} through five 3×3 layers. *Same* padding adds "
+        f"⌊(k−1)/2⌋ = 1 zero on each side so the output keeps the input's size "
+        f"({same.shape[2]}×{same.shape[3]} here; ⌈n/s⌉ in general). Valid padding also "
+        f"under-uses the border: on a 28×28 input a corner pixel enters {int(feeds[0, 0])} of "
+        f"the 3×3 window sums, a centre pixel {int(feeds[13, 13])}. Same padding keeps shapes "
+        "easy to stack and lets border pixels count, at the price of made-up zeros at the edge."
+    )
+    # stride: output size, and that stride s samples every s-th output of stride 1
+    rng = np.random.default_rng(0)
+    img, w = rng.random((1, 1, 28, 28)), rng.random((1, 1, 3, 3))
+    full = F.conv2d(img, w, padding=1).data
+    strided = F.conv2d(img, w, padding=1, stride=2).data
+    same_values = np.allclose(strided, full[:, :, ::2, ::2])
+    sizes = {s_: _out(28, 3, s_, 1) for s_ in (1, 2, 3)}
+    stride = (
+        "**The effect of stride.** The output size is ⌊(n + 2p − k)/s⌋ + 1: for a 28×28 input, "
+        "a 3×3 kernel and padding 1, strides 1, 2 and 3 give "
+        + ", ".join(f"{v}×{v}" for v in sizes.values())
+        + f", i.e. about s² times fewer outputs and multiply-adds. A stride-2 output is exactly "
+        f"every second row and column of the stride-1 output (checked numerically: "
+        f"{'equal' if same_values else 'NOT equal'}), so a stride is convolution followed by "
+        "subsampling: cheaper, with a larger receptive field for the next layer, but it can step "
+        "over thin features and makes the map less shift-invariant."
+    )
+    # the name softmax: a smooth version of (arg)max
+    z = np.array([1.0, 2.0, 3.0])
+
+    def soft(v):
+        e = np.exp(v - v.max())
+        return e / e.sum()
+
+    rows = "; ".join(f"T = {T:g}: ({', '.join(f'{p:.3g}' for p in soft(z / T))})"
+                     for T in (10.0, 1.0, 0.1))
+    lse = float(np.log(np.exp(z).sum()))
+    name = (
+        "**Where the name softmax comes from.** $\\mathrm{softmax}(z)_k = e^{z_k} / \\sum_j e^{z_j}$ "
+        "is a *soft* "
+        "(smooth, differentiable) version of the arg max: it puts most of the mass on the "
+        f"largest score without discarding the others. For z = (1, 2, 3) divided by a "
+        f"temperature T: {rows} — as T → 0 it becomes the one-hot arg max, as T grows it tends "
+        f"to uniform. Its normaliser $\\log\\sum_j e^{{z_j}}$ = {lse:.3f} is likewise a smooth maximum "
+        f"of z (max = {z.max():g}), which is the 'soft max' the name refers to; its gradient is "
+        "the softmax itself."
+    )
+    return [padding, stride, name]
+
+
 @register(
     "worked-answers",
     WorkedAnswersConfig,
@@ -274,6 +350,8 @@ def run(config: WorkedAnswersConfig, ctx) -> dict:
         f"{n_pass} of {len(checks)} checks passed; the largest absolute difference was "
         f"{max(e for _, _, e in checks):.2g}."
     )
+    for paragraph in written_questions():
+        ctx.note(paragraph)
     return {
         "checks_passed": n_pass,
         "checks_total": len(checks),
