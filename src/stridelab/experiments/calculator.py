@@ -327,11 +327,11 @@ def sweep_figure(sweep: dict, n_numbers: int, title: str):
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     markers = {"separate": "o", "end-to-end": "s"}
-    for regime, rows in sweep.items():
+    for i, (regime, rows) in enumerate(sweep.items()):
         ds = [r["n_digits"] for r in rows]
         ax.plot(ds, [r["exact_sum_accuracy"] for r in rows], marker=markers.get(regime, "^"),
-                label=f"{regime}: exact sum")
-        ax.plot(ds, [r["all_digits_correct"] for r in rows], ls="--",
+                color=f"C{i}", label=f"{regime}: exact sum")
+        ax.plot(ds, [r["all_digits_correct"] for r in rows], ls="--", color=f"C{i}",
                 marker=markers.get(regime, "^"), alpha=0.5,
                 label=f"{regime}: all {n_numbers}·D images read right")
     all_ds = sorted({r["n_digits"] for rows in sweep.values() for r in rows})
