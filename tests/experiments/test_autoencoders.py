@@ -203,7 +203,8 @@ def test_linear_autoencoder_set_to_the_pca_solution_matches_pca_exactly():
     rs = np.random.RandomState(0)
     X = torch.as_tensor(rs.rand(64, 1, 28, 28))  # (64, 1, 28, 28) float64
     flat = X.reshape(64, 784).numpy()
-    pca = PCA(2).fit(flat)
+    # an exact solver: on 64×784 PCA's "auto" picks an unseeded randomized SVD
+    pca = PCA(2, svd_solver="full").fit(flat)
     V, mu = pca.components_.T, pca.mean_  # (784, 2), (784,)
     model = MLPAutoencoder(hidden=(), activation=False).double()
     with torch.no_grad():
