@@ -619,7 +619,7 @@ def _depth_figures(ctx, config: DepthConfig, results: dict[str, dict], ds_name: 
 @register("depth-sweep", DepthConfig,
           description="The course's MLP with 1-3 hidden layers, sigmoid vs ReLU: accuracy, "
                       "per-layer gradient norms (vanishing gradient) and remedies",
-          quick={"n_train": 4000, "n_test": 1000, "epochs": 5, "remedies": ("batchnorm", "adam")},
+          quick={"n_train": 2000, "n_test": 1000, "epochs": 3, "remedies": ("batchnorm", "adam")},
           smoke={"n_train": 256, "n_test": 128, "epochs": 1, "width": 32, "depths": (1, 2),
                  "remedies": ("adam",)},
           needs="mnist", key_metric="sigmoid_grad_ratio", order=40)
