@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import stridelab.experiments.autoencoders as ae
+from stridelab.errors import ConfigError
 from stridelab.experiments.runner import run_experiment
 from stridelab.torch.models.autoencoders import ConvAutoencoder, MLPAutoencoder
 
@@ -222,6 +223,18 @@ def test_linear_autoencoder_set_to_the_pca_solution_matches_pca_exactly():
     # a decoder turned by 45° inside a plane that leaves PCA's plane by 90° in one direction
     B_off = np.column_stack([V[:, 0], np.linalg.qr(np.column_stack([V, rs.randn(784)]))[0][:, 2]])
     assert sorted(ae.principal_angles_deg(B_off, V)) == pytest.approx([0.0, 90.0], abs=1e-6)
+
+
+@pytest.mark.parametrize("config, fragment", [
+    (ae.DenoiseConfig(noise_std=-0.1), "noise_std"),
+    (ae.AEConfig(epochs=0), "epochs"),
+    (ae.LinearAEConfig(hidden=(128, 0)), "hidden"),
+    (ae.CorruptionConfig(x_low=1.0, x_high=-1.0), "x_low"),
+])
+def test_bad_configs_raise_config_errors(config, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        ae.check_config(config)
+    ae.check_config(type(config)())  # the defaults are valid
 
 
 # ---------------------------------------------------------------------------------------------

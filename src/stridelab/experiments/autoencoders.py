@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from stridelab.errors import ConfigError
 from stridelab.experiments.plots import image_grid_figure, learning_curves_figure
 from stridelab.experiments.registry import register
 from stridelab.torch.loop import fit, history_summary, make_loader, predict, rank
@@ -82,6 +83,24 @@ class CorruptionConfig:
     x_low: float = -1.0  # smallest x of the clean samples
     x_high: float = 1.0  # largest x of the clean samples
     n_arrows: int = 60  # corrupted points drawn with an arrow back to their clean point
+
+
+def check_config(config) -> None:
+    """Raise :class:`ConfigError` for values no study can run with."""
+    positive = ("epochs", "batch_size", "knn_k", "n_points")
+    for name in positive:
+        value = getattr(config, name, 1)
+        if value < 1:
+            raise ConfigError(f"{name}={value}: must be at least 1 (--set {name}=...)")
+    for name in ("lr", "noise_std"):
+        value = getattr(config, name, 1.0)
+        if not np.isfinite(value) or value < 0 or (name == "lr" and value == 0):
+            raise ConfigError(f"{name}={value}: must be a positive number (--set {name}=...)")
+    if any(width < 1 for width in getattr(config, "hidden", ())):
+        raise ConfigError(f"hidden={config.hidden}: every width must be at least 1 "
+                          "(e.g. --set hidden=128,64,12)")
+    if getattr(config, "x_low", 0.0) >= getattr(config, "x_high", 1.0):
+        raise ConfigError(f"x_low={config.x_low} must be below x_high={config.x_high}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,6 +341,7 @@ def losses_figure(histories: list[tuple[str, dict]], title: str, reference=None)
 
 def _single_model_study(model: torch.nn.Module, config: AEConfig, ctx, *, label: str,
                         filename: str, target_table: dict | None = None) -> dict:
+    check_config(config)
     ds = ctx.load_dataset(family="mnist")
     X_train, y_train, X_test, y_test = _subset(ds, config.n_train, config.n_test)
     n_params = sum(p.numel() for p in model.parameters())
@@ -455,6 +475,7 @@ def bypass_scores(model: ConvAutoencoder, X: torch.Tensor, device) -> dict:
 
 def _skip_pair(config: ConvAEConfig, ctx, *, noise_std: float = 0.0):
     """Train the convolutional autoencoder without and with skips on the same data."""
+    check_config(config)
     ds = ctx.load_dataset(family="mnist")
     X_train, y_train, X_test, y_test = _subset(ds, config.n_train, config.n_test)
     X_test_input = X_train_input = None
@@ -681,6 +702,7 @@ def principal_angles_deg(U: np.ndarray, V: np.ndarray) -> np.ndarray:
           smoke={"epochs": 1, "n_train": 256, "n_test": 128, "n_embed": 128},
           needs="mnist", key_metric="max_angle_deg", order=74)
 def run_pca_vs_linear(config: LinearAEConfig, ctx) -> dict:
+    check_config(config)
     ds = ctx.load_dataset(family="mnist")
     X_train, y_train, X_test, y_test = _subset(ds, config.n_train, config.n_test)
     pca = pca_reference(X_train, y_train, X_test, y_test, k=config.knn_k)
@@ -821,6 +843,8 @@ def distance_to_parabola(P: np.ndarray, x_low: float, x_high: float,
           order=75)
 def run_corruption(config: CorruptionConfig, ctx) -> dict:
     import matplotlib.pyplot as plt
+
+    check_config(config)
 
     rs = np.random.RandomState(ctx.seed)
     X = parabola_samples(config.n_points, config.x_low, config.x_high, rs)  # (N, 2)
