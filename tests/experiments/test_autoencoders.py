@@ -220,7 +220,7 @@ def test_linear_autoencoder_set_to_the_pca_solution_matches_pca_exactly():
     assert ae.principal_angles_deg(A.T, V) == pytest.approx([0.0, 0.0], abs=1e-5)
     X_hat = model(X).detach().reshape(64, 784).numpy()
     np.testing.assert_allclose(X_hat, pca.inverse_transform(pca.transform(flat)), atol=1e-10)
-    # a decoder turned by 45° inside a plane that leaves PCA's plane by 90° in one direction
+    # a plane sharing PCA's first direction, its second orthogonal to PCA's plane: 0° and 90°
     B_off = np.column_stack([V[:, 0], np.linalg.qr(np.column_stack([V, rs.randn(784)]))[0][:, 2]])
     assert sorted(ae.principal_angles_deg(B_off, V)) == pytest.approx([0.0, 90.0], abs=1e-6)
 
