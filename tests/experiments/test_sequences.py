@@ -418,6 +418,10 @@ def test_trace_shapes_follow_the_data():
     assert shapes["fold frames into batch (N·T)"] == (16, 2, 64, 64)
     convs = [s for k, s in stages if k.startswith("conv")]  # two share a label: not the dict
     assert [s[-1] for s in convs] == [32, 16, 8]                 # three stride-2 convolutions
+    c3 = convs[-1][1]
+    assert shapes["what: global max"] == (16, c3)
+    assert shapes["where: flatten"] == (16, c3 * 8 * 8)
+    assert shapes["[what, where] → dropout + linear + ReLU"] == (16, 16)
     assert shapes["per-frame features (N, T, F)"] == (2, 8, 16)
     assert shapes["mean pool over frames"] == (2, 16)
     assert shapes["[pooled, word] → LSTM"] == (2, cap.MAX_LEN, 16 + 32)

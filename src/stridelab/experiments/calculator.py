@@ -40,7 +40,7 @@ class CalculatorConfig:
     rnn_batch_size: int = 64  # one-hot digit sequences per step
     cnn_epochs: int = 20  # digit-classifier epochs (separate regime)
     rnn_epochs: int = 4  # RNN epochs on one-hot digits (separate regime)
-    e2e_epochs: int = 8  # end-to-end epochs
+    e2e_epochs: int = 12  # end-to-end epochs
     e2e_batch_size: int = 64  # sequences per end-to-end step
     e2e_normalise: bool = True  # standardise the CNN's ten scores before the softmax (e2e)
     batch_size: int = 128  # samples (images or sequences) per step
@@ -513,9 +513,18 @@ def run(config: CalculatorConfig, ctx) -> dict:
     if len(separate) > 1:
         parts = ", ".join(f"D={r['n_digits']}: {r['exact_sum_accuracy']:.3f}"
                           for r in sweep["separate"])
-        ctx.note(f"Exact-sum accuracy of the chained network against D ({parts}) falls about "
-                 f"as the digit accuracy raised to the power K·D, the number of images that "
-                 "must all be read right.")
+        text = (f"Exact-sum accuracy of the chained network against D ({parts}) falls about "
+                f"as the digit accuracy raised to the power K·D, the number of images that "
+                "must all be read right.")
+        if len(end_to_end) > 1:
+            parts = ", ".join(f"D={r['n_digits']}: {r['exact_sum_accuracy']:.3f} (images "
+                              f"read right {r['digit_accuracy']:.3f})"
+                              for r in sweep["end-to-end"])
+            text += (f" End to end, with the same {config.e2e_epochs} epochs of "
+                     f"{config.n_train_seq} sequences at every D: {parts}. The longer the "
+                     "sequence, the weaker the signal a single image gets from the sum, and "
+                     "the longer the network needs to find the digits.")
+        ctx.note(text)
     if target is not None and "target_met" in metrics:
         ctx.note(f"Target for {ds.name} (D=3, K=2): exact-sum accuracy ≥ {target}; measured "
                  f"{metrics['exact_sum_accuracy']:.4f} ({best}) — "

@@ -43,8 +43,8 @@ class CaptioningConfig:
     variants: str = "frames,motion"  # per-frame inputs compared: frames only, frames + difference
     epochs: int = 20  # passes over the training clips
     batch_size: int = 32  # clips per step
-    lr: float = 2e-3  # peak Adam learning rate of the one-cycle schedule
-    dropout: float = 0.3  # dropout in the per-frame CNN
+    lr: float = 3e-3  # peak Adam learning rate of the one-cycle schedule
+    dropout: float = 0.2  # dropout in the per-frame CNN
     feature_dim: int = 128  # per-frame feature size F (and pooled vector size)
     hidden: int = 128  # decoder LSTM state size
     n_examples: int = 6  # clips drawn in the sample figure
@@ -328,9 +328,11 @@ def caption_metrics(pred: np.ndarray, ref: np.ndarray) -> dict:
 
 
 def motion_breakdown(pred: np.ndarray, data: dict, idx: np.ndarray) -> dict:
-    """Per digit named in the reference: axis and direction right, by number of bounces.
+    """Per digit named in the reference: digit, axis and direction right, by number of bounces.
 
-    The words are read at the reference's positions (3 and 8: "digit d moves <dir>").
+    The words are read at the reference's positions (1 and 6 for the digit, 3 and 8 for the
+    direction: "digit d moves <dir>"). ``sign_accuracy`` is the direction accuracy among the
+    digits whose axis (horizontal or vertical) is right: left against right, up against down.
     """
     axis_of = {WORD_ID["left"]: 0, WORD_ID["right"]: 0, WORD_ID["up"]: 1, WORD_ID["down"]: 1}
     rows = {}
@@ -350,6 +352,7 @@ def motion_breakdown(pred: np.ndarray, data: dict, idx: np.ndarray) -> dict:
             row["digit"] += int(pred[n, position - 2] == WORD_ID[str(data["digits"][idx[n], k])])
     return {g: {"n": r["n"], "axis_accuracy": r["axis"] / r["n"],
                 "direction_accuracy": r["direction"] / r["n"],
+                "sign_accuracy": r["direction"] / r["axis"] if r["axis"] else float("nan"),
                 "digit_accuracy": r["digit"] / r["n"]} for g, r in sorted(rows.items())}
 
 
@@ -380,9 +383,11 @@ def trace_shapes(captioner: VideoCaptioner, n_clips: int = 2, n_frames: int = 8)
     convs = [m for m in cnn.features if isinstance(m, nn.Conv2d)]
     stages = [(captioner.frame_input, "frame input (per-frame channels)", False),
               (cnn, "fold frames into batch (N·T)", True)]
-    stages += [(m, f"conv {m.kernel_size[0]}×{m.kernel_size[1]}/{m.stride[0]} + ReLU", False)
-               for m in convs]
-    stages += [(cnn.project, "flatten + dropout + linear + ReLU", False),
+    stages += [(m, f"conv{i + 1} {m.kernel_size[0]}×{m.kernel_size[1]}, stride {m.stride[0]}, "
+                   "ReLU", False) for i, m in enumerate(convs)]
+    stages += [(cnn.what, "what: global max", False),
+               (cnn.where, "where: flatten", False),
+               (cnn.project, "[what, where] → dropout + linear + ReLU", False),
                (captioner.pool, "per-frame features (N, T, F)", True),
                (captioner.pool, "mean pool over frames", False),
                (captioner.decoder.embed, "embed previous words", False),
@@ -406,57 +411,73 @@ def trace_shapes(captioner: VideoCaptioner, n_clips: int = 2, n_frames: int = 8)
     return [("input clips", tuple(frames.shape))] + sorted(seen, key=lambda s: order[s[0]])
 
 
+def _rows(stages: list) -> list[list]:
+    """Group stages into rows; the parallel "what" and "where" branches share one row."""
+    rows: list[list] = []
+    for stage in stages:
+        if stage[0].startswith("where") and rows and rows[-1][0][0].startswith("what"):
+            rows[-1].append(stage)
+        else:
+            rows.append([stage])
+    return rows
+
+
 def architecture_figure(shapes: list, title: str):
-    """Boxes and arrows, one box per stage with its traced tensor shape."""
+    """Boxes and arrows, one box per stage with its traced tensor shape.
+
+    ``shapes`` is :func:`trace_shapes`' list; the encoder runs down the left column, the
+    decoder down the right, and the pooled clip vector feeds the decoder's LSTM input.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyBboxPatch
+    from matplotlib.patches import FancyBboxPatch, Patch
 
-    encoder = [s for s in shapes if not any(k in s[0] for k in ("word", "LSTM"))]
-    decoder = [s for s in shapes if s not in encoder]
+    is_decoder = lambda label: any(k in label for k in ("word", "LSTM"))
+    encoder = _rows([s for s in shapes if not is_decoder(s[0])])
+    decoder = _rows([s for s in shapes if is_decoder(s[0])])
     n_rows = max(len(encoder), len(decoder) + 2)
     fig, ax = plt.subplots(figsize=(11, 0.75 * n_rows + 1.2))
-    ax.set_xlim(0, 10)
+    ax.set_xlim(0, 10.4)
     ax.set_ylim(-0.5, n_rows)
     ax.axis("off")
-    box_w, box_h = 4.0, 0.5
-    centres = {}
+    box_h = 0.5
+    boxes: dict[str, tuple[float, float, float]] = {}  # label -> (x, y, width)
 
-    def draw(x, y, label, shape, colour):
-        ax.add_patch(FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h,
+    def draw(x, y, w, label, shape, colour):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - box_h / 2), w, box_h,
                                     boxstyle="round,pad=0.05", fc=colour, ec="black", lw=0.8))
         ax.text(x, y + 0.08, label, ha="center", va="center", fontsize=8.5)
         ax.text(x, y - 0.13, str(tuple(shape)), ha="center", va="center", fontsize=8,
                 family="monospace", color="#333333")
+        boxes[label] = (x, y, w)
 
     def arrow(a, b):
         ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", lw=1.0))
 
-    for i, (label, shape) in enumerate(encoder):
-        y = n_rows - 1 - i
-        draw(2.4, y, label, shape, "#dbe9f6" if i else "#eeeeee")
-        centres[label] = (2.4, y)
-        if i:
-            arrow((2.4, y + 1 - box_h / 2 - 0.05), (2.4, y + box_h / 2 + 0.05))
-    y0 = n_rows - 1 - (len(encoder) - len(decoder))
-    for i, (label, shape) in enumerate(decoder):
-        y = y0 - i
-        draw(7.6, y, label, shape, "#fde3c8")
-        centres[label] = (7.6, y)
-        if i:
-            arrow((7.6, y + 1 - box_h / 2 - 0.05), (7.6, y + box_h / 2 + 0.05))
-    pooled = centres[encoder[-1][0]]
-    lstm_in = [c for lbl, c in centres.items() if "→ LSTM" in lbl]
-    if lstm_in:
-        arrow((pooled[0] + box_w / 2 + 0.05, pooled[1]), (lstm_in[0][0] - box_w / 2 - 0.05,
-                                                          lstm_in[0][1]))
-    from matplotlib.patches import Patch
+    def column(rows, centre, top, colour):
+        previous: list = []
+        for i, row in enumerate(rows):
+            y = top - i
+            w = 4.4 if len(row) == 1 else 2.1
+            xs = [centre] if len(row) == 1 else [centre - 1.15, centre + 1.15]
+            for x, (label, shape) in zip(xs, row):
+                draw(x, y, w, label, shape, colour(i))
+                for px in previous:
+                    arrow((px, y + 1 - box_h / 2 - 0.05), (x, y + box_h / 2 + 0.05))
+            previous = xs
 
+    column(encoder, 2.5, n_rows - 1, lambda i: "#dbe9f6" if i else "#eeeeee")
+    column(decoder, 7.9, n_rows - 1 - (len(encoder) - len(decoder)), lambda i: "#fde3c8")
+    pooled = boxes[encoder[-1][0][0]]
+    lstm_in = [b for label, b in boxes.items() if "→ LSTM" in label]
+    if lstm_in:
+        x, y, w = lstm_in[0]
+        arrow((pooled[0] + pooled[2] / 2 + 0.05, pooled[1]), (x - w / 2 - 0.05, y))
     ax.legend(handles=[Patch(fc="#dbe9f6", ec="black", label="encoder: per-frame CNN + pool"),
                        Patch(fc="#fde3c8", ec="black", label="decoder: LSTM over words")],
-              loc="lower left", fontsize=8)
+              loc="upper right", fontsize=8)
     ax.set_title(title)
     return fig
 
@@ -468,8 +489,8 @@ def clips_figure(data: dict, idx: np.ndarray, preds: dict, n_strip: int = 8, tit
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2 * len(idx), n_strip, figsize=(1.3 * n_strip, 2.9 * len(idx)),
-                             squeeze=False, gridspec_kw={"height_ratios": [3, 1.4] * len(idx)})
+    fig, axes = plt.subplots(2 * len(idx), n_strip, figsize=(1.3 * n_strip, 2.2 * len(idx) + 0.6),
+                             squeeze=False, gridspec_kw={"height_ratios": [3, 1.2] * len(idx)})
     for r, i in enumerate(idx):
         length = int(data["lengths"][i])
         frames = np.linspace(0, length - 1, n_strip).round().astype(int)
@@ -486,36 +507,39 @@ def clips_figure(data: dict, idx: np.ndarray, preds: dict, n_strip: int = 8, tit
         for name, pred in preds.items():
             words = " ".join(decode_caption(pred[r]))
             lines.append(f"{name}: {words} {'✓' if words == truth else '✗'}")
-        axes[2 * r + 1, 0].text(0, 0.9, "\n".join(lines), va="top", fontsize=8,
+        axes[2 * r + 1, 0].text(0, 1.0, "\n".join(lines), va="top", fontsize=8,
                                 family="monospace", transform=axes[2 * r + 1, 0].transAxes)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.5 / fig.get_figheight(),
+                        bottom=0.02, hspace=0.35, wspace=0.05)
     return fig
 
 
 def breakdown_figure(breakdowns: dict, title: str):
-    """Direction-word accuracy by number of bounces, per variant, with the 0.5 line."""
+    """Axis accuracy and sign accuracy (given the axis) by number of bounces, per variant."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     groups = sorted({g for b in breakdowns.values() for g in b})
-    fig, ax = plt.subplots(figsize=(6.8, 4))
+    fig, ax = plt.subplots(figsize=(7.2, 4.2))
     width = 0.8 / max(1, 2 * len(breakdowns))
     j = 0
-    for name, b in breakdowns.items():
-        for key, hatch in (("axis_accuracy", ""), ("direction_accuracy", "//")):
+    for i, (name, b) in enumerate(breakdowns.items()):
+        for key, hatch, label in (("axis_accuracy", "", "axis"),
+                                  ("sign_accuracy", "//", "sign, given the axis")):
             values = [b.get(g, {}).get(key, np.nan) for g in groups]
             ax.bar(np.arange(len(groups)) - 0.4 + width * (j + 0.5), values, width,
-                   hatch=hatch, label=f"{name}: {key.split('_')[0]}")
+                   color=f"C{i}", alpha=1.0 if hatch else 0.55, hatch=hatch, edgecolor="black",
+                   lw=0.5, label=f"{name}: {label}")
             j += 1
     ax.axhline(0.5, color="gray", ls=":", lw=1, label="chance between a direction and its reverse")
     counts = next(iter(breakdowns.values()))
     ax.set_xticks(range(len(groups)), [f"{g} bounces\n(n={counts.get(g, {}).get('n', 0)})"
                                        for g in groups])
     ax.set_xlabel("direction changes of the digit inside the clip")
-    ax.set_ylabel("accuracy of the word at the reference position")
+    ax.set_ylabel("accuracy of the direction word")
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3, axis="y")
@@ -620,10 +644,11 @@ def run(config: CaptioningConfig, ctx) -> dict:
     zero = {v: b.get("0") for v, b in breakdowns.items()}
     one = {v: b.get("1") for v, b in breakdowns.items()}
     detail = "; ".join(
-        f"{v}: direction right on {zero[v]['direction_accuracy']:.2f} of digits that never "
-        f"bounce (axis {zero[v]['axis_accuracy']:.2f})"
-        + (f" and {one[v]['direction_accuracy']:.2f} of digits that bounce once"
-           if one.get(v) else "")
+        f"{v}: on digits that never bounce the axis is right for "
+        f"{zero[v]['axis_accuracy']:.2f} and, given the axis, the sign for "
+        f"{zero[v]['sign_accuracy']:.2f}"
+        + (f"; on digits that bounce once, {one[v]['axis_accuracy']:.2f} and "
+           f"{one[v]['sign_accuracy']:.2f}" if one.get(v) else "")
         for v in variants if zero.get(v))
     ctx.note("**What mean pooling can express.** The average of per-frame features is the same "
              "for any order of the frames, so the frames-only model sees a clip and its time "

@@ -161,10 +161,15 @@ class FrameAsChannel(nn.Module):
 
 
 class FrameCNN(nn.Module):
-    """Three strided conv blocks and a dropout projection: (N, C, 64, 64) -> (N, F)."""
+    """Three strided conv blocks, then what and where: (N, C, 64, 64) -> (N, F).
+
+    *What*: a global max over the 8×8 map, one value per channel, the same wherever the digit
+    is (identity is learned once, not once per position). *Where*: the flattened map, which
+    keeps where each pattern fired. Both go through a dropout projection to F features.
+    """
 
     def __init__(self, in_channels: int = 1, feature_dim: int = 128,
-                 channels: tuple[int, int, int] = (16, 32, 32), dropout: float = 0.3):
+                 channels: tuple[int, int, int] = (16, 32, 64), dropout: float = 0.2):
         super().__init__()
         c1, c2, c3 = channels
         self.features = nn.Sequential(
@@ -172,13 +177,15 @@ class FrameCNN(nn.Module):
             nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),           # (N, c2, 16, 16)
             nn.Conv2d(c2, c3, 3, stride=2, padding=1), nn.ReLU(),           # (N, c3, 8, 8)
         )
-        # flattening (not global pooling) keeps where in the frame each feature fired
-        self.project = nn.Sequential(nn.Flatten(), nn.Dropout(dropout),
-                                     nn.Linear(c3 * 8 * 8, feature_dim), nn.ReLU(),
+        self.what = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten())   # (N, c3)
+        self.where = nn.Flatten()                                           # (N, c3·64)
+        self.project = nn.Sequential(nn.Dropout(dropout),
+                                     nn.Linear(c3 + c3 * 8 * 8, feature_dim), nn.ReLU(),
                                      nn.Dropout(dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.project(self.features(x))
+        z = self.features(x)
+        return self.project(torch.cat([self.what(z), self.where(z)], dim=1))
 
 
 class MaskedMeanPool(nn.Module):
@@ -226,7 +233,7 @@ class VideoCaptioner(nn.Module):
 
     def __init__(self, vocab_size: int, *, bos: int, end: int, motion: bool = False,
                  feature_dim: int = 128, embed_dim: int = 32, hidden: int = 128,
-                 channels: tuple[int, int, int] = (16, 32, 32), dropout: float = 0.3):
+                 channels: tuple[int, int, int] = (16, 32, 64), dropout: float = 0.2):
         super().__init__()
         self.bos, self.end, self.motion = bos, end, motion
         self.frame_input = FrameDifference() if motion else FrameAsChannel()
