@@ -97,6 +97,47 @@ def _accuracy_count(output: torch.Tensor, target: torch.Tensor) -> tuple[float, 
     return float(correct), target.numel()
 
 
+def _forward(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable,
+             device: torch.device, amp: bool, input_transform: Callable | None):
+    """Move a batch to ``device``, transform its inputs and run the model and the loss on it."""
+    x = x.to(device, non_blocking=True)
+    y = y.to(device, non_blocking=True)
+    if input_transform is not None:
+        x = input_transform(x)
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                        enabled=amp and device.type == "cuda"):
+        output = model(x)
+        loss = loss_fn(output, y)
+    return x, y, output, loss
+
+
+class _Totals:
+    """Sample-weighted loss and, for ``metric="accuracy"``, the correct-prediction count."""
+
+    def __init__(self, metric: str | None):
+        self.metric = metric
+        self.loss, self.correct, self.samples, self.targets = 0.0, 0.0, 0, 0
+
+    def add(self, loss_value: float, output: torch.Tensor, y: torch.Tensor, batch: int) -> None:
+        self.loss += loss_value * batch
+        self.samples += batch
+        if self.metric == "accuracy":
+            correct, count = _accuracy_count(output.detach().float(), y)
+            self.correct += correct
+            self.targets += count
+
+    def all_reduce(self) -> None:
+        """Sum over every rank of the process group."""
+        self.loss, self.correct, self.samples, self.targets = all_reduce_sum(
+            [self.loss, self.correct, self.samples, self.targets])
+
+    def means(self) -> dict[str, float]:
+        out = {"loss": self.loss / max(self.samples, 1)}
+        if self.metric == "accuracy":
+            out["accuracy"] = self.correct / max(self.targets, 1)
+        return out
+
+
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                     loss_fn: Callable, device: str | torch.device, *,
                     metric: str | None = "accuracy", ctx=None, description: str = "train",
@@ -115,17 +156,10 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
     device = torch.device(device)
     lockstep = isinstance(model, nn.parallel.DistributedDataParallel) and is_distributed()
     model.train()
-    total_loss, total_correct, n_samples, n_targets = 0.0, 0.0, 0, 0
+    totals = _Totals(metric)
     batches = ctx.progress(loader, description=description) if ctx is not None else loader
     for step, (x, y) in enumerate(batches):
-        x = x.to(device, non_blocking=True)
-        y = y.to(device, non_blocking=True)
-        if input_transform is not None:
-            x = input_transform(x)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                            enabled=amp and device.type == "cuda"):
-            output = model(x)
-            loss = loss_fn(output, y)
+        x, y, output, loss = _forward(model, x, y, loss_fn, device, amp, input_transform)
         loss_value = loss.item()
         diverged = not math.isfinite(loss_value)
         if lockstep:
@@ -143,20 +177,10 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        batch = x.shape[0]
-        total_loss += loss_value * batch
-        n_samples += batch
-        if metric == "accuracy":
-            correct, count = _accuracy_count(output.detach().float(), y)
-            total_correct += correct
-            n_targets += count
+        totals.add(loss_value, output, y, x.shape[0])
     if lockstep:
-        total_loss, total_correct, n_samples, n_targets = all_reduce_sum(
-            [total_loss, total_correct, n_samples, n_targets])
-    out = {"loss": total_loss / max(n_samples, 1)}
-    if metric == "accuracy":
-        out["accuracy"] = total_correct / max(n_targets, 1)
-    return out
+        totals.all_reduce()
+    return totals.means()
 
 
 @torch.no_grad()
@@ -166,26 +190,11 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable,
     """Mean loss (and accuracy) over ``loader`` with the model in eval mode, without gradients."""
     device = torch.device(device)
     model.eval()
-    total_loss, total_correct, n_samples, n_targets = 0.0, 0.0, 0, 0
+    totals = _Totals(metric)
     for x, y in loader:
-        x = x.to(device, non_blocking=True)
-        y = y.to(device, non_blocking=True)
-        if input_transform is not None:
-            x = input_transform(x)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                            enabled=amp and device.type == "cuda"):
-            output = model(x)
-            loss = loss_fn(output, y)
-        total_loss += loss.item() * x.shape[0]
-        n_samples += x.shape[0]
-        if metric == "accuracy":
-            correct, count = _accuracy_count(output.float(), y)
-            total_correct += correct
-            n_targets += count
-    out = {"loss": total_loss / max(n_samples, 1)}
-    if metric == "accuracy":
-        out["accuracy"] = total_correct / max(n_targets, 1)
-    return out
+        x, y, output, loss = _forward(model, x, y, loss_fn, device, amp, input_transform)
+        totals.add(loss.item(), output, y, x.shape[0])
+    return totals.means()
 
 
 @torch.no_grad()
