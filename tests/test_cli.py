@@ -30,6 +30,13 @@ def test_list_names_every_experiment(capsys):
         assert exp.name in out
 
 
+def test_data_help_explains_every_action(capsys):
+    code, out, _ = run_cli(capsys, "data", "--help")
+    assert code == 0
+    for line in ("list ", "verify NAME", "fetch NAME"):
+        assert line in out
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["run", "no-such-experiment"], "unknown experiment"),
     (["run", "svc-baseline", "--set", "no_such_key=1"], "unknown key"),

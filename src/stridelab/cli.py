@@ -282,8 +282,27 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", help="output HTML file (default: RUNS/report.html)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("data", help="list, verify or fetch data sets")
-    p.add_argument("action", choices=["list", "verify", "fetch"])
+    p = sub.add_parser(
+        "data", help="list, verify or fetch data sets",
+        description="Where stridelab finds its data sets, and how to get the ones it lacks.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent("""\
+            actions:
+              list             every data set, whether it is present, where, and what it holds
+              verify NAME      load NAME with every structural check and compare its checksums
+              fetch NAME       download NAME from its public mirrors into the data dir,
+                               checking each file's MD5 (a set already present is kept)
+
+            A copy of your own works too: put MNIST's four IDX files (gzipped or not) in
+            DATA_DIR/mnist, or CIFAR-10's python tarball or its extracted folder in
+            DATA_DIR/cifar10. mnist-5k ships with the install and needs nothing.
+
+            examples:
+              stridelab data list
+              stridelab data fetch mnist
+              stridelab data verify fashion-mnist"""))
+    p.add_argument("action", choices=["list", "verify", "fetch"],
+                   help="list, verify or fetch (see below)")
     p.add_argument("name", nargs="?", help="mnist, mnist-5k, fashion-mnist or cifar10")
     p.add_argument("--data-dir", help="where data sets live (default: $STRIDELAB_DATA or "
                    "~/.cache/stridelab)")
