@@ -221,8 +221,9 @@ def test_linear_autoencoder_set_to_the_pca_solution_matches_pca_exactly():
     X_hat = model(X).detach().reshape(64, 784).numpy()
     np.testing.assert_allclose(X_hat, pca.inverse_transform(pca.transform(flat)), atol=1e-10)
     # a plane sharing PCA's first direction, its second orthogonal to PCA's plane: 0° and 90°
+    # (the 0° is known to the same ~1e-6 degrees as above: 1.7e-6 has been seen)
     B_off = np.column_stack([V[:, 0], np.linalg.qr(np.column_stack([V, rs.randn(784)]))[0][:, 2]])
-    assert sorted(ae.principal_angles_deg(B_off, V)) == pytest.approx([0.0, 90.0], abs=1e-6)
+    assert sorted(ae.principal_angles_deg(B_off, V)) == pytest.approx([0.0, 90.0], abs=1e-5)
 
 
 @pytest.mark.parametrize("config, fragment", [
