@@ -32,10 +32,10 @@ import statistics
 import time
 
 import numpy as np
+import torch
 import torch.nn.functional as TF
 from threadpoolctl import threadpool_info, threadpool_limits
 
-import torch
 from stridelab.core import Tensor
 from stridelab.core import functional as F
 

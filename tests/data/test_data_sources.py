@@ -15,9 +15,9 @@ from stridelab.data import (
     Dataset,
     arrays_sha256,
     choose_dataset,
-    load_dataset,
     default_data_dir,
     list_sources,
+    load_dataset,
     resolve_dataset,
     verify_source,
 )
