@@ -221,6 +221,11 @@ def test_conv2d_float32_stays_float32_and_agrees_with_float64():
         (2, 2, 6, 7, 3, 2, 2, (1, 0, 2, 1), 1, 1),
         (1, 4, 7, 6, 4, 3, 2, 1, 2, 4),          # depthwise, dilated, strided
         (2, 4, 5, 5, 2, 3, 3, 2, 1, 2),          # trailing rows no window reaches
+        # stride 1: padding beyond the kernel's reach, asymmetric, grouped and dilated, and
+        # a 1x1 depthwise kernel
+        (2, 2, 4, 5, 3, 2, 1, (3, 0, 1, 4), 1, 1),
+        (1, 4, 6, 6, 6, 3, 1, (0, 2, 1, 0), 2, 2),
+        (2, 3, 5, 4, 3, 1, 1, 2, 1, 3),
     ],
 )
 def test_fast_path_matches_the_loop_reference(N, C, H, W, F_, k, stride, padding, dilation,
