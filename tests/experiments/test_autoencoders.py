@@ -106,6 +106,32 @@ def test_conv_autoencoder_layers_exactly_as_specified():
     assert y.shape == (3, 1, 28, 28) and float(y.min()) > 0 and float(y.max()) < 1
 
 
+def test_conv_autoencoder_starts_its_relu_linears_with_the_given_bias():
+    model = ConvAutoencoder(relu_bias=0.5)
+    shapes = [(layer.in_features, layer.out_features) for layer in model.relu_linears()]
+    assert shapes == [(392, 20), (2, 20), (20, 392)]  # not 20→2: the embedding is linear
+    for layer in model.relu_linears():
+        assert torch.equal(layer.bias, torch.full_like(layer.bias, 0.5))
+    assert not torch.equal(model.encoder[9].bias, torch.full_like(model.encoder[9].bias, 0.5))
+    torch.manual_seed(0)
+    default = ConvAutoencoder(relu_bias=None).relu_linears()[0].bias
+    assert len(set(default.tolist())) == 20  # PyTorch's random biases are kept
+
+
+def test_dead_relu_units_counts_units_no_image_activates():
+    model = ConvAutoencoder()
+    enc, dec_in, dec_out = model.relu_linears()
+    with torch.no_grad():
+        for layer in (enc, dec_in, dec_out):
+            layer.weight.zero_()  # every pre-activation is its bias, whatever the image
+            layer.bias.fill_(1.0)
+        enc.bias[:5] = -1.0
+        dec_out.bias[100:107] = 0.0  # exactly 0 is no activation either
+    dead = ae.dead_relu_units(model, torch.rand(10, 1, 28, 28), "cpu", batch_size=4)
+    assert dead == {"392→20": 5, "2→20": 0, "20→392": 7}
+    assert not any(layer._forward_hooks for layer in model.relu_linears())  # hooks removed
+
+
 def test_skip_connections_add_each_pooled_map_before_its_mirror_upsampling():
     torch.manual_seed(1)
     model = ConvAutoencoder(skip=True)
@@ -231,6 +257,8 @@ def test_linear_autoencoder_set_to_the_pca_solution_matches_pca_exactly():
     (ae.AEConfig(epochs=0), "epochs"),
     (ae.LinearAEConfig(hidden=(128, 0)), "hidden"),
     (ae.CorruptionConfig(x_low=1.0, x_high=-1.0), "x_low"),
+    (ae.ConvAEConfig(warmup=1.0), "warmup"),
+    (ae.ConvAEConfig(warmup=-0.1), "warmup"),
 ])
 def test_bad_configs_raise_config_errors(config, fragment):
     with pytest.raises(ConfigError, match=fragment):
@@ -261,6 +289,7 @@ def test_ae_conv_study_saves_the_model_and_judges_no_target_off_full_mnist(runs)
     assert "target_met" not in m  # the 0.040 target is set for full MNIST only
     assert 0 < m["test_mse"] < 0.3 and 0 < m["pca2_test_mse"] < 0.1
     assert 0 <= m["knn_accuracy"] <= 1
+    assert set(m["dead_relu_units"]) == {"392→20", "2→20", "20→392"}
     ConvAutoencoder().load_state_dict(torch.load(result.out / "mnist_cae.pt", weights_only=True))
     for fig in ("reconstructions", "embeddings", "loss_curves"):
         assert (result.out / "figures" / f"{fig}.png").exists()

@@ -41,6 +41,7 @@ class AEConfig:
     epochs: int = 20  # passes over the training set
     lr: float = 1e-3  # Adam learning rate
     cosine: bool = False  # anneal the learning rate to 0 along a cosine over the run
+    warmup: float = 0.0  # with cosine: fraction of the steps spent rising from lr/25 to lr
     batch_size: int = 32  # images per step
     n_train: int = 0  # training images used, the first n of the split (0: all)
     n_test: int = 0  # test images used (0: all)
@@ -52,10 +53,13 @@ class AEConfig:
 @dataclass
 class ConvAEConfig(AEConfig):
     # The tiny convolutional model trains slowly through its 2-unit bottleneck: a larger
-    # step annealed to 0 reaches a lower error than a constant 1e-3 in the same epochs.
+    # step annealed to 0 reaches a lower error than a constant 1e-3 in the same epochs, and
+    # a short warm-up first (a one-cycle schedule) a lower one still (full MNIST, 10 epochs:
+    # 0.0416 against 0.0429 for the cosine alone).
     epochs: int = 50  # passes over the training set
-    lr: float = 3e-3  # Adam learning rate at the start of the cosine
+    lr: float = 3e-3  # peak Adam learning rate
     cosine: bool = True  # anneal the learning rate to 0 along a cosine over the run
+    warmup: float = 0.15  # fraction of the steps spent rising from lr/25 to lr
 
 
 @dataclass
@@ -68,6 +72,7 @@ class LinearAEConfig:
     epochs: int = 60  # passes over the training set
     lr: float = 1e-3  # Adam learning rate at the start of the cosine
     cosine: bool = True  # anneal the learning rate to 0 along a cosine over the run
+    warmup: float = 0.0  # with cosine: fraction of the steps spent rising from lr/25 to lr
     batch_size: int = 64  # images per step
     n_train: int = 0  # training images used (0: all)
     n_test: int = 0  # test images used (0: all)
@@ -92,6 +97,10 @@ def check_config(config) -> None:
         value = getattr(config, name, 1)
         if value < 1:
             raise ConfigError(f"{name}={value}: must be at least 1 (--set {name}=...)")
+    warmup = getattr(config, "warmup", 0.0)
+    if not 0.0 <= warmup < 1.0:
+        raise ConfigError(f"warmup={warmup}: must be a fraction of the steps in [0, 1) "
+                          "(--set warmup=0.15)")
     for name in ("lr", "noise_std"):
         value = getattr(config, name, 1.0)
         if not np.isfinite(value) or value < 0 or (name == "lr" and value == 0):
@@ -156,22 +165,28 @@ class GaussianNoise:
 def train_autoencoder(model: torch.nn.Module, X_train: torch.Tensor, X_test: torch.Tensor, *,
                       epochs: int, lr: float, batch_size: int, ctx,
                       X_test_input: torch.Tensor | None = None,
-                      input_transform=None, cosine: bool = False,
+                      input_transform=None, cosine: bool = False, warmup: float = 0.0,
                       on_epoch_end=None) -> dict:
     """Adam on the per-pixel MSE between the model's output and the clean images.
 
     The loaders yield (input, target) = (clean image, clean image); ``input_transform``
     corrupts training inputs on the fly. The test loader yields ``X_test_input`` (e.g. a fixed
-    corrupted copy of ``X_test``) against the clean ``X_test``.
+    corrupted copy of ``X_test``) against the clean ``X_test``. With ``cosine`` the learning
+    rate follows a cosine from ``lr`` down to 0 over all steps; ``warmup > 0`` makes that a
+    one-cycle schedule, which first rises from lr/25 to ``lr`` over that fraction of the steps.
     """
     train_loader = make_loader(X_train, X_train, batch_size, shuffle=True, seed=ctx.seed)
     test_in = X_test if X_test_input is None else X_test_input
     test_loader = make_loader(test_in, X_test, 512)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     sched = None
-    if cosine:
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(1, epochs * len(train_loader)))
+    total_steps = max(1, epochs * len(train_loader))
+    if cosine and warmup > 0:
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=lr, total_steps=total_steps, pct_start=warmup,
+            cycle_momentum=False)
+    elif cosine:
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     return fit(model, train_loader, test_loader, optimizer=optimizer, loss_fn=torch.nn.MSELoss(),
                num_epochs=epochs, device=ctx.device, ctx=ctx, metric=None,
                input_transform=input_transform, scheduler=sched, scheduler_per="step",
@@ -240,6 +255,35 @@ def pca_reference(X_train: torch.Tensor, y_train, X_test: torch.Tensor, y_test, 
             "scores_test": scores_test, "components": V, "mean": mean}
 
 
+@torch.no_grad()
+def dead_relu_units(model: ConvAutoencoder, X: torch.Tensor, device,
+                    batch_size: int = 1024) -> dict[str, int]:
+    """Units of each Linear layer feeding a ReLU whose pre-activation is ≤ 0 on every image.
+
+    Such a unit outputs 0 for all of ``X`` and gets no gradient from it: it is dead. Keys
+    name the layers, e.g. ``"392→20"``.
+    """
+    model.eval()
+    layers = model.relu_linears()
+    alive = [torch.zeros(layer.out_features, dtype=torch.bool, device=device) for layer in layers]
+
+    def hook(i):
+        def record(module, inputs, output):
+            alive[i] |= (output > 0).any(dim=0)
+        return record
+
+    handles = [layer.register_forward_hook(hook(i)) for i, layer in enumerate(layers)]
+    try:
+        parameter = next(model.parameters())
+        for i in range(0, len(X), batch_size):
+            model(X[i:i + batch_size].to(device, parameter.dtype))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {f"{layer.in_features}→{layer.out_features}": int((~a).sum())
+            for layer, a in zip(layers, alive)}
+
+
 def _score(model, X_train, y_train, X_test, y_test, ctx, *, k: int,
            X_train_input=None, X_test_input=None) -> dict:
     """Test MSE per pixel (against the clean images), k-NN accuracy, embeddings, outputs."""
@@ -254,6 +298,9 @@ def _score(model, X_train, y_train, X_test, y_test, ctx, *, k: int,
 
 
 def _schedule_text(config) -> str:
+    if getattr(config, "cosine", False) and getattr(config, "warmup", 0.0) > 0:
+        return (f"lr rising to {config.lr:g} over the first {config.warmup:.0%} of the steps, "
+                "then annealed to 0 along a cosine")
     if getattr(config, "cosine", False):
         return f"lr {config.lr:g} annealed to 0 along a cosine"
     return f"lr {config.lr:g}"
@@ -348,7 +395,8 @@ def _single_model_study(model: torch.nn.Module, config: AEConfig, ctx, *, label:
     ctx.log(f"{label}: {n_params} parameters, {len(X_train)} training images, "
             f"{config.epochs} epochs")
     history = train_autoencoder(model, X_train, X_test, epochs=config.epochs, lr=config.lr,
-                                batch_size=config.batch_size, ctx=ctx, cosine=config.cosine)
+                                batch_size=config.batch_size, ctx=ctx, cosine=config.cosine,
+                                warmup=config.warmup)
     ctx.save_torch(_cpu_state(model), filename)
     scores = _score(model, X_train, y_train, X_test, y_test, ctx, k=config.knn_k)
     pca = pca_reference(X_train, y_train, X_test, y_test, k=config.knn_k)
@@ -378,6 +426,8 @@ def _single_model_study(model: torch.nn.Module, config: AEConfig, ctx, *, label:
                "pca2_test_mse": pca["mse"], "pca2_knn_accuracy": pca["knn_accuracy"],
                "dataset": ds.name, "n_train": len(X_train), "n_test": len(X_test),
                "n_parameters": n_params, **history_summary(history)}
+    if isinstance(model, ConvAutoencoder):
+        metrics["dead_relu_units"] = dead_relu_units(model, X_test, ctx.device)
     target = (target_table or {}).get(ds.name)
     if target is not None and not ctx.quick and len(X_train) == len(ds.y_train):
         metrics.update(target=target, target_met=scores["test_mse"] <= target)
@@ -427,6 +477,7 @@ def run_conv(config: ConvAEConfig, ctx) -> dict:
     model = ConvAutoencoder(latent_dim=2, skip=False)
     metrics = _single_model_study(model, config, ctx, label="Convolutional autoencoder",
                                   filename="mnist_cae.pt", target_table=TARGETS_MSE)
+    dead = metrics["dead_relu_units"]
     target_text = ""
     if "target_met" in metrics:
         target_text = (f" The course's target on full MNIST, at most {metrics['target']:.3f}, "
@@ -444,7 +495,11 @@ def run_conv(config: ConvAEConfig, ctx) -> dict:
              f"{metrics['dataset']} reaches a test MSE of **{metrics['test_mse']:.4f}** per "
              f"pixel (PCA with 2 components: {metrics['pca2_test_mse']:.4f}) and a "
              f"{config.knn_k}-NN accuracy of **{metrics['knn_accuracy']:.3f}** on its 2-D "
-             f"embedding (PCA: {metrics['pca2_knn_accuracy']:.3f}).{target_text}")
+             f"embedding (PCA: {metrics['pca2_knn_accuracy']:.3f}).{target_text} Units "
+             "that no test image activates (dead ReLUs) per Linear layer: "
+             + ", ".join(f"{n} of {name.split('→')[1]} in {name}" for name, n in dead.items())
+             + "; the layers feeding a ReLU start with bias "
+             f"{model.relu_bias:g} to keep more of them alive.")
     return metrics
 
 
@@ -496,6 +551,7 @@ def _skip_pair(config: ConvAEConfig, ctx, *, noise_std: float = 0.0):
                 + (f" on inputs with Gaussian noise σ = {noise_std:g}" if noise_std > 0 else ""))
         history = train_autoencoder(model, X_train, X_test, epochs=config.epochs, lr=config.lr,
                                     batch_size=config.batch_size, ctx=ctx, cosine=config.cosine,
+                                    warmup=config.warmup,
                                     X_test_input=X_test_input, input_transform=transform)
         out["models"][name] = model
         out["histories"][name] = history
@@ -716,7 +772,7 @@ def run_pca_vs_linear(config: LinearAEConfig, ctx) -> dict:
 
     history = train_autoencoder(model, X_train, X_test, epochs=config.epochs, lr=config.lr,
                                 batch_size=config.batch_size, ctx=ctx, cosine=config.cosine,
-                                on_epoch_end=record_angles)
+                                warmup=config.warmup, on_epoch_end=record_angles)
     ctx.save_torch(_cpu_state(model), "mnist_linear_ae.pt")
     A, a, B, b = (t.double().cpu().numpy() for t in model.affine_maps())
     decoder_angles = principal_angles_deg(B, V)  # (2,)

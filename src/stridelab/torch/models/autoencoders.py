@@ -104,6 +104,15 @@ class ConvAutoencoder(nn.Module):
         Upsample(×2, nearest), Conv(8→4, k3, s1, p1), ReLU → (4, 14, 14)
         Upsample(×2, nearest), Conv(4→1, k3, s1, p1), Sigmoid → (1, 28, 28)
 
+    Initialisation: PyTorch's defaults, except that the Linear layers feeding a ReLU start
+    with every bias equal to ``relu_bias`` (``None`` keeps PyTorch's small random biases). The
+    392 inputs of Linear(392→20) are pooled ReLU maps, all nonnegative, and the first steps of
+    Adam shift them a long way: with biases near 0, most of its 20 units soon see a negative
+    pre-activation for every image, receive no gradient again and stay dead. On full MNIST,
+    after 10 epochs of Adam (lr 3e-3, cosine), 16 of the 20 were dead with PyTorch's biases
+    and 8 with ``relu_bias=1``, whose test MSE per pixel was 0.0429 against 0.0452. The
+    architecture and the parameter count do not change.
+
     Skip connections (``skip=True``) pair each pooling layer with its mirror upsampling layer,
     last pooling with first upsampling: the pooled map is **added** to the tensor that enters
     the upsampling layer, (8, 7, 7) + (8, 7, 7) and then (4, 14, 14) + (4, 14, 14). Because
@@ -115,10 +124,11 @@ class ConvAutoencoder(nn.Module):
     the encoder and no longer has to pass everything through the 2-D bottleneck.
     """
 
-    def __init__(self, latent_dim: int = 2, skip: bool = False):
+    def __init__(self, latent_dim: int = 2, skip: bool = False, relu_bias: float | None = 1.0):
         super().__init__()
         self.latent_dim = latent_dim
         self.skip = skip
+        self.relu_bias = relu_bias
         self.encoder = nn.Sequential(
             nn.Conv2d(1, 4, kernel_size=3, stride=1, padding=1),  # (N, 4, 28, 28)
             nn.ReLU(),
@@ -144,6 +154,18 @@ class ConvAutoencoder(nn.Module):
             nn.Conv2d(4, 1, kernel_size=3, stride=1, padding=1),  # (N, 1, 28, 28)
             nn.Sigmoid(),
         )
+        if relu_bias is not None:
+            for layer in self.relu_linears():
+                nn.init.constant_(layer.bias, relu_bias)
+
+    def relu_linears(self) -> list[nn.Linear]:
+        """The Linear layers whose output passes through a ReLU (392→20, 2→20, 20→392)."""
+        layers = []
+        for stack in (self.encoder, self.decoder):
+            for layer, after in zip(stack[:-1], stack[1:]):
+                if isinstance(layer, nn.Linear) and isinstance(after, nn.ReLU):
+                    layers.append(layer)
+        return layers
 
     def encode_with_skips(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(N, 1, 28, 28) → embedding (N, latent_dim) and the pooled maps, first pooling first."""
