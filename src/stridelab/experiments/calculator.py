@@ -381,7 +381,8 @@ def _public(res: dict) -> dict:
 
 @register("mnist-calculator", CalculatorConfig,
           description="CNN per digit image + RNN that writes the sum: separate vs end to end",
-          quick={"n_train_seq": 4000, "n_test_seq": 1000, "n_rnn_seq": 12_000, "cnn_epochs": 8,
+          quick={"n_train_images": 4000, "n_train_seq": 4000, "n_test_seq": 1000,
+                 "n_rnn_seq": 12_000, "cnn_epochs": 8,
                  "rnn_epochs": 4, "e2e_epochs": 2, "d_sweep": "1,3", "sweep_e2e": False},
           smoke={"n_train_images": 600, "n_train_seq": 200, "n_test_seq": 100,
                  "n_rnn_seq": 500, "cnn_epochs": 1, "rnn_epochs": 1, "e2e_epochs": 1,
