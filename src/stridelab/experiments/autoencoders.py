@@ -298,12 +298,12 @@ def _score(model, X_train, y_train, X_test, y_test, ctx, *, k: int,
 
 
 def _schedule_text(config) -> str:
-    if getattr(config, "cosine", False) and getattr(config, "warmup", 0.0) > 0:
+    if not config.cosine:
+        return f"lr {config.lr:g}"
+    if config.warmup > 0:
         return (f"lr rising to {config.lr:g} over the first {config.warmup:.0%} of the steps, "
                 "then annealed to 0 along a cosine")
-    if getattr(config, "cosine", False):
-        return f"lr {config.lr:g} annealed to 0 along a cosine"
-    return f"lr {config.lr:g}"
+    return f"lr {config.lr:g} annealed to 0 along a cosine"
 
 
 def _cpu_state(model: torch.nn.Module) -> dict:
