@@ -279,6 +279,8 @@ def test_image_figure(tmp_path, capsys):
         (["--input", "1 2; 3", "--kernel", "box3"], DataError, "row 2 has 1 values"),
         (["--input", "1 x; 3 4", "--kernel", "box3"], DataError, "'x' is not a number"),
         (["--input", " ; ", "--kernel", "box3"], DataError, "empty"),
+        (["--input", "", "--kernel", "box3"], DataError, "--input is empty"),
+        (["--input", "  ", "--kernel", "box3"], DataError, "--input is empty"),
         (["--input", "1 2; 3 4", "--kernel", "box3"], ConfigError, "larger|padded input"),
         (["--input", SHEET, "--kernel", "sobelx"], ConfigError, "unknown kernel 'sobelx'"),
         (["--input", SHEET, "--kernel", "1 2; 3"], DataError, "row 2"),

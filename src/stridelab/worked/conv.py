@@ -903,6 +903,8 @@ def figure(answer: ConvAnswer | ImageAnswer):
 def _looks_like_path(text: str) -> bool:
     """A file name rather than a literal matrix such as "1/9 2/9; 0.5 -1"."""
     t = text.strip()
+    if not t:  # Path("") is the current directory; an empty argument is an empty matrix
+        return False
     if Path(t).exists():
         return True
     if re.fullmatch(r"[\d\s.,;|/+\-\u2212eE]*", t):  # only numbers and separators
