@@ -22,13 +22,13 @@ EXIT_USAGE = 2
 # worked-solution commands: name -> (module exposing add_arguments(parser) and main(args), help).
 # A module is imported only when its command runs, so start-up stays fast.
 WORKED = {
-    "conv": ("stridelab.worked.conv",
+    "conv": ("stridelab.worked._conv",
              "convolve/correlate small matrices or photos, every product shown"),
-    "shape": ("stridelab.worked.shape",
+    "shape": ("stridelab.worked._shape",
               "output shapes and parameter counts of a layer stack, with formulas"),
-    "backprop": ("stridelab.worked.backprop",
+    "backprop": ("stridelab.worked._backprop",
                  "one gradient-descent step on a tiny network, every partial derivative shown"),
-    "derive": ("stridelab.worked.derive",
+    "derive": ("stridelab.worked._derive",
                "symbolic derivations (softmax, cross-entropy, ridge, conv gradients ...)"),
 }
 

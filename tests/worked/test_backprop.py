@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stridelab.errors import ConfigError, DataError, StridelabError
-from stridelab.worked import backprop
+from stridelab.worked import _backprop as backprop
 
 # x = (1, 2), y = 1: z1 = (-1, 3), a1 = (0, 3), y_hat = 3, L = 1/2 (3 - 1)^2 = 2
 # delta2 = 2; delta1 = (1*2*relu'(-1), 1*2*relu'(3)) = (0, 2)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy.signal import correlate2d
 
 from stridelab.errors import ConfigError, DataError, StridelabError
-from stridelab.worked import conv
+from stridelab.worked import _conv as conv
 from stridelab.worked.kernels import KERNELS, parse_kernel
 
 SHEET = "8 2 9; 3 4 6; 5 9 3"

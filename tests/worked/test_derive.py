@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from stridelab.errors import ConfigError
-from stridelab.worked import derive
+from stridelab.worked import _derive as derive
 
 pytest.importorskip("sympy")
 pytest.importorskip("torch")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from stridelab.errors import ConfigError, StridelabError
-from stridelab.worked import shape
+from stridelab.worked import _shape as shape
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

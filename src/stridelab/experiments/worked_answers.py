@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 from stridelab.errors import StridelabError
 from stridelab.experiments.registry import register
-from stridelab.worked import backprop, conv, derive, shape
+from stridelab.worked import _backprop as backprop
+from stridelab.worked import _conv as conv
+from stridelab.worked import _derive as derive
+from stridelab.worked import _shape as shape
 
 SHEET_INPUT = "8 2 9; 3 4 6; 5 9 3"
 SHEET_KERNEL = "1 0 -1; 2 0 -2; 1 0 -1"

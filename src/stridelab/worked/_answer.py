@@ -1,0 +1,61 @@
+"""The answer object every worked solution returns, and how it shows itself.
+
+Each solver (``_conv.solve``, ``_shape.solve``, ``_backprop.solve``, ``_derive.derive``)
+returns a dataclass that mixes in :class:`Answer` and implements two methods:
+
+- ``to_markdown(self) -> str``: Markdown with ``$...$``/``$$...$$`` LaTeX;
+- ``to_dict(self) -> dict``: the JSON form (plain lists, numbers and strings).
+
+The mixin derives every other form from those two, so the command line, a notebook, the HTML
+report and a solution sheet all show the same answer:
+
+- ``to_json()``, ``to_text(width)`` (aligned matrices and Unicode sub/superscripts, for a
+  terminal), ``to_html()``;
+- ``_repr_markdown_`` and ``_repr_latex_`` so Jupyter renders the answer;
+- ``check(student)`` where the solver supports it (a student's own answer compared).
+"""
+
+from __future__ import annotations
+
+import json
+
+
+class Answer:
+    """Mixin for worked-solution results; subclasses implement ``to_markdown`` and ``to_dict``."""
+
+    def to_markdown(self) -> str:  # pragma: no cover - every subclass overrides it
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:  # pragma: no cover - every subclass overrides it
+        raise NotImplementedError
+
+    def to_json(self, indent: int = 2) -> str:
+        from stridelab.worked._numbers import dumps_json
+
+        return dumps_json(self.to_dict(), indent=indent)
+
+    def to_text(self, width: int = 100) -> str:
+        from stridelab.worked._render import markdown_to_text
+
+        return markdown_to_text(self.to_markdown(), width=width)
+
+    def to_html(self) -> str:
+        from stridelab.worked._render import markdown_to_html
+
+        return markdown_to_html(self.to_markdown())
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_latex_(self) -> str | None:
+        from stridelab.worked._render import markdown_to_latex
+
+        return markdown_to_latex(self.to_markdown())
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def as_plain(obj):
+    """``obj`` through a JSON round trip: what a sheet reference or a test compares against."""
+    return json.loads(json.dumps(obj, default=str))
