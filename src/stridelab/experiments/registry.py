@@ -32,6 +32,9 @@ class Experiment:
     needs: str | None = None  # data family ("mnist", "cifar10", ...) or None
     key_metric: str = "test_accuracy"  # the headline entry of metrics.json
     order: int = 100  # position in `run all` (lower first)
+    lessons: tuple = ()  # narrate.Lesson records: what the sheet's question is about
+    narrate: Callable[..., Any] | None = None  # narrate(metrics, config) -> notes (str or Notes)
+    depends: tuple = ()  # experiments whose metrics this one reads (run first, or named runs)
 
     def make_config(self, *, quick: bool = False, smoke: bool = False,
                     overrides: dict[str, str] | None = None):
@@ -51,8 +54,15 @@ _REGISTRY: dict[str, Experiment] = {}
 
 def register(name: str, config_cls: type, *, description: str, quick: dict | None = None,
              smoke: dict | None = None, needs: str | None = None,
-             key_metric: str = "test_accuracy", order: int = 100):
-    """Decorator that registers ``run(config, ctx)`` under ``name``."""
+             key_metric: str = "test_accuracy", order: int = 100, lessons=(),
+             narrate: Callable[..., Any] | None = None, depends=()):
+    """Decorator that registers ``measure(config, ctx) -> metrics`` under ``name``.
+
+    ``narrate(metrics, config)`` (pure: no files, no training) writes the study's notes from
+    the measured metrics; ``lessons`` (:class:`stridelab.experiments.narrate.Lesson`) say which
+    metric the sheet's question is about and its quick and full targets. The runner judges
+    each lesson after ``measure`` and records it in ``lessons.json``.
+    """
     if not dataclasses.is_dataclass(config_cls):
         raise TypeError(f"{name}: config_cls must be a dataclass, got {config_cls!r}")
     known = {f.name for f in dataclasses.fields(config_cls)}
@@ -65,7 +75,8 @@ def register(name: str, config_cls: type, *, description: str, quick: dict | Non
         if name in _REGISTRY:
             raise ValueError(f"experiment {name!r} is registered twice")
         _REGISTRY[name] = Experiment(name, config_cls, fn, description, dict(quick or {}),
-                                     dict(smoke or {}), needs, key_metric, order)
+                                     dict(smoke or {}), needs, key_metric, order,
+                                     tuple(lessons), narrate, tuple(depends))
         return fn
 
     return decorator

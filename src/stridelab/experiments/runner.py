@@ -83,6 +83,14 @@ def run_experiment(name: str | Experiment, *, quick: bool = False, smoke: bool =
     status, reason, metrics, user_error = "ok", "", {}, False
     try:
         metrics = experiment.run(config, ctx) or {}
+        if experiment.narrate is not None and is_main:
+            notes = str(experiment.narrate(metrics, config)).strip()
+            if notes:
+                ctx.note(notes)
+        if experiment.lessons and is_main:
+            write_json_atomic(run_dir / "lessons.json",
+                              [lesson.judge(metrics, quick=quick or smoke)
+                               for lesson in experiment.lessons])
     except DataNotFound as exc:
         status, reason = "skipped", str(exc)
         ctx.log(f"skipped: {reason}")
