@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import tempfile
@@ -77,3 +78,45 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(_to_jsonable(obj), indent=2, sort_keys=False) + "\n")
 
 
+# ---------------------------------------------------------------------------------------------
+# can a directory be written in?
+
+_WHY_NOT_WRITABLE = {
+    getattr(errno, name): why for name, why in (
+        ("EACCES", "permission denied"), ("EPERM", "permission denied"),
+        ("EROFS", "read-only file system"), ("ENOSPC", "no space left"),
+        ("EDQUOT", "disk quota exceeded")) if hasattr(errno, name)
+}
+
+
+def _probe(directory: Path) -> str | None:
+    """Why no file can be created in the existing ``directory`` (None: one can)."""
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            return None
+    except OSError as exc:
+        return _WHY_NOT_WRITABLE.get(exc.errno, "it accepts no new files")
+
+
+def directory_problem(path: str | os.PathLike) -> str | None:
+    """What stops ``path`` from being used (and, if absent, created) as a directory to write in.
+
+    Returns None when it can be, else one phrase naming the path at fault, e.g.
+    "runs.txt is a file, not a directory" or "cannot create /proc/x: /proc is not writable
+    (it accepts no new files)". Creates nothing: a probe file is made and removed at once.
+    """
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            return f"{path} is a file, not a directory"
+        why = _probe(path)
+        return None if why is None else f"{path} is not writable ({why})"
+    if path.is_symlink():
+        return f"{path} is a broken symbolic link"
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot create {path}: {parent} is a file, not a directory"
+    why = _probe(parent)
+    return None if why is None else f"cannot create {path}: {parent} is not writable ({why})"
