@@ -137,3 +137,24 @@ def test_a_small_cnn_learns_bars():
         first = loss.item() if first is None else first
     accuracy = (model(X).data.argmax(axis=1) == y).mean()
     assert loss.item() < first / 10 and accuracy == 1.0
+
+
+def test_linear_is_dense_under_pytorchs_name_and_matches_torch():
+    torch = pytest.importorskip("torch")
+    lin = nn.Linear(5, 3, rng=0, dtype=np.float64)
+    dense = nn.Dense(5, 3, rng=0, dtype=np.float64)
+    x = np.random.default_rng(1).normal(size=(4, 5))
+    np.testing.assert_array_equal(lin(x).data, dense(x).data)
+    ref = torch.nn.Linear(5, 3).double()
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(lin.weight.data))
+        ref.bias.copy_(torch.from_numpy(lin.bias.data))
+    xt = torch.from_numpy(x).requires_grad_()
+    (ref(xt) ** 2).sum().backward()
+    xe = Tensor(x, requires_grad=True)
+    (lin(xe) ** 2).sum().backward()
+    np.testing.assert_allclose(lin.weight.grad, ref.weight.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(xe.grad, xt.grad.numpy(), rtol=1e-12)
+    assert repr(lin) == "Linear(5, 3)"
+    with pytest.raises(ValueError, match=r"Linear: x must have shape \(N, 5\)"):
+        lin(np.zeros((2, 4)))

@@ -19,7 +19,7 @@ from stridelab.core import functional as F
 from stridelab.core.tensor import Tensor, no_grad
 
 __all__ = [
-    "Module", "Dense", "Conv1d", "Conv2d", "DepthwiseSeparableConv2d", "MaxPool2d", "AvgPool2d",
+    "Module", "Dense", "Linear", "Conv1d", "Conv2d", "DepthwiseSeparableConv2d", "MaxPool2d", "AvgPool2d",
     "Upsample", "Flatten", "Dropout", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
     "LogSoftmax", "Sequential", "summary", "Summary",
 ]
@@ -132,7 +132,8 @@ class Dense(Module):
         x = x if isinstance(x, Tensor) else Tensor(x)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(
-                f"Dense: x must have shape (N, {self.in_features}), got x shape {x.shape}"
+                f"{type(self).__name__}: x must have shape (N, {self.in_features}), "
+                f"got x shape {x.shape}"
             )
         y = x @ self.weight.T                                   # (N, out_features)
         return y if self.bias is None else y + self.bias
@@ -144,6 +145,13 @@ class Dense(Module):
 
     def __repr__(self) -> str:
         return f"Dense({self.in_features}, {self.out_features})"
+
+
+class Linear(Dense):
+    """``Dense`` under PyTorch's name: ``Linear(in_features, out_features, bias=True)``."""
+
+    def __repr__(self) -> str:
+        return f"Linear({self.in_features}, {self.out_features})"
 
 
 class Conv2d(Module):
