@@ -15,6 +15,7 @@ from stridelab.data.download import download, file_md5
 from stridelab.data.sources import (
     DATASET_NAMES,
     FAMILIES,
+    check_data_dir,
     choose_dataset,
     fetch_source,
     list_sources,
@@ -28,6 +29,7 @@ __all__ = [
     "FAMILIES",
     "Dataset",
     "arrays_sha256",
+    "check_data_dir",
     "choose_dataset",
     "default_data_dir",
     "download",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from stridelab.atomic import directory_problem
 from stridelab.data.cifar import CIFAR10
 from stridelab.data.dataset import Dataset, as_data_dir
 from stridelab.data.fashion import FASHION_MNIST
@@ -114,6 +115,30 @@ FAMILIES = {
 }
 
 
+def check_data_dir(data_dir: str | os.PathLike | None = None, *, create: bool = False) -> Path:
+    """The data dir, refused with one line when it cannot serve as one.
+
+    A data dir that exists must be a directory. With ``create`` (a fetch will write there) it
+    must also be writable, or creatable when absent. An absent data dir is fine for reading:
+    the loaders then say which files to place where.
+
+    Raises
+    ------
+    ConfigError
+        The path is a file, or (``create``) cannot be written or made.
+    """
+    path = as_data_dir(data_dir)
+    origin = "--data-dir" if data_dir is not None else "the data dir ($STRIDELAB_DATA or default)"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{origin} {path}: it is a file, not a directory; give a directory "
+                          "for the data sets")
+    if create:
+        problem = directory_problem(path)
+        if problem is not None:
+            raise ConfigError(f"{origin} {path}: {problem}; give a writable directory")
+    return path
+
+
 def _source(name: str):
     if name not in SOURCES:
         raise ConfigError(
@@ -136,13 +161,16 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Datase
     Raises
     ------
     ConfigError
-        Unknown name.
+        Unknown name, or a data dir that is a file.
     DataNotFound
         The files are not there; the message says which files to place where.
     DataError
         A file is corrupt, truncated or of the wrong format.
     """
-    return _source(name).load(data_dir)
+    source = _source(name)
+    if name != MNIST_5K.name:
+        check_data_dir(data_dir)
+    return source.load(data_dir)
 
 
 def choose_dataset(
@@ -163,6 +191,7 @@ def choose_dataset(
     """
     if family not in FAMILIES:
         raise ConfigError(f"unknown data family {family!r}; choose one of: {', '.join(FAMILIES)}")
+    check_data_dir(data_dir)
     if requested is not None:
         _source(requested)
         if requested not in FAMILIES[family]:
@@ -214,6 +243,7 @@ def list_sources(data_dir: str | os.PathLike | None = None) -> list[dict]:
     ``location`` is where the files were found, or where they are expected when absent;
     ``size_bytes`` is their size on disk (None when absent). Nothing is loaded.
     """
+    check_data_dir(data_dir)
     rows = []
     for name, source in SOURCES.items():
         where = source.where(data_dir)
@@ -239,6 +269,7 @@ def verify_source(name: str, data_dir: str | os.PathLike | None = None) -> str:
     Raises DataNotFound when absent and DataError on any corrupt file or checksum mismatch.
     """
     source = _source(name)
+    check_data_dir(data_dir)
     ds = source.load(data_dir)
     checks = source.verify(data_dir)
     counts = Counter(c.split(": ", 1)[1] for c in checks)
@@ -255,8 +286,13 @@ def fetch_source(
     ``<data_dir>/<name>``. Raises DataNotFound when offline, DataError on a bad download.
     """
     source = _source(name)
+    check_data_dir(data_dir)
     where = source.where(data_dir)
     if where is not None:
         return where
+    check_data_dir(data_dir, create=True)
+    problem = directory_problem(source.fetch_dir(data_dir))
+    if problem is not None:  # e.g. DATA_DIR/mnist is a file
+        raise ConfigError(f"cannot fetch {name}: {problem}")
     as_data_dir(data_dir).mkdir(parents=True, exist_ok=True)
     return source.fetch(data_dir, progress)
