@@ -12,6 +12,7 @@ import re
 import shutil
 import sys
 import textwrap
+import unicodedata
 
 FORMATS = ("text", "markdown", "json", "html")
 
@@ -401,8 +402,10 @@ def latex_to_text(tex: str, display: bool = False) -> str:
     """A LaTeX formula as Unicode text; display formulas may take several lines (matrices)."""
     box = _Tex(tex.strip(), display).parse()
     if not display:
-        return " ".join(line.strip() for line in box.lines).replace("\n", " ")
-    return box.text()
+        text = " ".join(line.strip() for line in box.lines).replace("\n", " ")
+    else:
+        text = box.text()
+    return unicodedata.normalize("NFC", text)  # y + combining hat -> ŷ where one glyph exists
 
 
 # ---------------------------------------------------------------------------------------------
