@@ -218,7 +218,7 @@ def test_markdown_table():
     [
         ("50x50x1", ["conv:k=4,n=8", "wibble"], "unknown layer 'wibble'"),
         ("50x50x1", ["conv:k=4,q=3,n=8"], "unknown option 'q'"),
-        ("50x50x1", ["conv:k=4"], "missing n="),
+        ("50x50x1", ["conv:n=4"], "missing k="),
         ("50x50x1", ["conv:k=four,n=8"], "must be an integer"),
         ("50x50x1", ["conv:k=0,n=8"], "must be >= 1"),
         ("50x50x1", ["conv:k"], "key=value"),
@@ -238,3 +238,216 @@ def test_bad_input(inp, layers, fragment):
     with pytest.raises(ConfigError, match=fragment) as info:
         shape.solve(inp, layers)
     assert isinstance(info.value, StridelabError) and "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------- open filter counts
+
+
+def run_cli(capsys, *argv):
+    from stridelab.cli import main
+
+    code = main(["shape", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    "layer, size, depth, params",
+    [
+        # Yale CPSC 663, Problem 4.1, input 50x50: (a), (b) conv, (c), (d) max-pool
+        ("conv:k=4,s=1,p=1", 49, "n", "17n"),  # (50 + 2 - 4)/1 + 1; n*(4*4*1 + 1)
+        ("conv:k=8,s=5,p=0", 9, "n", "65n"),  # floor(42/5) + 1; n*(8*8*1 + 1)
+        ("pool:k=10,s=2,p=2", 23, 1, 0),  # (50 + 4 - 10)/2 + 1; pooling keeps the depth
+        ("pool:k=2,s=1,p=0", 49, 1, 0),  # (50 - 2)/1 + 1
+    ],
+)
+def test_sheet_problem_4_1_one_command_each(capsys, layer, size, depth, params):
+    code, out, err = run_cli(capsys, "--input", "50x50x1", layer, "--format", "json")
+    assert code == 0 and err == ""
+    d = json.loads(out)
+    assert d["output_shape"] == [size, size, depth]
+    assert d["total_params"] == params
+    assert d["symbols"] == (["n"] if depth == "n" else [])
+
+
+def test_open_filter_count_is_carried_on():
+    ans = shape.solve("50x50x1", ["conv:k=4,s=1,p=1", "flatten", "dense:n=10"])
+    n = shape.Sym.symbol("n")
+    assert ans.rows[0].output_shape == (49, 49, n)
+    assert ans.rows[0].params == 17 * n
+    assert ans.rows[1].output_shape == (49 * 49 * n,)  # 2401n inputs to the dense layer
+    assert ans.rows[2].params == 10 * (2401 * n + 1)
+    assert str(ans.total_params) == "24027n + 10"
+    assert ans.rows[0].params_text == "n\u00b7(4\u00b74\u00b71 + 1) = 17n"
+    assert ans.rows[1].shape_text == "49\u00b749\u00b7n = 2401n"
+    md = ans.to_markdown()
+    assert "17n + (24,010n + 10) = 24,027n + 10" in md
+    assert "49×49×n" in md
+
+
+def test_two_open_counts_get_their_own_symbols():
+    ans = shape.solve("8x8x1", ["conv:k=3", "conv:k=3", "gap", "dense:n=2,b=0"])
+    # conv 1: n1*(3*3*1 + 1) = 10n1; conv 2 on 6x6xn1: n2*(3*3*n1 + 1) = 9n1n2 + n2
+    assert ans.symbols == ["n1", "n2"]
+    assert [str(r.params) for r in ans.rows] == ["10n\u2081", "9n\u2081n\u2082 + n\u2082", "0",
+                                                  "2n\u2082"]
+    assert ans.output == (2,)
+    assert str(ans.total_params) == "9n\u2081n\u2082 + 10n\u2081 + 3n\u2082"
+
+
+def test_open_count_matches_torch_for_any_value():
+    ans = shape.solve("50x50x1", ["conv:k=4,s=1,p=1", "flatten", "dense:n=10"])
+    for filters in (1, 3, 8):
+        mods = [nn.Conv2d(1, filters, 4, 1, 1), nn.Flatten(), nn.Linear(49 * 49 * filters, 10)]
+        _, params = measure(mods, torch.zeros(1, 1, 50, 50))
+        assert sum(params) == 24027 * filters + 10
+        assert ans.total_params.terms == {("n",): 24027, (): 10}
+
+
+# ---------------------------------------------------------------- reshape and upsample
+
+AUTOENCODER = (
+    "conv:k=3,s=1,p=1,n=4 relu pool:k=2,s=2 conv:k=3,s=1,p=1,n=8 relu pool:k=2,s=2 flatten "
+    "dense:n=20 relu dense:n=2 dense:n=20 relu dense:n=392 relu reshape:7x7x8 upsample:f=2 "
+    "conv:k=3,p=1,n=4 relu upsample:f=2 conv:k=3,p=1,n=1 sigmoid"
+)
+
+
+def test_conv_autoencoder_is_one_spec_and_matches_the_torch_model():
+    from stridelab.torch.models.autoencoders import ConvAutoencoder
+
+    ans = shape.solve("28x28x1", AUTOENCODER)
+    model = ConvAutoencoder()
+    assert ans.total_params == sum(p.numel() for p in model.parameters()) == 16859
+    # layer by layer against the model's own modules (channel first there)
+    shapes, params = measure(list(model.encoder) + list(model.decoder), torch.zeros(1, 1, 28, 28))
+    assert [r.output_shape for r in ans.rows] == shapes
+    assert [r.params for r in ans.rows] == params
+    assert ans.rows[14].output_shape == (7, 7, 8)  # reshape 392 -> 7x7x8
+    assert ans.rows[15].output_shape == (14, 14, 8)  # upsample 7*2
+    assert ans.output == (28, 28, 1)
+
+
+def test_upsample_factor_and_reshape_of_any_shape():
+    ans = shape.solve("3x5x2", ["upsample:f=3", "reshape:27x10", "conv1d:k=3,n=4"])
+    # 9*15*2 = 270 = 27*10; conv1d k=3 on 27: 25 outputs, 4*(3*10 + 1) = 124 parameters
+    assert [r.output_shape for r in ans.rows] == [(9, 15, 2), (27, 10), (25, 4)]
+    assert ans.rows[2].params == 124
+    assert ans.rows[0].params == 0 and ans.rows[1].params == 0
+    mods = [nn.Upsample(scale_factor=3, mode="nearest")]
+    assert measure(mods, torch.zeros(1, 2, 3, 5))[0] == [(9, 15, 2)]
+    assert shape.solve("4x4x1", ["upsample:s=2"]).output == (8, 8, 1)  # s= is the same
+
+
+def test_reshape_size_mismatch_is_one_line(capsys):
+    code, out, err = run_cli(capsys, "--input", "2", "dense:n=392", "reshape:7x7x9")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "392 values" in err and "7×7×9 needs 441" in err
+
+
+def test_reshape_after_an_open_count_asks_for_n():
+    with pytest.raises(ConfigError, match="give the layers before it n="):
+        shape.solve("8x8x1", ["conv:k=3", "flatten", "reshape:6x6x2"])
+
+
+# ---------------------------------------------------------------- a student's answer
+
+
+@pytest.mark.parametrize(
+    "inp, layers, student, slips",
+    [
+        # conv k=4, p=2 on 50: (50 + 4 - 4)/1 + 1 = 51
+        ("50x50x1", ["conv:k=4,p=2,n=8"], "47x47x8", ["forgot the padding"]),  # 50 - 4 + 1
+        ("50x50x1", ["conv:k=4,p=2,n=8"], "49x49x8", ["padded one side only"]),  # 50 + 2 - 4 + 1
+        ("50x50x1", ["conv:k=4,p=2,n=8"], "50x50x8", ["forgot the +1"]),  # 50 + 4 - 4
+        # conv k=4, s=3 on 50: floor(46/3) + 1 = 16, ceil gives 17
+        ("50x50x1", ["conv:k=4,s=3,n=8"], "17x17x8", ["used ceil instead of floor"]),
+        ("32x32x3", ["conv:k=3,n=8"], "30x30x3", ["counted channels wrong"]),
+        # the sheet's conv and pool: 23 is the padding forgotten (47 -> floor(45/2) + 1) or the
+        # pool's +1 forgotten (49 -> floor(47/2)); both are named
+        ("50x50x1", SHEET[:2], "23x23x8", ["forgot the padding", "forgot the +1"]),
+    ],
+)
+def test_check_names_each_shape_slip(inp, layers, student, slips):
+    c = shape.solve(inp, layers).check(student)
+    assert c.shape_ok is False and not c.correct
+    assert len(c.shape_slips) == len(slips)
+    assert all(got.startswith(want) for got, want in zip(c.shape_slips, slips))
+
+
+@pytest.mark.parametrize(
+    "inp, layers, params, slips",
+    [
+        ("32x32x3", ["conv:k=3,n=8"], 216, ["forgot the bias"]),  # 8*3*3*3 = 216, not 224
+        ("32x32x3", ["conv:k=3,n=8"], 80, ["counted channels wrong"]),  # 8*(3*3 + 1)
+        ("50x50x1", SHEET, 46216, ["forgot the bias"]),  # 128 + 46080
+        # 23*23*8 = 4232 inputs to the dense layer, 10*4233 + 136 = 42466: the padding or the
+        # pool's +1 forgotten (see the shape case above)
+        ("50x50x1", SHEET, 42466, ["forgot the padding", "forgot the +1"]),
+    ],
+)
+def test_check_names_each_parameter_slip(inp, layers, params, slips):
+    ans = shape.solve(inp, layers)
+    out = "x".join(str(v) for v in ans.output)
+    c = ans.check(f"{out},params={params}")
+    assert c.shape_ok is True and c.params_ok is False
+    assert len(c.params_slips) == len(slips)
+    assert all(got.startswith(want) for got, want in zip(c.params_slips, slips))
+
+
+def test_check_all_correct_and_with_symbols(capsys):
+    code, out, _ = run_cli(
+        capsys, "--input", "50x50x1", "conv:k=4,s=1,p=1", "--check", "49x49xn,params=17n",
+        "--format", "markdown",
+    )
+    assert code == 0 and "**All correct.**" in out
+    ans = shape.solve("50x50x1", SHEET)
+    assert ans.check((24, 24, 8)).correct is False  # the pooled map, not the output
+    assert ans.check({"shape": "10", "params": 46226}).correct is True
+
+
+def test_check_in_json_and_unexplained_answers(capsys):
+    code, out, _ = run_cli(
+        capsys, "--input", "50x50x1", *SHEET, "--check", "10,params=99", "--format", "json"
+    )
+    d = json.loads(out)["check"]
+    assert code == 0 and d["shape_ok"] is True and d["params_ok"] is False
+    assert d["params_slips"] == [] and d["params_note"].startswith("No single slip")
+    c = shape.solve("50x50x1", SHEET).check("49x49")
+    assert "You gave 2 size(s); the output has 1" in c.shape_note
+
+
+@pytest.mark.parametrize(
+    "student, fragment",
+    [("", "give the output shape"), ("49x49x8,foo=3", "unknown key"), ("49xqx8", "formula in n"),
+     ("1x2x3x4", "not a shape"), ("49x49x8,params=1e5", "formula in n")],
+)
+def test_bad_check_text(student, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        shape.solve("50x50x1", SHEET).check(student)
+
+
+# ---------------------------------------------------------------- limits
+
+
+@pytest.mark.parametrize(
+    "inp, layers, fragment",
+    [
+        ("10000000000x1x1", ["flatten"], "above the limit of 1,000,000,000"),
+        ("50x50x1", ["conv:k=100001,n=1"], "above the limit of 10,000"),
+        ("50x50x1", ["conv:k=3,n=" + "9" * 5000], "characters long"),
+        ("50x50x1", ["conv:k=3,n=" + "9" * 15], "above the limit of 1,000,000,000"),
+        ("50x50x1", ["conv:k=3,s=" + "1" * 40], "above the limit"),
+        ("50x50x1", ["conv:k=\u00b2"], "must be an integer"),  # a Unicode digit int() rejects
+        ("-5x5x1", ["flatten"], "input shape"),
+        ("5x0x1", ["flatten"], "must be >= 1"),
+        ("50x50x1", ["conv:k=3,n=0"], "must be >= 1"),
+        ("50x50x1", ["upsample:f=10000"] * 3, "above the limit"),  # 50 -> 500000 -> 5e9
+        ("50x50x1", ["relu"] * 1001, "number of layers is 1,001"),
+        ("50x50x1", ["conv:" + "k=3," * 100], "characters long"),
+    ],
+)
+def test_limits_refused_up_front(inp, layers, fragment):
+    with pytest.raises(ConfigError, match=fragment) as info:
+        shape.solve(inp, layers)
+    assert "\n" not in str(info.value)
