@@ -258,6 +258,7 @@ def _config_html(run: Run) -> str:
     data = run.config.get("dataset") or {}
     seconds = run.status.get("seconds")
     rows = [("seed", run.config.get("seed")), ("quick", run.config.get("quick")),
+            ("configuration", run.config.get("mode")),
             ("device", env.get("device")), ("data set", data.get("name")),
             ("data sha256", data.get("sha256")), ("python", env.get("python")),
             ("numpy", env.get("numpy")), ("torch", env.get("torch")),

@@ -178,7 +178,7 @@ _STATUS_FIELDS: dict[str, Any] = {
     "description": str, "order": _NUMBER, "finished": str,
 }
 _CONFIG_FIELDS: dict[str, Any] = {
-    "experiment": str, "config": dict, "seed": _NUMBER, "quick": bool,
+    "experiment": str, "config": dict, "seed": _NUMBER, "quick": bool, "mode": str,
     "dataset": (dict, type(None)), "environment": dict, "command": str,
 }
 _LESSON_FIELDS: dict[str, Any] = {
@@ -255,11 +255,11 @@ def figure_path(figures_dir: Path, name: Any) -> Path:
         raise Damage(f"figures/index.json: a 'file' is {_kind(name)}, expected a string")
     shown = name[:80]
     if not name or "\x00" in name:
-        raise Damage(f"figures/index.json: figure name {shown!r} is not a file name")
+        raise Damage(f"figure name {shown!r} is not a file name")
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or Path(name).is_absolute():
-        raise Damage(f"figures/index.json: figure {shown!r} is an absolute path; not read")
+        raise Damage(f"figure {shown!r} is an absolute path; not read")
     if ".." in re.split(r"[\\/]", name):
-        raise Damage(f"figures/index.json: figure {shown!r} points outside figures/; not read")
+        raise Damage(f"figure {shown!r} points outside figures/; not read")
     root = figures_dir.resolve()
     path = figures_dir / name
     try:
@@ -267,7 +267,7 @@ def figure_path(figures_dir: Path, name: Any) -> Path:
     except (OSError, RuntimeError):  # a loop of links
         inside = False
     if not inside:
-        raise Damage(f"figures/index.json: figure {shown!r} resolves outside figures/; not read")
+        raise Damage(f"figure {shown!r} resolves outside figures/; not read")
     if path.is_symlink():
         raise Damage(f"figures/{shown} is a symbolic link; not followed")
     return path
