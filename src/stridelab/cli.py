@@ -30,6 +30,8 @@ WORKED = {
                  "one gradient-descent step on a tiny network, every partial derivative shown"),
     "derive": ("stridelab.worked._derive",
                "symbolic derivations (softmax, cross-entropy, ridge, conv gradients ...)"),
+    "sheet": ("stridelab.sheets.cli",
+              "solution sheets: list, show and solve a course's exercise sheet"),
 }
 
 
@@ -52,8 +54,14 @@ def _console(stderr: bool = True, quiet: bool = False):
 
 def cmd_list(args) -> int:
     from rich.table import Table
+    from rich.text import Text
 
-    from stridelab.experiments.registry import all_experiments, config_doc
+    from stridelab.experiments.registry import (
+        all_experiments,
+        config_doc,
+        describe_bounds,
+        field_bounds,
+    )
 
     table = Table(title="stridelab experiments (in `run all` order)", show_lines=args.verbose)
     table.add_column("name", style="bold")
@@ -62,11 +70,18 @@ def cmd_list(args) -> int:
     for exp in all_experiments():
         desc = exp.description
         if args.verbose:
-            fields = "\n".join(f"  {n}: {t} = {d!r}" + ("  [quick: "
-                               f"{exp.quick[n]!r}]" if n in exp.quick else "")
-                               for n, t, d in config_doc(exp.config_cls))
-            desc = f"{desc}\n{fields}"
-        table.add_row(exp.name, exp.needs or "-", desc)
+            bounds = field_bounds(exp)
+            lines = []
+            for n, t, d in config_doc(exp.config_cls):
+                line = f"  {n}: {t} = {d!r}"
+                if describe_bounds(bounds.get(n, {})):
+                    line += f" ({describe_bounds(bounds[n])})"
+                if n in exp.quick:
+                    line += f"  [quick: {exp.quick[n]!r}]"
+                lines.append(line)
+            desc = "\n".join([desc, *lines])
+        # Text, not markup: "[quick: 6]" and list values must print as written
+        table.add_row(Text(exp.name), Text(", ".join(exp.families()) or "-"), Text(desc))
     _console(stderr=False).print(table)
     return 0
 
@@ -75,75 +90,113 @@ def cmd_list(args) -> int:
 # run
 
 
-def _print_summary(console, results, total_seconds: float) -> None:
+_STATUS_COLOURS = {"ok": "green", "skipped": "yellow", "failed": "red"}
+
+
+def _number(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def lesson_line(record: dict) -> str:
+    """One judged lesson in plain words: what it says, the measured value, target, met or not."""
+    value = f"{record.get('label') or record.get('metric')} {_number(record.get('value'))}"
+    if record.get("met") is None:
+        return f"– {record.get('say')}: {value} (no target for a {record.get('mode')} run)"
+    target = f"target {record.get('op')} {_number(record.get('target'))}"
+    if record.get("target_metric"):
+        target += f" (from {record['target_metric']})"
+    verdict = "met" if record["met"] else "not met"
+    return f"{'✓' if record['met'] else '✗'} {record.get('say')}: {value}, {target}: {verdict}"
+
+
+def _result_text(r) -> str:
+    """The summary's result cell: key metric and each lesson (ok), or the reason (otherwise)."""
+    if r.status != "ok":
+        return r.reason if len(r.reason) <= 300 else r.reason[:299] + "…"
+    from stridelab.experiments.registry import get
+
+    lines = []
+    metric = get(r.name).key_metric
+    if r.metrics.get(metric) is not None:
+        line = f"{metric} = {_number(r.metrics[metric])}"
+        if "target" in r.metrics:
+            verdict = "met" if r.metrics.get("target_met") else "not met"
+            line += f" (target {_number(r.metrics['target'])}: {verdict})"
+        lines.append(line)
+    lines += [lesson_line(record) for record in r.lessons]
+    return "\n".join(lines)
+
+
+def print_summary(console, results, total_seconds: float) -> None:
+    """The end-of-run table: one row per experiment, its lessons judged; fits 80 columns."""
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"summary ({total_seconds:.0f} s)")
-    for col in ("experiment", "status", "key metric", "time", "note"):
-        table.add_column(col)
-    colours = {"ok": "green", "skipped": "yellow", "failed": "red"}
+    table = Table(title=f"summary ({total_seconds:.0f} s)", expand=False)
+    table.add_column("experiment", overflow="fold", max_width=20)
+    table.add_column("status", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("result, lessons (or why not)", overflow="fold", ratio=1)
     for r in results:
-        key = ""
-        if r.status == "ok":
-            from stridelab.experiments.registry import get
-
-            metric = get(r.name).key_metric
-            value = r.metrics.get(metric)
-            if value is not None:
-                key = f"{metric} = {value:.4g}" if isinstance(value, float) else f"{metric} = {value}"
-                if "target" in r.metrics:
-                    mark = "✓" if r.metrics.get("target_met") else "✗"
-                    key += f" (target {r.metrics['target']} {mark})"
-        table.add_row(r.name, f"[{colours[r.status]}]{r.status}[/]", key, f"{r.seconds:.1f} s",
-                      (r.reason[:80] + "…") if len(r.reason) > 80 else r.reason)
+        table.add_row(Text(r.name), Text(r.status, style=_STATUS_COLOURS[r.status]),
+                      f"{r.seconds:.1f} s", Text(_result_text(r)))
     console.print(table)
-
-
-def _check_dataset_name(name: str | None) -> None:
-    from stridelab.data import DATASET_NAMES
-
-    if name is not None and name not in DATASET_NAMES:
-        raise StridelabError(f"--dataset {name}: unknown; choose one of: "
-                             f"{', '.join(DATASET_NAMES)}")
 
 
 def cmd_run(args) -> int:
     import time
 
+    from rich.markup import escape
+
     from stridelab.experiments import registry
-    from stridelab.experiments.runner import (
-        distributed_rank,
-        resolve_device,
-        run_all,
-        run_experiment,
-    )
+    from stridelab.experiments.runner import check_request, run_all, run_experiment
+    from stridelab.torch.distributed import rank  # (imports no torch)
 
     overrides = registry.parse_set_args(args.set)
-    resolve_device(args.device)  # a bad --device fails before any work starts
-    is_main = distributed_rank() == 0  # under torchrun only rank 0 prints and writes
+    is_main = rank() == 0  # under torchrun only rank 0 prints and writes
     console = _console() if is_main else _console(quiet=True)
     common = dict(dataset=args.dataset, data_dir=args.data_dir, out=args.out, seed=args.seed,
                   device=args.device, force=args.force, console=console, smoke=args.smoke)
     t0 = time.perf_counter()
     if args.name != "all":
+        for option, given in (("--only", args.only), ("--report", args.report),
+                              ("--no-report", args.no_report)):
+            if given:
+                raise StridelabError(f"{option} applies to `stridelab run all`")
         experiment = registry.get(args.name)
-        experiment.make_config(quick=args.quick, overrides=overrides)  # type-check early
-        _check_dataset_name(args.dataset)
-        console.print(f"[bold]{experiment.name}[/bold]: {experiment.description}")
+        # everything the user asked for is checked before anything is printed or made
+        check_request(experiment, quick=args.quick, smoke=args.smoke, overrides=overrides,
+                      dataset=args.dataset, data_dir=args.data_dir, out=args.out,
+                      device=args.device)
+        console.print(f"[bold]{escape(experiment.name)}[/bold]: {escape(experiment.description)}")
         result = run_experiment(experiment, quick=args.quick, overrides=overrides, **common)
         if result.status == "skipped" or result.user_error:
-            raise StridelabError(result.reason)
+            raise StridelabError(result.reason)  # printed once, by main()
         if result.status == "failed":
-            console.print(f"[red]{experiment.name} failed[/red]: {result.reason} "
-                          f"(traceback in {result.out / 'log.txt'})")
+            console.print(f"[red]{escape(experiment.name)} failed[/red]: {escape(result.reason)} "
+                          f"(traceback in {escape(str(result.out / 'log.txt'))})")
             return 1
-        _print_summary(console, [result], time.perf_counter() - t0)
-        console.print(f"artifacts in {result.out}")
+        print_summary(console, [result], time.perf_counter() - t0)
+        console.print(f"artifacts in {escape(str(result.out))}")
         return 0
 
-    _check_dataset_name(args.dataset)
     if overrides:
         raise StridelabError("--set applies to one experiment; use `stridelab run NAME --set ...`")
+    from stridelab.atomic import directory_problem
+    from stridelab.data import DATASET_NAMES, check_data_dir
+    from stridelab.experiments.artifacts import check_out_dir
+    from stridelab.experiments.runner import resolve_device
+
+    if args.dataset is not None and args.dataset not in DATASET_NAMES:
+        raise StridelabError(f"--dataset {args.dataset}: unknown; choose one of: "
+                             f"{', '.join(DATASET_NAMES)}")
+    check_data_dir(args.data_dir)
+    check_out_dir(args.out)
+    resolve_device(args.device)
+    if args.report and not args.no_report:
+        problem = directory_problem(Path(args.report).absolute().parent)
+        if problem is not None:
+            raise StridelabError(f"--report {args.report}: {problem}")
     experiments = registry.all_experiments()
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -152,26 +205,28 @@ def cmd_run(args) -> int:
         experiments = [e for e in experiments if e.name in wanted]
 
     def on_start(i, n, exp):
-        console.print(f"[bold][{i + 1}/{n}] {exp.name}[/bold]: {exp.description}")
+        console.print(f"[bold]\\[{i + 1}/{n}] {escape(exp.name)}[/bold]: "
+                      f"{escape(exp.description)}")
 
     def on_done(i, n, result):
-        colour = {"ok": "green", "skipped": "yellow", "failed": "red"}[result.status]
-        extra = f" — {result.reason}" if result.reason else ""
-        console.print(f"  [{colour}]{result.status}[/] in {result.seconds:.1f} s{extra}")
+        # the reason is printed once, in the summary table
+        console.print(f"  [{_STATUS_COLOURS[result.status]}]{result.status}[/] in "
+                      f"{result.seconds:.1f} s")
 
     results = run_all(quick=args.quick, names=[e.name for e in experiments],
                       on_start=on_start, on_done=on_done, **common)
     total = time.perf_counter() - t0
-    _print_summary(console, results, total)
+    print_summary(console, results, total)
     if not args.no_report and is_main:
         from stridelab.report import build_report
 
         out_file = Path(args.report) if args.report else Path(args.out) / "report.html"
         build_report(args.out, out_file)
-        console.print(f"report: {out_file}")
+        console.print(f"report: {escape(str(out_file))}")
     failed = [r for r in results if r.status == "failed"]
     if failed:
-        console.print("[red]failed:[/red] " + ", ".join(f"{r.name} ({r.reason})" for r in failed))
+        console.print("[red]failed:[/red] " + escape(", ".join(r.name for r in failed))
+                      + " (reasons in the summary above)")
         return 1
     return 0
 
@@ -187,10 +242,27 @@ def cmd_report(args) -> int:
     if not runs.is_dir():
         raise StridelabError(f"--runs {runs}: no such directory; run an experiment first "
                              "(`stridelab run all --quick`)")
+    if not _holds_a_run(runs):
+        raise StridelabError(f"nothing to report in {runs}: it holds no run directories; run an "
+                             f"experiment first (`stridelab run all --quick --out {runs}`)")
     out = Path(args.out) if args.out else runs / "report.html"
     path = build_report(runs, out)
     print(path)
     return 0
+
+
+def _holds_a_run(runs: Path, limit: int = 10_000) -> bool:
+    """Whether ``runs`` has a run directory (one holding status.json or config.json)."""
+    try:
+        with os.scandir(runs) as entries:
+            for _, entry in zip(range(limit), entries):
+                if entry.name.startswith(".") or not entry.is_dir():
+                    continue
+                if any((Path(entry.path) / f).is_file() for f in ("status.json", "config.json")):
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 def cmd_data(args) -> int:
@@ -313,12 +385,28 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         if name != selected:
             sub.add_parser(name, help=help_text, add_help=False)
             continue
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module_name.startswith(exc.name):
+                raise  # the module exists but something it imports is missing: a real bug
+            p = sub.add_parser(name, help=help_text, add_help=False)
+            p.add_argument("rest", nargs=argparse.REMAINDER)
+            p.set_defaults(func=_unavailable(name, module_name))
+            continue
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
         p.set_defaults(func=module.main)
     return parser
+
+
+def _unavailable(name: str, module_name: str):
+    def refuse(args) -> int:
+        raise StridelabError(f"`stridelab {name}` is not available in this installation "
+                             f"({module_name} is missing)")
+
+    return refuse
 
 
 def main(argv: list[str] | None = None) -> int:

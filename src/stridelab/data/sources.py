@@ -135,6 +135,9 @@ def check_data_dir(data_dir: str | os.PathLike | None = None, *, create: bool = 
     if create:
         problem = directory_problem(path)
         if problem is not None:
+            for named in (f"{path} is", f"cannot create {path}:"):  # say "it", once
+                if problem.startswith(named):
+                    problem = problem.replace(str(path), "it", 1)
             raise ConfigError(f"{origin} {path}: {problem}; give a writable directory")
     return path
 

@@ -1,4 +1,12 @@
-"""Figures shared by the experiments: every one titled, axes labelled, colorbars where values matter."""
+"""Pieces shared by the experiments: figures (every one titled, axes labelled, colorbars where
+values matter) and the small data helpers every study needs.
+
+Matplotlib is switched to its file-only Agg backend once, here at import and again by the
+runner (:func:`use_agg`) before each ``measure``: a study imports ``matplotlib.pyplot`` and
+never calls ``matplotlib.use`` itself. Data helpers: :func:`take` (how many of n items),
+:func:`subsample` (a stratified random subset) and :func:`to_float` (uint8 pixels to float32
+in [0, 1]).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,69 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+
+def use_agg() -> None:
+    """Draw to files only (the Agg backend), whatever backend was configured; idempotent."""
+    if matplotlib.get_backend().lower() != "agg":
+        matplotlib.use("Agg")
+
+
+# ---------------------------------------------------------------------------------------------
+# data helpers
+
+
+def take(n: int, available: int) -> int:
+    """How many of ``available`` items to use for a config value ``n``: 0 (or more than there
+    are) means all of them."""
+    return available if n <= 0 else min(n, available)
+
+
+def subsample(X: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified random subset of ``n`` samples: each class keeps its share of ``y``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, ...)
+    y : ndarray of int, shape (N,)
+    n : int
+        Samples wanted; 0 or at least N returns ``X, y`` unchanged (all of them).
+    seed : int
+        Seed of the draw: the same ``seed`` gives the same subset.
+
+    Returns
+    -------
+    X_sub : ndarray of shape (n, ...), y_sub : ndarray of shape (n,)
+        In their original order. Class k gets ``n · N_k / N`` samples, rounded so the counts
+        sum to ``n`` (largest remainders first), never more than ``N_k``.
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} samples but y has {len(y)}")
+    if n <= 0 or n >= len(y):
+        return X, y
+    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    exact = n * counts / len(y)  # (K,) the share of each class
+    quota = np.floor(exact).astype(np.int64)
+    by_remainder = np.argsort(-(exact - quota), kind="stable")
+    quota[by_remainder[: n - quota.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [rng.choice(np.flatnonzero(inverse == k), size=quota[k], replace=False)
+              for k in range(len(classes))]
+    idx = np.sort(np.concatenate(chosen))  # (n,)
+    return X[idx], y[idx]
+
+
+def to_float(X: np.ndarray) -> np.ndarray:
+    """uint8 pixels as float32 in [0, 1] (``X / 255``), same shape."""
+    X = np.asarray(X)
+    if X.dtype != np.uint8:
+        raise TypeError(f"to_float expects uint8 pixels, got {X.dtype}")
+    return X.astype(np.float32) / np.float32(255.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
 
 
 def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:

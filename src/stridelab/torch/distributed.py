@@ -15,19 +15,30 @@ Rules the rest of stridelab follows:
 * every collective (all-reduce, broadcast) is entered by every rank, in the same order,
   so a rank must never raise or return early on its own (see :func:`any_rank`);
 * the process group is destroyed once at interpreter exit (:func:`cleanup_distributed`).
+
+Importing this module does not import PyTorch (the command line asks :func:`rank` before it
+knows whether a run needs torch); each function that needs it imports it.
 """
 
 from __future__ import annotations  # noqa: I001  (ruff takes tests/torch/ for `torch`)
 
 import atexit
 import os
+import sys
 from collections.abc import Sequence
-
-import torch
-import torch.distributed as dist
-from torch import nn
+from typing import TYPE_CHECKING
 
 from stridelab.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+def _dist():
+    import torch.distributed as dist
+
+    return dist
 
 # ---------------------------------------------------------------------------------------------
 # where this process stands
@@ -45,17 +56,18 @@ def local_rank() -> int:
 
 def is_distributed() -> bool:
     """Whether this process has joined a process group."""
-    return dist.is_available() and dist.is_initialized()
+    dist = sys.modules.get("torch.distributed")  # never imported: no group can have been joined
+    return dist is not None and dist.is_available() and dist.is_initialized()
 
 
 def world_size() -> int:
     """Processes in the joined group (1 before :func:`setup_distributed`, or alone)."""
-    return dist.get_world_size() if is_distributed() else 1
+    return _dist().get_world_size() if is_distributed() else 1
 
 
 def rank() -> int:
     """This process's rank: from the group once joined, else from ``RANK`` (0 when unset)."""
-    return dist.get_rank() if is_distributed() else int(os.environ.get("RANK", "0"))
+    return _dist().get_rank() if is_distributed() else int(os.environ.get("RANK", "0"))
 
 
 def is_main_process() -> bool:
@@ -78,6 +90,9 @@ def setup_distributed(device: str | torch.device) -> bool:
         return True
     if launched_world_size() <= 1:
         return False
+    import torch
+
+    dist = _dist()
     if not dist.is_available():
         raise ConfigError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed; "
                           "run without torchrun or install a PyTorch with distributed support")
@@ -96,11 +111,13 @@ def setup_distributed(device: str | torch.device) -> bool:
 def cleanup_distributed() -> None:
     """Leave the process group (registered with ``atexit`` by :func:`setup_distributed`)."""
     if is_distributed():
-        dist.destroy_process_group()
+        _dist().destroy_process_group()
 
 
 def local_device(device: str | torch.device) -> torch.device:
     """The device this process trains on: a bare ``"cuda"`` becomes ``cuda:LOCAL_RANK``."""
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda" and device.index is None and is_distributed():
         return torch.device("cuda", local_rank())
@@ -113,7 +130,9 @@ def local_device(device: str | torch.device) -> torch.device:
 
 def _collective_device() -> torch.device:
     # nccl moves only CUDA tensors; gloo only CPU ones
-    if is_distributed() and dist.get_backend() == "nccl":
+    import torch
+
+    if is_distributed() and _dist().get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
 
@@ -121,7 +140,7 @@ def _collective_device() -> torch.device:
 def barrier() -> None:
     """Wait until every rank gets here."""
     if is_distributed():
-        dist.barrier()
+        _dist().barrier()
 
 
 def broadcast_object(obj, src: int = 0):
@@ -130,7 +149,7 @@ def broadcast_object(obj, src: int = 0):
     if not is_distributed():
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=src)
+    _dist().broadcast_object_list(box, src=src)
     return box[0]
 
 
@@ -138,6 +157,9 @@ def all_reduce_sum(values: Sequence[float]) -> list[float]:
     """Element-wise sums of ``values`` over every rank (float64)."""
     if not is_distributed():
         return [float(v) for v in values]
+    import torch
+
+    dist = _dist()
     t = torch.tensor([float(v) for v in values], dtype=torch.float64,
                      device=_collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
@@ -165,4 +187,4 @@ def broadcast_buffers(model: nn.Module, src: int = 0) -> None:
     if not is_distributed():
         return
     for buffer in model.buffers():
-        dist.broadcast(buffer.data, src=src)
+        _dist().broadcast(buffer.data, src=src)

@@ -4,6 +4,11 @@ Every PyTorch experiment trains through :func:`fit`, so each one gets the same b
 a progress bar per epoch, a per-epoch history, checkpoints written atomically and resumable,
 a clear stop on a NaN/Inf loss, and data-parallel training when started under ``torchrun``
 (DistributedDataParallel; gloo on CPU, nccl on CUDA).
+
+The loop knows nothing of experiments or run directories: it reports through plain
+callables, ``log(line)`` (one line per epoch), ``progress(iterable, description=)`` (wraps
+each epoch's batches, e.g. in a progress bar) and ``on_epoch_end(epoch, history)``. A study
+passes its context's methods: ``fit(..., log=ctx.log, progress=ctx.progress)``.
 """
 
 from __future__ import annotations  # noqa: I001  (ruff takes tests/torch/ for `torch`)
@@ -12,7 +17,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
+from stridelab.atomic import atomic_write
 from stridelab.errors import TrainingDiverged
 from stridelab.torch.distributed import (  # noqa: F401  (re-exported: part of this module's API)
     all_reduce_sum,
@@ -34,6 +40,9 @@ from stridelab.torch.distributed import (  # noqa: F401  (re-exported: part of t
     setup_distributed,
     world_size,
 )
+
+Log = Callable[[str], None]  # log(line)
+Progress = Callable[..., Iterable]  # progress(iterable, description=...) -> iterable
 
 # ---------------------------------------------------------------------------------------------
 # seeds, devices, processes
@@ -140,15 +149,17 @@ class _Totals:
 
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                     loss_fn: Callable, device: str | torch.device, *,
-                    metric: str | None = "accuracy", ctx=None, description: str = "train",
-                    amp: bool = False, scheduler=None,
+                    metric: str | None = "accuracy", progress: Progress | None = None,
+                    description: str = "train", amp: bool = False, scheduler=None,
                     grad_hook: Callable[[nn.Module], None] | None = None,
-                    input_transform: Callable | None = None) -> dict[str, float]:
+                    input_transform: Callable | None = None, ctx=None) -> dict[str, float]:
     """One pass over ``loader``; returns the mean loss (and accuracy) over its samples.
 
+    ``progress(loader, description=description)`` wraps the batches (e.g. ``ctx.progress``).
     ``grad_hook(model)`` runs after each backward pass, before the step (e.g. to record
     gradient norms). ``input_transform(x)`` runs on the device batch (e.g. augmentation, noise).
-    Raises :class:`TrainingDiverged` as soon as a loss is NaN or Inf.
+    Raises :class:`TrainingDiverged` as soon as a loss is NaN or Inf. ``ctx`` (an object with
+    ``progress``) is accepted for studies not yet passing ``progress=ctx.progress``.
 
     With a DistributedDataParallel ``model`` the ranks stop together when any of them sees a
     NaN/Inf loss, and the returned loss and accuracy are over every rank's samples.
@@ -157,7 +168,9 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
     lockstep = isinstance(model, nn.parallel.DistributedDataParallel) and is_distributed()
     model.train()
     totals = _Totals(metric)
-    batches = ctx.progress(loader, description=description) if ctx is not None else loader
+    if progress is None and ctx is not None:
+        progress = ctx.progress
+    batches = progress(loader, description=description) if progress is not None else loader
     for step, (x, y) in enumerate(batches):
         x, y, output, loss = _forward(model, x, y, loss_fn, device, amp, input_transform)
         loss_value = loss.item()
@@ -222,8 +235,6 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer, epoch:
     """Write a checkpoint atomically (rank 0 only)."""
     if rank() != 0:
         return
-    from stridelab.experiments.artifacts import atomic_write
-
     state = {"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
              "epoch": epoch, "history": history}
     with atomic_write(path, "wb") as fh:
@@ -254,13 +265,20 @@ def _read_resume_state(checkpoint: str | os.PathLike | None) -> dict | None:
 
 def fit(model: nn.Module, train_loader: DataLoader, test_loader: DataLoader | None, *,
         optimizer: torch.optim.Optimizer, loss_fn: Callable, num_epochs: int,
-        device: str | torch.device = "cpu", ctx=None, metric: str | None = "accuracy",
+        device: str | torch.device = "cpu", log: Log | None = None,
+        progress: Progress | None = None, metric: str | None = "accuracy",
         checkpoint: str | os.PathLike | None = None, resume: bool = False,
         scheduler=None, scheduler_per: str = "step", amp: bool = False,
         channels_last: bool = False, grad_hook: Callable | None = None,
         input_transform: Callable | None = None, test_transform: Callable | None = None,
-        on_epoch_end: Callable[[int, dict], None] | None = None) -> dict[str, list]:
+        on_epoch_end: Callable[[int, dict], None] | None = None, ctx=None) -> dict[str, list]:
     """Train for ``num_epochs`` and return the per-epoch history.
+
+    Reporting: ``log(line)`` gets one line per epoch (and one on resume), ``progress(batches,
+    description=)`` wraps each epoch's batches, ``on_epoch_end(epoch, history)`` runs after
+    each epoch (``epoch`` counts from 0). A study passes ``log=ctx.log, progress=ctx.progress``;
+    ``ctx=`` (any object with ``log`` and ``progress``) is still accepted and fills whichever
+    of the two is not given.
 
     History keys: ``epoch``, ``train_loss``, ``test_loss``, ``epoch_time`` and, when ``metric``
     is "accuracy", ``train_accuracy`` and ``test_accuracy``. With ``checkpoint`` set, the state
@@ -273,6 +291,9 @@ def fit(model: nn.Module, train_loader: DataLoader, test_loader: DataLoader | No
     accuracy are over all processes, BatchNorm statistics are rank 0's after each epoch,
     checkpoints are written by rank 0 and, on resume, read by rank 0 and sent to the others.
     """
+    if ctx is not None:  # the older calling convention: fit(..., ctx=ctx)
+        log = log if log is not None else ctx.log
+        progress = progress if progress is not None else ctx.progress
     distributed = setup_distributed(device)
     device = local_device(device)
     model.to(device)
@@ -289,9 +310,9 @@ def fit(model: nn.Module, train_loader: DataLoader, test_loader: DataLoader | No
             if "optimizer" in state:
                 optimizer.load_state_dict(state["optimizer"])
             start_epoch, history = int(state["epoch"]), state["history"]
-            if ctx is not None:
-                ctx.log(f"resumed from {Path(checkpoint).name if checkpoint else 'rank 0'} "
-                        f"after epoch {start_epoch}")
+            if log is not None:
+                log(f"resumed from {Path(checkpoint).name if checkpoint else 'rank 0'} "
+                    f"after epoch {start_epoch}")
     train_model = model
     if distributed:
         train_model = nn.parallel.DistributedDataParallel(
@@ -304,7 +325,8 @@ def fit(model: nn.Module, train_loader: DataLoader, test_loader: DataLoader | No
         t0 = time.perf_counter()
         try:
             train = train_one_epoch(train_model, train_loader, optimizer, loss_fn, device,
-                                    metric=metric, ctx=ctx, amp=amp, scheduler=step_scheduler,
+                                    metric=metric, progress=progress, amp=amp,
+                                    scheduler=step_scheduler,
                                     description=f"epoch {epoch + 1}/{num_epochs}",
                                     grad_hook=grad_hook, input_transform=input_transform)
         except TrainingDiverged as exc:
@@ -333,8 +355,8 @@ def fit(model: nn.Module, train_loader: DataLoader, test_loader: DataLoader | No
             if metric == "accuracy":
                 message += f", acc {test['accuracy']:.4f}"
         message += f" ({epoch_time:.1f}s)"
-        if ctx is not None:
-            ctx.log(message)
+        if log is not None:
+            log(message)
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, optimizer, epoch + 1, history)
         if on_epoch_end is not None:
