@@ -96,8 +96,14 @@ def test_report_in_headless_chromium(smoke_runs, tmp_path):
         assert images, "the report has no images"
         broken = [alt for alt, ok in images if not ok]
         assert not broken, f"images that did not load: {broken}"
-        n_sections = drv.execute_script("return document.querySelectorAll('section').length")
+        n_sections = drv.execute_script(
+            "return document.querySelectorAll('section.experiment').length")
         assert n_sections == len(EXPERIMENTS)
+        assert drv.execute_script("return document.querySelectorAll('details').length") == 0
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(drv, 30).until(lambda d: d.execute_script(  # the printer waits for this
+            "return document.documentElement.getAttribute('data-katex-done')") == "1")
         n_math, n_rendered, n_bad = drv.execute_script(
             "return [document.querySelectorAll('span.math').length,"
             " document.querySelectorAll('span.math .katex').length,"

@@ -129,7 +129,7 @@ def _markdown_parser():
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
     default_image = md.renderer.rules.get("image")
 
-    def image(tokens, idx, options, env):
+    def image(renderer, tokens, idx, options, env):  # bound as a renderer method
         # only images inside the page are shown: a file or URL would be fetched by the reader
         src = tokens[idx].attrGet("src") or ""
         if src.startswith("data:image/") and default_image is not None:
