@@ -129,13 +129,122 @@ def test_run_all_keeps_going_past_a_failure_and_exits_non_zero(capsys, tmp_path,
            for i, (name, fn) in enumerate((("t-boom", boom), ("t-absent", absent),
                                            ("t-fine", fine)))}
     monkeypatch.setattr(registry, "_REGISTRY", toy)
+    monkeypatch.setenv("COLUMNS", "200")  # a wide console: the summary rows do not wrap
     code = main(["run", "all", "--out", str(tmp_path / "runs"), "--device", "cpu"])
     out, err = capsys.readouterr()
     assert code == 1
-    assert "t-boom (RuntimeError: deliberate failure)" in " ".join(err.split())
+    # each reason is printed once, in the summary table, and the failed run is named at the end
+    assert err.count("RuntimeError: deliberate failure") == 1, err
+    assert err.count("toy data not found") == 1, err
+    assert err.strip().splitlines()[-1].startswith("failed: t-boom")
     status = {n: json.loads((tmp_path / "runs" / n / "status.json").read_text())["status"]
               for n in toy}
     assert status == {"t-boom": "failed", "t-absent": "skipped", "t-fine": "ok"}
     assert "Traceback" in (tmp_path / "runs" / "t-boom" / "log.txt").read_text()
     page = (tmp_path / "runs" / "report.html").read_text()
     assert "toy data not found" in page and "deliberate failure" in page
+
+
+def _toy_registry(monkeypatch, **experiments):
+    """Replace the registry with toy experiments ``name=(measure, extra register kwargs)``."""
+    from dataclasses import dataclass
+
+    from stridelab.experiments import registry
+
+    @dataclass
+    class Toy:
+        epochs: int = 2  # passes
+        lr: float = 0.1  # step size
+
+    toy = {name.replace("_", "-"): registry.Experiment(name.replace("_", "-"), Toy, fn,
+                                                       "a toy", order=i, **kwargs)
+           for i, (name, (fn, kwargs)) in enumerate(experiments.items())}
+    monkeypatch.setattr(registry, "_REGISTRY", toy)
+    return toy
+
+
+def test_list_verbose_shows_quick_values_and_bounds(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    _toy_registry(monkeypatch, t_list=(lambda c, ctx: {}, {"quick": {"epochs": 1}}))
+    code, out, _ = run_cli(capsys, "list", "-v")
+    assert code == 0
+    assert "epochs: int = 2 (≥ 1)  [quick: 1]" in out  # rich would eat "[quick: 1]" as markup
+    assert "lr: float = 0.1 (> 0)" in out
+
+
+def test_a_failed_run_prints_its_reason_once(capsys, monkeypatch, tmp_path):
+    def boom(config, ctx):
+        raise RuntimeError("deliberate failure")
+
+    _toy_registry(monkeypatch, t_boom=(boom, {}))
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = run_cli(capsys, "run", "t-boom", "--out", str(tmp_path), "--device", "cpu")
+    assert code == 1
+    assert (out + err).count("deliberate failure") == 1, out + err
+    assert "Traceback" in (tmp_path / "t-boom" / "log.txt").read_text()
+
+
+def test_a_user_error_inside_a_run_is_one_line_once(capsys, monkeypatch, tmp_path):
+    from stridelab.errors import TrainingDiverged
+
+    def diverge(config, ctx):
+        ctx.log("epoch 1: loss 1.0")
+        raise TrainingDiverged("the training loss became nan at batch 3; lower the lr")
+
+    _toy_registry(monkeypatch, t_nan=(diverge, {}))
+    code, out, err = run_cli(capsys, "run", "t-nan", "--out", str(tmp_path), "--device", "cpu")
+    assert code == 2
+    assert err.count("became nan") == 1 and out.count("became nan") == 0
+    assert err.strip().splitlines()[-1].startswith("stridelab: error: the training loss")
+    # the run started, so its record stays (with the last good checkpoint, had it one)
+    assert json.loads((tmp_path / "t-nan" / "status.json").read_text())["status"] == "failed"
+
+
+def _judged(say, value, op, target, met, mode="quick", target_metric=None, label="acc"):
+    return {"say": say, "metric": "m", "label": label, "op": op, "value": value,
+            "target": target, "target_metric": target_metric, "met": met, "mode": mode}
+
+
+def test_summary_shows_each_lesson_and_fits_80_columns(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from stridelab.cli import lesson_line, print_summary
+    from stridelab.experiments.runner import RunResult
+
+    _toy_registry(monkeypatch, depthwise_separable_and_long=(lambda c, ctx: {}, {}))
+    lessons = [
+        _judged("ReLU at 3 hidden layers beats sigmoid at 3 by a wide margin", 0.934, ">=",
+                0.209, True, target_metric="sigmoid_3", label="ReLU-3 accuracy"),
+        _judged("the CNN beats the SVC", 0.941, ">=", 0.98, False),
+        _judged("no quick target", 0.5, ">=", None, None),
+    ]
+    results = [RunResult("depthwise-separable-and-long", "ok", None, 12.3,
+                         {"test_accuracy": 0.941}, lessons=lessons),
+               RunResult("depthwise-separable-and-long", "failed", None, 1.0,
+                         reason="RuntimeError: " + "a long reason " * 20)]
+    buf = io.StringIO()
+    print_summary(Console(file=buf, width=80, color_system=None), results, 13.3)
+    text = buf.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    flat = " ".join(text.replace("│", " ").split())
+    assert "test_accuracy = 0.941" in flat
+    assert lesson_line(lessons[0]) == ("✓ ReLU at 3 hidden layers beats sigmoid at 3 by a wide "
+                                       "margin: ReLU-3 accuracy 0.934, target >= 0.209 (from "
+                                       "sigmoid_3): met")
+    assert lesson_line(lessons[1]).endswith("acc 0.941, target >= 0.98: not met")
+    assert lesson_line(lessons[2]) == "– no quick target: acc 0.5 (no target for a quick run)"
+    for record in lessons:
+        assert " ".join(lesson_line(record).split()) in flat
+
+
+def test_sheet_command_is_registered(capsys):
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0
+    assert "sheet" in out and "solution sheets: list, show and solve" in " ".join(out.split())
+    import importlib.util
+
+    code, out, err = run_cli(capsys, "sheet", "list")
+    if importlib.util.find_spec("stridelab.sheets") is None:
+        assert code == 2 and "not available" in err and len(err.strip().splitlines()) == 1
