@@ -100,6 +100,12 @@ def test_report_in_headless_chromium(smoke_runs, tmp_path):
             "return document.querySelectorAll('section.experiment').length")
         assert n_sections == len(EXPERIMENTS)
         assert drv.execute_script("return document.querySelectorAll('details').length") == 0
+        unreadable = drv.execute_script("""
+            return Array.from(document.querySelectorAll('.badge')).filter(b => {
+                const s = getComputedStyle(b);
+                return !b.textContent.trim() || s.color === s.backgroundColor;
+            }).map(b => b.textContent);""")
+        assert not unreadable, f"badges whose text cannot be read: {unreadable}"
         from selenium.webdriver.support.ui import WebDriverWait
 
         WebDriverWait(drv, 30).until(lambda d: d.execute_script(  # the printer waits for this

@@ -358,7 +358,8 @@ def render_report(runs: Sequence[Run], records: Sequence[Record] = (), *,
         meta.append(("lessons", f"{sum(judged)} of {len(judged)} judged lessons met"))
     if records:
         where = f" in {results_dir}" if results_dir else ""
-        meta.append(("full-run records", f"{len(records)} result records{where}"))
+        meta.append(("full-run records", f"{len(records)} result record"
+                     f"{'s' if len(records) != 1 else ''}{where}"))
     else:
         meta.append(("full-run records", "no full-run record"
                      + (f" in {results_dir}" if results_dir else " (no results/ directory)")))

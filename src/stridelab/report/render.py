@@ -288,7 +288,7 @@ figcaption{font-size:.9em;color:#555}
 background:#5a6b7d;white-space:nowrap;font-weight:600}
 .badge.ok{background:#2a8a4a}.badge.warn{background:#b07800}.badge.fail{background:#c0392b}
 .badge.info{background:#5a6b7d}td .badge{font-size:.8em}
-.ok{color:#2a8a4a}.bad{color:#c0392b}.muted{color:#666}
+.muted{color:#666}
 .desc{color:#444;font-style:italic}
 .reason{background:#fff7e0;padding:.5em;border-left:3px solid #b07800}
 .damaged{background:#fdecea;padding:.5em;border-left:3px solid #c0392b}
