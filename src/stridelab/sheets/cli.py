@@ -1,0 +1,188 @@
+"""``stridelab sheet list | show | solve``: a course's exercise sheet in, its model answers out.
+
+  stridelab sheet list                    the built-in sheets: name, course, title, tasks
+  stridelab sheet show NAME|FILE          each task and what it will compute or run (nothing run)
+  stridelab sheet solve NAME|FILE [--quick] [--tasks 2.1,2.4] [--out DIR] [--runs DIR]
+                                  [--dataset D] [--data-dir DIR] [--seed N]
+                                  [--device auto|cpu|cuda] [--no-pdf] [--no-notebook]
+
+solve writes DIR/NAME/solution.html, solution.pdf (headless Chromium) and solution.ipynb
+(executed), plus the files the sheet asks for by name. Experiment runs are reused from --runs
+when their config, seed, mode and data sha256 match what this solve would run, so re-solving
+after editing one answer takes seconds. A sheet is validated whole before anything runs; a
+problem is one line naming the file, the task and the key (exit 2). docs/sheets.md describes
+the sheet format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from pathlib import Path
+
+from stridelab.errors import ConfigError
+
+_EXAMPLES = textwrap.dedent("""\
+    examples:
+      stridelab sheet list
+      stridelab sheet show rptu-2
+      stridelab sheet solve rptu-2 --quick
+      stridelab sheet solve tuwien-4 --quick --tasks 4.2 --out solutions
+      stridelab sheet solve my-sheet.toml --no-pdf
+    """)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``sheet`` sub-command's actions and options."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = __doc__.split("\n\n")[0].strip() if __doc__ else None
+    parser.epilog = _EXAMPLES
+    sub = parser.add_subparsers(dest="sheet_action", metavar="ACTION",
+                                parser_class=type(parser))
+    sub.add_parser("list", help="the built-in sheets: name, course, title, number of tasks")
+    p = sub.add_parser("show", help="each task and what it will compute or run (nothing runs)")
+    p.add_argument("sheet", metavar="NAME|FILE", help="a built-in sheet's name or a .toml file")
+    p.add_argument("--quick", action="store_true",
+                   help="show the --quick configuration's commands")
+    p = sub.add_parser(
+        "solve", help="compute, run and write the model answers (HTML, PDF, notebook)",
+        description="Solve a sheet into OUT/NAME/: solution.html, solution.pdf, solution.ipynb "
+                    "and the files the sheet asks for by name.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EXAMPLES)
+    p.add_argument("sheet", metavar="NAME|FILE", help="a built-in sheet's name or a .toml file")
+    p.add_argument("--quick", action="store_true",
+                   help="run each experiment's small documented configuration")
+    p.add_argument("--tasks", metavar="LABELS",
+                   help="comma-separated labels or ids to solve, e.g. 2.1,2.4 (2.1 also "
+                        "selects 2.1 i), 2.1 ii) ...); what they reference is computed too")
+    p.add_argument("--out", default="solutions",
+                   help="the solution goes to OUT/NAME/ (default: solutions)")
+    p.add_argument("--runs", default="runs",
+                   help="where experiment runs are reused from and written (default: runs)")
+    p.add_argument("--dataset", help="mnist, mnist-5k, fashion-mnist or cifar10, for the "
+                   "experiments it fits (default: the full set when present, else mnist-5k)")
+    p.add_argument("--data-dir", help="where data sets live (default: $STRIDELAB_DATA or "
+                   "~/.cache/stridelab)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every experiment (default 0)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto picks CUDA when a GPU is visible (default: auto)")
+    p.add_argument("--no-pdf", action="store_true", help="do not print solution.pdf")
+    p.add_argument("--no-notebook", action="store_true", help="do not write solution.ipynb")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the experiments' logs")
+    p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tiny, for tests
+
+
+def _console(stderr: bool = True):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def cmd_list() -> int:
+    from rich.table import Table
+
+    from stridelab.sheets.loader import builtin_names, load_sheet
+
+    table = Table(title="built-in sheets (`stridelab sheet show NAME` lists the tasks)")
+    for col in ("name", "course", "title", "tasks"):
+        table.add_column(col, justify="right" if col == "tasks" else "left")
+    for name in builtin_names():
+        sheet = load_sheet(name)
+        table.add_row(sheet.name, sheet.course, sheet.title, str(len(sheet.tasks)))
+    _console(stderr=False).print(table)
+    return 0
+
+
+def _what(task, quick: bool) -> str:
+    from stridelab.sheets import refs
+    from stridelab.sheets.loader import answer_texts
+    from stridelab.sheets.solve import SolveOptions, experiment_command_line, worked_command_line
+
+    if task.kind == "worked":
+        return worked_command_line(task)
+    if task.kind == "experiment":
+        line = experiment_command_line(task, SolveOptions(quick=quick))
+        shown = [f"metrics {', '.join(task.metrics)}" if task.metrics else "",
+                 f"figures {', '.join(task.figures)}" if task.figures else "",
+                 f"files {', '.join(task.files)}" if task.files else ""]
+        extra = "; ".join(s for s in shown if s)
+        return line + (f"  ({extra})" if extra else "")
+    used = sorted({r.text.strip("{}") for _, t in answer_texts(task) for r in refs.references(t)})
+    return "written answer" + (f" reading {', '.join(used)}" if used else "")
+
+
+def cmd_show(args) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from stridelab.sheets.loader import load_sheet
+
+    sheet = load_sheet(args.sheet, quick=args.quick)
+    console = _console(stderr=False)
+    console.print(f"[bold]{escape(sheet.course)}: {escape(sheet.title)}[/bold]"
+                  + (f"\n{escape(sheet.source)}" if sheet.source else ""))
+    table = Table(show_lines=True)
+    for col in ("label", "id", "kind", "statement", "what it computes or runs"):
+        table.add_column(col, overflow="fold")
+    for task in sheet.tasks:
+        table.add_row(escape(task.label), task.id, task.kind, escape(task.statement),
+                      escape(_what(task, args.quick)))
+    console.print(table)
+    for s in sheet.stand_ins:
+        console.print(f"stand-in for [bold]{escape(s.file)}[/bold]: {escape(s.instead)}")
+    return 0
+
+
+def cmd_solve(args) -> int:
+    from stridelab.sheets.loader import load_sheet
+    from stridelab.sheets.solve import SolveOptions, solve_sheet
+
+    if args.smoke and args.quick:
+        raise ConfigError("--smoke already implies the small configurations; drop --quick")
+    if args.dataset is not None:
+        from stridelab.data import DATASET_NAMES
+
+        if args.dataset not in DATASET_NAMES:
+            raise ConfigError(f"--dataset {args.dataset}: unknown; choose one of: "
+                              f"{', '.join(DATASET_NAMES)}")
+    sheet = load_sheet(args.sheet, quick=args.quick, smoke=args.smoke)
+    wanted = [w.strip() for w in (args.tasks or "").split(",") if w.strip()] or None
+    options = SolveOptions(quick=args.quick, smoke=args.smoke, tasks=wanted, out=Path(args.out),
+                           runs=Path(args.runs), dataset=args.dataset, data_dir=args.data_dir,
+                           seed=args.seed, device=args.device, pdf=not args.no_pdf,
+                           notebook=not args.no_notebook, verbose=args.verbose)
+    console = _console()
+    console.print(f"[bold]{sheet.course}: {sheet.title}[/bold] ({options.mode})", highlight=False)
+    solution = solve_sheet(sheet, options, console=console)
+    console.print(f"solution.html: {solution.html}", highlight=False)
+    if solution.pdf is not None:
+        console.print(f"solution.pdf: {solution.pdf}", highlight=False)
+    elif options.pdf:
+        console.print(f"[yellow]solution.pdf not written[/yellow]: {solution.pdf_reason}; "
+                      "install Chromium and chromedriver (Debian: apt-get install chromium "
+                      "chromium-driver) and solve again, or print solution.html from a browser",
+                      highlight=False)
+    if solution.notebook is not None:
+        state = f"[red]not fully executed[/red]: {solution.notebook_error}" \
+            if solution.notebook_error else "executed"
+        console.print(f"solution.ipynb: {solution.notebook} ({state})", highlight=False)
+    for path in solution.files:
+        console.print(f"handed in: {path}", highlight=False)
+    console.print(f"solved in {solution.seconds:.1f} s", highlight=False)
+    if solution.failed:
+        console.print(f"[red]failed[/red]: the experiments of {', '.join(solution.failed)}",
+                      highlight=False)
+        return 1
+    return 1 if solution.notebook_error else 0
+
+
+def main(args: argparse.Namespace) -> int:
+    action = getattr(args, "sheet_action", None)
+    if action == "list":
+        return cmd_list()
+    if action == "show":
+        return cmd_show(args)
+    if action == "solve":
+        return cmd_solve(args)
+    raise ConfigError("`stridelab sheet` needs an action: list, show or solve "
+                      "(see `stridelab sheet --help`)")

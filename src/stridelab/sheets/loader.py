@@ -1,0 +1,550 @@
+"""Sheet files: read a course's exercise sheet (TOML), and validate it whole before anything runs.
+
+A sheet is one TOML file (``docs/sheets.md`` documents the format)::
+
+    course = "RPTU Kaiserslautern"
+    title = "Exercise 2: convolutions and loss functions"
+    source = "the course's exercise 2"
+
+    [[task]]
+    label = "2.1 i)"
+    statement = "Correlate the 5x5 image with the three filters, 'same' padding, stride 1."
+    kind = "worked"
+    command = "conv"
+    args = ["--input", "8 2 9 8 3; ...", "--kernel", "1 0 -1; 2 0 -2; 1 0 -1", "--padding", "same"]
+
+Each task has one ``kind``: ``worked`` (a ``conv``/``shape``/``backprop``/``derive`` call with the
+command line's own arguments), ``experiment`` (a registered experiment, ``set`` overrides, the
+metrics, figures and files to show) or ``answer`` (Markdown whose numbers are references such
+as ``{mnist-cnn.test_accuracy:.3f}``, see :mod:`stridelab.sheets.refs`).
+
+:func:`load_sheet` parses and checks everything that can be checked without computing: kinds,
+commands and their options (parsed by the command's own parser), experiment names, ``set`` keys
+and value types, and every reference's target task and, where the registry declares it, its
+metric. Every problem is one :class:`SheetError` line naming the file, the task's label and the
+key. What only a computation can tell (a path into a worked answer, a metric the registry does
+not declare, a figure) is checked by :mod:`stridelab.sheets.solve` right after computing it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stridelab.errors import ConfigError, StridelabError
+from stridelab.sheets import refs as _refs
+
+KINDS = ("worked", "experiment", "answer")
+COMMANDS = ("conv", "shape", "backprop", "derive")
+BUILTIN_DIR = Path(__file__).with_name("builtin")
+
+# the keys each part of a sheet may have (anything else is a typo worth a one-line error)
+_SHEET_KEYS = {"course", "title", "source", "stand_in", "given", "task"}
+_STAND_IN_KEYS = {"file", "instead", "tasks"}
+_COMMON_KEYS = {"label", "id", "kind", "statement", "answer"}
+_KIND_KEYS = {
+    "worked": {"command", "args", "spec", "show"},
+    "experiment": {"name", "set", "metrics", "figures", "texts", "files", "lessons", "if_skipped"},
+    "answer": set(),
+}
+# options of the worked commands that name a figure file: written into the solution's figures/
+FIGURE_OPTIONS = ("--out", "--graph")
+_FIGURE_SUFFIXES = (".png", ".svg")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class SheetError(ConfigError):
+    """A problem in a sheet file: one line naming the file, the task and the key."""
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """A file the sheet refers to but does not give, and what stands in for it."""
+
+    file: str  # the sheet's name for it, e.g. "bike.png"
+    instead: str  # what the solution uses instead (Markdown)
+    tasks: tuple[str, ...] = ()  # labels of the tasks that use the stand-in
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of a sheet, in the sheet's order.
+
+    ``id`` is how references name the task: given explicitly, or made from the label by
+    :func:`task_id` (``"2.1 i)"`` -> ``"2.1i"``).
+    """
+
+    label: str
+    id: str
+    kind: str
+    statement: str
+    answer: str = ""  # Markdown with references; the whole body of an `answer` task
+    # worked
+    command: str = ""
+    args: tuple[str, ...] = ()
+    spec: dict | None = None  # backprop's network, written inline instead of a JSON file
+    show: tuple[str, ...] = ()  # paths into the answer to show instead of the whole answer
+    # experiment
+    name: str = ""
+    set: dict[str, str] = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()
+    figures: tuple[str, ...] = ()
+    texts: tuple[str, ...] = ()  # text artifacts of the run shown verbatim (model_summary.md)
+    files: dict[str, str] = field(default_factory=dict)  # hand-in name -> file of the run
+    lessons: bool = True  # show the experiment's lessons (met / not met)
+    if_skipped: str = ""  # Markdown shown instead of `answer` when the run is skipped
+
+    def figure_files(self) -> list[str]:
+        """File names that the worked command's figure options (--out, --graph) ask for."""
+        out = []
+        for i, a in enumerate(self.args[:-1]):
+            if a in FIGURE_OPTIONS:
+                out.append(self.args[i + 1])
+        return out
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """A parsed, statically validated sheet."""
+
+    name: str  # the file's stem: what `stridelab sheet solve NAME` takes
+    path: Path
+    course: str
+    title: str
+    source: str
+    tasks: tuple[Task, ...]
+    stand_ins: tuple[StandIn, ...] = ()
+    given: dict[str, Any] = field(default_factory=dict)  # numbers the sheet itself gives
+
+    @property
+    def where(self) -> str:
+        """How error messages name the file."""
+        return self.path.name if self.path.parent == BUILTIN_DIR else str(self.path)
+
+    def task(self, task_id: str) -> Task:
+        for t in self.tasks:
+            if t.id == task_id:
+                return t
+        raise KeyError(task_id)
+
+    def error(self, task: Task | None, key: str, message: str) -> SheetError:
+        return sheet_error(self.where, task.label if task else None, key, message)
+
+
+def sheet_error(where: str, label: str | None, key: str, message: str) -> SheetError:
+    place = f"task {label!r}: " if label is not None else ""
+    return SheetError(f"{where}: {place}{key}: {message}")
+
+
+# ---------------------------------------------------------------------------------------------
+# finding and reading sheet files
+
+
+def builtin_names() -> list[str]:
+    """The built-in sheets' names (file stems), sorted."""
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
+
+
+def sheet_path(name_or_file: str | Path) -> Path:
+    """A built-in sheet's file for a name, or ``name_or_file`` itself when it is a file."""
+    text = str(name_or_file)
+    path = Path(text)
+    if text.endswith(".toml") or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"{text}: no such sheet file")
+        return path
+    candidate = BUILTIN_DIR / f"{text}.toml"
+    if _PLAIN_NAME.fullmatch(text) and candidate.is_file():
+        return candidate
+    raise ConfigError(f"unknown sheet {text!r}; built in: {', '.join(builtin_names())} "
+                      "(see `stridelab sheet list`), or give a .toml file")
+
+
+def _read_toml(path: Path) -> dict:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the sheet: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: the sheet is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {str(exc).splitlines()[0]}") from None
+
+
+def task_id(label: str) -> str:
+    """The id a label gets when the task gives none: letters, digits, '.' and '-' kept, lower case.
+
+    >>> task_id("2.1 i)"), task_id("Problem 6.2"), task_id("4-1 (a)")
+    ('2.1i', 'problem6.2', '4-1a')
+    """
+    return re.sub(r"[^a-z0-9.\-]", "", label.lower()).strip(".-")
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing
+
+
+def _as_set_value(value: Any) -> str:
+    """A TOML value as the text `--set key=value` would give it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_as_set_value(v) for v in value)
+    return str(value)
+
+
+def _str_list(value: Any, where: str, label: str, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise sheet_error(where, label, key, "expected a list of strings")
+    return tuple(value)
+
+
+def _parse_task(raw: Any, index: int, where: str) -> Task:
+    if not isinstance(raw, dict):
+        raise sheet_error(where, None, f"task[{index}]", "each [[task]] must be a table")
+    label = raw.get("label")
+    if not isinstance(label, str) or not label.strip():
+        raise sheet_error(where, None, f"task[{index}].label",
+                          "missing: every task needs the sheet's own label, e.g. label = \"2.1 i)\"")
+    label = label.strip()
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        got = "missing" if kind is None else f"unknown kind {kind!r}"
+        raise sheet_error(where, label, "kind", f"{got}; use one of: {', '.join(KINDS)}")
+    unknown = set(raw) - _COMMON_KEYS - _KIND_KEYS[kind]
+    if unknown:
+        allowed = sorted(_COMMON_KEYS | _KIND_KEYS[kind])
+        raise sheet_error(where, label, sorted(unknown)[0],
+                          f"unknown key for a {kind} task; allowed: {', '.join(allowed)}")
+    statement = raw.get("statement")
+    if not isinstance(statement, str) or not statement.strip():
+        raise sheet_error(where, label, "statement", "missing: say what the task asks, in your "
+                          "own words")
+    tid = raw.get("id", task_id(label))
+    if not isinstance(tid, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", tid):
+        raise sheet_error(where, label, "id", f"{tid!r}: use letters, digits, '.', '_' and '-'")
+    answer = raw.get("answer", "")
+    if not isinstance(answer, str):
+        raise sheet_error(where, label, "answer", "expected a Markdown string")
+    if kind == "answer" and not answer.strip():
+        raise sheet_error(where, label, "answer", "missing: an answer task needs its Markdown")
+    fields: dict[str, Any] = dict(label=label, id=tid, kind=kind, statement=statement.strip(),
+                                  answer=answer.strip())
+    if kind == "worked":
+        command = raw.get("command")
+        if command not in COMMANDS:
+            got = "missing" if command is None else f"unknown command {command!r}"
+            raise sheet_error(where, label, "command", f"{got}; use one of: {', '.join(COMMANDS)}")
+        args = _str_list(raw.get("args", []), where, label, "args")
+        spec = raw.get("spec")
+        if spec is not None:
+            if command != "backprop":
+                raise sheet_error(where, label, "spec", "only a backprop task takes a spec")
+            if not isinstance(spec, dict):
+                raise sheet_error(where, label, "spec", "expected a table: the network as "
+                                  "backprop's JSON, e.g. spec = { layers = [...], lr = 0.1, ... }")
+        fields.update(command=command, args=args, spec=spec,
+                      show=_str_list(raw.get("show", []), where, label, "show"))
+    elif kind == "experiment":
+        name = raw.get("name")
+        if not isinstance(name, str) or not name:
+            raise sheet_error(where, label, "name", "missing: the experiment to run "
+                              "(see `stridelab list`)")
+        overrides = raw.get("set", {})
+        if not isinstance(overrides, dict):
+            raise sheet_error(where, label, "set", "expected a table, e.g. set = { epochs = 5 }")
+        files = raw.get("files", {})
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+            raise sheet_error(where, label, "files", "expected a table of hand-in name = "
+                              'file of the run, e.g. files = { "mnist_ae.pt" = "mnist_ae.pt" }')
+        for hand_in, run_file in files.items():
+            for key, value in ((f"files.{hand_in}", hand_in), (f"files.{hand_in}", run_file)):
+                if not _PLAIN_NAME.fullmatch(value):
+                    raise sheet_error(where, label, key, f"{value!r} must be a plain file name")
+        lessons = raw.get("lessons", True)
+        if not isinstance(lessons, bool):
+            raise sheet_error(where, label, "lessons", "expected true or false")
+        if_skipped = raw.get("if_skipped", "")
+        if not isinstance(if_skipped, str):
+            raise sheet_error(where, label, "if_skipped", "expected a Markdown string")
+        fields.update(name=name, set={str(k): _as_set_value(v) for k, v in overrides.items()},
+                      metrics=_str_list(raw.get("metrics", []), where, label, "metrics"),
+                      figures=_str_list(raw.get("figures", []), where, label, "figures"),
+                      texts=_str_list(raw.get("texts", []), where, label, "texts"),
+                      files=dict(files), lessons=lessons, if_skipped=if_skipped.strip())
+    return Task(**fields)
+
+
+def parse_sheet(data: dict, path: Path) -> Sheet:
+    """Build a :class:`Sheet` from decoded TOML; structure errors are one-line SheetErrors."""
+    where = path.name if path.parent == BUILTIN_DIR else str(path)
+    unknown = set(data) - _SHEET_KEYS
+    if unknown:
+        raise sheet_error(where, None, sorted(unknown)[0],
+                          f"unknown key; a sheet has {', '.join(sorted(_SHEET_KEYS))}")
+    for key in ("course", "title"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise sheet_error(where, None, key, "missing: a sheet needs course and title")
+    source = data.get("source", "")
+    if not isinstance(source, str):
+        raise sheet_error(where, None, "source", "expected a string")
+    raw_tasks = data.get("task")
+    if not isinstance(raw_tasks, list) or not raw_tasks:
+        raise sheet_error(where, None, "task", "missing: a sheet needs at least one [[task]]")
+    tasks = [_parse_task(raw, i, where) for i, raw in enumerate(raw_tasks)]
+    seen: dict[str, str] = {}
+    for t in tasks:
+        if t.id in seen:
+            raise sheet_error(where, t.label, "id", f"{t.id!r} is also the id of task "
+                              f"{seen[t.id]!r}; give one of them an explicit id")
+        seen[t.id] = t.label
+    labels = {t.label for t in tasks}
+    stand_ins = []
+    raw_stand = data.get("stand_in", [])
+    if not isinstance(raw_stand, list):
+        raise sheet_error(where, None, "stand_in", "expected [[stand_in]] tables")
+    for i, s in enumerate(raw_stand):
+        if not isinstance(s, dict) or set(s) - _STAND_IN_KEYS:
+            raise sheet_error(where, None, f"stand_in[{i}]",
+                              "expected a table with file, instead and optional tasks")
+        for key in ("file", "instead"):
+            if not isinstance(s.get(key), str) or not s[key].strip():
+                raise sheet_error(where, None, f"stand_in[{i}].{key}", "missing")
+        used_by = _str_list(s.get("tasks", []), where, None, f"stand_in[{i}].tasks")  # type: ignore[arg-type]
+        for label in used_by:
+            if label not in labels:
+                raise sheet_error(where, None, f"stand_in[{i}].tasks",
+                                  f"no task is labelled {label!r}")
+        stand_ins.append(StandIn(s["file"].strip(), s["instead"].strip(), used_by))
+    given = data.get("given", {})
+    if not isinstance(given, dict):
+        raise sheet_error(where, None, "given", "expected a table of the sheet's own numbers")
+    return Sheet(name=path.stem, path=path, course=data["course"].strip(),
+                 title=data["title"].strip(), source=source.strip(), tasks=tuple(tasks),
+                 stand_ins=tuple(stand_ins), given=dict(given))
+
+
+def load_sheet(name_or_file: str | Path, *, quick: bool = False, smoke: bool = False) -> Sheet:
+    """Read a built-in sheet by name, or a sheet file, and validate it (see :func:`validate`)."""
+    path = sheet_path(name_or_file)
+    sheet = parse_sheet(_read_toml(path), path)
+    validate(sheet, quick=quick, smoke=smoke)
+    return sheet
+
+
+# ---------------------------------------------------------------------------------------------
+# validation that needs no computation
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """A command's parser whose errors come back as exceptions (argparse would exit)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise StridelabError(message)
+
+
+def command_parser(command: str) -> argparse.ArgumentParser:
+    """A fresh parser with the worked command's own options (what `stridelab COMMAND` takes)."""
+    try:  # the command line's parser class, so a bad option reads as it does there
+        from stridelab.cli import _Parser as parser_class
+    except ImportError:  # pragma: no cover
+        parser_class = _RaisingParser
+    module = importlib.import_module(f"stridelab.worked._{command}")
+    parser = parser_class(prog=f"stridelab {command}", add_help=False)
+    module.add_arguments(parser)
+    return parser
+
+
+def worked_argv(task: Task, spec_path: str | None = None) -> list[str]:
+    """The argument list of a worked task, with an inline backprop spec's file put first."""
+    argv = list(task.args)
+    if task.spec is not None:
+        argv = [spec_path or "SPEC.json"] + argv
+    return argv
+
+
+def parse_worked_args(sheet: Sheet, task: Task, spec_path: str | None = None) -> argparse.Namespace:
+    """Parse a worked task's arguments with the command's own parser (one-line error if bad)."""
+    parser = command_parser(task.command)
+    try:
+        return parser.parse_args(worked_argv(task, spec_path))
+    except StridelabError as exc:
+        message = re.sub(r" \(see `[^`]*`\)$", "", str(exc))
+        raise sheet.error(task, "args", f"stridelab {task.command}: {message}") from None
+    except SystemExit:  # pragma: no cover - a parser that exits anyway
+        raise sheet.error(task, "args", f"stridelab {task.command} refused them") from None
+
+
+def _check_worked(sheet: Sheet, task: Task) -> None:
+    parse_worked_args(sheet, task)
+    for name in task.figure_files():
+        if not _PLAIN_NAME.fullmatch(name) or not name.lower().endswith(_FIGURE_SUFFIXES):
+            raise sheet.error(task, "args", f"figure {name!r}: give a plain file name ending in "
+                              ".png or .svg; it is written into the solution's figures/")
+    if task.spec is not None:
+        import json
+
+        from stridelab.worked import _backprop
+
+        try:
+            _backprop.load_spec(json.dumps(task.spec))
+        except StridelabError as exc:
+            raise sheet.error(task, "spec", str(exc)) from None
+        except (TypeError, ValueError) as exc:
+            raise sheet.error(task, "spec", f"not a valid network: {exc}") from None
+
+
+def declared_metrics(experiment) -> set[str]:
+    """The metric names the registry declares up front: the key metric and the lessons' metrics."""
+    names = {experiment.key_metric}
+    for lesson in experiment.lessons:
+        names.update(lesson.keys())
+    return names
+
+
+def _check_experiment(sheet: Sheet, task: Task, quick: bool, smoke: bool) -> None:
+    from stridelab.experiments import registry
+
+    try:
+        experiment = registry.get(task.name)
+    except ConfigError as exc:
+        raise sheet.error(task, "name", str(exc)) from None
+    try:
+        experiment.make_config(quick=quick, smoke=smoke, overrides=task.set)
+    except ConfigError as exc:
+        key = next((f"set.{k}" for k in task.set if f" {k}" in str(exc)), "set")
+        message = re.sub(r"^--set \S+?: ", "", str(exc))
+        raise sheet.error(task, key, message) from None
+    except (TypeError, ValueError) as exc:
+        raise sheet.error(task, "set", str(exc)) from None
+
+
+def validate(sheet: Sheet, *, quick: bool = False, smoke: bool = False) -> None:
+    """Check what can be checked without computing anything; raise the first problem found.
+
+    Checked here: each worked task's command and arguments (parsed by the command's own parser),
+    an inline backprop spec, figure file names; each experiment's name, ``set`` keys and value
+    types (against the quick or full configuration that will run); every reference in every
+    answer: its syntax, the task it names, the experiment's config keys, and the metric when the
+    registry declares its metrics. Paths into worked answers, and metrics and figures the
+    registry does not declare, are checked as soon as they are computed (before anything is
+    written).
+    """
+    for task in sheet.tasks:
+        if task.kind == "worked":
+            _check_worked(sheet, task)
+        elif task.kind == "experiment":
+            _check_experiment(sheet, task, quick, smoke)
+    for task in sheet.tasks:
+        for key, text in answer_texts(task):
+            try:
+                for ref in _refs.references(text):
+                    check_reference(sheet, task, key, ref)
+            except _refs.RefSyntaxError as exc:
+                raise sheet.error(task, key, str(exc)) from None
+
+
+def answer_texts(task: Task) -> list[tuple[str, str]]:
+    """(key, Markdown) of every text of ``task`` that may hold references."""
+    out = [("answer", task.answer)] if task.answer else []
+    if task.if_skipped:
+        out.append(("if_skipped", task.if_skipped))
+    return out
+
+
+def experiment_tasks(sheet: Sheet, name: str) -> list[Task]:
+    return [t for t in sheet.tasks if t.kind == "experiment" and t.name == name]
+
+
+def resolve_target(sheet: Sheet, task: Task, key: str, ref: _refs.Ref) -> tuple[Task | None, list]:
+    """The task a reference reads from (None for ``given``) and the path inside it."""
+    if ref.head == "given":
+        return None, list(ref.rest)
+    if ref.head in ("worked", "run"):
+        kind = "worked" if ref.head == "worked" else "experiment"
+        candidates = [t for t in sheet.tasks if t.kind == kind]
+        target, path = _refs.split_task_id(ref.rest, [t.id for t in candidates])
+        if target is None:
+            ids = ", ".join(t.id for t in candidates) or "none"
+            raise sheet.error(task, key, f"{ref.text}: no {kind} task has that id "
+                              f"(the sheet's {kind} task ids: {ids})")
+        return next(t for t in candidates if t.id == target), path
+    runs = experiment_tasks(sheet, ref.head)
+    if not runs:
+        from stridelab.experiments import registry
+
+        try:
+            registry.get(ref.head)
+        except ConfigError:
+            raise sheet.error(task, key, f"{ref.text}: {ref.head!r} is neither a task nor an "
+                              "experiment; write {worked.ID.path}, {run.ID.metric}, "
+                              "{EXPERIMENT.metric} or {given.name}") from None
+        raise sheet.error(task, key, f"{ref.text}: no task of this sheet runs {ref.head}; add an "
+                          "experiment task for it")
+    if len({tuple(sorted(t.set.items())) for t in runs}) > 1:
+        ids = ", ".join(t.id for t in runs)
+        raise sheet.error(task, key, f"{ref.text}: tasks {ids} run {ref.head} with different "
+                          "settings; name one as {run.ID.metric}")
+    return runs[0], list(ref.rest)
+
+
+RUN_FIELDS = ("config", "data", "lessons", "status", "reason", "seconds", "run_dir")
+
+
+def check_reference(sheet: Sheet, task: Task, key: str, ref: _refs.Ref,
+                    known_metrics: dict[str, set[str]] | None = None) -> None:
+    """Check a reference's target; with ``known_metrics`` (metrics of runs), its metric too."""
+    target, path = resolve_target(sheet, task, key, ref)
+    if target is None:
+        value: Any = sheet.given
+        for part in path:
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                raise sheet.error(task, key, f"{ref.text}: the sheet's [given] table has no "
+                                  f"{'.'.join(path)!r} (it has: {', '.join(sheet.given) or 'nothing'})")
+        return
+    if target.kind != "experiment":
+        return  # paths into worked answers are checked once they are computed
+    if not path:
+        raise sheet.error(task, key, f"{ref.text}: name a metric, e.g. "
+                          f"{{{ref.head}.{'' if ref.head != 'run' else target.id + '.'}test_accuracy}}")
+    from stridelab.experiments import registry
+
+    experiment = registry.get(target.name)
+    head = path[0]
+    if head == "config":
+        fields = {f.name for f in dataclasses.fields(experiment.config_cls)}
+        if len(path) < 2 or path[1] not in fields:
+            raise sheet.error(task, key, f"{ref.text}: {target.name} has no config field "
+                              f"{'.'.join(path[1:])!r}; fields: {', '.join(sorted(fields))}")
+        return
+    if head in RUN_FIELDS:
+        return
+    check_metric(sheet, task, key, ref.text, target, head,
+                 None if known_metrics is None else known_metrics.get(target.id))
+
+
+def check_metric(sheet: Sheet, task: Task, key: str, what: str, target: Task, metric: str,
+                 known: set[str] | None) -> None:
+    """``metric`` of ``target``'s experiment: against the run's metrics when they are known."""
+    if known is None or metric in known:
+        return
+    raise sheet.error(task, key, f"{what}: {target.name} records no metric {metric!r} "
+                      f"(its metrics: {', '.join(sorted(known))})")
