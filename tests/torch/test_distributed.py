@@ -195,3 +195,18 @@ def test_make_loader_outside_torchrun_is_not_sharded(monkeypatch):
     assert distributed.broadcast_object({"a": 1}) == {"a": 1}
     assert distributed.all_reduce_sum([1, 2.5]) == [1.0, 2.5]
     assert distributed.any_rank(False) is False
+
+
+def test_rank_helpers_import_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, stridelab.torch.distributed as d\n"
+            "print(d.rank(), d.launched_world_size(), d.is_distributed(), d.local_rank(),\n"
+            "      d.broadcast_object('x'), 'torch' in sys.modules)\n")
+    env = {**os.environ, "RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    # before joining a group, the place comes from torchrun's variables, and nothing loads torch
+    assert out.stdout.split() == ["3", "4", "False", "1", "x", "False"]

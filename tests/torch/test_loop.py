@@ -104,3 +104,56 @@ def test_autoencoder_style_metric_none():
                   loss_fn=nn.MSELoss(), num_epochs=2, metric=None)
     assert "train_accuracy" not in history
     assert all(math.isfinite(v) for v in history["test_loss"])
+
+
+def test_fit_reports_through_log_progress_and_on_epoch_end():
+    seed_everything(0)
+    X, y = _data()
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    lines, wrapped, ends = [], [], []
+
+    def progress(batches, description=""):
+        wrapped.append(description)
+        yield from batches
+
+    history = fit(model, make_loader(X, y, 16, shuffle=True), make_loader(X, y, 32),
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                  loss_fn=nn.CrossEntropyLoss(), num_epochs=2, log=lines.append,
+                  progress=progress, on_epoch_end=lambda e, h: ends.append((e, len(h["epoch"]))))
+    assert wrapped == ["epoch 1/2", "epoch 2/2"]
+    assert ends == [(0, 1), (1, 2)]
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2: train loss ")
+    assert f"{history['test_accuracy'][1]:.4f}" in lines[1]
+
+
+def test_fit_still_accepts_a_context():
+    class Ctx:
+        def __init__(self):
+            self.lines = []
+
+        def log(self, line):
+            self.lines.append(line)
+
+        def progress(self, batches, description=""):
+            return batches
+
+    seed_everything(0)
+    X, y = _data()
+    model = nn.Linear(4, 2)
+    ctx = Ctx()
+    fit(model, make_loader(X, y, 16, shuffle=True), None,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.CrossEntropyLoss(),
+        num_epochs=3, ctx=ctx)
+    assert [line.split(":")[0] for line in ctx.lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+
+
+def test_the_loop_imports_nothing_from_experiments():
+    import subprocess
+    import sys
+
+    code = ("import sys, stridelab.torch.loop\n"
+            "print(sorted(m for m in sys.modules if m.startswith('stridelab.experiments')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
