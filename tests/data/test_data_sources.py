@@ -167,3 +167,44 @@ def test_fetch_source_of_present_sets_downloads_nothing(tmp_path):
     assert data.fetch_source("mnist-5k").name == "mnist_5k.csv.gz"
     write_idx_set(tmp_path / "mnist")
     assert data.fetch_source("mnist", tmp_path) == tmp_path / "mnist"
+
+
+@pytest.mark.parametrize("call", [
+    lambda d: data.load_dataset("mnist", d),
+    lambda d: data.verify_source("mnist", d),
+    lambda d: data.fetch_source("mnist", d),
+    lambda d: data.list_sources(d),
+    lambda d: data.choose_dataset(None, "mnist", d),
+])
+def test_a_data_dir_that_is_a_file_is_named_as_such(tmp_path, call):
+    a_file = tmp_path / "data.bin"
+    a_file.write_bytes(b"not a directory")
+    with pytest.raises(ConfigError) as info:
+        call(a_file)
+    message = str(info.value)
+    assert message == (f"--data-dir {a_file}: it is a file, not a directory; give a directory "
+                       "for the data sets")
+    assert "mnist not found" not in message
+    assert a_file.read_bytes() == b"not a directory"
+
+
+def test_the_env_data_dir_is_named_when_it_is_a_file(tmp_path, monkeypatch):
+    a_file = tmp_path / "data.bin"
+    a_file.write_bytes(b"")
+    monkeypatch.setenv("STRIDELAB_DATA", str(a_file))
+    with pytest.raises(ConfigError, match=r"the data dir \(\$STRIDELAB_DATA or default\) .*a file"):
+        data.load_dataset("mnist")
+    assert data.load_dataset("mnist-5k").name == "mnist-5k"  # shipped: needs no data dir
+
+
+def test_fetch_refuses_a_data_dir_it_cannot_create(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match=r"cannot create it: .*blocker is a file"):
+        data.fetch_source("mnist", blocker / "data")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mnist").write_text("")  # where the files would go is a file
+    with pytest.raises(ConfigError, match=r"cannot fetch mnist: .*mnist is a file"):
+        data.fetch_source("mnist", tmp_path / "data")
+    assert data.check_data_dir(tmp_path / "absent") == tmp_path / "absent"  # fine for reading
+    assert not (tmp_path / "absent").exists()
