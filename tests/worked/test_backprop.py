@@ -3,6 +3,7 @@
 import argparse
 import json
 import math
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -26,6 +27,7 @@ RELU_NET = {
     "data": [{"x": [1, 2], "y": [1]}],
 }
 SECOND = {"x": [0, 1], "y": [0]}
+RELU_NET_TEXT = json.dumps(RELU_NET)
 
 # the classic 2-2-2 sigmoid network with published numbers (Mazur's step-by-step example)
 MAZUR = {
@@ -324,3 +326,355 @@ def test_bad_specs(text, error, fragment, tmp_path, capsys):
 def test_missing_file(capsys):
     with pytest.raises(DataError, match="not found"):
         run_main(capsys, "no-such-spec.json")
+
+
+# ---------------------------------------------------------------- the TU Eindhoven ReLU chain
+
+# w0 = 1, w1 = 2, no biases, ReLU on both layers, sequential, lr 0.1, (x, y) = (1, 2), (2, 3)
+# step 1: y_hat = 2*1*1 = 2 = y, every gradient 0; step 2: q = 2, y_hat = 4, L = 1/2,
+# dL/dw1 = (4 - 3)*q = 2, dL/dw0 = (4 - 3)*w1*x = 4: w1 = 2 - 0.2 = 1.8, w0 = 1 - 0.4 = 0.6
+CHAIN = {
+    "layers": [{"W": [[1]], "activation": "relu"}, {"W": [[2]], "activation": "relu"}],
+    "loss": "sse_half",
+    "lr": 0.1,
+    "data": [{"x": [1], "y": [2]}, {"x": [2], "y": [3]}],
+}
+
+
+def cli(capsys, *argv):
+    from stridelab.cli import main
+
+    code = main(["backprop", *[str(a) for a in argv]])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_relu_chain_steps_by_hand():
+    ans = backprop.solve(CHAIN)
+    s1, s2 = ans.steps
+    assert s1.loss == 0 and s1.dW == [[[0]], [[0]]]
+    assert s2.loss == Fraction(1, 2) and s2.dW == [[[4]], [[2]]]
+    assert ans.final[0].W == [[Fraction(3, 5)]] and ans.final[1].W == [[Fraction(9, 5)]]
+    # the arrays of the notebook API
+    assert [w.tolist() for w in s2.weights] == [[[0.6]], [[1.8]]]
+    assert [g.tolist() for g in s2.grad_weights] == [[[4.0]], [[2.0]]]
+    assert s2.biases == [None, None] and ans.biases == [None, None]
+    assert [o["W"].tolist() for o in ans.output] == [[[0.6]], [[1.8]]]
+
+
+@pytest.mark.parametrize("step, grads", [(1, (0, 0)), (2, (4, 2))])
+def test_graph_of_any_step_draws_that_steps_numbers(tmp_path, capsys, step, grads):
+    f = tmp_path / "chain.json"
+    f.write_text(json.dumps(CHAIN))
+    g = tmp_path / f"step{step}.png"
+    code, out, err = cli(capsys, f, "--graph", g, "--step", step, "--format", "json")
+    assert code == 0 and err == "" and g.read_bytes()[:4] == b"\x89PNG"
+    d = json.loads(out)
+    assert d["graph"] == str(g) and d["graph_step"] == step
+    ans = backprop.solve(CHAIN)
+    data = backprop.graph_data(ans, step)
+    assert data["dW"] == [[[grads[0]]], [[grads[1]]]]
+    assert data["x"] == ([1] if step == 1 else [2])
+    fig = backprop.graph_figure(ans, step=step)
+    assert fig.graph_data == data
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert f"w=1\n\u2202={grads[0]}" in texts and f"w=2\n\u2202={grads[1]}" in texts
+    assert f"Compute graph of step {step}" in fig.axes[0].get_title()
+    if step == 1:  # the all-zero step: every delta drawn is 0
+        assert [t for t in texts if t.startswith("\u03b4=")] == ["\u03b4=0", "\u03b4=0"]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (["--graph", "g.png", "--step", "3"], "this run has 2 step(s)"),
+        (["--graph", "g.png", "--step", "0"], "--step must be an integer >= 1"),
+        (["--step", "2"], "give --graph"),
+        (["--graph", "g.txt"], "cannot write a figure"),
+        (["--digits", "99"], "--digits is 99, above the limit of 17"),
+    ],
+)
+def test_graph_and_step_options_are_checked_first(tmp_path, capsys, extra, fragment):
+    f = tmp_path / "chain.json"
+    f.write_text(json.dumps(CHAIN))
+    code, out, err = cli(capsys, f, *[str(tmp_path / e) if e.startswith("g.") else e
+                                      for e in extra])
+    assert code == 2 and out == "" and err.count("\n") == 1 and fragment in err
+    assert not list(tmp_path.glob("g.*"))
+
+
+# ---------------------------------------------------------------- wording
+
+
+def test_sigmoid_bce_output_delta_shows_sigma_prime_cancel():
+    s = {
+        "layers": [{"W": [[1, -1]], "activation": "sigmoid"}],
+        "loss": "bce",
+        "lr": 1,
+        "data": [{"x": [2, 2], "y": [1]}],
+    }
+    md = backprop.solve(s).to_markdown()  # z = 0: y_hat = 1/2, delta = 1/2 - 1 = -1/2
+    assert (
+        r"\frac{\partial L}{\partial \hat y_{1}}\,\sigma'(z^{(1)}_{1}) = "
+        r"\frac{\hat y_{1} - y_{1}}{\hat y_{1}(1 - \hat y_{1})}\cdot \hat y_{1}(1 - \hat y_{1}) = "
+        r"\frac{0.5 - 1}{0.5(1 - 0.5)}\cdot 0.5(1 - 0.5) = \hat y_{1} - y_{1} = 0.5 - 1 = -0.5"
+    ) in md
+
+
+def test_softmax_cross_entropy_delta_shows_the_jacobian_sum():
+    s = {
+        "layers": [{"W": [[0, 0], [0, 0]], "activation": "softmax"}],
+        "loss": "cross_entropy",
+        "lr": 1,
+        "data": [{"x": [1, 2], "y": [1, 0]}],
+    }
+    md = backprop.solve(s).to_markdown()  # equal logits: y_hat = (1/2, 1/2)
+    assert (
+        r"\sum_k \left(-\frac{y_k}{\hat y_k}\right)\hat y_k\left(\mathbb{1}[k = 1] - \hat y_{1}"
+        r"\right) = -y_{1} + \hat y_{1}\sum_k y_k = \hat y_{1} - y_{1} = 0.5 - 1 = -0.5"
+    ) in md
+
+
+def test_two_layer_sigmoid_sheet_reading():
+    # LMU 4-1: 2-2-2 sigmoid network with biases and sum of squares
+    md = backprop.solve(json.loads(json.dumps(MAZUR), parse_float=Fraction)).to_markdown()
+    assert r"$b^{(l)}_i$ is the weight $w^{(l)}_{i0}$ of a constant input $x_0 = 1$" in md
+    assert r"$v = W^{(1)}$, $w = W^{(2)}$" in md
+    assert r"a^{(1)}_{1}(1 - a^{(1)}_{1})" in md  # sigma' of the hidden layer
+
+
+def test_two_layer_sigmoid_with_biases_and_cross_entropy_matches_torch():
+    # a Yale Problem 3.3-shaped network: 2-2-2, sigmoid on h1, h2, o1, o2, cross-entropy
+    import torch
+
+    s = {
+        "layers": [
+            {"W": [[0.1, 0.2], [0.3, 0.4]], "b": [0.5, 0.5], "activation": "sigmoid"},
+            {"W": [[0.6, 0.7], [0.8, 0.9]], "b": [0.1, 0.1], "activation": "sigmoid"},
+        ],
+        "loss": "binary_cross_entropy",
+        "lr": 0.5,
+        "data": [{"x": [1, 0.5], "y": [1, 0]}],
+    }
+    step = backprop.solve(s).steps[0]
+    W1 = torch.tensor(s["layers"][0]["W"], dtype=torch.float64, requires_grad=True)
+    b1 = torch.tensor(s["layers"][0]["b"], dtype=torch.float64, requires_grad=True)
+    W2 = torch.tensor(s["layers"][1]["W"], dtype=torch.float64, requires_grad=True)
+    b2 = torch.tensor(s["layers"][1]["b"], dtype=torch.float64, requires_grad=True)
+    a = torch.sigmoid(W2 @ torch.sigmoid(W1 @ torch.tensor([1, 0.5], dtype=torch.float64) + b1)
+                      + b2)
+    torch.nn.functional.binary_cross_entropy(
+        a, torch.tensor([1.0, 0.0], dtype=torch.float64), reduction="sum"
+    ).backward()
+    for mine, ref in zip(step.grad_weights + step.grad_biases, [W1, W2, b1, b2]):
+        assert np.allclose(mine, ref.grad.numpy(), atol=1e-12)
+    assert step.check["passed"]
+
+
+# ---------------------------------------------------------------- a student's answer
+
+RELU_RIGHT = {"layers": [{"W": [[1, -1], [1.8, -0.4]], "b": [0, 0.8]}, {"W": [[1, 0.4]], "b": [-0.2]}]}
+
+
+@pytest.mark.parametrize(
+    "net, student, wrong, slip",
+    [
+        # w + lr*g: W1 row 2 = (2 + 0.2, 0 + 0.4), b1_2 = 1.2, W2_12 = 1 + 0.6, b2 = 0.2
+        (RELU_NET, {"layers": [{"W": [[1, -1], [2.2, 0.4]], "b": [0, 1.2]},
+                               {"W": [[1, 1.6]], "b": [0.2]}]}, 5, "the sign of the step"),
+        # w - g: (2 - 2, 0 - 4), 1 - 2, 1 - 6, 0 - 2
+        (RELU_NET, {"layers": [{"W": [[1, -1], [0, -4]], "b": [0, -1]},
+                               {"W": [[1, -5]], "b": [-2]}]}, 5, "forgot the learning rate"),
+        # delta1 with the new W2 = (1, 0.4): (0, 0.8): W1 row 2 = (2 - 0.08, 0 - 0.16), b 0.92
+        (RELU_NET, {"layers": [{"W": [[1, -1], [1.92, -0.16]], "b": [0, 0.92]},
+                               {"W": [[1, 0.4]], "b": [-0.2]}]}, 3, "used the new"),
+        # relu'(-1) left out: delta1 = (2, 2), W1 row 1 = (1 - 0.2, -1 - 0.4), b1_1 = -0.2
+        (RELU_NET, {"layers": [{"W": [[0.8, -1.4], [1.8, -0.4]], "b": [-0.2, 0.8]},
+                               {"W": [[1, 0.4]], "b": [-0.2]}]}, 3, "forgot the activation"),
+        # dL/dy_hat = 2(3 - 1) = 4: every gradient doubled
+        (RELU_NET, {"layers": [{"W": [[1, -1], [1.6, -0.8]], "b": [0, 0.6]},
+                               {"W": [[1, -0.2]], "b": [-0.4]}]}, 5, "forgot the ½"),
+        # mse over K = 2 outputs of W = (1, 1)^T, x = 1, y = (0, 0): the right gradient is
+        # (2/2)(1 - 0) = 1 (W = 0.9 each); without the 1/K it is 2 (W = 0.8 each)
+        ({"layers": [{"W": [[1], [1]]}], "loss": "mse", "lr": 0.1,
+          "data": [{"x": [1], "y": [0, 0]}]}, {"layers": [{"W": [[0.8], [0.8]]}]}, 2,
+         "forgot the 1/K"),
+        # the chain as one batch with mse (K = 1): point 2 has dL/dy_hat = 2(4 - 3) = 2, so
+        # gradients (8, 4), mean (4, 2): (0.6, 1.8); summed: 1 - 0.8 = 0.2, 2 - 0.4 = 1.6
+        ({**CHAIN, "mode": "batch", "loss": "mse"}, {"layers": [{"W": [[0.2]]}, {"W": [[1.6]]}]},
+         2, "summed the batch"),
+        # with sse_half, summing two points doubles the gradients as the forgotten 1/2 does:
+        # mean (2, 1) gives (0.8, 1.9), doubled (4, 2) gives (0.6, 1.8); both slips are named
+        ({**CHAIN, "mode": "batch"}, {"layers": [{"W": [[0.6]]}, {"W": [[1.8]]}]}, 2,
+         ("forgot the ½", "summed the batch")),
+    ],
+)
+def test_check_names_each_slip(net, student, wrong, slip):
+    slips = (slip,) if isinstance(slip, str) else slip
+    c = backprop.solve(net).check(student)
+    assert not c.correct and len(c.wrong) == wrong
+    for e in c.wrong:
+        assert len(e.slips) == len(slips), (e.name, e.slips)
+        assert all(got.startswith(want) for got, want in zip(e.slips, slips)), e.slips
+        assert r"\leftarrow" in e.update
+
+
+def test_check_all_correct_and_the_correct_update_shown(tmp_path, capsys):
+    f = tmp_path / "mine.json"
+    f.write_text(json.dumps(RELU_RIGHT))
+    code, out, _ = cli(capsys, json.dumps(RELU_NET), "--check", f, "--format", "markdown")
+    assert code == 0 and "**All correct**: 9 of 9 parameters match the update."  # 4 + 2 + 2 + 1 in out
+    wrong = json.loads(json.dumps(RELU_RIGHT))
+    wrong["layers"][1]["W"][0][1] = 0.5
+    code, out, _ = cli(capsys, json.dumps(RELU_NET), "--check", json.dumps(wrong), "--format",
+                       "json")
+    d = json.loads(out)["check"]
+    assert d["correct"] is False and d["n_wrong"] == 1
+    (e,) = [e for e in d["entries"] if not e["ok"]]
+    assert e["param"] == "W2" and e["index"] == [1, 2] and e["student"] == 0.5
+    assert e["update"].endswith(r"= 1 - 0.1\cdot 6 = 0.4") and e["slips"] == []
+
+
+def test_check_tolerance_follows_the_written_decimals():
+    ans = backprop.solve(json.loads(json.dumps(MAZUR), parse_float=Fraction))
+    W1, W2 = ans.weights  # W1[0, 0] = 0.149780716...
+    b1, b2 = ans.biases
+    good = {"layers": [{"W": np.round(W1, 4).tolist(), "b": np.round(b1, 4).tolist()},
+                       {"W": np.round(W2, 6).tolist(), "b": np.round(b2, 6).tolist()}]}
+    assert ans.check(good).correct
+    coarse = json.loads(json.dumps(good))
+    coarse["layers"][0]["W"][0][0] = 0.15  # the old weight, two decimals: not an update
+    c = ans.check(coarse)
+    assert [e.name for e in c.wrong] == ["w^{(1)}_{11}"]
+
+
+@pytest.mark.parametrize(
+    "student, fragment",
+    [
+        ({"layers": [{"W": [[1, -1], [1.8, -0.4]]}]}, "has 1 layer(s); the network has 2"),
+        ({"layers": [{"W": [[1, -1]]}, {"W": [[1, 0.4]]}]}, "W is 1×2 but the network's is 2×2"),
+        ({"W": [[1]]}, '{"layers"'),
+        ({"layers": [{"W": [[1, -1], [1.8, -0.4]], "b": [0, 0.8]},
+                     {"W": [[1, 0.4]], "b": [-0.2], "c": 1}]}, "unknown key"),
+    ],
+)
+def test_check_refuses_a_malformed_answer(student, fragment):
+    with pytest.raises(DataError, match=re.escape(fragment)):
+        backprop.solve(RELU_NET).check(student)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    acts=st.lists(st.sampled_from(backprop.ACTIVATIONS), min_size=1, max_size=3),
+    loss=st.sampled_from(backprop.LOSSES),
+    mode=st.sampled_from(backprop.MODES),
+)
+def test_slip_free_variant_reproduces_solve(seed, acts, loss, mode):
+    """The float64 re-computation the slips are built on agrees with the exact solver."""
+    rng = np.random.default_rng(seed)
+    if loss == "cross_entropy":
+        acts = acts[:-1] + ["softmax"]
+    if loss == "binary_cross_entropy":
+        acts = acts[:-1] + ["sigmoid"]
+    sizes = [2] + [int(rng.integers(1, 4)) for _ in acts]
+    if loss == "cross_entropy":
+        sizes[-1] = max(sizes[-1], 2)
+    layers = [
+        {"W": rng.normal(size=(sizes[i + 1], sizes[i])).round(2).tolist(),
+         "b": rng.normal(size=sizes[i + 1]).round(2).tolist(), "activation": a}
+        for i, a in enumerate(acts)
+    ]
+    ys = [rng.dirichlet(np.ones(sizes[-1])).round(6) for _ in range(2)]
+    ys = [(y / y.sum()).tolist() if loss == "cross_entropy" else y.tolist() for y in ys]
+    spec = {"layers": layers, "loss": loss, "lr": 0.3, "mode": mode, "steps": 2,
+            "data": [{"x": rng.normal(size=2).round(2).tolist(), "y": y} for y in ys]}
+    try:
+        ans = backprop.solve(spec)
+    except DataError:  # a target that does not sum to exactly 1 after rounding
+        return
+    for (W, b), Wr, br in zip(backprop.run_with_slip(ans.spec, None), ans.weights, ans.biases):
+        assert np.allclose(W, Wr, atol=1e-9) and np.allclose(b, br, atol=1e-9)
+
+
+# ---------------------------------------------------------------- hostile input (#18)
+
+
+def one_line_error(capsys, *argv):
+    code, out, err = cli(capsys, *argv)
+    assert code == 2 and out == "" and err.startswith("stridelab: error: ")
+    assert err.count("\n") == 1
+    return err
+
+
+def test_1e400_is_refused(capsys):
+    err = one_line_error(capsys, RELU_NET_TEXT.replace('"lr": 0.1', '"lr": 1e400'))
+    assert "1e400 is beyond float64's range" in err
+
+
+def test_5000_digit_number_is_refused(capsys):
+    err = one_line_error(capsys, RELU_NET_TEXT.replace('"lr": 0.1', '"lr": ' + "7" * 5000))
+    assert "5,000 characters long; at most 400" in err
+
+
+def test_long_exact_input_is_read_as_float64(capsys):
+    lr = "0." + "1" * 70  # 70 digits: beyond MAX_EXACT_DIGITS, within float64
+    code, out, _ = cli(capsys, RELU_NET_TEXT.replace('"lr": 0.1', f'"lr": {lr}'),
+                       "--format", "markdown")
+    assert code == 0 and "1 input number(s) had more than 60 digits" in out
+    assert "Numbers: float64" in out
+
+
+def test_many_steps_with_an_awkward_lr_fall_back_to_float64(capsys):
+    import time
+
+    text = RELU_NET_TEXT.replace('"lr": 0.1', '"lr": 0.123456789, "steps": 300')
+    t0 = time.perf_counter()
+    code, out, err = cli(capsys, text, "--format", "json")
+    took = time.perf_counter() - t0
+    assert code == 0 and err == "" and took < 10  # 14 s and a crash before the fallback
+    d = json.loads(out)
+    k = d["float_from_step"]
+    assert 1 < k < 300 and d["exact"] is False and len(d["steps"]) == 300
+    assert all(s["exact"] for s in d["steps"][: k - 1]) and not d["steps"][k - 1]["exact"]
+    ans = backprop.solve(backprop.load_spec(text))
+    for step in ans.steps[: k - 1]:  # every exact value printed stays within 60 digits
+        for ly in step.after:
+            for v in [w for row in ly.W for w in row] + ly.b:
+                v = Fraction(v)
+                assert abs(v.numerator) < 10**60 and v.denominator < 10**60
+    md = ans.to_markdown()
+    assert f"exact rational arithmetic in steps 1 to {k - 1}; from step {k} on float64" in md
+
+
+def test_100_million_steps_refused_up_front(capsys):
+    err = one_line_error(capsys, RELU_NET_TEXT.replace('"lr": 0.1', '"lr": 0.1, "steps": 100000000'))
+    assert "steps is 100,000,000, above the limit of 1,000" in err
+
+
+@pytest.mark.parametrize("deep", ["[" * 100_000 + "]" * 100_000,
+                                  '{"a":' * 100_000 + "1" + "}" * 100_000])
+def test_json_nested_100000_deep_is_one_line(tmp_path, capsys, deep):
+    f = tmp_path / "deep.json"
+    f.write_text(deep)
+    assert "nested more than 32 levels deep" in one_line_error(capsys, f)
+    assert "nested more than 32" in one_line_error(capsys, deep)  # as text, not a file name
+
+
+def test_too_large_network_refused_up_front(capsys):
+    big = {"layers": [{"W": [[0] * 101] * 100}], "lr": 0.1, "data": [{"x": [0] * 101, "y": [0] * 100}]}
+    err = one_line_error(capsys, json.dumps(big))
+    assert "weights and biases is 10,100, above the limit of 10,000" in err
+
+
+def test_divergence_is_one_line(capsys):
+    s = {"layers": [{"W": [[1e300]]}], "lr": 1e300, "steps": 5, "data": [{"x": [1e300], "y": [0]}]}
+    assert "overflowed float64" in one_line_error(capsys, json.dumps(s))
+
+
+def test_python_floats_in_a_dict_are_their_decimals():
+    ans = backprop.solve({**RELU_NET, "lr": 0.1})
+    assert ans.exact and ans.final[1].W == [[1, Fraction(2, 5)]]
