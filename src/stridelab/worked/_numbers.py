@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -20,9 +21,14 @@ from stridelab.errors import DataError
 Number = int | Fraction | float
 Matrix = list[list[Number]]  # (rows, cols)
 
-_INT = re.compile(r"[+-]?\d+")
+_INT = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
+_RATIO = re.compile(r"([+-]?[0-9]+)/([0-9]+)")
 _SEP = re.compile(r"[,\s]+")
 _MINUS = str.maketrans({"\u2212": "-", "\u2013": "-"})
+_NON_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.I)
+_FLOAT_MAX = Fraction(sys.float_info.max)
+_FLOAT_TINY = Fraction(sys.float_info.min)  # the smallest normal float64, 2.2e-308
 
 
 # ------------------------------------------------------------------ parsing
@@ -35,18 +41,162 @@ def normalize(v: Number) -> Number:
     return v
 
 
-def parse_number(token: str, *, what: str = "value") -> int | Fraction:
-    """Parse ``"3"``, ``"-0.25"``, ``"1/9"`` or ``"2e-3"`` exactly (int or Fraction)."""
+def _digits(n: int) -> int:
+    """Decimal digits of ``|n|`` (cheap: no conversion of a long integer to text)."""
+    n = abs(n)
+    if n < 10**18:
+        return len(str(n))
+    d = int(n.bit_length() * 0.30102999566398120)  # log10(2)
+    return d + (n >= 10**d)
+
+
+def exact_digits(v: Number) -> int:
+    """The larger digit count of numerator and denominator (0 for a float)."""
+    if isinstance(v, bool) or not isinstance(v, (int, Fraction)):
+        return 0
+    v = Fraction(v)
+    return max(_digits(v.numerator), _digits(v.denominator))
+
+
+def _not_a_number(token: str, what: str) -> DataError:
+    return DataError(
+        f"{what}: {_short(token)} is not a number; write integers, decimals or "
+        "fractions such as 3, -0.5 or 1/9"
+    )
+
+
+def _short(text: str, limit: int = 30) -> str:
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[:limit] + "…") + f" ({len(text):,} characters)"
+
+
+def parse_number(
+    token: str, *, what: str = "value", max_exact_digits: int | None = None
+) -> int | Fraction | float:
+    """Parse ``"3"``, ``"-0.25"``, ``"1/9"`` or ``"2e-3"`` exactly (int or Fraction).
+
+    The policy for what a user may type (one-line :class:`DataError` otherwise):
+
+    - finite values inside float64's range only: ``nan``, ``inf``, ``1e400``, and non-zero
+      values closer to 0 than 2.2e-308, are refused;
+    - a literal longer than ``MAX_LITERAL_CHARS`` (400) characters is refused unparsed;
+    - a value whose numerator or denominator has more than ``max_exact_digits`` digits
+      (default ``MAX_EXACT_DIGITS``, 60) is returned as the nearest ``float``: exact arithmetic
+      on it would not stay printable. Callers say so (``all_exact`` is then false).
+    """
+    from stridelab.worked._limits import MAX_EXACT_DIGITS, MAX_LITERAL_CHARS
+
+    limit = MAX_EXACT_DIGITS if max_exact_digits is None else max_exact_digits
     t = token.strip().translate(_MINUS)
-    if _INT.fullmatch(t):
-        return int(t)
-    try:
-        return normalize(Fraction(t))
-    except (ValueError, ZeroDivisionError):
+    if len(t) > MAX_LITERAL_CHARS:
         raise DataError(
-            f"{what}: {token.strip()!r} is not a number; write integers, decimals or "
-            "fractions such as 3, -0.5 or 1/9"
-        ) from None
+            f"{what}: a number of {len(t):,} characters ({t[:12]!r}…) is longer than the "
+            f"limit of {MAX_LITERAL_CHARS} characters; give at most {MAX_LITERAL_CHARS} digits"
+        )
+    if _NON_FINITE.fullmatch(t):
+        raise DataError(f"{what}: {t!r} is not a finite number; give finite values only")
+    if _INT.fullmatch(t):
+        v: Fraction | int = int(t)
+    elif m := _RATIO.fullmatch(t):
+        if int(m.group(2)) == 0:
+            raise DataError(f"{what}: {t!r} divides by zero")
+        v = Fraction(int(m.group(1)), int(m.group(2)))
+    elif (m := _DECIMAL.fullmatch(t)) and (m.group(2) or m.group(3)):
+        sign, whole, frac, exp = m.groups()
+        mantissa = int((whole or "0") + (frac or ""))
+        e = int(exp or 0) - len(frac or "")
+        if mantissa == 0:
+            v = 0
+        elif e > 400:  # beyond 1e308 whatever the mantissa: refuse before computing 10**e
+            raise _out_of_range(t, what)
+        elif e < -1200:  # at most 400 digits of mantissa: closer to 0 than 1e-800
+            raise _too_small(t, what)
+        else:
+            v = Fraction(mantissa * 10**e) if e >= 0 else Fraction(mantissa, 10**-e)
+            if sign == "-":
+                v = -v
+    else:
+        raise _not_a_number(token.strip(), what)
+    if abs(v) > _FLOAT_MAX:
+        raise _out_of_range(t, what)
+    if v != 0 and abs(v) < _FLOAT_TINY:
+        raise _too_small(t, what)
+    v = normalize(v)
+    if exact_digits(v) > limit:
+        return float(v)
+    return v
+
+
+def _out_of_range(t: str, what: str) -> DataError:
+    return DataError(
+        f"{what}: {_short(t)} is beyond float64's range (|x| <= 1.8e308); give finite values"
+    )
+
+
+def _too_small(t: str, what: str) -> DataError:
+    return DataError(
+        f"{what}: {_short(t)} is closer to 0 than float64 can hold (2.2e-308); write 0 or a "
+        "larger value"
+    )
+
+
+def finite_float(value: object, *, what: str = "value") -> float:
+    """``value`` as a finite float64, or a one-line :class:`DataError` (NaN, Inf, too large)."""
+    try:
+        f = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"{what}: {_short(str(value))} is not a finite number") from None
+    if not math.isfinite(f):
+        raise DataError(f"{what}: {_short(str(value))} is not a finite number")
+    return f
+
+
+def json_number_hooks(*, what: str = "value") -> dict:
+    """``parse_int``/``parse_float``/``parse_constant`` for :func:`json.loads` with the policy
+    of :func:`parse_number`: ``json.loads(text, **json_number_hooks(what="spec"))`` refuses
+    ``NaN``, ``Infinity``, ``1e400`` and 5000-digit integers with one line, and reads every
+    other number exactly (decimals as :class:`~fractions.Fraction`)."""
+
+    def number(s: str):
+        return parse_number(s, what=what)
+
+    def constant(s: str):
+        raise DataError(f"{what}: {s} is not a finite number; give finite values only")
+
+    return {"parse_int": number, "parse_float": number, "parse_constant": constant}
+
+
+def exact_from_array(values, *, what: str = "value"):
+    """Nested lists, tuples or a NumPy array -> nested lists of exact numbers.
+
+    Python ints and Fractions stay exact, NumPy integers become ints, strings are read by
+    :func:`parse_number`, floats stay floats (finite ones only: NaN and Inf are refused with a
+    one-line :class:`DataError`). The nesting is kept as it is.
+    """
+    if hasattr(values, "tolist") and not isinstance(values, (list, tuple)):
+        values = values.tolist()  # ndarray -> nested lists of Python scalars
+    if isinstance(values, (list, tuple)):
+        return [exact_from_array(v, what=what) for v in values]
+    if isinstance(values, bool):
+        return int(values)
+    if isinstance(values, (int, Fraction)):
+        v = normalize(values)
+        if abs(v) > _FLOAT_MAX:
+            raise _out_of_range(str(v)[:30], what)
+        return v
+    if isinstance(values, str):
+        return parse_number(values, what=what)
+    if hasattr(values, "item") and not isinstance(values, float):  # a NumPy scalar
+        return exact_from_array(values.item(), what=what)
+    return finite_float(values, what=what)
+
+
+def count_values(text: str) -> int:
+    """How many values ``text`` holds (tokens between separators), without parsing them."""
+    return sum(
+        1 for line in re.split(r"[;\n|]", text) for tok in _SEP.split(line.split("#", 1)[0]) if tok
+    )
 
 
 def parse_matrix(text: str, *, what: str = "matrix") -> Matrix:
@@ -67,8 +217,20 @@ def parse_matrix(text: str, *, what: str = "matrix") -> Matrix:
     return rows
 
 
-def parse_channels(text: str, *, what: str = "matrix") -> list[Matrix]:
-    """Parse one or more channels separated by ``|`` (or blank lines in a file); (C, H, W)."""
+def parse_channels(
+    text: str, *, what: str = "matrix", max_cells: int | None = None
+) -> list[Matrix]:
+    """Parse one or more channels separated by ``|`` (or blank lines in a file); (C, H, W).
+
+    With ``max_cells``, text holding more values is refused (one line) before any is parsed.
+    """
+    if max_cells is not None:
+        n = count_values(text)
+        if n > max_cells:
+            raise DataError(
+                f"{what} has {n:,} values, above the limit of {max_cells:,}; give a smaller "
+                "matrix"
+            )
     blocks = [b for b in re.split(r"\||\n[ \t]*\n", text) if b.strip()]
     if not blocks:
         raise DataError(f"{what} is empty; give rows separated by ';', e.g. \"1 2; 3 4\"")
@@ -86,19 +248,41 @@ def parse_channels(text: str, *, what: str = "matrix") -> list[Matrix]:
     return channels
 
 
-def read_text_file(path: str | Path, *, what: str) -> str:
-    """Read a small text file, turning OS errors into one-line :class:`DataError`."""
+def read_text_file(path: str | Path, *, what: str, max_bytes: int | None = None) -> str:
+    """Read a small text file, turning OS errors into one-line :class:`DataError`.
+
+    At most ``max_bytes`` (default ``MAX_TEXT_BYTES``) are read: a larger file, or an endless
+    one such as ``/dev/zero``, is refused without reading it all. A name that is too long or
+    otherwise impossible as a path is reported as not found.
+    """
+    from stridelab.worked._limits import MAX_TEXT_BYTES
+
+    limit = MAX_TEXT_BYTES if max_bytes is None else max_bytes
     p = Path(path)
-    if not p.exists():
-        raise DataError(f"{what}: file {str(p)!r} not found; check the path")
-    if p.is_dir():
-        raise DataError(f"{what}: {str(p)!r} is a directory; give a file")
+    shown = _short(str(p), 60)
     try:
-        return p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
+        exists, is_dir = p.exists(), p.is_dir()
+    except (OSError, ValueError):  # ENAMETOOLONG, an embedded NUL byte ...
+        exists = is_dir = False
+    if not exists:
+        raise DataError(f"{what}: file {shown} not found; check the path")
+    if is_dir:
+        raise DataError(f"{what}: {shown} is a directory; give a file")
+    try:
+        with open(p, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as e:
         raise DataError(
-            f"{what}: cannot read {str(p)!r} as text ({e.__class__.__name__})"
+            f"{what}: cannot read {shown} ({e.strerror or e.__class__.__name__})"
         ) from None
+    if len(data) > limit:
+        raise DataError(
+            f"{what}: {shown} is larger than the limit of {limit:,} bytes; give a smaller file"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"{what}: cannot read {shown} as UTF-8 text") from None
 
 
 def matrix_shape(m: Matrix) -> tuple[int, int]:
@@ -210,6 +394,20 @@ def approx(v: Number, digits: int = 4) -> str | None:
     if isinstance(v, Fraction) and terminating_decimal(v) is None:
         return fmt_float(float(v), digits)
     return None
+
+
+def ordinal(n: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``4th``, ``11th``, ``12th``, ``13th``, ``21st``, ``102nd``."""
+    if 10 <= n % 100 <= 20:
+        suffix = "th"
+    else:
+        suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 kernel"``, ``"2 kernels"`` (``many`` for irregular plurals)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def paren(s: str) -> str:

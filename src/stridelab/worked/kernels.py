@@ -33,6 +33,7 @@ class Kernel:
     scale: Fraction = Fraction(1)
     description: str | None = None  # one sentence on what the kernel detects
     named: bool = False
+    alias: str | None = None  # a literal equal to a named kernel up to sign: "sobel_x", "-sobel_x"
 
     @property
     def channels(self) -> int:
@@ -50,13 +51,31 @@ class Kernel:
     def flipped(self) -> Kernel:
         """The kernel rotated by 180 degrees (what convolution slides)."""
         table = tuple(tuple(tuple(row[::-1]) for row in ch[::-1]) for ch in self.table)
-        return Kernel(self.name, table, self.scale, self.description, self.named)
+        return Kernel(self.name, table, self.scale, self.description, self.named, self.alias)
+
+    def negated(self) -> Kernel:
+        """The kernel with every weight's sign changed (name and description dropped)."""
+        table = tuple(tuple(tuple(-w for w in row) for row in ch) for ch in self.table)
+        return Kernel(f"-({self.name})", table, self.scale)
+
+    @property
+    def label(self) -> str:
+        """How answers name the kernel: ``sobel_x``, ``−sobel_x`` (a literal equal to minus a
+        named kernel) or the literal as typed."""
+        if self.named:
+            return self.name
+        if self.alias:
+            return self.alias.replace("-", "\u2212", 1)
+        return self.name
 
     def broadcast(self, n_channels: int) -> Kernel:
         """Repeat a one-channel kernel over ``n_channels`` input channels."""
         if self.channels == n_channels:
             return self
-        return Kernel(self.name, self.table * n_channels, self.scale, self.description, self.named)
+        return Kernel(
+            self.name, self.table * n_channels, self.scale, self.description, self.named,
+            self.alias,
+        )
 
 
 def _named(name: str, rows: Matrix, description: str, scale: Fraction = Fraction(1)) -> Kernel:
@@ -157,19 +176,152 @@ KERNELS: dict[str, Kernel] = {
 }
 
 
-def parse_kernel(spec: str) -> Kernel:
+# What minus each named kernel does: a literal such as the sheets' "1 0 -1; 2 0 -2; 1 0 -1" is
+# -sobel_x, and its sign convention is the opposite of sobel_x's.
+NEGATIVE_DESCRIPTIONS: dict[str, str] = {
+    "sobel_x": (
+        "it estimates minus the derivative along x, so it responds to vertical edges like "
+        "sobel_x but with the opposite sign: positive where the image gets brighter to the "
+        "left (darker to the right)."
+    ),
+    "sobel_y": (
+        "it estimates minus the derivative along y, so it responds to horizontal edges like "
+        "sobel_y but with the opposite sign: positive where the image gets brighter upwards "
+        "(darker downwards)."
+    ),
+    "prewitt_x": (
+        "the unweighted x-derivative with the opposite sign: vertical edges, positive where "
+        "the image gets brighter to the left."
+    ),
+    "prewitt_y": (
+        "the unweighted y-derivative with the opposite sign: horizontal edges, positive where "
+        "the image gets brighter upwards."
+    ),
+    "laplace4": (
+        "the discrete Laplacian with the opposite sign (centre +4): zero on flat regions and "
+        "linear ramps, positive on bright points, blobs and thin bright lines, and it changes "
+        "sign across an edge."
+    ),
+    "laplace8": (
+        "the 8-neighbour Laplacian with the opposite sign (centre +8): zero on flat regions, "
+        "positive on bright points, blobs and lines in every direction."
+    ),
+    "gaussian5": (
+        "a 5x5 Gaussian blur with the sign changed (weights sum to -1): the smoothed image, "
+        "negated."
+    ),
+    "box3": "minus the 3x3 mean: every output is the negated average of its window.",
+    "identity": "it copies the centre pixel with its sign changed: the output is minus the input.",
+    "sharpen": (
+        "laplace4 minus identity: the negated image with its edges and fine detail "
+        "emphasised."
+    ),
+}
+
+
+def identify(kernel: Kernel) -> tuple[int, Kernel] | None:
+    """``(+1, named)`` or ``(-1, named)`` when ``kernel``'s weights equal ± a named kernel's.
+
+    Only one-channel kernels are compared (every named kernel has one channel); the weights,
+    not the tables, are compared, so ``"1/9 1/9 1/9; ..."`` is ``box3``.
+    """
+    if kernel.channels != 1:
+        return None
+    weights = kernel.weights
+    for named in KERNELS.values():
+        if named.size != kernel.size:
+            continue
+        w = named.weights
+        if w == weights:
+            return 1, named
+        if [[[-v for v in row] for row in ch] for ch in w] == weights:
+            return -1, named
+    return None
+
+
+def _with_alias(kernel: Kernel) -> Kernel:
+    """A literal kernel with the description of the named kernel it equals up to sign."""
+    found = identify(kernel)
+    if found is None:
+        return kernel
+    sign, named = found
+    if sign > 0:
+        alias, text = named.name, named.description
+        description = f"This is {named.name}: {text}"
+    else:
+        alias = f"-{named.name}"
+        description = f"This is \u2212{named.name}: {NEGATIVE_DESCRIPTIONS[named.name]}"
+    # keep the named table and scale (box3 as 1/9 times ones) when the weights are the same
+    table, scale = (named.table, named.scale) if sign > 0 else (kernel.table, kernel.scale)
+    return Kernel(kernel.name, table, scale, description, False, alias)
+
+
+def parse_kernel(spec: str, *, channels_first: bool = False) -> Kernel:
     """A kernel from a registered name (``sobel_x``) or a literal (``"1 0 -1; 2 0 -2; ..."``).
 
-    Literal kernels may have several channels separated by ``|``.
+    Literal kernels may have several channels separated by ``|``. With ``channels_first``
+    the literal is a 1-D kernel with one row per input channel (``"1 0; 0 1"``: two channels
+    of length 2), as for ``stridelab conv --channels-first``. A literal equal to a named
+    kernel up to sign gets that kernel's description (``alias`` ``"-sobel_x"``).
     """
+    from stridelab.worked._limits import MAX_EXACT_CELLS
+
     text = spec.strip()
     if _NAME.fullmatch(text):
         key = text.lower().replace("-", "_")
         if key in KERNELS:
+            if channels_first:
+                raise ConfigError(
+                    f"kernel {text!r} is 2-D; with --channels-first give a literal 1-D kernel, "
+                    'one row per input channel, such as "1 0; 0 1"'
+                )
             return KERNELS[key]
         raise ConfigError(
-            f'unknown kernel {text!r}; use a literal such as "1 0 -1; 2 0 -2; 1 0 -1" or one '
-            f"of: {', '.join(KERNELS)}"
+            f'unknown kernel {_short(text)}; use a literal such as "1 0 -1; 2 0 -2; 1 0 -1" or '
+            f"one of: {', '.join(KERNELS)}"
         )
-    channels = parse_channels(text, what=f"kernel {text!r}")
-    return Kernel(text, tuple(tuple(tuple(r) for r in ch) for ch in channels))
+    what = f"kernel {_short(text)}"
+    channels = parse_channels(text, what=what, max_cells=MAX_EXACT_CELLS)
+    if channels_first:
+        if len(channels) > 1:
+            raise ConfigError(
+                f"{what}: with --channels-first write one channel per row separated by ';' "
+                "(not '|')"
+            )
+        channels = [[row] for row in channels[0]]  # (C, 1, K)
+    kernel = Kernel(text, tuple(tuple(tuple(r) for r in ch) for ch in channels))
+    return _with_alias(kernel)
+
+
+def kernel_from_array(weights, *, name: str = "literal", channels_first: bool = False) -> Kernel:
+    """A :class:`Kernel` from nested lists or an array: (K,) 1-D, (KH, KW) 2-D, (C, KH, KW);
+    with ``channels_first`` a 2-D array is (C, K), one 1-D kernel row per input channel."""
+    from stridelab.worked._numbers import exact_from_array
+
+    table = exact_from_array(weights, what=f"kernel {name!r}")  # nested lists of numbers
+    depth = _depth(table)
+    if depth == 1:
+        table = [[table]]
+    elif depth == 2:
+        table = [[row] for row in table] if channels_first else [table]
+    elif depth != 3:
+        raise ConfigError(f"kernel {name!r} must have 1, 2 or 3 dimensions, got {depth}")
+    if not table or not table[0] or not table[0][0]:
+        raise ConfigError(f"kernel {name!r} is empty")
+    shapes = {(len(ch), len(row)) for ch in table for row in ch}
+    if len({len(ch) for ch in table}) != 1 or len(shapes) != 1:
+        raise ConfigError(f"kernel {name!r} is ragged: every row needs the same length")
+    return _with_alias(Kernel(name, tuple(tuple(tuple(r) for r in ch) for ch in table)))
+
+
+def _depth(v) -> int:
+    d = 0
+    while isinstance(v, (list, tuple)):
+        if not v:
+            return d + 1
+        v, d = v[0], d + 1
+    return d
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return repr(text) if len(text) <= limit else repr(text[:limit] + "…")
