@@ -2,14 +2,18 @@
 
 from stridelab.experiments import (  # noqa: F401
     autoencoders,
+    batch_size,
     calculator,
     captioning,
     cifar,
-    dynamics,
+    depth_sweep,
     engine_cnn,
     filters,
+    gd_1d,
     kmeans,
-    mnist_study,
-    svc,
+    mlp_vs_cnn,
+    mnist_cnn,
+    mnist_samples,
+    svc_baseline,
     worked_answers,
 )
