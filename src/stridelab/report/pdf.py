@@ -117,9 +117,8 @@ def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *,
             return f"printing {html_path} to PDF: Chromium returned no PDF"
         write_bytes_atomic(pdf_path, data)
         return None
-    except WebDriverException as exc:
-        return f"printing {html_path} to PDF failed ({_one_line(exc)})"
-    except OSError as exc:
+    except (WebDriverException, OSError, KeyError, ValueError) as exc:
+        # KeyError/ValueError: a DevTools answer without (valid base64) data
         return f"printing {html_path} to PDF failed ({_one_line(exc)})"
     finally:
         if drv is not None:
