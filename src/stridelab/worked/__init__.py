@@ -64,6 +64,11 @@ def literal(value: Any) -> str:
     """
     if isinstance(value, str):
         return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(r, (list, tuple, np.ndarray))
+                                                        for r in value):
+        depth = {np.ndim(r) for r in value}
+        if depth == {1}:  # rows of a matrix, possibly ragged: the command says which row
+            return "; ".join(" ".join(_number(x) for x in r) for r in value)
     a = np.asarray(value, dtype=object)
     if a.ndim == 0:
         return _number(a.item())
