@@ -716,8 +716,8 @@ def solve(
     if mode not in MODES:
         raise ConfigError(f"mode {shorten(mode)} not understood; use correlate or convolve")
     activation = check_activation(activation)
-    stride = positive_int(stride, name="stride", maximum=MAX_WINDOW)
-    dilation = positive_int(dilation, name="dilation", maximum=MAX_WINDOW)
+    stride = positive_int(stride, name="--stride", maximum=MAX_WINDOW)
+    dilation = positive_int(dilation, name="--dilation", maximum=MAX_WINDOW)
     padding_numbers(padding)  # refuses a bad or huge padding before anything is read
     vector = channels_first or (X.ndim if isinstance(X, np.ndarray) else _depth(X)) == 1
     X = as_channels(X, channels_first=channels_first)
@@ -791,10 +791,11 @@ def solve(
                 if not (0 <= i < H_out and 0 <= j < W_out):
                     base = 1 if one_based else 0
                     where = _cell_name((i, j), ndim, one_based)
-                    size = plural(W_out, "value") if ndim == 1 else f"{H_out}{_TIMES}{W_out}"
+                    size = (f"output of {plural(W_out, 'value')}" if ndim == 1
+                            else f"{H_out}{_TIMES}{W_out} output")
                     raise ConfigError(
                         f"--explain {'position' if ndim == 1 else 'cell'} {where} is outside "
-                        f"the {size} output of kernel {shorten(res.kernel.label)} "
+                        f"the {size} of kernel {shorten(res.kernel.label)} "
                         f"({'positions' if ndim == 1 else 'rows and columns'} count from {base})"
                     )
     answer = ConvAnswer(
@@ -1401,8 +1402,8 @@ def solve_image(
     if mode not in MODES:
         raise ConfigError(f"mode {shorten(mode)} not understood; use correlate or convolve")
     activation = check_activation(activation)
-    stride = positive_int(stride, name="stride", maximum=MAX_WINDOW)
-    dilation = positive_int(dilation, name="dilation", maximum=MAX_WINDOW)
+    stride = positive_int(stride, name="--stride", maximum=MAX_WINDOW)
+    dilation = positive_int(dilation, name="--dilation", maximum=MAX_WINDOW)
     padding_numbers(padding)
     img = np.asarray(image, dtype=np.float64)
     if img.ndim == 2:
@@ -1433,7 +1434,11 @@ def solve_image(
         kernel = kernel.broadcast(C)
         pad = resolve_padding(padding, (H, W), kernel.size, stride, dilation)
         Hp, Wp = H + pad.top + pad.bottom, W + pad.left + pad.right
-        check_limit(Hp * Wp, MAX_CELLS, what=f"the padded image ({Hp}{_TIMES}{Wp}) in cells")
+        if Hp * Wp > MAX_CELLS:
+            raise ConfigError(
+                f"the padded image is {Hp}{_TIMES}{Wp} = {Hp * Wp:,} cells, above the limit of "
+                f"{MAX_CELLS:,}; use less padding or a smaller image"
+            )
         KH, KW = kernel.size
         H_out, W_out = output_size(Hp, KH, stride, dilation), output_size(Wp, KW, stride, dilation)
         if H_out < 1 or W_out < 1:
@@ -1441,8 +1446,12 @@ def solve_image(
                 f"kernel {shorten(kernel.name)} is larger than the padded {Hp}{_TIMES}{Wp} image; "
                 "use --padding same or a smaller kernel"
             )
-        check_limit(H_out * W_out * C * KH * KW, MAX_IMAGE_PRODUCTS,
-                    what=f"kernel {shorten(kernel.label)} on this image, in multiply-adds")
+        if H_out * W_out * C * KH * KW > MAX_IMAGE_PRODUCTS:
+            raise ConfigError(
+                f"kernel {shorten(kernel.label)} on this image needs "
+                f"{H_out * W_out * C * KH * KW:,} multiply-adds, above the limit of "
+                f"{MAX_IMAGE_PRODUCTS:,}; use a smaller kernel, less dilation or a larger stride"
+            )
         prepared.append((kernel, pad))
     pads, outs, checks = [], [], []
     for f, (kernel, pad) in enumerate(prepared):
@@ -2357,8 +2366,8 @@ def answer_from_args(args: argparse.Namespace) -> ConvAnswer | ImageAnswer:
                             ("--explain", getattr(args, "explain", None) is not None)):
             if given:
                 raise ConfigError(f"{flag} works on a typed --input matrix, not on --image")
-        positive_int(common["stride"], name="stride", maximum=MAX_WINDOW)
-        positive_int(common["dilation"], name="dilation", maximum=MAX_WINDOW)
+        positive_int(common["stride"], name="--stride", maximum=MAX_WINDOW)
+        positive_int(common["dilation"], name="--dilation", maximum=MAX_WINDOW)
         padding_numbers(common["padding"])  # before the image is loaded
         fig_path = out or f"conv_{Path(image).stem}.png"
         check_figure_path(fig_path)
