@@ -1211,6 +1211,9 @@ def _diagnose_cell(answer: ConvAnswer, res: KernelResult, S: Matrix, c, hyps) ->
     s_val, e_val = S[i][j], res.output[i][j]
     ct = res.cells[c]
     scale, act = res.kernel.scale, answer.activation
+    if res.padding.any and _touches_padding(ct) and s_val == 0:
+        return _wrong(S, res.output, res, c, "padding",
+                      "this window reaches into the padding and was left as 0")
     if e_val != 0 and same_value(s_val, normalize(-e_val)):
         return _wrong(S, res.output, res, c, "sign", "the sign is wrong")
     z = ct.z
@@ -1234,9 +1237,6 @@ def _diagnose_cell(answer: ConvAnswer, res: KernelResult, S: Matrix, c, hyps) ->
             if key == "padding" and not _touches_padding(ct):
                 continue
             return _wrong(S, res.output, res, c, key, detail)
-    if res.padding.any and _touches_padding(ct) and s_val == 0:
-        return _wrong(S, res.output, res, c, "padding",
-                      "this window reaches into the padding and was left as 0")
     diff = normalize(s_val - e_val)
     return _wrong(S, res.output, res, c, "arithmetic",
                   f"the products sum to {fmt(e_val)}, not {fmt(s_val)} (off by {fmt(diff)})")
