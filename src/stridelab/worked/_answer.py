@@ -55,6 +55,15 @@ class Answer:
     def __str__(self) -> str:
         return self.to_text()
 
+    def _repr_pretty_(self, p, cycle: bool) -> None:  # IPython's text/plain: the terminal form
+        p.text(self.to_text())
+
+    def __init_subclass__(cls, **kwargs):
+        # IPython takes the first __repr__ or _repr_pretty_ along the MRO, and @dataclass puts
+        # its __repr__ on the subclass itself: name _repr_pretty_ there too
+        super().__init_subclass__(**kwargs)
+        cls._repr_pretty_ = Answer._repr_pretty_
+
 
 def as_plain(obj):
     """``obj`` through a JSON round trip: what a sheet reference or a test compares against."""
