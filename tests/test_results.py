@@ -1,0 +1,173 @@
+"""Result records and the README's measured-results table.
+
+Records are made here from real smoke runs in a temporary directory (never by hand); the
+table built from them is checked against their values; and the committed README table must
+agree with the committed records in results/.
+"""
+
+import importlib.util
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from stridelab.experiments.runner import run_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+record_result = _script("record_result")
+results_table = _script("results_table")
+
+
+@pytest.fixture(scope="module")
+def smoke_records(tmp_path_factory):
+    """Two real smoke runs of svc-baseline (seeds 0 and 1) and their records."""
+    root = tmp_path_factory.mktemp("runs")
+    results = root / "results"
+    runs = [run_experiment("svc-baseline", smoke=True, dataset="mnist-5k", out=root, seed=seed,
+                           device="cpu", echo=False) for seed in (0, 1)]
+    assert all(r.status == "ok" for r in runs), [r.reason for r in runs]
+    paths = [record_result.write_record(r.out, results) for r in runs]
+    return root, results, runs, paths
+
+
+def test_a_record_holds_the_run_evidence(smoke_records):
+    _, results, runs, paths = smoke_records
+    assert [p.name for p in paths] == ["svc-baseline--mnist-5k--smoke--seed0.json",
+                                       "svc-baseline--mnist-5k--smoke--seed1.json"]
+    record = json.loads(paths[0].read_text())
+    config = json.loads((runs[0].out / "config.json").read_text())
+    status = json.loads((runs[0].out / "status.json").read_text())
+    assert record["metrics"] == json.loads((runs[0].out / "metrics.json").read_text())
+    assert record["config"] == config["config"] and record["seed"] == 0
+    assert record["dataset"]["sha256"] == config["dataset"]["sha256"]
+    assert record["dataset"]["name"] == "mnist-5k"
+    assert record["wall_time_s"] == status["seconds"] and record["date"] == status["finished"]
+    assert record["machine"]["cpu"] and record["machine"]["cpu_count"] >= 1
+    assert record["machine"]["torch_threads"] >= 1
+    assert record["versions"]["stridelab"] and record["versions"]["torch"]
+    assert record["mode"] == "smoke" and record["overrides"] == {}
+
+
+def test_recording_the_same_run_again_is_idempotent_another_is_refused(smoke_records, tmp_path):
+    _, results, runs, paths = smoke_records
+    assert record_result.write_record(runs[0].out, results) == paths[0]
+    changed = json.loads(paths[0].read_text())
+    changed["wall_time_s"] = -1.0
+    clash = tmp_path / "results"
+    clash.mkdir()
+    (clash / paths[0].name).write_text(json.dumps(changed))
+    with pytest.raises(record_result.RecordError, match="exists and holds another run"):
+        record_result.write_record(runs[0].out, clash)
+    assert record_result.write_record(runs[0].out, clash, force=True) == clash / paths[0].name
+
+
+def test_only_finished_runs_are_recorded(smoke_records, tmp_path, capsys):
+    root, _, runs, _ = smoke_records
+    failed = tmp_path / "svc-baseline"
+    failed.mkdir()
+    for name in ("config.json", "metrics.json"):
+        (failed / name).write_text((runs[0].out / name).read_text())
+    (failed / "status.json").write_text(json.dumps({"status": "failed"}))
+    assert record_result.main([str(failed), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "status is 'failed'" in err
+    assert record_result.main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_variant_tags():
+    assert record_result.variant_tag("full", {}) == ""
+    assert record_result.variant_tag("quick", {}) == "quick"
+    assert record_result.variant_tag("full", {"epochs": "8", "lr": "0.1"}) == "epochs=8-lr=0.1"
+    long = record_result.variant_tag("full", {f"k{i}": "x" * 10 for i in range(6)})
+    assert long.startswith("set") and len(long) == 13
+
+
+def test_summarise_gives_mean_and_min_max():
+    assert results_table.summarise([0.947]) == "0.947"
+    assert results_table.summarise([0.9, 0.9]) == "0.9"  # seeds that agree: no spread
+    assert results_table.summarise([0.5, 0.75, 1.0]) == "0.75 (0.5–1)"
+    assert results_table.summarise([0.9412, 0.9388]) == "0.94 (0.9388–0.9412)"
+
+
+def test_the_table_agrees_with_the_records(smoke_records):
+    _, results, _, paths = smoke_records
+    records = [json.loads(p.read_text()) for p in paths]
+    table = results_table.build_table(results_table.load_records(results))
+    rows = table.strip().splitlines()[2:]
+    # two seeds of one study/data/config: one row per lesson (or one for the key metric), n = 2
+    lessons = records[0]["lessons"]
+    assert len(rows) == max(1, len(lessons))
+    for i, row in enumerate(rows):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[:4] == ["`svc-baseline`", "mnist-5k", "smoke", "2"]
+        if lessons:
+            label = lessons[i]["label"]
+            values = [r["lessons"][i]["value"] for r in records]
+            met = sum(bool(r["lessons"][i]["met"]) for r in records)
+            if lessons[i]["target"] is not None:
+                assert cells[6] == f"{met}/2"
+        else:
+            label = "test_accuracy"
+            values = [r["metrics"]["test_accuracy"] for r in records]
+        spread = "" if len(set(values)) == 1 else f" ({min(values):.4g}–{max(values):.4g})"
+        assert cells[4] == f"{label} {statistics.fmean(values):.4g}{spread}"
+
+
+def test_readme_is_rewritten_between_markers_and_checked(smoke_records, tmp_path, capsys):
+    _, results, _, paths = smoke_records
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n\n<!-- results:start -->\nold\n<!-- results:end -->\n\nafter\n")
+    argv = ["--results", str(results), "--readme", str(readme)]
+    assert results_table.main(argv + ["--check"]) == 1
+    capsys.readouterr()
+    assert results_table.main(argv) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("| study |")  # also printed
+    text = readme.read_text()
+    assert text == f"# title\n\n<!-- results:start -->\n{table}<!-- results:end -->\n\nafter\n"
+    assert results_table.main(argv + ["--check"]) == 0
+    # a record that changes makes the README stale
+    record = json.loads(paths[1].read_text())
+    record["metrics"]["test_accuracy"] = 0.123
+    for lesson in record["lessons"]:
+        lesson["value"] = 0.123
+    other = tmp_path / "results"
+    other.mkdir()
+    (other / paths[0].name).write_text(paths[0].read_text())
+    (other / paths[1].name).write_text(json.dumps(record))
+    assert results_table.main(["--results", str(other), "--readme", str(readme), "--check"]) == 1
+    assert "differs from the records" in capsys.readouterr().err
+
+
+def test_readme_without_markers(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    (tmp_path / "results").mkdir()
+    argv = ["--results", str(tmp_path / "results"), "--readme", str(readme)]
+    assert results_table.main(argv + ["--check"]) == 1
+    assert results_table.main(argv) == 2
+    assert readme.read_text() == "# no markers\n"
+    assert "nothing rewritten" in capsys.readouterr().err
+
+
+def test_committed_readme_table_matches_committed_records():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    if results_table.START not in readme:
+        pytest.skip("README.md has no <!-- results:start --> / <!-- results:end --> markers "
+                    "yet, so it holds no generated results table to check")
+    assert results_table.main(["--results", str(ROOT / "results"),
+                               "--readme", str(ROOT / "README.md"), "--check"]) == 0, \
+        "README's measured-results table differs from results/*.json: run " \
+        "`python scripts/results_table.py`"
