@@ -678,3 +678,13 @@ def test_divergence_is_one_line(capsys):
 def test_python_floats_in_a_dict_are_their_decimals():
     ans = backprop.solve({**RELU_NET, "lr": 0.1})
     assert ans.exact and ans.final[1].W == [[1, Fraction(2, 5)]]
+
+
+def test_a_long_run_writes_out_the_chain_rule_of_its_first_and_last_steps_only():
+    ans = backprop.solve({**RELU_NET, "steps": 8})
+    md = ans.to_markdown()
+    assert md.count("**Backward**") == backprop.DETAIL_STEPS + 1  # steps 1-3 and 8
+    assert md.count("### Step ") == 8 and "Steps 4 to 7 are shown briefly" in md
+    ans.full = True
+    assert ans.to_markdown().count("**Backward**") == 8
+    assert backprop.solve({**RELU_NET, "steps": 6}).to_markdown().count("**Backward**") == 6

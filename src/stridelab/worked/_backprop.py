@@ -100,6 +100,9 @@ MAX_SPEC_CHARS = 1_000_000
 MAX_WORK = 200_000
 # the most significant digits --digits may ask for (float64 has 17)
 MAX_DIGITS = 17
+# a run of more steps than 2 * DETAIL_STEPS shows the chain rule of its first DETAIL_STEPS
+# steps and its last one; the others briefly (loss and parameters), unless full=True
+DETAIL_STEPS = 3
 
 _BIG = 10**MAX_EXACT_DIGITS  # an exact numerator or denominator must stay below this
 _FLOAT_MAX = Fraction(sys.float_info.max)
@@ -812,6 +815,7 @@ class BackpropAnswer(Answer):
     float_from: int | None = None
     digits: int = 6  # significant digits of floats in to_markdown
     brief: bool = False  # to_markdown without the chain-rule lines
+    full: bool = False  # to_markdown with the chain-rule lines of every step of a long run
     graph: str | None = None  # the compute-graph figure written, if any
     graph_step: int | None = None
     student_check: BackpropCheck | None = None
@@ -1294,7 +1298,17 @@ def _markdown(answer: BackpropAnswer, digits: int = 6, brief: bool = False) -> s
         _params_latex(spec.layers, f),
         "",
     ]
+    n_steps = len(answer.steps)
+    shorten = not brief and not answer.full and n_steps > 2 * DETAIL_STEPS
+    if shorten:
+        out += [
+            f"Steps {DETAIL_STEPS + 1} to {n_steps - 1} are shown briefly (loss and updated "
+            "parameters); `--full` writes out the chain rule of every step.",
+            "",
+        ]
+    all_brief = brief
     for s, step in enumerate(answer.steps, start=1):
+        brief = all_brief or (shorten and DETAIL_STEPS < s < n_steps)
         if step.point is not None:
             where = f"epoch {step.epoch}, data point {step.point}"
         else:
@@ -1881,6 +1895,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="only inputs, losses and updated parameters (no chain-rule lines)",
     )
     parser.add_argument(
+        "--full",
+        action="store_true",
+        help=f"write out the chain rule of every step (a run of more than {2 * DETAIL_STEPS} "
+        f"steps shows it for the first {DETAIL_STEPS} and the last)",
+    )
+    parser.add_argument(
         "--digits", default="6", metavar="N", help="significant digits for float values (default 6)"
     )
     add_format_arguments(parser)
@@ -1911,6 +1931,7 @@ def answer_from_args(args: argparse.Namespace) -> BackpropAnswer:
     answer = solve(spec)
     answer.digits = digits
     answer.brief = bool(getattr(args, "brief", False))
+    answer.full = bool(getattr(args, "full", False))
     if getattr(args, "check", None):
         answer.student_check = answer.check(args.check)
     if graph:
