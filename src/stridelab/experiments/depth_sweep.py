@@ -347,8 +347,7 @@ def measure(config: DepthConfig, ctx) -> dict:
         metrics[f"{act}_deepest_grad_ratio"] = results[f"{act}_{depths[-1]}"]["grad_ratio"]
     sig, relu = results[f"sigmoid_{depths[-1]}"], results[f"relu_{depths[-1]}"]
     metrics["sigmoid_deepest_slopes_init"] = sig["activation_slope_init"]
-    metrics["relu_deepest_active_percent_init"] = [100 * s for s in
-                                                   relu["activation_slope_init"]]
+    metrics["relu_deepest_active_fraction_init"] = relu["activation_slope_init"]
     metrics["sigmoid_over_relu_grad_per_layer"] = (
         np.asarray(sig["grad_norm_first_epoch"]) / np.asarray(relu["grad_norm_first_epoch"]))
     return metrics
@@ -407,7 +406,7 @@ def narrate(metrics: dict, config: DepthConfig) -> Notes:
                 "depth did not hurt the sigmoid network here."))
     vanishing = m["sigmoid_deepest_grad_ratio"] < m["relu_deepest_grad_ratio"]
     slopes = ", ".join(f"{s:.3f}" for s in m["sigmoid_deepest_slopes_init"])
-    active = ", ".join(f"{a:.0f}%" for a in m["relu_deepest_active_percent_init"])
+    active = ", ".join(f"{a:.0%}" for a in m["relu_deepest_active_fraction_init"])
     notes.add(
         "**Where the gradient goes.** Backpropagation multiplies the error by each layer's "
         "activation slope f′(z) and its weights on the way to the input. Measured at "

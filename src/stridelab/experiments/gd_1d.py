@@ -321,8 +321,7 @@ def narrate(metrics: dict, config: GD1DConfig) -> Notes:
         "minima: gradient descent only follows the local slope, and a long step can jump "
         "into another valley.",
         "On the quartic every converging learning rate found the same minimum from this "
-        "start; which one it finds depends on the start, since gradient descent only follows "
-        "the local slope."))
+        "start."))
     notes.add(claim(
         m["factor_rule_agreement"] == 1,
         f"In all {num(m, 'n_runs')} runs the step factor predicted the outcome.",

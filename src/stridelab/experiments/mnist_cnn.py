@@ -331,7 +331,8 @@ def measure(config: CNNConfig, ctx) -> dict:
     cm = confusion_counts(y_true, y_hat, ds.n_classes)
     pairs = most_confused_pairs(cm, ds.classes)
     for p in pairs:
-        p["percent_of_true"] = 100 * p["fraction_of_true"]
+        p["true_label"], p["predicted_label"] = (ds.classes.index(p["true"]),
+                                                 ds.classes.index(p["predicted"]))
     ctx.savefig(confusion_figure(cm, ds.classes, f"CNN on {ds.name}: confusion matrix "
                                                  f"(test accuracy {accuracy:.4f})"),
                 "confusion_matrix", caption="Confusion matrix, counts and row-normalised")
@@ -389,8 +390,8 @@ def measure(config: CNNConfig, ctx) -> dict:
         "first_conv_filters": int(maps_first.shape[0]),
         "last_conv_filters": int(maps_last.shape[0]),
         "first_conv_field": fields[0], "last_conv_field": fields[-1],
-        "first_conv_active_percent": float(100 * np.mean(act_first > 0)),
-        "last_conv_active_percent": float(100 * np.mean(act_last > 0)),
+        "first_conv_active_fraction": float(np.mean(act_first > 0)),
+        "last_conv_active_fraction": float(np.mean(act_last > 0)),
         "filter_orientation": coherence, "filter_angle_degrees": angle,
         "filter_orientation_mean": float(coherence.mean()),
         "filter_orientation_mean_init": float(coherence_init.mean()),
@@ -475,7 +476,7 @@ def narrate(metrics: dict, config: CNNConfig) -> Notes:
         (f"**Mistakes.** {num(m, 'n_errors')} of {num(m, 'n_test')} test images are "
          "misclassified; the most frequent confusions (true → predicted): "
          + "; ".join(f"{p['true']} → {p['predicted']}: {num(p, 'count')} "
-                     f"({num(p, 'percent_of_true', '.1f')}% of {p['true']})"
+                     f"({num(p, 'fraction_of_true', '.1%')} of {p['true']})"
                      for p in pairs) + ".") if pairs else "",
         "**Mistakes.** Every test image is classified correctly."))
     notes.add(
@@ -486,10 +487,10 @@ def narrate(metrics: dict, config: CNNConfig) -> Notes:
         f"{num(m, 'last_conv_filters')} maps are {num(m, 'last_conv_map_side')}×"
         f"{num(m, 'last_conv_map_side')}, each value seeing "
         f"{num(m, 'last_conv_field')}×{num(m, 'last_conv_field')} pixels.",
-        f"After the ReLU, {num(m, 'first_conv_active_percent', '.1f')}% of the first layer's "
-        f"outputs and {num(m, 'last_conv_active_percent', '.1f')}% of the last layer's are "
+        f"After the ReLU, {num(m, 'first_conv_active_fraction', '.1%')} of the first layer's "
+        f"outputs and {num(m, 'last_conv_active_fraction', '.1%')} of the last layer's are "
         "active for this image:",
-        claim(m["last_conv_active_percent"] < m["first_conv_active_percent"],
+        claim(m["last_conv_active_fraction"] < m["first_conv_active_fraction"],
               "the deeper maps are sparser, each filter firing on fewer, larger parts.",
               "the deeper maps are not sparser here."))
     change = m["filter_orientation_mean"] - m["filter_orientation_mean_init"]
@@ -505,8 +506,8 @@ def narrate(metrics: dict, config: CNNConfig) -> Notes:
               "filters of `fixed-filters`.",
               claim(change < -2 * se,
                     "training made them less oriented (more blob-like) than random filters.",
-                    "the change is within two standard errors "
-                    f"({num(m, 'filter_orientation_change_se', '.2f')} each) of none: "
+                    "the change is within two standard errors (one is "
+                    f"{num(m, 'filter_orientation_change_se', '.2f')}) of zero: "
                     "training did not make them measurably more oriented than random "
                     "filters of this size.")))
     return notes

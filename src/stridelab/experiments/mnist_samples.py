@@ -71,7 +71,7 @@ def measure(config: SamplesConfig, ctx) -> dict:
             "train_count_min": int(train_counts.min()),
             "train_count_max": int(train_counts.max()),
             "pixel_mean": float(pixels.mean()), "pixel_std": float(pixels.std()),
-            "background_percent": float(100 * np.mean(ds.X_train == 0))}
+            "background_fraction": float(np.mean(ds.X_train == 0))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,8 +95,8 @@ def narrate(metrics: dict, config: SamplesConfig) -> Notes:
         f"Scaled to the unit interval, the training pixels have mean "
         f"{num(metrics, 'pixel_mean', '.4f')} and standard deviation "
         f"{num(metrics, 'pixel_std', '.4f')}; "
-        f"{num(metrics, 'background_percent', '.1f')}% of them are exactly zero,",
-        claim(metrics["background_percent"] > 50,
+        f"{num(metrics, 'background_fraction', '.1%')} of them are exactly zero,",
+        claim(metrics["background_fraction"] > 0.5,
               "so most of each image is background.",
               "so less than half of each image is empty background."))
     return notes

@@ -97,12 +97,13 @@ def measure(config: SVCConfig, ctx) -> dict:
             f"(fit {result['fit_time_s']:.1f}s, predict {result['predict_time_s']:.1f}s)")
     pairs = most_confused_pairs(cm, ds.classes)
     for p in pairs:
-        p["percent_of_true"] = 100 * p["fraction_of_true"]
+        p["true_label"], p["predicted_label"] = (ds.classes.index(p["true"]),
+                                                 ds.classes.index(p["predicted"]))
     n_features = int(np.prod(ds.image_shape))
     return {"test_accuracy": result["test_accuracy"], "dataset": ds.name,
             "n_train": int(len(y_train)), "n_test": int(n_test), "n_features": n_features,
             "n_support_vectors": result["n_support_vectors"],
-            "support_vector_percent": 100 * result["n_support_vectors"] / len(y_train),
+            "support_vector_fraction": result["n_support_vectors"] / len(y_train),
             "fit_time_s": result["fit_time_s"], "predict_time_s": result["predict_time_s"],
             "n_errors": int(n_test - np.trace(cm)), "confusion_matrix": cm,
             "most_confused": pairs}
@@ -122,7 +123,7 @@ def narrate(metrics: dict, config: SVCConfig) -> Notes:
         f"**{num(metrics, 'test_accuracy', '.4f')}** test accuracy on "
         f"{num(metrics, 'n_test')} test images.",
         f"It keeps {num(metrics, 'n_support_vectors')} of the training images as support "
-        f"vectors ({num(metrics, 'support_vector_percent', '.1f')}%); the fit took "
+        f"vectors ({num(metrics, 'support_vector_fraction', '.1%')}); the fit took "
         f"{num(metrics, 'fit_time_s', '.1f')} s.",
         "The kernel compares whole pixel vectors: it does not know which pixels are "
         "neighbours, which is what a convolution adds.")
@@ -130,7 +131,7 @@ def narrate(metrics: dict, config: SVCConfig) -> Notes:
     notes.add(claim(
         bool(pairs),
         (f"Its most frequent mistake: {pairs[0]['true']} read as {pairs[0]['predicted']}, "
-         f"{num(pairs[0], 'count')} times ({num(pairs[0], 'percent_of_true', '.1f')}% of "
+         f"{num(pairs[0], 'count')} times ({num(pairs[0], 'fraction_of_true', '.1%')} of "
          f"the test images of {pairs[0]['true']}).") if pairs else "",
         "It classified every test image correctly."))
     return notes
