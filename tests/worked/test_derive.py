@@ -8,6 +8,8 @@ import pytest
 
 from stridelab.errors import ConfigError
 from stridelab.worked import _derive as derive
+from stridelab.worked._answer import Answer
+from stridelab.worked._limits import MAX_POINTS
 
 pytest.importorskip("sympy")
 pytest.importorskip("torch")
@@ -25,6 +27,9 @@ EXPECTED = {
     "softmax-jacobian": r"\hat y_i(\delta_{ij} - \hat y_j)",
     "softmax-cross-entropy": r"\nabla_z L = \hat y - y",
     "sigmoid-cross-entropy": r"= a - y",
+    "cross-entropy-minimum": r"z^\star = \ln\frac{y}{1 - y}",
+    "cross-entropy-swapped": r"-a\ln 0 = +\infty",
+    "softmax-name": r"\xrightarrow{\;c\to\infty\;}\ 1",
     "ridge": r"w^\star = \left(X^\top X + n\lambda I\right)^{-1} X^\top y",
     "conv1d": r"\big(\delta^{\uparrow s} * w\big)_l",
     "conv2d": r"\big(\delta^{\uparrow s} * w_c\big)_{pq}",
@@ -71,12 +76,24 @@ def test_conv1d_explicit_input_gradient():
 
 
 def test_conv_formulas_by_hand():
-    # x = (1, 2, 3), w = (1, 1), b = 0, s = 1: u = (3, 5); with sigma(u) -> y and target z = y
-    # the deltas vanish, so every gradient is exactly 0
+    # x = (1, 2, 3), w = (1, 1), b = 0, s = 1: z = (3, 5); with the target y = sigma(z) the
+    # deltas vanish, so every gradient is exactly 0
     x, w = np.array([[1.0, 2.0, 3.0]]), np.array([[1.0, 1.0]])
-    z = derive._sigmoid(np.array([3.0, 5.0]))
-    dw, db, dx = derive._conv1d_formula(x, w, 0.0, z, 1)
+    y = derive._sigmoid(np.array([3.0, 5.0]))
+    dw, db, dx = derive._conv1d_formula(x, w, 0.0, y, 1)
     assert np.all(dw == 0) and db == 0 and np.all(dx == 0)
+    # linear, the sheet's layer: z = (3, 5), y = (2, 5), K = 2: delta = (2/2)(z - y) = (1, 0);
+    # dJ/dw_m = sum_k delta_k x_(k+m) = (1, 2); dJ/dx = delta full-convolved with w = (1, 1, 0)
+    dw, db, dx = derive._conv1d_formula(x, w, 0.0, np.array([2.0, 5.0]), 1, "linear")
+    assert dw.tolist() == [[1.0, 2.0]] and db == 1.0 and dx.tolist() == [[1.0, 1.0, 0.0]]
+
+
+def test_conv1d_uses_the_sheets_names():
+    d = derive.solve("conv1d", points=1)
+    assert r"z_k = a_k = \sum_{m=0}^{M-1} w_m\,x_{k+m} + b" in d.latex
+    assert r"J = \frac1K\sum_{k=0}^{K-1}(y_k - z_k)^2" in d.latex
+    assert r"(x \star \delta)_m" in d.latex and r"(\delta * w)_l" in d.latex
+    assert "∂J/∂w is a cross-correlation" in d.text and "∂J/∂x a full convolution" in d.text
 
 
 def test_sigmoid_cross_entropy_reports_the_infinite_swapped_loss():
@@ -104,13 +121,49 @@ def test_json_and_markdown(capsys):
     d = json.loads(out)
     assert d["topic"] == "softmax-cross-entropy" and d["check"]["passed"] is True
     assert "ŷ_j − y_j" in d["text"]
+    code, out = run_main(capsys, "softmax-cross-entropy", "--format", "json", "--points", "2")
+    assert code == 0 and json.loads(out)["check"]["points"] == 2
     code, out = run_main(capsys, "neuron-f")
     assert code == 0 and "**Check.**" in out and "passed" in out and "```text" in out
+    code, out = run_main(capsys, "neuron-f", "--format", "html")
+    assert code == 0 and "<p>" in out and "**Check.**" not in out
+
+
+def test_answer_object():
+    d = derive.derive("softmax-jacobian", points=1)
+    assert isinstance(d, Answer) and d.output is None  # no values given: no numbers
+    assert d._repr_markdown_() == d.to_markdown() == derive.to_markdown(d)
+    assert json.loads(d.to_json())["topic"] == "softmax-jacobian"
+    assert d._repr_latex_().startswith("$$")
+
+
+def test_all_is_one_answer(capsys):
+    code, out = run_main(capsys, "all", "--json", "--points", "1")
+    doc = json.loads(out)
+    assert code == 0 and doc["topics"] == list(derive.TOPICS)
+    assert [d["topic"] for d in doc["derivations"]] == list(derive.TOPICS)
+    assert doc["check"]["passed"] is True
+    s = derive.derive("all", points=1)
+    assert isinstance(s, derive.DerivationSet) and isinstance(s, Answer)
+    assert s.to_markdown().count("**Check.**") == len(derive.TOPICS)
 
 
 def test_list(capsys):
     code, out = run_main(capsys, "list")
     assert code == 0 and all(t in out for t in derive.TOPICS)
+    assert "| `ridge` |" in out and "`--lam`" in out  # which values each topic takes
+    code, out = run_main(capsys, "list", "--json")
+    assert code == 0 and set(json.loads(out)) == set(derive.TOPICS)
+
+
+def test_points_limit_is_documented_and_enforced(capsys):
+    parser = argparse.ArgumentParser()
+    derive.add_arguments(parser)
+    assert f"at most {MAX_POINTS:,}" in parser.format_help()
+    assert "--points at most 1,000" in derive.__doc__
+    with pytest.raises(ConfigError, match="--points is 100,000,000, above the limit of 1,000"):
+        run_main(capsys, "conv1d", "--points", "100000000")
+    assert derive.derive("ridge", points=MAX_POINTS).check["points"] == MAX_POINTS
 
 
 @pytest.mark.parametrize(
@@ -119,6 +172,11 @@ def test_list(capsys):
         (["softmax"], "unknown topic 'softmax'"),
         (["ridge", "--points", "0"], "--points"),
         (["ridge", "--seed", "-1"], "--seed"),
+        (["mlp-update", "--z", "1 2"], "mlp-update does not take --z"),
+        (["ridge", "--z", "1 2"], "ridge does not take --z"),
+        (["all", "--z", "1 2"], "not with 'all'"),
+        (["list", "--y", "1"], "takes no values"),
+        (["ridge", "--X", "1 2; 3 4"], "also needs --y --lam"),
     ],
 )
 def test_bad_input(argv, fragment, capsys):
