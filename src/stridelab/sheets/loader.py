@@ -125,7 +125,7 @@ class Sheet:
     @property
     def where(self) -> str:
         """How error messages name the file."""
-        return self.path.name if self.path.parent == BUILTIN_DIR else str(self.path)
+        return _where(self.path)
 
     def task(self, task_id: str) -> Task:
         for t in self.tasks:
@@ -166,6 +166,10 @@ def sheet_path(name_or_file: str | Path) -> Path:
                       "(see `stridelab sheet list`), or give a .toml file")
 
 
+def _where(path: Path) -> str:
+    return path.name if path.parent == BUILTIN_DIR else str(path)
+
+
 def _read_toml(path: Path) -> dict:
     if sys.version_info >= (3, 11):
         import tomllib
@@ -174,22 +178,28 @@ def _read_toml(path: Path) -> dict:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the sheet: {exc.strerror or exc}") from None
+        raise ConfigError(f"{_where(path)}: cannot read the sheet: {exc.strerror or exc}") \
+            from None
     try:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: the sheet is not UTF-8 text") from None
+        raise ConfigError(f"{_where(path)}: the sheet is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"{_where(path)}: invalid TOML: {str(exc).splitlines()[0]}") from None
 
 
 def task_id(label: str) -> str:
-    """The id a label gets when the task gives none: letters, digits, '.' and '-' kept, lower case.
+    """The id a label gets when the task gives none.
 
-    >>> task_id("2.1 i)"), task_id("Problem 6.2"), task_id("4-1 (a)")
-    ('2.1i', 'problem6.2', '4-1a')
+    Lower case; punctuation other than '.' and '-' dropped; a space becomes '-', except between a
+    number and the letter of a sub-task, which are joined:
+
+    >>> [task_id(x) for x in ("2.1 i)", "Problem 6.2", "4-1 (a)", "4.1.1 (2)", "Model design")]
+    ['2.1i', 'problem-6.2', '4-1a', '4.1.1-2', 'model-design']
     """
-    return re.sub(r"[^a-z0-9.\-]", "", label.lower()).strip(".-")
+    text = re.sub(r"[^a-z0-9.\-\s]", "", label.lower())
+    text = re.sub(r"(?<=\d)\s+(?=[a-z])", "", text.strip())
+    return re.sub(r"\s+", "-", text).strip(".-")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,7 +301,7 @@ def _parse_task(raw: Any, index: int, where: str) -> Task:
 
 def parse_sheet(data: dict, path: Path) -> Sheet:
     """Build a :class:`Sheet` from decoded TOML; structure errors are one-line SheetErrors."""
-    where = path.name if path.parent == BUILTIN_DIR else str(path)
+    where = _where(path)
     unknown = set(data) - _SHEET_KEYS
     if unknown:
         raise sheet_error(where, None, sorted(unknown)[0],

@@ -50,6 +50,7 @@ from stridelab.sheets.loader import (
     check_reference,
     parse_worked_args,
     resolve_target,
+    task_id,
     worked_argv,
 )
 
@@ -131,13 +132,15 @@ class Solution:
 
 
 def _matches(task: Task, wanted: str) -> bool:
-    """``2.1`` selects 2.1, 2.1i, 2.1ii ... (not 2.10); a label or an id selects itself."""
+    """``2.1`` selects 2.1, 2.1i, 2.1ii ... (not 2.10); a label or an id selects itself only."""
     w = wanted.strip()
     if w in (task.label, task.id):
         return True
-    w = w.lower().replace(" ", "")
-    return task.id.startswith(w) and not task.id[len(w):len(w) + 1].isdigit() \
-        and len(task.id) > len(w)
+    w = task_id(w)
+    if not w[-1:].isdigit():  # "2.1i" is one task: it must not also select 2.1ii, 2.1iii ...
+        return task.id == w
+    return task.id.startswith(w) and len(task.id) > len(w) \
+        and not task.id[len(w)].isdigit()
 
 
 def select_tasks(sheet: Sheet, wanted: list[str] | None) -> tuple[list[Task], list[Task]]:
@@ -233,7 +236,10 @@ def compute_worked(sheet: Sheet, task: Task, figures_dir: Path, spec_dir: Path) 
     except StridelabError as exc:
         raise sheet.error(task, "args", f"stridelab {task.command}: "
                           f"{str(exc).splitlines()[0]}") from None
-    data = json.loads(json.dumps(data, default=str))  # plain values, as a reference reads them
+    # the figure options point into the solution being built: say "figures/NAME" instead
+    markdown = markdown.replace(str(figures_dir), "figures")
+    data = json.loads(json.dumps(data, default=str).replace(json.dumps(str(figures_dir))[1:-1],
+                                                             "figures"))
     return WorkedResult(task, answer, data, markdown, worked_argv(task, f"{task.id}.json"), args,
                         [p for p in figures if p.is_file()], time.perf_counter() - t0)
 
