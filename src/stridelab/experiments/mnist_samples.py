@@ -67,7 +67,7 @@ def measure(config: SamplesConfig, ctx) -> dict:
             "n_shown": len(picks), "indices": picks, "labels": [int(y[i]) for i in picks],
             "n_train": int(len(ds.y_train)), "n_test": int(len(ds.y_test)),
             "image_height": int(ds.image_shape[0]), "image_width": int(ds.image_shape[1]),
-            "train_counts": train_counts, "test_counts": test_counts,
+            "train_counts": train_counts.tolist(), "test_counts": test_counts.tolist(),
             "train_count_min": int(train_counts.min()),
             "train_count_max": int(train_counts.max()),
             "pixel_mean": float(pixels.mean()), "pixel_std": float(pixels.std()),

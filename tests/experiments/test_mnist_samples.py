@@ -1,0 +1,38 @@
+"""mnist-samples: one image per class, the counts, and notes from them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stridelab.experiments.mnist_samples import SamplesConfig, narrate
+from stridelab.experiments.runner import run_experiment
+
+
+def test_samples_run_shows_one_image_of_each_class(tmp_path):
+    result = run_experiment("mnist-samples", smoke=True, out=tmp_path, echo=False,
+                            dataset="mnist-5k")
+    assert result.status == "ok", result.reason
+    m = result.metrics
+    # mnist-5k: 400 training and 100 test images of each of the 10 classes
+    assert sorted(m["labels"]) == list(range(10)) and m["n_shown"] == 10
+    assert m["train_counts"] == [400] * 10 and m["test_counts"] == [100] * 10
+    assert m["train_count_min"] == m["train_count_max"] == 400
+    assert (m["image_height"], m["image_width"]) == (28, 28)
+    assert 0.5 < m["background_fraction"] < 1.0 and 0.0 < m["pixel_mean"] < 0.5
+    for fig in ("samples", "class_counts"):
+        assert (result.out / "figures" / f"{fig}.png").stat().st_size > 1000
+
+
+def _fake(*, lo=400, hi=400, background=0.81) -> dict:
+    return {"dataset": "mnist-5k", "n_train": 4000, "n_test": 1000, "image_height": 28,
+            "image_width": 28, "n_classes": 10, "train_count_min": lo, "train_count_max": hi,
+            "pixel_mean": 0.1307, "pixel_std": 0.3081, "background_fraction": background}
+
+
+def test_narrate_reads_balance_and_background_from_the_counts():
+    balanced = str(narrate(_fake(), SamplesConfig()))
+    skewed = str(narrate(_fake(lo=350, hi=470), SamplesConfig()))
+    assert "350" in skewed and "470" in skewed and "350" not in balanced
+    assert "81.0%" in balanced and "most of each image is background" in balanced
+    sparse = str(narrate(_fake(background=np.float64(0.3)), SamplesConfig()))
+    assert "less than half" in sparse and "most of each image" not in sparse
