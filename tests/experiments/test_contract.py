@@ -1,0 +1,181 @@
+"""The study contract, over every registered experiment (tinygrad's ``helper_test_op`` spirit).
+
+One helper runs each experiment once, in its smoke configuration, and every check reads that
+run: it finished (or was skipped for absent data), its ``metrics.json`` is an object holding
+the key metric, ``lessons.json`` judges every registered lesson, and every number written in
+``notes.md`` is a value of ``metrics.json`` or ``config.json`` at the precision printed —
+a note states nothing the run did not measure or was not configured with.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stridelab.experiments.registry import all_experiments, get
+from stridelab.experiments.runner import RunResult, run_experiment
+
+EXPERIMENTS = [e.name for e in all_experiments()]
+
+# Studies whose notes still carry numbers that are neither metrics nor config values (prose
+# written before measure/narrate). Shrink this set as each study is converted; the test is
+# non-strict, so a converted study passes before it is removed from here.
+NOT_YET_NARRATED = {
+    "worked-answers", "fixed-filters", "kmeans-blobs", "kmeans-steps", "sepia-blur",
+    "kmeans-mnist", "mnist-calculator", "video-captioning", "depthwise-separable", "cifar10",
+}
+
+_RUNS: dict[str, RunResult] = {}
+
+
+@pytest.fixture(scope="session")
+def contract_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("contract-runs")
+
+
+def smoke_run(name: str, root: Path) -> RunResult:
+    """The smoke run of ``name`` under ``root``, made once per session (in `run all` order the
+    dependencies run first, so a dependent finds them)."""
+    if name not in _RUNS:
+        experiment = get(name)
+        for dep in experiment.depends:
+            smoke_run(dep, root)
+        _RUNS[name] = run_experiment(name, smoke=True, out=root, seed=0, device="cpu",
+                                     echo=False)
+    return _RUNS[name]
+
+
+def _finished(name: str, root: Path) -> RunResult:
+    result = smoke_run(name, root)
+    if result.status == "skipped":
+        # only a missing data set may skip an experiment, and it says how to get it
+        assert "cifar10" in get(name).families(), result.reason
+        assert "cifar" in result.reason.lower()
+        pytest.skip(f"{name}: {result.reason}")
+    assert result.status == "ok", result.reason
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers in notes
+
+
+NUMBER = re.compile(
+    r"(?<![\w.])"  # not the tail of a word (conv2d, mnist-5k's 5 is followed by k) or number
+    r"(?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+    r"(?P<percent>\s?%)?"
+    r"(?![\w]|\.\d)")  # not the head of a word or of a longer dotted number (2.13.0)
+
+
+def numbers_in(markdown: str) -> list[str]:
+    """The number tokens of ``markdown``, leaving out link targets and list markers."""
+    text = re.sub(r"\]\([^)]*\)", "]", markdown)  # [caption](figures/x_2.png): not prose
+    text = re.sub(r"(?m)^\s*\d+\.\s", " ", text)  # "1. " numbering a list
+    return [m.group(0) for m in NUMBER.finditer(text)]
+
+
+def _value_and_unit(token: str) -> tuple[float, float]:
+    """The token's value and the unit of its last printed digit (both ×1/100 for a percent)."""
+    percent = token.rstrip().endswith("%")
+    digits = token.rstrip("% ").replace(",", "")
+    mantissa, _, exponent = digits.lower().partition("e")
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    unit = 10.0 ** (int(exponent or 0) - decimals)
+    value = float(digits)
+    return (value / 100, unit / 100) if percent else (value, unit)
+
+
+def numeric_leaves(*records) -> np.ndarray:
+    """Every finite number (not bool) in nested dicts and lists, as absolute values."""
+    out: list[float] = []
+    stack = list(records)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, (int, float)) and not isinstance(node, bool) \
+                and math.isfinite(node):
+            out.append(abs(float(node)))
+    return np.asarray(out, dtype=np.float64)
+
+
+def unmeasured_numbers(notes: str, leaves: np.ndarray) -> list[str]:
+    """Tokens of ``notes`` that equal no leaf at the precision printed.
+
+    A bare integer ("12", "4,000") must equal a leaf exactly (a count or a config value); a
+    number with decimals, an exponent or a percent sign may be any leaf rounded to it.
+    """
+    bad = []
+    for token in numbers_in(notes):
+        value, unit = _value_and_unit(token)
+        integer = re.fullmatch(r"[\d,]+", token) is not None
+        tolerance = 1e-9 * max(1.0, value) if integer else unit / 2 * (1 + 1e-9) + 1e-12
+        if leaves.size == 0 or not np.any(np.abs(leaves - value) <= tolerance):
+            bad.append(token)
+    return bad
+
+
+def test_number_extraction_and_matching():
+    notes = ("The CNN reaches **0.988** (98.8 %) on 4,000 images of mnist-5k after 12 epochs "
+             "with lr 1e-3, conv2d layers and torch 2.13.0; see [the curves](figures/c_2.png).\n"
+             "1. first point: 3×3 kernels")
+    assert numbers_in(notes) == ["0.988", "98.8 %", "4,000", "12", "1e-3", "3", "3"]
+    leaves = numeric_leaves({"acc": 0.98815, "n_train": 4000, "h": [5, 6]},
+                            {"config": {"epochs": 12, "lr": 0.001, "kernel": 3}})
+    assert unmeasured_numbers(notes, leaves) == []
+    # 0.99 is 0.98815 printed with two decimals; 1 in "1/B" is no leaf (0.988 is not 1)
+    assert unmeasured_numbers("falls as 1/B, about 0.99 here", leaves) == ["1"]
+    assert unmeasured_numbers("0.97, or 7 of them", leaves) == ["0.97", "7"]
+    assert unmeasured_numbers("98.9%, 99%, 98.82%", leaves) == ["98.9%"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the contract, one line per experiment
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_smoke_run_keeps_the_contract(contract_root, name):
+    experiment = get(name)
+    result = _finished(name, contract_root)
+    run = result.out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert isinstance(metrics, dict) and experiment.key_metric in metrics
+    config = json.loads((run / "config.json").read_text())
+    assert config["experiment"] == name and config["seed"] == 0 and config["mode"] == "smoke"
+    assert config["environment"]["device"] == "cpu"
+    if experiment.families():
+        assert len(config["dataset"]["sha256"]) == 64
+    figures = sorted((run / "figures").glob("*.png"))
+    assert figures and all(p.read_bytes()[:4] == b"\x89PNG" for p in figures), name
+    assert not list(run.rglob(".*.tmp")), "a temporary file was left behind"
+    lessons_file = run / "lessons.json"
+    if experiment.lessons:
+        judged = json.loads(lessons_file.read_text())
+        assert [j["metric"] for j in judged] == [lesson.metric for lesson in experiment.lessons]
+        for record in judged:
+            assert math.isfinite(record["value"]) and record["mode"] == "quick"
+            assert record["met"] in (True, False, None)
+            assert (record["met"] is None) == (record["target"] is None)
+    else:
+        assert not lessons_file.exists()
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=False, reason="notes not yet narrated "
+                                            "from metrics")) if n in NOT_YET_NARRATED else n
+    for n in EXPERIMENTS])
+def test_every_number_in_the_notes_is_measured_or_configured(contract_root, name):
+    run = _finished(name, contract_root).out
+    notes_file = run / "notes.md"
+    notes = notes_file.read_text(encoding="utf-8") if notes_file.exists() else ""
+    leaves = numeric_leaves(json.loads((run / "metrics.json").read_text()),
+                            json.loads((run / "config.json").read_text()))
+    bad = unmeasured_numbers(notes, leaves)
+    assert not bad, f"{name}: numbers in notes.md that are no metric or config value: {bad}"
