@@ -688,3 +688,12 @@ def test_a_long_run_writes_out_the_chain_rule_of_its_first_and_last_steps_only()
     ans.full = True
     assert ans.to_markdown().count("**Backward**") == 8
     assert backprop.solve({**RELU_NET, "steps": 6}).to_markdown().count("**Backward**") == 6
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_an_empty_spec_is_not_the_current_directory(capsys, text):
+    assert "the spec is empty" in one_line_error(capsys, text)
+
+
+def test_a_long_non_json_argument_is_not_opened_as_a_file(capsys):
+    assert "neither a file name nor JSON text" in one_line_error(capsys, "a" * 5000)

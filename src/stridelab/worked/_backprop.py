@@ -384,6 +384,8 @@ def _no_constants(name: str):
 def _read_source(source: str, what: str) -> tuple[str, str]:
     """The JSON text of a file path, ``-`` (stdin) or JSON text itself, and how to name it."""
     s = str(source)
+    if not s.strip():
+        raise DataError(f"the {what} is empty; give a file name, '-' for stdin or the JSON text")
     head = s.lstrip()[:1]
     if head in ("{", "["):
         text, where = s, f"the JSON {what}"
