@@ -2596,7 +2596,8 @@ def _conv_exact(x, w, b, y, s: int, act: str, exact: bool = True):
     two_k = Fraction(2, K) if exact else 2.0 / K
     res = [[a[i][j] - y[i][j] for j in range(Wo)] for i in range(Ho)]  # a − y
     # r * r, not r ** 2: a float power raises on overflow where a product gives inf
-    J = normalize(sum((r * r for row in res for r in row), zero) / K)
+    J = sum((r * r for row in res for r in row), zero)
+    J = normalize(Fraction(J) / K) if exact else J / K  # int / int would be a float
     delta = [[normalize(two_k * res[i][j] * da[i][j]) for j in range(Wo)] for i in range(Ho)]
     dw = [[[zero] * KW for _ in range(KH)] for _ in range(C)]
     dx = [[[zero] * W for _ in range(H)] for _ in range(C)]
@@ -2748,7 +2749,8 @@ def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
             )
         )
         d.check = _result_at_values(details, "torch")
-        d.output, d.values = zf, {"z": zf, "a": _farr(a)}
+        zo = zf[0] if one_d else zf  # (K,) or (H', W')
+        d.output, d.values = zo, {"z": zo, "a": _farr(a)[0] if one_d else _farr(a)}
         d.inputs = _conv_inputs(x, w, b, None, s, act, one_d)
         return d
 
