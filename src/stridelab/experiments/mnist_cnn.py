@@ -89,7 +89,7 @@ def orientation_scores(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     one-sided at the border) the structure tensor J = Σ [gx², gx·gy; gx·gy, gy²] over the
     filter gives the coherence (λ₁ − λ₂) / (λ₁ + λ₂) = √((Jxx − Jyy)² + 4 Jxy²) / (Jxx + Jyy):
     1 when every gradient is parallel (a straight edge or bar), 0 when no direction dominates.
-    The angle (degrees, in [-90, 90)) is the dominant gradient direction, 0 = along x: a
+    The angle (degrees, in (-90, 90]) is the dominant gradient direction, 0 = along x: a
     vertical edge. A constant filter (no gradient) scores 0.
 
     Returns (coherence (F,), angle_degrees (F,)).
