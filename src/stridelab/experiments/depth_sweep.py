@@ -418,7 +418,7 @@ def narrate(metrics: dict, config: DepthConfig) -> Notes:
         f"and {num(m, 'relu_deepest_grad_ratio', '.3g')} times with ReLU:",
         claim(vanishing,
               "the sigmoid network passes a smaller share of the error back to its first "
-              "layer, the vanishing gradient, and that layer barely moves.",
+              "layer: the vanishing gradient.",
               "the sigmoid network's first layer gets no smaller share than ReLU's here, so "
               "the vanishing gradient does not explain this run."))
     variants = [v for v in config.variants if f"{v.replace('-', '_')}_test_accuracy" in m]
