@@ -29,7 +29,8 @@ layers (options in brackets have defaults):
 
 --check SHAPE[,params=P] compares a student's output shape (and total parameter count) with
 the computed one and names the most likely slip: padding forgotten or put on one side only,
-the +1 forgotten, ceil used for floor, the bias left out of the count, channels miscounted.
+the +1 forgotten, ceil used for floor, the bias left out of the count, channels miscounted
+(in every layer, or in one of the first 8 windowed or dense layers; chains of up to 60 layers).
 
 limits: at most 1,000 layers; sizes, channel and filter counts up to 1,000,000,000; kernel,
 stride, dilation, padding and upsampling factors up to 10,000.
@@ -932,19 +933,39 @@ def _slip_sentence(message: str, right: list[LayerRow], wrong: list[LayerRow], a
     return f"{message}. At layer `{r.spec}` that gives {how_w}{got}; correct is {how_r}."
 
 
+# slips are looked for in chains of up to this many layers (longer ones get the verdict only)
+MAX_SLIP_LAYERS = 60
+# a slip in a single layer is looked for in the first this many windowed or dense layers
+_ONE_LAYER_CANDIDATES = 8
+
+
+def _variant_rows(answer: ShapeAnswer, symbols, slip: str, only: int | None):
+    if only is None:
+        return _propagate(answer.input_shape, answer.specs, symbols, slip)
+    # the layers before ``only`` are the correct ones; recompute from there on
+    shape = answer.rows[only - 1].output_shape if only else answer.input_shape
+    spec = answer.specs[only]
+    row = layer_output(spec, shape, only + 1, symbol=symbols[only], slip=slip)
+    right = answer.rows[only]
+    if (row.output_shape, row.params) == (right.output_shape, right.params):
+        return None  # this slip changes nothing in this layer
+    rest = _propagate(row.output_shape, answer.specs[only + 1:], symbols[only + 1:])
+    return answer.rows[:only] + [row] + rest
+
+
 def _variants(answer: ShapeAnswer, slips) -> list[tuple[str, list[LayerRow]]]:
     """Every way of computing the chain with one slip: in all layers, then in one layer."""
     out = []
-    n = len(answer.specs)
+    symbols = _symbols_for(answer.specs)
+    candidates = [i for i, s in enumerate(answer.specs) if s.kind in _WINDOWED + ("dense", "bn")]
     for slip in slips:
         tried = []
-        for only in [None] + list(range(n)):
-            if only is not None and answer.specs[only].kind not in _WINDOWED + ("dense", "bn"):
-                continue
+        for only in [None] + candidates[:_ONE_LAYER_CANDIDATES]:
             try:
-                rows = _propagate(answer.input_shape, answer.specs, _symbols_for(answer.specs),
-                                  slip, only)
+                rows = _variant_rows(answer, symbols, slip, only)
             except ConfigError:
+                continue
+            if rows is None:
                 continue
             key = tuple((r.output_shape, r.params) for r in rows)
             if key not in tried:
@@ -962,6 +983,13 @@ def check_answer(answer: ShapeAnswer, student) -> ShapeCheck:
     shape_ok = None if s_shape is None else tuple(s_shape) == tuple(out)
     params_ok = None if s_params is None else s_params == total
     check = ShapeCheck(s_shape, s_params, out, total, shape_ok, params_ok)
+    if len(answer.rows) > MAX_SLIP_LAYERS and not (shape_ok is not False and params_ok is not False):
+        note = (f"(Slips are looked for in chains of up to {MAX_SLIP_LAYERS} layers; this one has "
+                f"{len(answer.rows):,}.)")
+        check.shape_note = note if shape_ok is False else ""
+        check.params_note = note if params_ok is False else ""
+        return check
+    variants = _variants(answer, {**_PARAM_SLIPS, **_SHAPE_SLIPS})
     if shape_ok is False:
         if len(s_shape) != len(out):
             axes = {3: "H\u00d7W\u00d7C", 2: "L\u00d7C", 1: "a flat N"}[len(out)]
@@ -970,8 +998,9 @@ def check_answer(answer: ShapeAnswer, student) -> ShapeCheck:
             )
         else:
             seen = set()
-            for slip, rows in _variants(answer, _SHAPE_SLIPS):
-                if rows[-1].output_shape == tuple(s_shape) and slip not in seen:
+            for slip, rows in variants:
+                if (slip in _SHAPE_SLIPS and rows[-1].output_shape == tuple(s_shape)
+                        and slip not in seen):
                     seen.add(slip)
                     check.shape_slips.append(
                         _slip_sentence(_SHAPE_SLIPS[slip], answer.rows, rows, "output_shape")
@@ -980,7 +1009,7 @@ def check_answer(answer: ShapeAnswer, student) -> ShapeCheck:
                 check.shape_note = "No single slip explains it; " + _chain_note(answer)
     if params_ok is False:
         seen = set()
-        for slip, rows in _variants(answer, {**_PARAM_SLIPS, **_SHAPE_SLIPS}):
+        for slip, rows in variants:
             got = _norm(sum((r.params for r in rows), 0))
             if got == s_params and slip not in seen:
                 seen.add(slip)
