@@ -95,6 +95,7 @@ def test_cnn_runs_the_svc_it_depends_on_and_scores_itself_on_its_test_images(cnn
     judged = {lesson["metric"]: lesson for lesson in cnn_run.lessons}
     assert judged["cnn_accuracy_on_svc_test"]["target"] == m["svc_accuracy"]
     assert judged["test_accuracy"]["target"] == 0.98
+    assert m["beats_svc"] == (m["cnn_accuracy_on_svc_test"] > m["svc_accuracy"])
 
 
 def test_cnn_summary_record_carries_every_number_of_its_formulas(cnn_run):
@@ -152,7 +153,7 @@ MORE_ORIENTED, NOT_MORE = "training made them more oriented", "not make them mea
 def _fake(**changes) -> dict:
     m = {"n_params": 218586, "n_conv_layers": 4, "n_train": 4000, "dataset": "mnist-5k",
          "n_test": 1000, "test_accuracy": 0.982, "svc_n_test": 1000, "svc_n_train": 2000,
-         "cnn_accuracy_on_svc_test": 0.982, "svc_accuracy": 0.938,
+         "cnn_accuracy_on_svc_test": 0.982, "svc_accuracy": 0.938, "beats_svc": True,
          "final_train_accuracy": 0.9815, "epoch_time_s": 2.36, "device": "cpu",
          "summary_layers": [{"index": 1, "type": "Conv2d", "output_shape": [16, 28, 28],
                              "params": 144, "formula": "16·(3·3·1) = 144",
@@ -179,7 +180,8 @@ def test_narrate_when_the_cnn_beats_the_svc():
 
 
 def test_narrate_when_the_svc_wins():
-    notes = str(narrate(_fake(cnn_accuracy_on_svc_test=0.9, test_accuracy=0.9), CNNConfig()))
+    notes = str(narrate(_fake(cnn_accuracy_on_svc_test=0.9, test_accuracy=0.9, beats_svc=False),
+                        CNNConfig()))
     assert DOES_NOT_BEAT in notes and BEATS not in notes
 
 

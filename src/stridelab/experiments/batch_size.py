@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from stridelab.errors import ConfigError
@@ -144,6 +145,8 @@ def _curves_figure(runs: dict[str, dict[int, dict]]):
             ax.plot(curve[key], curve["train_loss"], "o-", ms=3, label=f"batch {B}")
         if key == "updates":
             ax.set_xscale("symlog", linthresh=10)
+        if key == "epochs":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(xlabel)
         ax.set_title(f"{phase}: loss vs {key}", fontsize=10)
         ax.grid(alpha=0.3)

@@ -143,7 +143,7 @@ def _setups(config: GD1DConfig) -> dict[str, tuple[float, tuple[float, ...]]]:
 
 
 def _gd_figure(fn: Function1D, runs: list[dict], max_drawn: int, x0: float):
-    fig, axes = plt.subplots(1, len(runs), figsize=(9, 3.9), squeeze=False)
+    fig, axes = plt.subplots(1, len(runs), figsize=(9, 3.9), sharey=True, squeeze=False)
     grid = np.linspace(*fn.span, 400)
     y_grid = fn.f(grid)
     y_lo, y_hi = float(y_grid.min()), float(y_grid.max())

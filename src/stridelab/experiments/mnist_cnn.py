@@ -378,6 +378,7 @@ def measure(config: CNNConfig, ctx) -> dict:
         **stats, "total_train_time_s": float(np.sum(history["epoch_time"])),
         "svc_accuracy": float(svc["test_accuracy"]), "svc_n_test": svc_n_test,
         "svc_n_train": int(svc["n_train"]), "cnn_accuracy_on_svc_test": on_svc_images,
+        "beats_svc": bool(on_svc_images > float(svc["test_accuracy"])),
         "n_params": summary.total_params, "n_conv_layers": len(convs),
         "summary_layers": _summary_record(summary), "n_inputs": n_inputs,
         "first_conv_outputs": first_outputs, "first_conv_params": first_row.n_params,
@@ -418,7 +419,6 @@ def narrate(metrics: dict, config: CNNConfig) -> Notes:
     """The CNN against the SVC, its curves, summary, last layer, mistakes and feature maps."""
     m = metrics
     notes = Notes()
-    beats = m["cnn_accuracy_on_svc_test"] >= m["svc_accuracy"]
     notes.add(
         f"The CNN ({num(m, 'n_params')} parameters, {num(m, 'n_conv_layers')} convolutional "
         f"layers) trained on {num(m, 'n_train')} `{m['dataset']}` images for "
@@ -428,7 +428,7 @@ def narrate(metrics: dict, config: CNNConfig) -> Notes:
         f"{num(m, 'svc_n_train')} images) "
         + compare(m, "cnn_accuracy_on_svc_test", "svc_accuracy", names=("the CNN", "the SVC"),
                   spec=".4f") + ":",
-        claim(beats, "the CNN outperforms the SVC, as the sheet asks.",
+        claim(m["beats_svc"], "the CNN outperforms the SVC, as the sheet asks.",
               "at this budget the CNN does **not** beat the SVC; train longer or on more "
               "images."))
     gap = m["final_train_accuracy"] - m["test_accuracy"]
