@@ -2624,15 +2624,13 @@ def _index(one_d: bool, C: int, *ix) -> str:
     return f"{c},{p},{q}" if C > 1 else f"{p},{q}"
 
 
-def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
-    """The user's layer: forward, cost and gradients with the numbers, checked two ways."""
-    from scipy.signal import convolve2d, correlate2d
-
+def _conv_read(topic: str, v: dict, one_d: bool, notes: list[str]) -> dict:
+    """Read and validate a user's layer and compute it (cheap), before any derivation work."""
     if "x" not in v or "w" not in v:
-        raise ConfigError(f"{d.topic} with values needs --x (input) and --w (filter); --b, --y, "
+        raise ConfigError(f"{topic} with values needs --x (input) and --w (filter); --b, --y, "
                           "--stride and --activation are optional")
-    x = _channels(v["x"], "--x", d.notes)  # (C, H, W)
-    w = _channels(v["w"], "--w", d.notes)
+    x = _channels(v["x"], "--x", notes)  # (C, H, W)
+    w = _channels(v["w"], "--w", notes)
     if one_d:  # rows are channels: (C, L) -> (C, 1, L)
         if len(x) != 1 or len(w) != 1:
             raise DataError("conv1d: give channels as rows (\"1 2 3; 4 5 6\"), not with '|'")
@@ -2655,19 +2653,19 @@ def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
     y = None
     if "y" in v:
         if one_d:
-            yv = _vector(v["y"], "--y", d.notes)
+            yv = _vector(v["y"], "--y", notes)
             if len(yv) != Wo:
                 raise DataError(f"--y has {len(yv)} values but the layer has K = {Wo} outputs; "
                                 "give one target per output")
             y = [yv]
         else:
-            y = _matrix(v["y"], "--y", d.notes)
+            y = _matrix(v["y"], "--y", notes)
             if (len(y), len(y[0])) != (Ho, Wo):
                 raise DataError(f"--y is {len(y)}×{len(y[0])} but the output is {Ho}×{Wo}; "
                                 "give one target per output")
     exact = all_exact(x) and all_exact(w) and is_exact(b) and (y is None or all_exact(y))
     if act == "linear" and not exact:
-        d.notes.append("Some values have more digits than exact arithmetic keeps printable "
+        notes.append("Some values have more digits than exact arithmetic keeps printable "
                        f"({MAX_EXACT_DIGITS}); this layer is computed in float64.")
     z, a, J, delta, dw, db, dx = _conv_exact(x, w, b, y, s, act, exact)
     # every number must also exist in float64 for the second route
@@ -2676,6 +2674,19 @@ def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
     if not all(np.all(np.isfinite(q)) for q in flo):
         raise DataError("the layer's numbers overflow float64 (too large for the check); "
                         "rescale --x, --w or --y")
+    return dict(x=x, w=w, b=b, y=y, s=s, act=act, exact=exact, z=z, a=a, J=J, delta=delta,
+                dw=dw, db=db, dx=dx, zf=zf, C=C, H=H, W=W, KH=KH, KW=KW, Ho=Ho, Wo=Wo)
+
+
+def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
+    """The user's layer: forward, cost and gradients with the numbers, checked two ways."""
+    from scipy.signal import convolve2d, correlate2d
+
+    r = v["_conv"] if "_conv" in v else _conv_read(d.topic, v, one_d, d.notes)
+    x, w, b, y, s, act, exact = (r[k] for k in ("x", "w", "b", "y", "s", "act", "exact"))
+    z, a, J, delta, dw, db, dx, zf = (r[k] for k in ("z", "a", "J", "delta", "dw", "db", "dx",
+                                                      "zf"))
+    C, H, W, KH, KW, Ho, Wo = (r[k] for k in ("C", "H", "W", "KH", "KW", "Ho", "Wo"))
     K = Ho * Wo
     sub = functools.partial(_index, one_d, C)
     outs = [(i, j) for i in range(Ho) for j in range(Wo)]
@@ -3258,6 +3269,56 @@ TOPICS: dict[str, _Topic] = {
 }
 
 
+def _read_values(key: str, v: dict, notes: list[str]) -> dict:
+    """Read and validate every value of topic ``key`` before any derivation work.
+
+    Returns the values parsed (exact numbers; the topic functions read them again cheaply),
+    so a malformed or oversized value is refused in one line without waiting for SymPy.
+    """
+    p = dict(v)
+    if not v:
+        return p
+    if key in ("softmax-jacobian", "softmax-name"):
+        p["z"] = _vector(v["z"], "--z", notes)
+        if key == "softmax-jacobian":
+            check_limit(len(p["z"]), _MAX_LOGITS_JACOBIAN,
+                        what="--z for softmax-jacobian (logits)")
+    elif key in ("softmax-cross-entropy", "sigmoid-cross-entropy"):
+        _need(v, ("z", "y"), key)
+        p["z"] = _vector(v["z"], "--z", notes)
+        p["y"] = (_targets01 if key.startswith("sigmoid") else _vector)(v["y"], "--y", notes)
+        if len(p["y"]) != len(p["z"]):
+            raise DataError(f"--y has {len(p['y'])} values but --z has {len(p['z'])}; give one "
+                            "target per " + ("logit" if key.startswith("softmax") else "z"))
+    elif key == "cross-entropy-minimum":
+        p["y"] = _targets01(v["y"], "--y", notes)
+    elif key == "cross-entropy-swapped":
+        if "a" not in v:
+            raise ConfigError("cross-entropy-swapped takes --a (the output σ(z), in (0, 1)) "
+                              "and optionally --y")
+        p["a"] = _scalar(v["a"], "--a")
+        if not 0 < p["a"] < 1:
+            raise DataError("--a must lie strictly between 0 and 1 (a = σ(z) never reaches 0 "
+                            f"or 1), got {_num_text(p['a'])}")
+        if "y" in v:
+            p["y"] = _targets01(v["y"], "--y", notes)
+    elif key == "ridge":
+        _need(v, ("X", "y", "lam"), key)
+        X = p["X"] = _matrix(v["X"], "--X", notes)
+        y = p["y"] = _vector(v["y"], "--y", notes)
+        lam = p["lam"] = _scalar(v["lam"], "--lam")
+        if len(y) != len(X):
+            raise DataError(f"--y has {len(y)} values but --X has {len(X)} rows; give one "
+                            "target per row of X")
+        check_limit(len(X[0]), _MAX_FEATURES, what="--X columns (features)")
+        if lam <= 0:
+            raise ConfigError("--lam must be > 0 (the sheet's λ > 0 makes XᵀX + nλI "
+                              f"invertible), got {_num_text(lam)}")
+    elif key in ("conv1d", "conv2d"):
+        p["_conv"] = _conv_read(key, v, key == "conv1d", notes)
+    return p
+
+
 def _topic_key(topic: str) -> str:
     key = str(topic).strip().lower().replace("_", "-")
     if key not in TOPICS:
@@ -3303,8 +3364,11 @@ def derive(topic: str, *, seed: int = 0, points: int = 5, **values) -> Derivatio
         takes = (" ".join(VALUE_OPTIONS[k] for k in spec.options) if spec.options else
                  "no values (use `stridelab backprop` for a network with numbers)")
         raise ConfigError(f"{key} does not take {VALUE_OPTIONS[extra[0]]}; it takes {takes}")
+    notes: list[str] = []
+    parsed = _read_values(key, given, notes)
     rng = np.random.default_rng(seed)
-    d = spec.func(rng, points, given)
+    d = spec.func(rng, points, parsed)
+    d.notes[:0] = [n for n in notes if n not in d.notes]
     d.check["seed"] = seed
     return d
 
