@@ -1542,7 +1542,7 @@ class BackpropCheck(Answer):
     def to_markdown(self) -> str:
         out = ["### Your answer", ""]
         n = len(self.entries)
-        after = "the update" if self.steps == 1 else f"the parameters after all {self.steps} updates"
+        after = "the update" if self.steps == 1 else f"the parameters after the {self.steps} updates"
         if self.correct:
             out += [f"**All correct**: {n} of {n} parameters match {after}.", ""]
         else:
