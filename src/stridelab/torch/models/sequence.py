@@ -116,11 +116,20 @@ class DigitCalculator(nn.Module):
     affine parameters) before the softmax. A fresh CNN's softmax is nearly uniform, so an RNN
     trained end to end first learns to ignore it and the CNN gets almost no signal; the
     standardised scores keep the softmax input spread out from the first step.
+
+    ``readout="onehot"`` hands the RNN the CNN's reading as a one-hot digit (the argmax of the
+    scores) instead of the softmax: the input a separately trained adder was trained on. A
+    carry chain is sensitive to a soft input such as (0.7, 0.3), so a chained adder fed the
+    softmax can misadd a sequence whose every image the CNN reads right. There is no gradient
+    through the argmax: use it to evaluate a chained model, not to train end to end.
     """
 
-    def __init__(self, cnn: nn.Module, rnn: SumRNN, normalise: bool = False):
+    def __init__(self, cnn: nn.Module, rnn: SumRNN, normalise: bool = False,
+                 readout: str = "softmax"):
         super().__init__()
-        self.cnn, self.rnn = cnn, rnn
+        if readout not in ("softmax", "onehot"):
+            raise ValueError(f"readout must be 'softmax' or 'onehot', got {readout!r}")
+        self.cnn, self.rnn, self.readout = cnn, rnn, readout
         self.norm = nn.BatchNorm1d(rnn.n_classes, affine=False) if normalise else nn.Identity()
 
     def digit_scores(self, x: torch.Tensor) -> torch.Tensor:
@@ -130,7 +139,10 @@ class DigitCalculator(nn.Module):
         return scores.reshape(N, T, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rnn(self.digit_scores(x).softmax(dim=-1))
+        scores = self.digit_scores(x)                                  # (N, T, 10)
+        if self.readout == "onehot":
+            return self.rnn(F.one_hot(scores.argmax(-1), scores.shape[-1]).to(scores.dtype))
+        return self.rnn(scores.softmax(dim=-1))
 
 
 # ---------------------------------------------------------------------------------------------
