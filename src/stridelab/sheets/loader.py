@@ -127,6 +127,11 @@ class Sheet:
         """How error messages name the file."""
         return _where(self.path)
 
+    @property
+    def argument(self) -> str:
+        """What `stridelab sheet solve` takes for this sheet: a built-in's name, else its file."""
+        return self.name if self.path.parent == BUILTIN_DIR else str(self.path)
+
     def task(self, task_id: str) -> Task:
         for t in self.tasks:
             if t.id == task_id:

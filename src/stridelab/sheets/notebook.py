@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import pprint
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,8 @@ def build_notebook(sheet: Sheet, shown: list[Task], worked: dict, runs: dict, va
         f"# {sheet.course}: {sheet.title}\n\n"
         + (f"{sheet.source}\n\n" if sheet.source else "")
         + f"Model answers made by stridelab {__version__} (`stridelab sheet solve "
-          f"{sheet.name}{' --quick' if options.quick else ''}`). Every number below is computed "
+          f"{sheet.argument}"
+          f"{' --quick' if options.quick else ''}`). Every number below is computed "
           "by the code cells, or read from the experiment runs they name; run this notebook "
           "from the folder it is in."),
         new_code_cell("from stridelab import worked")]
@@ -216,7 +218,8 @@ def execute_notebook(nb: Any, cwd: Path, timeout: int = TIMEOUT_S) -> tuple[Any,
     client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL,
                             resources={"metadata": {"path": str(cwd)}})
     try:
-        client.execute(cwd=str(cwd))
+        # the kernel's own start-up chatter (transport warnings) is not the notebook's output
+        client.execute(cwd=str(cwd), stderr=subprocess.DEVNULL)
     except CellExecutionError as exc:
         name = getattr(exc, "ename", "") or "error"
         value = getattr(exc, "evalue", "") or str(exc).strip().splitlines()[-1]

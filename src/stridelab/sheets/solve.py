@@ -961,6 +961,9 @@ def _solve_into(sheet: Sheet, options: SolveOptions, shown: list[Task], needed: 
             nb, nb_error = execute_notebook(nb, staging)
         nb_path = write_notebook(nb, staging / "solution.ipynb")
     shutil.rmtree(spec_dir, ignore_errors=True)
+    for path in (html_path, pdf_path, nb_path):
+        if path is not None:  # written through temporary files (0600): a solution is for sharing
+            os.chmod(path, 0o644)
     failed = [t.label for t in shown if t.kind == "experiment" and runs[t.id].status == "failed"]
     return Solution(dir=staging, html=html_path, pdf=pdf_path, pdf_reason=pdf_reason,
                     notebook=nb_path, notebook_error=nb_error, files=files, worked=worked,
