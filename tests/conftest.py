@@ -4,3 +4,21 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("STRIDELAB_DATA", os.path.join(os.path.dirname(__file__), ".no-data-dir"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory):
+    """Every registered experiment run once, in its smoke configuration, in `run all` order
+    (dependencies first), and the report built from those runs: (root, {name: RunResult},
+    report path). The main-job and contract tests read the same runs, so each study trains
+    once per test session."""
+    from stridelab.experiments.runner import run_all
+    from stridelab.report import build_report
+
+    root = tmp_path_factory.mktemp("smoke-runs")
+    results = run_all(smoke=True, out=root, seed=0, device="cpu", echo=False)
+    report = build_report(root, root / "report.html")
+    return root, {r.name: r for r in results}, report

@@ -12,18 +12,8 @@ from pathlib import Path
 import pytest
 
 from stridelab.experiments.registry import all_experiments
-from stridelab.experiments.runner import run_all
-from stridelab.report import build_report
 
 EXPERIMENTS = [e.name for e in all_experiments()]
-
-
-@pytest.fixture(scope="module")
-def smoke_runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    results = run_all(smoke=True, out=root, seed=0, device="cpu", echo=False)
-    report = build_report(root, root / "report.html")
-    return root, {r.name: r for r in results}, report
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -33,7 +23,7 @@ def test_experiment_runs_and_writes_artifacts(smoke_runs, name):
     experiment = next(e for e in all_experiments() if e.name == name)
     if result.status == "skipped":
         # only a missing data set may skip an experiment, and it says how to get it
-        assert experiment.needs == "cifar10", result.reason
+        assert "cifar10" in experiment.families(), result.reason
         assert "cifar" in result.reason.lower()
         return
     assert result.status == "ok", result.reason

@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from stridelab.experiments.registry import all_experiments, get
-from stridelab.experiments.runner import RunResult, run_experiment
+from stridelab.experiments.runner import RunResult
 
 EXPERIMENTS = [e.name for e in all_experiments()]
 
@@ -30,28 +29,13 @@ NOT_YET_NARRATED = {
     "kmeans-mnist", "video-captioning", "depthwise-separable", "cifar10",
 }
 
-_RUNS: dict[str, RunResult] = {}
+def smoke_run(name: str, smoke_runs) -> RunResult:
+    """The session's smoke run of ``name`` (the ``smoke_runs`` fixture of tests/conftest.py)."""
+    return smoke_runs[1][name]
 
 
-@pytest.fixture(scope="session")
-def contract_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("contract-runs")
-
-
-def smoke_run(name: str, root: Path) -> RunResult:
-    """The smoke run of ``name`` under ``root``, made once per session (in `run all` order the
-    dependencies run first, so a dependent finds them)."""
-    if name not in _RUNS:
-        experiment = get(name)
-        for dep in experiment.depends:
-            smoke_run(dep, root)
-        _RUNS[name] = run_experiment(name, smoke=True, out=root, seed=0, device="cpu",
-                                     echo=False)
-    return _RUNS[name]
-
-
-def _finished(name: str, root: Path) -> RunResult:
-    result = smoke_run(name, root)
+def _finished(name: str, smoke_runs) -> RunResult:
+    result = smoke_run(name, smoke_runs)
     if result.status == "skipped":
         # only a missing data set may skip an experiment, and it says how to get it
         assert "cifar10" in get(name).families(), result.reason
@@ -141,9 +125,9 @@ def test_number_extraction_and_matching():
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_smoke_run_keeps_the_contract(contract_root, name):
+def test_smoke_run_keeps_the_contract(smoke_runs, name):
     experiment = get(name)
-    result = _finished(name, contract_root)
+    result = _finished(name, smoke_runs)
     run = result.out
     metrics = json.loads((run / "metrics.json").read_text())
     assert isinstance(metrics, dict) and experiment.key_metric in metrics
@@ -171,8 +155,8 @@ def test_smoke_run_keeps_the_contract(contract_root, name):
     pytest.param(n, marks=pytest.mark.xfail(strict=False, reason="notes not yet narrated "
                                             "from metrics")) if n in NOT_YET_NARRATED else n
     for n in EXPERIMENTS])
-def test_every_number_in_the_notes_is_measured_or_configured(contract_root, name):
-    run = _finished(name, contract_root).out
+def test_every_number_in_the_notes_is_measured_or_configured(smoke_runs, name):
+    run = _finished(name, smoke_runs).out
     notes_file = run / "notes.md"
     notes = notes_file.read_text(encoding="utf-8") if notes_file.exists() else ""
     leaves = numeric_leaves(json.loads((run / "metrics.json").read_text()),
