@@ -246,7 +246,9 @@ def cmd_report(args) -> int:
         raise StridelabError(f"nothing to report in {runs}: it holds no run directories; run an "
                              f"experiment first (`stridelab run all --quick --out {runs}`)")
     out = Path(args.out) if args.out else runs / "report.html"
-    path = build_report(runs, out)
+    if args.results is not None and not Path(args.results).is_dir():
+        raise StridelabError(f"--results {args.results}: no such directory of result records")
+    path = build_report(runs, out, results=args.results)
     print(path)
     return 0
 
@@ -352,6 +354,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="build the HTML report from run artifacts")
     p.add_argument("--runs", default="runs", help="directory of runs (default: runs)")
     p.add_argument("--out", help="output HTML file (default: RUNS/report.html)")
+    p.add_argument("--results", help="directory of full-run result records shown beside quick "
+                   "runs (default: results/ of the source checkout, when there is one)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
