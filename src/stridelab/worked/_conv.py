@@ -30,8 +30,8 @@ a sign, a product left out, ...). Decimals you round are accepted to the places 
 Numbers: integers, decimals and fractions (3, -0.5, 1/9, 2e-3), finite and inside float64's
 range; nan, inf and 1e400 are refused, as is a literal over 400 characters. Values with more
 than 60 digits are read as float64 and the answer says it is not exact. Sizes are limited
-(the refusal names the limit): 10,000 values per typed matrix, 40,000 cells of padded input,
-300,000 products, 20,000 explained products; stride, dilation and padding <= 10,000; an
+(the refusal names the limit): 10,000 values per typed matrix, 20,000 cells of padded input,
+200,000 products, 20,000 explained products; stride, dilation and padding <= 10,000; an
 --image channel <= 4,194,304 padded cells and 40,000,000 multiply-adds per kernel.
 
 Named kernels: sobel_x, sobel_y, prewitt_x, prewitt_y, laplace4, laplace8, gaussian5
@@ -59,6 +59,7 @@ import argparse
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -71,6 +72,7 @@ from stridelab.worked._args import positive_int, shorten
 from stridelab.worked._figures import check_figure_path, save_figure
 from stridelab.worked._limits import (
     MAX_CELLS,
+    MAX_CHECK_DETAILS,
     MAX_DIGITS,
     MAX_EXACT_CELLS,
     MAX_EXACT_DIGITS,
@@ -86,7 +88,6 @@ from stridelab.worked._numbers import (
     Number,
     all_exact,
     approx,
-    exact_digits,
     exact_from_array,
     fmt,
     fmt_latex,
@@ -287,7 +288,7 @@ class KernelResult:
     X_pad: list[Matrix]  # (C, H + top + bottom, W + left + right)
     raw: Matrix  # (H_out, W_out) before the kernel's scale
     output: Matrix  # (H_out, W_out): a = sigma(z)
-    cells: dict[tuple[int, int], CellTerms]
+    cells: Mapping[tuple[int, int], CellTerms]  # products of a cell, built when read
     broadcast: bool = False  # one 2-D kernel repeated over several input channels
     checks: list[dict] = field(default_factory=list)
     bias: Number = 0
@@ -310,6 +311,93 @@ def _pad(ch: Matrix, p: Padding) -> Matrix:
     return rows
 
 
+class _Cells(Mapping):
+    """Cell -> :class:`CellTerms`, each built when first asked for.
+
+    Listing every product of every cell would cost more than the whole sum; an answer needs
+    them only for the cells it explains or a student got wrong.
+    """
+
+    def __init__(self, shape: tuple[int, int], build):
+        self._shape, self._build, self._cache = shape, build, {}
+
+    def __getitem__(self, key) -> CellTerms:
+        i, j = key
+        if not (0 <= i < self._shape[0] and 0 <= j < self._shape[1]):
+            raise KeyError(key)
+        if key not in self._cache:
+            self._cache[key] = self._build(i, j)
+        return self._cache[key]
+
+    def __iter__(self):
+        return ((i, j) for i in range(self._shape[0]) for j in range(self._shape[1]))
+
+    def __len__(self) -> int:
+        return self._shape[0] * self._shape[1]
+
+
+def _common_denominator(values) -> int | None:
+    """The lcm of the denominators of exact ``values``; None with a float or a huge lcm."""
+    d = 1
+    for v in values:
+        if type(v) is int:
+            continue
+        if not isinstance(v, Fraction):
+            return None
+        d = d * v.denominator // math.gcd(d, v.denominator)
+        if d > 10**30:
+            return None
+    return d
+
+
+def _exact_sums(
+    X_pad: list[Matrix], table, out_hw: tuple[int, int], stride: int, dilation: int
+) -> Matrix:
+    """sum_{c,m,n} table[c][m][n] * X_pad[c][s*i + d*m][s*j + d*n] for every output cell.
+
+    Exact: inputs and weights are scaled to integers over their common denominators and summed
+    as int64 (or Python ints in an object array when int64 could overflow); with a float among
+    them, float64. Shape (H_out, W_out).
+    """
+    H_out, W_out = out_hw
+    flat_x = [v for ch in X_pad for row in ch for v in row]
+    flat_w = [w for ch in table for row in ch for w in row]
+    dx, dw = _common_denominator(flat_x), _common_denominator(flat_w)
+    if dx is None or dw is None:
+        Xa = np.array(X_pad, dtype=np.float64)  # (C, Hp, Wp)
+        Wa = np.array(table, dtype=np.float64)  # (C, KH, KW)
+        scale: int | None = None
+    else:
+        xi = [[[int(v * dx) for v in row] for row in ch] for ch in X_pad]
+        wi = [[[int(w * dw) for w in row] for row in ch] for ch in table]
+        mx = max((abs(v) for ch in xi for row in ch for v in row), default=0)
+        mw = max((abs(w) for ch in wi for row in ch for w in row), default=0)
+        bound = mx * mw * len(flat_w)
+        dtype = np.int64 if bound < 2**62 else object
+        Xa, Wa, scale = np.array(xi, dtype=dtype), np.array(wi, dtype=dtype), dx * dw
+    C, KH, KW = Wa.shape
+    acc = np.zeros((H_out, W_out), dtype=Xa.dtype)
+    if acc.dtype == object:
+        acc[...] = 0
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
+        for c in range(C):
+            for m in range(KH):
+                for n in range(KW):
+                    w = Wa[c, m, n]
+                    if w == 0:
+                        continue
+                    r0, c0 = m * dilation, n * dilation
+                    window = Xa[c, r0 : r0 + stride * (H_out - 1) + 1 : stride,
+                                c0 : c0 + stride * (W_out - 1) + 1 : stride]  # (H_out, W_out)
+                    acc = acc + window * w
+    sums = acc.tolist()
+    if scale is None:
+        return sums
+    if scale == 1:
+        return [[int(v) for v in row] for row in sums]
+    return [[normalize(Fraction(int(v), scale)) for v in row] for row in sums]
+
+
 def correlate_exact(
     X: list[Matrix],
     kernel: Kernel,
@@ -322,8 +410,8 @@ def correlate_exact(
 ) -> KernelResult:
     """Slide ``kernel`` over the zero-padded ``X`` (C, H, W): exact sums of products.
 
-    Returns z = scale * sum(w * x) + bias and a = activation(z) for every output cell, each
-    with the products behind it.
+    Returns z = scale * sum(w * x) + bias and a = activation(z) for every output cell; the
+    products behind a cell are listed when ``result.cells[(i, j)]`` is first read.
     """
     C, H, W = len(X), len(X[0]), len(X[0][0])
     KH, KW = kernel.size
@@ -338,33 +426,48 @@ def correlate_exact(
             f"is {Hp}{_TIMES}{Wp}; use a smaller kernel or dilation, or --padding same"
         )
     layer = bias != 0 or activation != "linear"
-    raw: Matrix = [[0] * W_out for _ in range(H_out)]  # (H_out, W_out)
-    pre: Matrix = [[0] * W_out for _ in range(H_out)]
-    output: Matrix = [[0] * W_out for _ in range(H_out)]
-    cells: dict[tuple[int, int], CellTerms] = {}
-    top, left = padding.top, padding.left
-    for i in range(H_out):
-        for j in range(W_out):
-            terms = []
-            for c in range(C):
-                ch_terms = []
-                for m in range(KH):
-                    r = i * stride + m * dilation
-                    row_pad = not (top <= r < top + H)
-                    for n in range(KW):
-                        q = j * stride + n * dilation
-                        is_pad = row_pad or not (left <= q < left + W)
-                        ch_terms.append((kernel.table[c][m][n], X_pad[c][r][q], is_pad))
-                terms.append(ch_terms)
-            total = normalize(sum(w * x for ch in terms for w, x, _ in ch))
-            z = normalize(kernel.scale * total + bias)
-            a = normalize(activate(z, activation))
-            raw[i][j], pre[i][j], output[i][j] = total, z, a
-            cells[(i, j)] = CellTerms((i, j), terms, total, a, z if layer else None)
+    raw = _exact_sums(X_pad, kernel.table, (H_out, W_out), stride, dilation)  # (H_out, W_out)
+    scale = kernel.scale
+    pre: Matrix = [[normalize(scale * v + bias) for v in row] for row in raw]
+    output: Matrix = [[normalize(activate(z, activation)) for z in row] for row in pre]
     _refuse_overflow(pre)
-    return KernelResult(
-        kernel, kernel, padding, X_pad, raw, output, cells, bias=bias, pre=pre if layer else None
+    top, left = padding.top, padding.left
+    res: KernelResult
+
+    def build(i: int, j: int) -> CellTerms:
+        terms = []
+        for c in range(C):
+            ch_terms = []
+            for m in range(KH):
+                r = i * stride + m * dilation
+                row_pad = not (top <= r < top + H)
+                for n in range(KW):
+                    q = j * stride + n * dilation
+                    is_pad = row_pad or not (left <= q < left + W)
+                    ch_terms.append((kernel.table[c][m][n], X_pad[c][r][q], is_pad))
+            terms.append(ch_terms)
+        # read from the result, so a float fallback of the outputs shows here too
+        z = res.z[i][j]
+        return CellTerms((i, j), terms, res.raw[i][j], res.output[i][j], z if layer else None)
+
+    res = KernelResult(
+        kernel, kernel, padding, X_pad, raw, output, _Cells((H_out, W_out), build), bias=bias,
+        pre=pre if layer else None,
     )
+    return res
+
+
+def border_mask(res: KernelResult, in_hw: tuple[int, int], stride: int, dilation: int):
+    """(H_out, W_out) booleans: whether a cell's window reaches into the zero padding."""
+    H, W = in_hw
+    KH, KW = res.kernel.size
+    H_out, W_out = res.output_shape
+    p = res.padding
+    r0 = np.arange(H_out) * stride
+    c0 = np.arange(W_out) * stride
+    rows = (r0 < p.top) | (r0 + dilation * (KH - 1) >= p.top + H)
+    cols = (c0 < p.left) | (c0 + dilation * (KW - 1) >= p.left + W)
+    return rows[:, None] | cols[None, :]
 
 
 def _refuse_overflow(values: Matrix) -> None:
@@ -658,18 +761,18 @@ def _precheck_sizes(
 
 def _fraction_fallback(res: KernelResult) -> bool:
     """Turn outputs whose exact fractions outgrow ``MAX_EXACT_DIGITS`` into floats."""
-    grown = any(
-        exact_digits(v) > MAX_EXACT_DIGITS for m in (res.output, res.z) for row in m for v in row
-    )
-    if not grown:
+    big = 10**MAX_EXACT_DIGITS
+
+    def grown(v) -> bool:
+        if type(v) is int:
+            return abs(v) >= big
+        return isinstance(v, Fraction) and (abs(v.numerator) >= big or v.denominator >= big)
+
+    if not any(grown(v) for m in (res.output, res.z, res.raw) for row in m for v in row):
         return False
     for m in {id(res.output): res.output, id(res.z): res.z, id(res.raw): res.raw}.values():
         for row in m:
             row[:] = [float(v) for v in row]
-    for ct in res.cells.values():
-        ct.value, ct.raw = float(ct.value), float(ct.raw)
-        if ct.pre is not None:
-            ct.pre = float(ct.pre)
     return True
 
 
@@ -949,6 +1052,7 @@ class CheckResult(Answer):
     slip: str | None
     message: str
     compared_with: str = "the output"
+    n_wrong: int = 0  # wrong cells in all; only the first MAX_CHECK_DETAILS are in wrong_cells
     answer: ConvAnswer | None = field(default=None, repr=False)  # what was compared against
     index: int = 0  # kernel number in ``answer`` (0-based)
     number: int = 1  # the kernel's number in the task (1-based), for the heading
@@ -967,6 +1071,7 @@ class CheckResult(Answer):
             "compared_with": self.compared_with,
             "slip": self.slip,
             "message": self.message,
+            "n_wrong": self.n_wrong,
             "wrong_cells": [],
         }
         for wc in self.wrong_cells:
@@ -1106,6 +1211,8 @@ def _check_student(answer: ConvAnswer, index: int, student) -> CheckResult:
     n = len(cells)
     wrong = [c for c in cells if not same_value(S[c[0]][c[1]], E[c[0]][c[1]])]
     shape = _dims(res.output_shape, answer.ndim)
+    n_wrong = len(wrong)
+    listed = wrong[:MAX_CHECK_DETAILS]
     if not wrong:
         return CheckResult(label, answer.ndim, answer.one_based, True, shape, shape, n, [], None,
                            f"All correct: every one of the {plural(n, 'value')} matches.",
@@ -1114,16 +1221,17 @@ def _check_student(answer: ConvAnswer, index: int, student) -> CheckResult:
     # 1. one slip made everywhere: the student's whole matrix is an alternative output
     for key, detail, alt in hyps:
         if all(same_value(S[i][j], alt[i][j]) for i, j in cells):
-            wcs = [_wrong(S, E, res, c, key, "") for c in wrong]
+            wcs = [_wrong(S, E, res, c, key, "") for c in listed]
             msg = (f"{_count_differ(len(wrong), n)} Most likely slip — {SLIPS[key]}: {detail}; "
-                   "this reproduces every value you wrote.")
+                   "this reproduces every value you wrote." + _listed(n_wrong))
             return CheckResult(label, answer.ndim, answer.one_based, False, shape, shape, n, wcs,
-                               key, msg, answer=answer, index=index, number=index + 1)
+                               key, msg, answer=answer, index=index, number=index + 1,
+                               n_wrong=n_wrong)
     # 2. cell by cell: which slip reproduces each wrong value
-    wcs = [_diagnose_cell(answer, res, S, c, hyps) for c in wrong]
+    wcs = [_diagnose_cell(answer, res, S, c, hyps) for c in listed]
     counts = Counter(wc.slip for wc in wcs)
     key, k = counts.most_common(1)[0]
-    n_border = sum(_touches_padding(ct) for ct in res.cells.values())
+    n_border = int(border_mask(res, answer.input_shape[1:], answer.stride, answer.dilation).sum())
     border = (res.padding.any and all(_touches_padding(res.cells[c]) for c in wrong)
               and len(wrong) >= max(2, n_border / 2))
     if border and key in ("arithmetic", "padding"):
@@ -1136,10 +1244,17 @@ def _check_student(answer: ConvAnswer, index: int, student) -> CheckResult:
         detail = next(wc.detail for wc in wcs if wc.slip == key)
         if k > 1:
             detail = _generic_detail(key, detail)
-    share = "" if k == len(wcs) else f" ({k} of the {len(wcs)} wrong values)"
-    msg = f"{_count_differ(len(wrong), n)} Most likely slip — {SLIPS[key]}{share}: {detail}."
+    share = "" if k == len(wcs) else f" ({k} of the {len(wcs)} wrong values diagnosed)"
+    msg = (f"{_count_differ(len(wrong), n)} Most likely slip — {SLIPS[key]}{share}: {detail}."
+           + _listed(n_wrong))
     return CheckResult(label, answer.ndim, answer.one_based, False, shape, shape, n, wcs, key,
-                       msg, answer=answer, index=index, number=index + 1)
+                       msg, answer=answer, index=index, number=index + 1, n_wrong=n_wrong)
+
+
+def _listed(n_wrong: int) -> str:
+    if n_wrong <= MAX_CHECK_DETAILS:
+        return ""
+    return f" The first {MAX_CHECK_DETAILS} wrong values are shown."
 
 
 def _count_differ(k: int, n: int) -> str:
@@ -1298,7 +1413,7 @@ def _check_shape(answer: ConvAnswer, index: int, S: Matrix, shape_s) -> CheckRes
             msg = head + f" Compared with {name}: " + sub.message
         return CheckResult(label, ndim, answer.one_based, False, exp_shape, stu_shape,
                            sub.n_cells, sub.wrong_cells, key, msg, compared_with=name,
-                           answer=alt, index=0, number=index + 1)
+                           answer=alt, index=0, number=index + 1, n_wrong=sub.n_wrong)
     msg = (f"Your answer is {_shape_text(stu_shape)} but the output is "
            f"{_shape_text(exp_shape)} ({_size_sentence(answer, res)}); no padding, stride or "
            "dilation slip gives your size.")
@@ -2179,8 +2294,8 @@ def _looks_like_path(text: str) -> bool:
     try:
         if Path(t).exists():
             return True
-    except (OSError, ValueError):  # too long, or an embedded NUL byte: not a file
-        return False
+    except (OSError, ValueError):  # too long, or an embedded NUL byte: not an existing file
+        pass
     return bool(re.search(r"\.(csv|tsv|txt|dat)$", t, re.I)) or "/" in t or "\\" in t
 
 

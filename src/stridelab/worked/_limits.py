@@ -19,7 +19,8 @@ Numbers typed by a user (``stridelab conv``; :func:`stridelab.worked._numbers.pa
 - ``MAX_EXACT_CELLS`` values per matrix typed or read from a file (input, kernel, ``--check``);
 - ``MAX_EXACT_PADDED_CELLS`` cells of the zero-padded input, all channels together;
 - ``MAX_EXACT_PRODUCTS`` products over all output cells and kernels;
-- ``MAX_EXPLAIN_TERMS`` products written out by ``--explain``.
+- ``MAX_EXPLAIN_TERMS`` products written out by ``--explain``;
+- ``MAX_CHECK_DETAILS`` wrong cells of a ``--check`` diagnosed one by one (more are counted).
 
 ``stridelab conv --image`` (float64): ``MAX_CELLS`` cells of one padded channel and
 ``MAX_IMAGE_PRODUCTS`` multiply-adds per kernel. For both: ``MAX_WINDOW`` for the stride, the
@@ -38,11 +39,13 @@ MAX_IMAGE_PRODUCTS = 40_000_000
 # conv: cells of a matrix typed on the command line or in a text file (exact arithmetic)
 MAX_EXACT_CELLS = 10_000
 # conv: cells of the zero-padded typed input, all channels together (exact arithmetic)
-MAX_EXACT_PADDED_CELLS = 40_000
+MAX_EXACT_PADDED_CELLS = 20_000
 # conv: products w*x computed exactly, over every output cell of every kernel
-MAX_EXACT_PRODUCTS = 300_000
+MAX_EXACT_PRODUCTS = 200_000
 # conv --explain: products written out, over every explained cell of every kernel
 MAX_EXPLAIN_TERMS = 20_000
+# conv --check: wrong cells diagnosed and listed with their products (the rest are counted)
+MAX_CHECK_DETAILS = 50
 # the largest stride, dilation or explicit padding accepted (beyond it, the output is empty
 # or all padding for every input this command can hold)
 MAX_WINDOW = 10_000

@@ -29,6 +29,8 @@ _MINUS = str.maketrans({"\u2212": "-", "\u2013": "-"})
 _NON_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.I)
 _FLOAT_MAX = Fraction(sys.float_info.max)
 _FLOAT_TINY = Fraction(sys.float_info.min)  # the smallest normal float64, 2.2e-308
+_FLOAT_MAX_INT = int(sys.float_info.max)  # float64's largest value is an integer
+_POW10 = {60: 10**60}
 
 
 # ------------------------------------------------------------------ parsing
@@ -118,14 +120,16 @@ def parse_number(
                 v = -v
     else:
         raise _not_a_number(token.strip(), what)
-    if abs(v) > _FLOAT_MAX:
+    # integer comparisons only: Fraction's own comparisons cost more than the parsing
+    n, d = (v.numerator, v.denominator) if isinstance(v, Fraction) else (v, 1)
+    if abs(n) > _FLOAT_MAX_INT * d:
         raise _out_of_range(t, what)
-    if v != 0 and abs(v) < _FLOAT_TINY:
+    if n != 0 and abs(n) << 1022 < d:  # |v| < 2**-1022, the smallest normal float64
         raise _too_small(t, what)
-    v = normalize(v)
-    if exact_digits(v) > limit:
+    big = _POW10.get(limit) or 10**limit
+    if abs(n) >= big or d >= big:  # more than ``limit`` digits
         return float(v)
-    return v
+    return n if d == 1 else v
 
 
 def _out_of_range(t: str, what: str) -> DataError:
@@ -364,6 +368,8 @@ def fmt_float(v: float, digits: int = 6) -> str:
 
 def fmt(v: Number, digits: int = 6) -> str:
     """Plain text: ``8``, ``0.05`` (exact decimal), ``41/91``, or ``0.731059`` for floats."""
+    if type(v) is int:  # the common case, first
+        return str(v)
     v = normalize(v)
     if isinstance(v, bool):
         return str(int(v))
@@ -377,6 +383,8 @@ def fmt(v: Number, digits: int = 6) -> str:
 
 def fmt_latex(v: Number, digits: int = 6) -> str:
     """LaTeX: like :func:`fmt` but non-terminating fractions as ``\\tfrac{p}{q}``."""
+    if type(v) is int:
+        return str(v)
     v = normalize(v)
     if isinstance(v, Fraction) and terminating_decimal(v) is None:
         sign = "-" if v < 0 else ""
