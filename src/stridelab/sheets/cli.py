@@ -112,24 +112,20 @@ def _what(task, quick: bool) -> str:
 
 
 def cmd_show(args) -> int:
-    from rich.markup import escape
-    from rich.table import Table
-
     from stridelab.sheets.loader import load_sheet
 
     sheet = load_sheet(args.sheet, quick=args.quick)
-    console = _console(stderr=False)
-    console.print(f"[bold]{escape(sheet.course)}: {escape(sheet.title)}[/bold]"
-                  + (f"\n{escape(sheet.source)}" if sheet.source else ""))
-    table = Table(show_lines=True)
-    for col in ("label", "id", "kind", "statement", "what it computes or runs"):
-        table.add_column(col, overflow="fold")
+    lines = [f"{sheet.course}: {sheet.title}"] + ([sheet.source] if sheet.source else [])
+    lines.append(f"{len(sheet.tasks)} tasks (id in brackets: what references and --tasks use)")
     for task in sheet.tasks:
-        table.add_row(escape(task.label), task.id, task.kind, escape(task.statement),
-                      escape(_what(task, args.quick)))
-    console.print(table)
+        lines += ["", f"{task.label}  [{task.id}]  {task.kind}"]
+        statement = " ".join(task.statement.split())
+        lines += textwrap.wrap(statement, width=96, initial_indent="  ",
+                               subsequent_indent="  ")
+        lines.append(f"  -> {_what(task, args.quick)}")
     for s in sheet.stand_ins:
-        console.print(f"stand-in for [bold]{escape(s.file)}[/bold]: {escape(s.instead)}")
+        lines += ["", f"stand-in for {s.file}: {s.instead}"]
+    print("\n".join(lines))
     return 0
 
 

@@ -379,7 +379,8 @@ def command_parser(command: str) -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover
         parser_class = _RaisingParser
     module = importlib.import_module(f"stridelab.worked._{command}")
-    parser = parser_class(prog=f"stridelab {command}", add_help=False)
+    # no abbreviations: a sheet file spells every option out, so a typo is never taken for one
+    parser = parser_class(prog=f"stridelab {command}", add_help=False, allow_abbrev=False)
     module.add_arguments(parser)
     return parser
 

@@ -1,0 +1,259 @@
+"""Sheet files: the built-in sheets validate, every kind of mistake is one line naming file, task
+and key (exit 2), and references read and format values as documented. Nothing here trains."""
+
+import textwrap
+
+import pytest
+
+from stridelab.cli import main
+from stridelab.sheets import refs
+from stridelab.sheets.loader import builtin_names, load_sheet, task_id
+
+BUILTIN = ["lmu-4", "rptu-2", "tue-4", "tuwien-4", "yale-663-2"]
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_five_sheets_are_built_in():
+    assert builtin_names() == BUILTIN
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("quick", [False, True])
+def test_builtin_sheet_validates(name, quick):
+    sheet = load_sheet(name, quick=quick)
+    assert sheet.course and sheet.title and sheet.tasks
+    labels = [t.label for t in sheet.tasks]
+    assert len(set(labels)) == len(labels), "labels repeat"
+    for task in sheet.tasks:
+        assert task.statement
+        if task.kind == "answer":
+            assert task.answer
+
+
+def test_builtin_sheets_keep_the_sheets_order_and_numbers():
+    rptu = [t.label for t in load_sheet("rptu-2").tasks]
+    assert rptu == ["2.1 i)", "2.1 ii)", "2.1 iii)", "2.1 iv)", "2.1 v)", "2.1 vi)", "2.2 i)",
+                    "2.2 ii)", "2.3", "2.4", "2.5"]
+    task = load_sheet("rptu-2").task("2.1i")
+    assert "8 2 9 8 3; 3 4 6 2 7; 5 9 3 9 7; 6 1 3 6 8; 5 1 6 8 1" in task.args
+    assert task.args.count("--kernel") == 3 and "same" in task.args
+    lmu = load_sheet("lmu-4").task("4-2a")
+    assert "5 5 2 5 5; 5 5 2 5 5; 7 7 5 7 7; 5 5 2 5 5; 5 5 2 5 5" in lmu.args
+    assert "valid" in lmu.args
+    tue = load_sheet("tue-4").task("backpropagation")
+    assert tue.spec["lr"] == 0.1 and tue.spec["data"] == [{"x": [1], "y": [2]},
+                                                           {"x": [2], "y": [3]}]
+    yale = [t.args for t in load_sheet("yale-663-2").tasks if t.label.startswith("Problem 4.1")]
+    assert [a[-1] for a in yale] == ["conv:k=4,s=1,p=1", "conv:k=8,s=5,p=0",
+                                     "pool:k=10,s=2,p=2", "pool:k=2,s=1,p=0"]
+
+
+def test_sheet_list_shows_every_sheet(capsys):
+    code, out, _ = run_cli(capsys, "sheet", "list")
+    assert code == 0
+    for name in BUILTIN:
+        assert name in out
+    assert "22" in out and "17" in out  # task counts of the Yale and TU Wien sheets
+
+
+def test_sheet_show_lists_what_each_task_runs(capsys):
+    code, out, _ = run_cli(capsys, "sheet", "show", "lmu-4", "--quick")
+    assert code == 0
+    assert "4-2 (a)" in out and "stridelab conv" in out
+    assert "stridelab run mlp-vs-cnn --quick" in out
+
+
+@pytest.mark.parametrize("label, expected", [
+    ("2.1 i)", "2.1i"), ("Problem 6.2", "problem-6.2"), ("4-1 (a)", "4-1a"),
+    ("4.1.1 (2)", "4.1.1-2"), ("Model design", "model-design"), ("4.2.3", "4.2.3"),
+])
+def test_task_ids_from_labels(label, expected):
+    assert task_id(label) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# one line per mistake
+
+_GOOD_WORKED = """
+[[task]]
+label = "1 a)"
+statement = "Filter it."
+kind = "worked"
+command = "conv"
+args = ["--input", "1 2; 3 4", "--kernel", "1 0; 0 1"]
+"""
+
+_GOOD_EXPERIMENT = """
+[[task]]
+label = "1 b)"
+statement = "Run it."
+kind = "experiment"
+name = "svc-baseline"
+"""
+
+_HEAD = 'course = "C"\ntitle = "T"\n'
+
+
+def _sheet(tmp_path, body, name="bad.toml"):
+    path = tmp_path / name
+    path.write_text(_HEAD + textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+BAD_SHEETS = {
+    "unknown kind": ('[[task]]\nlabel = "1"\nstatement = "s"\nkind = "essay"\n',
+                     "task '1': kind: unknown kind 'essay'"),
+    "unknown command": ('[[task]]\nlabel = "1"\nstatement = "s"\nkind = "worked"\n'
+                        'command = "convolve"\n', "task '1': command: unknown command 'convolve'"),
+    "unknown option": (_GOOD_WORKED.replace('"1 0; 0 1"]', '"1 0; 0 1", "--paddin", "same"]'),
+                       "task '1 a)': args: stridelab conv: unrecognized arguments: --paddin"),
+    "unknown experiment": (_GOOD_EXPERIMENT.replace("svc-baseline", "svc-basline"),
+                           "task '1 b)': name: unknown experiment 'svc-basline'"),
+    "unknown config key": (_GOOD_EXPERIMENT + "set = { n_trian = 5 }\n",
+                           "task '1 b)': set.n_trian: "),
+    "config value of the wrong type": (_GOOD_EXPERIMENT + 'set = { n_train = "many" }\n',
+                                       "task '1 b)': set.n_train: "),
+    "unknown task key": (_GOOD_EXPERIMENT + 'metric = ["test_accuracy"]\n',
+                         "task '1 b)': metric: unknown key for a experiment task"),
+    "reference to a missing task": (
+        _GOOD_WORKED + '\n[[task]]\nlabel = "2"\nstatement = "s"\nkind = "answer"\n'
+        'answer = "It is {worked.1b.results.0.output}."\n',
+        "task '2': answer: {worked.1b.results.0.output}: no worked task has that id"),
+    "reference to an experiment no task runs": (
+        _GOOD_WORKED + '\n[[task]]\nlabel = "2"\nstatement = "s"\nkind = "answer"\n'
+        'answer = "It is {mnist-cnn.test_accuracy}."\n',
+        "task '2': answer: {mnist-cnn.test_accuracy}: no task of this sheet runs mnist-cnn"),
+    "reference to an unknown head": (
+        _GOOD_WORKED + '\n[[task]]\nlabel = "2"\nstatement = "s"\nkind = "answer"\n'
+        'answer = "It is {wrked.1a.output}."\n',
+        "task '2': answer: {wrked.1a.output}: 'wrked' is neither a task nor an experiment"),
+    "reference to an unknown config field": (
+        _GOOD_EXPERIMENT + 'answer = "C = {svc-baseline.config.CC}."\n',
+        "task '1 b)': answer: {svc-baseline.config.CC}: svc-baseline has no config field 'CC'"),
+    "reference to a missing given number": (
+        '[given]\nlimit = 0.7\n' + _GOOD_EXPERIMENT + 'answer = "{given.limt}"\n',
+        "task '1 b)': answer: {given.limt}: the sheet's [given] table has no 'limt'"),
+    "claim without else": (
+        _GOOD_EXPERIMENT + 'answer = "{{if svc-baseline.test_accuracy > 0.9}}good{{end}}"\n',
+        "task '1 b)': answer: {{if svc-baseline.test_accuracy > 0.9}} has no {{else}}"),
+    "missing statement": ('[[task]]\nlabel = "1"\nkind = "answer"\nanswer = "a"\n',
+                          "task '1': statement: missing"),
+    "duplicate id": (_GOOD_WORKED + _GOOD_WORKED, "task '1 a)': id: '1a' is also the id of"),
+    "invalid TOML": ('[[task]]\nlabel = \n', "invalid TOML"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SHEETS))
+def test_each_mistake_is_one_line_naming_file_task_and_key(tmp_path, capsys, case):
+    body, fragment = BAD_SHEETS[case]
+    path = _sheet(tmp_path, body)
+    code, out, err = run_cli(capsys, "sheet", "show", str(path))
+    assert code == 2, (case, out, err)
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"stridelab: error: {path}: "), err
+    assert fragment in err, err
+
+
+def test_a_bad_path_into_a_worked_answer_stops_before_anything_is_written(tmp_path, capsys):
+    path = _sheet(tmp_path, _GOOD_WORKED + '\n[[task]]\nlabel = "2"\nstatement = "s"\n'
+                  'kind = "answer"\nanswer = "{worked.1a.results.0.outptu}"\n')
+    out_dir = tmp_path / "out"
+    code, _, err = run_cli(capsys, "sheet", "solve", str(path), "--out", str(out_dir),
+                           "--runs", str(tmp_path / "runs"), "--no-pdf", "--no-notebook")
+    assert code == 2
+    errors = [line for line in err.splitlines() if line.startswith("stridelab: error:")]
+    assert errors == [err.splitlines()[-1]], err  # progress lines, then the one error
+    assert "task '2': answer: {worked.1a.results.0.outptu}: no 'results.0.outptu'" in err
+    assert not (out_dir / "bad").exists()
+    assert not list(out_dir.glob(".*")), "a partial solution was left behind"
+
+
+def test_unknown_sheet_name(capsys):
+    code, _, err = run_cli(capsys, "sheet", "show", "rptu-3")
+    assert code == 2
+    assert "unknown sheet 'rptu-3'" in err and "rptu-2" in err
+
+
+def test_tasks_selection_that_matches_nothing(tmp_path, capsys):
+    path = _sheet(tmp_path, _GOOD_WORKED)
+    code, _, err = run_cli(capsys, "sheet", "solve", str(path), "--tasks", "7",
+                           "--out", str(tmp_path / "o"), "--no-pdf", "--no-notebook")
+    assert code == 2
+    assert "--tasks 7: no task" in err and "1 a)" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# references and claims
+
+
+def test_references_are_found_outside_code_and_math_braces_are_left_alone():
+    text = ("Acc {mnist-cnn.test_accuracy:.3f}, `{not.a.ref}` and $e^{z_i} + \\frac{1}{2}$ "
+            'and {depth-sweep.test_accuracy."relu, 3 hidden"}')
+    found = refs.references(text)
+    assert [(r.head, r.rest, r.spec) for r in found] == [
+        ("mnist-cnn", ("test_accuracy",), ".3f"),
+        ("depth-sweep", ("test_accuracy", "relu, 3 hidden"), ""),
+    ]
+
+
+def test_render_fills_values_and_takes_the_measured_branch():
+    values = {"a": 0.98765, "b": 0.5}
+
+    def resolve(ref):
+        return values[ref.head]
+
+    text = "{a.x:.3f} {{if a.x > b.x}}higher{{else}}lower{{end}}; {{if b.x >= 0.6}}y{{else}}n{{end}}"
+    assert refs.render(refs.parse(text), resolve) == "0.988 higher; n"
+
+
+def test_nested_claims():
+    text = "{{if a.x > 1}}{{if a.x > 2}}big{{else}}mid{{end}}{{else}}small{{end}}"
+    for value, expected in ((3, "big"), (1.5, "mid"), (0, "small")):
+        assert refs.render(refs.parse(text), lambda r, v=value: v) == expected
+
+
+def test_a_claim_on_a_value_not_measured_takes_the_else_branch():
+    text = "{{if a.x > 0.5}}met{{else}}not shown to be met{{end}} ({a.x})"
+    rendered = refs.render(refs.parse(text), lambda r: refs.NotMeasured("cifar10 skipped"))
+    assert rendered == "not shown to be met (*not measured (cifar10 skipped)*)"
+
+
+@pytest.mark.parametrize("value, spec, expected", [
+    (12345, "", "12,345"),
+    (0.946666, "", "0.9467"),
+    (0.946666, ".1%", "94.7%"),
+    (3.0, "", "3"),
+    (True, "", "yes"),
+    (None, "", "–"),
+    ([1, 2.5], "", "(1, 2.5)"),
+    ([[1, -2], [3, 4]], "tex", r"\begin{bmatrix} 1 & -2 \\ 3 & 4 \end{bmatrix}"),
+    ([[1, -2]], "", r"$\begin{bmatrix} 1 & -2 \end{bmatrix}$"),
+    (["1/9", 2], "tex", r"\begin{bmatrix} \tfrac{1}{9} \\ 2 \end{bmatrix}"),
+    (1e-7, "tex", r"1\times 10^{-7}"),
+])
+def test_format_value(value, spec, expected):
+    assert refs.format_value(value, spec) == expected
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("{{if a.x}}x", "never closed"),
+    ("{{else}}", "without an open"),
+    ("{{end}}", "without an open"),
+    ("{{if a.x > }}x{{else}}y{{end}}", "write {{if A > B}}"),
+    ("{{if a.x > 1}x{{else}}y{{end}}", "a claim is"),
+])
+def test_malformed_claims(text, fragment):
+    with pytest.raises(refs.RefSyntaxError) as exc:
+        refs.parse(text)
+    assert fragment in str(exc.value)
+
+
+def test_task_ids_with_dots_are_matched_longest_first():
+    assert refs.split_task_id(["4", "2", "3", "results", "0"], ["4.2", "4.2.3"]) == \
+        ("4.2.3", ["results", "0"])
+    assert refs.split_task_id(["9", "x"], ["4.2"]) == (None, ["9", "x"])

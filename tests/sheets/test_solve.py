@@ -1,0 +1,240 @@
+"""Solving a sheet end to end: a tiny three-task sheet (one worked convolution, one experiment in
+its smoke configuration, one answer reading both) solves into HTML, PDF and an executed notebook;
+the PDF holds every label, the worked numbers and a measured value; solving again reuses the run;
+a skipped experiment is said to be skipped; hand-in models come with their torch.export copy."""
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from stridelab.cli import main
+
+# the worked answer by hand: sobel_x = [-1 0 1; -2 0 2; -1 0 1] slid over the zero-padded input
+#   Y[0][0]: the padding row gives 0, then -2·0 + 2·2 = 4 and -1·0 + 1·4 = 4, so 8
+#   Y[1][1]: (9 - 8) + 2·(6 - 3) + (3 - 5) = 1 + 6 - 2 = 5
+EXPECTED_Y = [[8, 5, -8], [19, 5, -19], [22, -1, -22]]
+
+TINY = """
+course = "A course"
+title = "Sheet 1"
+source = "three tasks"
+
+[[task]]
+label = "1 a)"
+statement = "Correlate the 3x3 input with the Sobel filter, same padding."
+kind = "worked"
+command = "conv"
+args = ["--input", "8 2 9; 3 4 6; 5 9 3", "--kernel", "sobel_x", "--padding", "same",
+        "--explain", "1,1"]
+
+[[task]]
+label = "1 b)"
+statement = "Fit an RBF SVC to MNIST pixels."
+kind = "experiment"
+name = "svc-baseline"
+set = { C = 1.0 }
+metrics = ["test_accuracy", "n_train"]
+figures = ["confusion_matrix"]
+
+[[task]]
+label = "1 c)"
+statement = "Compare the two answers."
+kind = "answer"
+answer = '''
+The centre of the filtered image is {worked.1a.results.0.output.1.1}, the whole output
+$Y = {worked.1a.results.0.output:tex}$. The SVC, trained on {svc-baseline.n_train} images,
+classifies {svc-baseline.test_accuracy:.4f} of the test digits correctly
+{{if svc-baseline.test_accuracy >= 0.5}}(at least half){{else}}(fewer than half){{end}}.
+'''
+"""
+
+
+def _chromium() -> bool:
+    return bool((shutil.which("chromium") or shutil.which("chromium-browser"))
+                and shutil.which("chromedriver"))
+
+
+def _solve(tmp, sheet, *extra):
+    return main(["sheet", "solve", str(sheet), "--smoke", "--out", str(tmp / "solutions"),
+                 "--runs", str(tmp / "runs"), *extra])
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sheet")
+    sheet = tmp / "sheet1.toml"
+    sheet.write_text(TINY, encoding="utf-8")
+    code = _solve(tmp, sheet)
+    return tmp, sheet, code, tmp / "solutions" / "sheet1"
+
+
+def _run_dir(tmp) -> Path:
+    (run,) = [p for p in (tmp / "runs").iterdir() if p.name.startswith("svc-baseline")]
+    return run
+
+
+def test_solve_writes_html_pdf_and_notebook(solved):
+    tmp, _, code, out = solved
+    assert code == 0
+    assert (out / "solution.html").is_file() and (out / "solution.ipynb").is_file()
+    assert not list(out.parent.glob(".*")), "a staging directory was left behind"
+    html = (out / "solution.html").read_text(encoding="utf-8")
+    for label in ("1 a)", "1 b)", "1 c)"):
+        assert f">{label}" in html
+    assert html.index(">1 a)") < html.index(">1 b)") < html.index(">1 c)")
+    assert "<details" not in html  # every answer expanded
+    assert "data:image/png;base64," in html  # the run's figure inlined
+
+
+def test_answer_reads_the_worked_and_measured_values(solved):
+    tmp, _, _, out = solved
+    html = (out / "solution.html").read_text(encoding="utf-8")
+    metrics = json.loads((_run_dir(tmp) / "metrics.json").read_text())
+    assert f"The centre of the filtered image is {EXPECTED_Y[1][1]}" in html
+    assert f"classifies {metrics['test_accuracy']:.4f} of the test digits" in html
+    branch = "(at least half)" if metrics["test_accuracy"] >= 0.5 else "(fewer than half)"
+    assert branch in html
+    assert f"trained on {metrics['n_train']} images" in html
+
+
+def test_pdf_holds_every_label_the_worked_numbers_and_a_measured_value(solved):
+    if not _chromium():
+        pytest.skip("Chromium and chromedriver are not installed "
+                    "(Debian: apt-get install chromium chromium-driver)")
+    pypdf = pytest.importorskip("pypdf")
+    tmp, _, _, out = solved
+    reader = pypdf.PdfReader(str(out / "solution.pdf"))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    for label in ("1 a)", "1 b)", "1 c)"):
+        assert label in text
+    metrics = json.loads((_run_dir(tmp) / "metrics.json").read_text())
+    assert f"{metrics['test_accuracy']:.4f}" in text
+    tokens = text.replace("−", "-").split()
+    for row in EXPECTED_Y:  # KaTeX lays a matrix out cell by cell: each value is a token
+        for v in row:
+            assert str(v) in tokens, v
+    assert "page 1 of" in text  # page numbers
+    assert "sha256" in text  # the title block names the data set
+
+
+def test_notebook_executed_without_errors(solved):
+    import nbformat
+
+    _, _, _, out = solved
+    nb = nbformat.read(str(out / "solution.ipynb"), as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert code_cells and all(c.execution_count for c in code_cells)
+    errors = [o for c in code_cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    sources = "\n".join(c.source for c in code_cells)
+    assert "worked.conv(" in sources and "'8 2 9; 3 4 6; 5 9 3'" in sources
+    assert "metrics.json" in sources
+    conv = next(c for c in code_cells if "worked.conv(" in c.source)
+    shown = json.dumps(conv.outputs)
+    assert "-19" in shown and "22" in shown  # the answer as Jupyter rendered it
+
+
+def test_solving_again_reuses_the_run(solved):
+    tmp, sheet, _, out = solved
+    run = _run_dir(tmp)
+    before = (run / "metrics.json").stat().st_mtime_ns
+    runs_before = sorted(p.name for p in (tmp / "runs").iterdir())
+    code = _solve(tmp, sheet, "--no-pdf", "--no-notebook")
+    assert code == 0
+    assert sorted(p.name for p in (tmp / "runs").iterdir()) == runs_before
+    assert (run / "metrics.json").stat().st_mtime_ns == before
+    html = (out / "solution.html").read_text(encoding="utf-8")
+    assert f"reused the finished run <code>{run}</code>" in html
+
+
+def test_a_metric_the_run_does_not_record_is_one_line(solved, capsys):
+    tmp, sheet, _, _ = solved
+    bad = tmp / "bad-metric.toml"
+    bad.write_text(TINY.replace('metrics = ["test_accuracy", "n_train"]',
+                                'metrics = ["test_acuracy"]'), encoding="utf-8")
+    capsys.readouterr()
+    code = _solve(tmp, bad, "--no-pdf", "--no-notebook")
+    err = capsys.readouterr().err
+    assert code == 2
+    errors = [line for line in err.splitlines() if line.startswith("stridelab: error:")]
+    assert len(errors) == 1
+    assert f"{bad}: task '1 b)': metrics: 'test_acuracy': svc-baseline records no metric" \
+        in errors[0]
+    assert not (tmp / "solutions" / "bad-metric").exists()
+
+
+def test_a_figure_the_run_did_not_draw_is_one_line(solved, capsys):
+    tmp, _, _, _ = solved
+    bad = tmp / "bad-figure.toml"
+    bad.write_text(TINY.replace('figures = ["confusion_matrix"]', 'figures = ["confusion"]'),
+                   encoding="utf-8")
+    capsys.readouterr()
+    code = _solve(tmp, bad, "--no-pdf", "--no-notebook")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "task '1 b)': figures: 'confusion': svc-baseline drew no such figure" in err
+
+
+def test_tasks_selects_and_computes_what_the_selection_reads(solved):
+    tmp, sheet, _, out = solved
+    code = _solve(tmp, sheet, "--tasks", "1 c)", "--no-pdf", "--no-notebook")
+    assert code == 0
+    html = (out / "solution.html").read_text(encoding="utf-8")
+    assert ">1 c)" in html and ">1 a)" not in html
+    assert f"The centre of the filtered image is {EXPECTED_Y[1][1]}" in html
+
+
+def test_a_skipped_experiment_is_said_to_be_skipped(tmp_path):
+    sheet = tmp_path / "cifar.toml"
+    sheet.write_text(textwrap.dedent('''
+        course = "C"
+        title = "T"
+        [given]
+        target = 0.7
+        [[task]]
+        label = "2.4"
+        statement = "Reach 70 % on CIFAR-10."
+        kind = "experiment"
+        name = "cifar10"
+        metrics = ["test_accuracy"]
+        answer = "Reached {cifar10.test_accuracy:.3f}."
+        if_skipped = "CIFAR-10 is not here: nothing is measured against {given.target:.0%}."
+        [[task]]
+        label = "2.4 b)"
+        statement = "Say whether the target is met."
+        kind = "answer"
+        answer = "{{if cifar10.test_accuracy >= given.target}}Met.{{else}}Not shown to be met.{{end}}"
+        '''), encoding="utf-8")
+    code = main(["sheet", "solve", str(sheet), "--smoke", "--out", str(tmp_path / "o"),
+                 "--runs", str(tmp_path / "runs"), "--no-pdf", "--no-notebook"])
+    assert code == 0
+    html = (tmp_path / "o" / "cifar" / "solution.html").read_text(encoding="utf-8")
+    assert "skipped" in html and "cifar" in html.lower()
+    assert "CIFAR-10 is not here: nothing is measured against 70%." in html
+    assert "Reached" not in html
+    assert "Not shown to be met." in html
+
+
+def test_hand_in_files_copy_the_model_and_its_export(tmp_path):
+    from stridelab.sheets.loader import Task
+    from stridelab.sheets.solve import RunRecord, hand_in_files
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "mnist_ae.pt").write_bytes(b"state dict")
+    (run / "mnist_ae.pt2").write_bytes(b"exported program")
+    (run / "mnist_cae.pt").write_bytes(b"another state dict")
+    dest = tmp_path / "out"
+    dest.mkdir()
+    task = Task(label="5.4", id="5.4", kind="experiment", statement="s", name="ae-linear",
+                files={"mnist_ae.pt": "mnist_ae.pt", "mnist_cae.pt": "mnist_cae.pt"})
+    record = RunRecord(task=task, status="ok", run_dir=run, reused=True, seconds=0.0)
+    notes = dict(hand_in_files(task, record, dest))
+    assert (dest / "mnist_ae.pt").read_bytes() == b"state dict"
+    assert (dest / "mnist_ae.pt2").read_bytes() == b"exported program"
+    assert "torch.export.load('mnist_ae.pt2').module()" in notes["mnist_ae.pt2"]
+    assert (dest / "mnist_cae.pt").is_file() and not (dest / "mnist_cae.pt2").exists()
+    assert notes["mnist_cae.pt2"].startswith("**missing**")
