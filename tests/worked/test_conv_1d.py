@@ -185,12 +185,24 @@ def test_format_json_through_the_cli(capsys):
 
 
 def test_valid_padding_stride_note_names_this_padding():
-    md = answer("--input", "8 2 9; 3 4 6; 5 9 3", "--kernel", "1 0 -1; 2 0 -2; 1 0 -1",
+    rptu = "8 2 9 8 3; 3 4 6 2 7; 5 9 3 9 7; 6 1 3 6 8; 5 1 6 8 1"
+    md = answer("--input", rptu, "--kernel", "1 0 -1; 2 0 -2; 1 0 -1",
                 "--padding", "valid").to_markdown()
+    # valid: 3x3 with stride 1; stride 2: floor((5 + 0 - 3)/2) + 1 = 2, so 2x2
     assert "with this padding (valid), stride 2 would give" in md
+    assert r"\lfloor (5 + 0 - 3)/2 \rfloor + 1 = 2$ rows and 2 columns (2×2)" in md
+    assert "4 values instead of 9, about 2.2 times fewer" in md
     assert "the same padding" not in md
-    # 1x1 output: stride 2 also gives 1 value
-    assert "1 value instead of 1" in md
+
+
+def test_stride_note_when_the_output_is_too_small_to_shrink():
+    md = answer("--input", "8 2 9; 3 4 6; 5 9 3", "--kernel", "sobel_x").to_markdown()
+    assert "this output is too small for that to show" in md
+    assert "the same 1×1 as stride 1" in md and "times fewer" not in md
+    md = answer("--input", "8 2 9; 3 4 6; 5 9 3", "--kernel", "sobel_x", "--stride", "2"
+                ).to_markdown()
+    assert "it is 1×1, the same as with stride 1 and this padding (valid)" in md
+    assert "downsampling" not in md
 
 
 def test_same_padding_note_says_what_same_does_at_stride_2():
@@ -239,3 +251,11 @@ def test_bad_layer_options(capsys):
     assert code == 2 and "position 5 is outside the output of 2 values" in err
     with pytest.raises(ConfigError, match="one-row"):
         conv.solve([[1, 2], [3, 4]], ["1 1"], ndim=1)
+
+
+def test_1d_stride_relation_keeps_dilation_and_reversal():
+    md = answer("--input", "1 2 3 4 5", "--kernel", "1 2", "--mode", "convolve", "--padding", "1",
+                "--dilation", "2").to_markdown()
+    # x_pad = (0, 1, 2, 3, 4, 5, 0); w_rot = (2, 1); z_1 = 2*x_pad[1] + 1*x_pad[3] = 2 + 3 = 5
+    assert r"z_{1} = 2\cdot 1 + 1\cdot 3 = 5$$" in md
+    assert r"$z_k = \sum_m w^{\mathrm{rot}}_m\, x_{2k+2m}$" in md

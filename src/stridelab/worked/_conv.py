@@ -1827,8 +1827,20 @@ def _vectors_latex(sym: str, chans: list[Matrix], digits: int, f: str = "") -> s
     ) + "$$"
 
 
+def _stride_relation_1d(answer: ConvAnswer, s: int) -> str:
+    """``z_k = \\sum_m w_m x_{2k+m} + b`` for stride ``s`` (dilation and rotation as given)."""
+    w = r"w^{\mathrm{rot}}" if answer.mode == "convolve" else "w"
+    b = " + b" if answer.has_bias else ""
+    C = answer.input_shape[0]
+    csum, x = (r"\sum_{c}", "x^{(c)}") if C > 1 else ("", "x")
+    idx = _idx1d(s, answer.dilation, answer.one_based)
+    return f"$z_k = {csum}\\sum_m {w}_m\\, {x}_{{{idx}}}{b}$"
+
+
 def _fewer(n1: int, n2: int) -> str:
     """``"9 values instead of 25, about 2.8 times fewer"``, from the two counts."""
+    if n1 == n2:
+        return f"the same {plural(n2, 'value')}"
     ratio = n1 / n2
     times = f"{ratio:.0f}" if ratio == int(ratio) else f"about {ratio:.2g}"
     return f"{plural(n2, 'value')} instead of {n1}, {times} times fewer"
@@ -1848,13 +1860,23 @@ def _stride_note(answer: ConvAnswer) -> str:
     if s == 1:
         h2, w2 = output_size(H, KH, 2, d, ph), output_size(W, KW, 2, d, pw)
         ext = d * (KW - 1) + 1
-        if one_d:
-            b = " + b" if answer.has_bias else ""
+        if (h2 * w2 if not one_d else w2) == (H1 * W1 if not one_d else W1):
+            formula = (f"$L_{{out}} = \\lfloor ({W} + {pw} - {ext})/2 \\rfloor + 1 = {w2}$"
+                       if one_d else
+                       f"$\\lfloor ({H} + {ph} - {d * (KH - 1) + 1})/2 \\rfloor + 1 = {h2}$ by "
+                       f"$\\lfloor ({W} + {pw} - {ext})/2 \\rfloor + 1 = {w2}$")
+            size = plural(w2, "value") if one_d else _shape(h2, w2)
+            text = (
+                f"**Stride.** A larger stride skips positions, but this output is too small for "
+                f"that to show: with {this}, stride 2 gives {formula}, the same {size} as "
+                "stride 1."
+            )
+        elif one_d:
             text = (
                 f"**Stride.** With stride 1 the filter visits every position, giving "
                 f"{plural(W1, 'value')}. A larger stride skips positions: with {this}, stride 2 "
                 f"would give $L_{{out}} = \\lfloor ({W} + {pw} - {ext})/2 \\rfloor + 1 = {w2}$ "
-                f"($z_k = \\sum_m w_m x_{{2k+m}}{b}$): every {ordinal(2)} position of the "
+                f"({_stride_relation_1d(answer, 2)}): every {ordinal(2)} position of the "
                 f"stride-1 output, {_fewer(W1, w2)}, a cheaper but coarser signal that may step "
                 "over short features."
             )
@@ -1864,8 +1886,9 @@ def _stride_note(answer: ConvAnswer) -> str:
                 f"**Stride.** With stride 1 the kernel visits every position, giving "
                 f"{_shape(*res.output_shape)}. A larger stride skips positions: with {this}, "
                 f"stride 2 would give "
-                f"$\\lfloor ({H} + {ph} - {exth})/2 \\rfloor + 1 = {h2}$ rows and "
-                f"{w2} columns ({_shape(h2, w2)}), exactly every {ordinal(2)} row and column of "
+                f"$\\lfloor ({H} + {ph} - {exth})/2 \\rfloor + 1 = {h2}$ "
+                f"{'row' if h2 == 1 else 'rows'} and {plural(w2, 'column')} ({_shape(h2, w2)}), "
+                f"exactly every {ordinal(2)} row and column of "
                 f"the stride-1 output: {_fewer(H1 * W1, h2 * w2)}, a cheaper but coarser map "
                 "that may step over thin features."
             )
@@ -1878,14 +1901,21 @@ def _stride_note(answer: ConvAnswer) -> str:
                 text += (f" ('same' padding worked out for stride 2 would instead put "
                          f"{p2.describe(answer.ndim)} and give {n2}.)")
         return text
+    n_out = res.output_shape[0] * res.output_shape[1]
+    if n_out == H1 * W1:
+        size = plural(n_out, "value") if one_d else _shape(*res.output_shape)
+        return (
+            f"**Stride.** Stride {s} moves the window {s} {'positions' if one_d else 'cells'} at "
+            f"a time, but this output is too small for that to show: it is {size}, the same as "
+            f"with stride 1 and {this}."
+        )
     if one_d:
         kept = list(range(0, W1, s))
         idx = ", ".join(str(k) for k in kept[:4]) + (", …" if len(kept) > 4 else "")
-        b = " + b" if answer.has_bias else ""
         L_out = res.output_shape[1]
         return (
             f"**Stride.** Stride {s} moves the window {s} positions at a time "
-            f"($z_k = \\sum_m w_m x_{{{s}k+m}}{b}$), so the output has {plural(L_out, 'value')} "
+            f"({_stride_relation_1d(answer, s)}), so the output has {plural(L_out, 'value')} "
             f"instead of {W1} with stride 1 and {this}: it keeps every {ordinal(s)} position of "
             f"the stride-1 output (positions {idx}), {_fewer(W1, L_out)}."
         )
