@@ -255,7 +255,7 @@ def test_bad_layer_options(capsys):
 
 def test_1d_stride_relation_keeps_dilation_and_reversal():
     md = answer("--input", "1 2 3 4 5", "--kernel", "1 2", "--mode", "convolve", "--padding", "1",
-                "--dilation", "2").to_markdown()
+                "--dilation", "2", "--explain", "1").to_markdown()
     # x_pad = (0, 1, 2, 3, 4, 5, 0); w_rot = (2, 1); z_1 = 2*x_pad[1] + 1*x_pad[3] = 2 + 3 = 5
     assert r"z_{1} = 2\cdot 1 + 1\cdot 3 = 5$$" in md
     assert r"$z_k = \sum_m w^{\mathrm{rot}}_m\, x_{2k+2m}$" in md
