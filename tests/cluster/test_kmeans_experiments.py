@@ -1,36 +1,31 @@
-"""The k-means experiments run end to end on their smoke configuration and write evidence."""
-
-import json
+"""The k-means studies' helpers, by hand: starting means in the region, contingency and
+purity, partitions up to relabelling, distinct values, and what a run's history records."""
 
 import numpy as np
 import pytest
 
 import stridelab.experiments.kmeans as kmeans_experiments
-from stridelab.experiments.runner import run_experiment
+from stridelab.cluster import KMeans
+from stridelab.experiments.kmeans import history_record, n_distinct, region_means
 
 
-@pytest.mark.parametrize("name, figures", [
-    ("kmeans-blobs", {"clusters_by_k.png", "elbow.png", "stability.png"}),
-    ("kmeans-steps", {"steps_region_init.png", "steps_kmeanspp.png", "init_comparison.png"}),
-    ("kmeans-mnist", {"cluster_sizes.png", "centroids.png", "training.png"}),
-])
-def test_smoke_run_writes_figures_notes_and_metrics(name, figures, tmp_path):
-    result = run_experiment(name, smoke=True, out=tmp_path, echo=False, device="cpu")
-    assert result.status == "ok", result.reason
-    assert figures <= {p.name for p in (result.out / "figures").glob("*.png")}
-    notes = (result.out / "notes.md").read_text()
-    assert len(notes) > 200
-    metrics = json.loads((result.out / "metrics.json").read_text())
-    assert result.metrics.keys() == metrics.keys()
-
-
-def test_steps_region_means_lie_in_the_requested_box():
+def test_region_means_are_uniform_points_when_the_region_holds_too_few_samples():
     config = kmeans_experiments.StepsConfig(init_x0_min=4.0, init_x0_max=6.0)
-    X = np.array([[0.0, -1.0], [1.0, 2.0], [3.0, 5.0]])
-    means = kmeans_experiments._region_means(X, config, np.random.RandomState(0))
-    assert means.shape == (3, 2)
+    X = np.array([[0.0, -1.0], [1.0, 2.0], [3.0, 5.0], [4.5, 0.0]])  # one sample in (4, 6]
+    means, from_samples = region_means(X, config, np.random.RandomState(0))
+    assert not from_samples and means.shape == (3, 2)
     assert np.all((means[:, 0] >= 4.0) & (means[:, 0] <= 6.0))
     assert np.all((means[:, 1] >= -1.0) & (means[:, 1] <= 5.0))
+
+
+def test_region_means_are_distinct_samples_of_the_region_when_it_holds_k():
+    config = kmeans_experiments.StepsConfig(init_x0_min=4.0, init_x0_max=6.0)
+    # x0 = 4 is not in the region (x0 > 4), x0 = 6 is; 7 is beyond it
+    X = np.array([[4.0, 0.0], [4.5, 1.0], [5.0, 2.0], [6.0, 3.0], [7.0, 4.0], [0.0, 0.0]])
+    means, from_samples = region_means(X, config, np.random.RandomState(1))
+    assert from_samples
+    rows = {tuple(r) for r in means}
+    assert rows == {(4.5, 1.0), (5.0, 2.0), (6.0, 3.0)}
 
 
 def test_purity_and_contingency_by_hand():
@@ -46,3 +41,32 @@ def test_same_partition_groups_ignore_label_permutations():
     a = np.array([0, 0, 1, 1])
     groups = kmeans_experiments._same_partition_groups([a, 1 - a, np.array([0, 1, 0, 1])])
     assert groups == [0, 0, 1]
+
+
+def test_n_distinct_counts_values_apart_by_more_than_the_tolerance():
+    assert n_distinct([72.476, 72.476 * (1 + 1e-9), 274.807, 72.476]) == 2
+    assert n_distinct([1.0, 1.1, 1.2]) == 3
+    assert n_distinct([5.0]) == 1
+
+
+def test_history_record_of_two_iterations_by_hand():
+    # means (0, 0) and (0, 1): the right pair splits by x1 too, inertia 100 + 100 = 200; the
+    # update moves the means to (5, 0) and (5, 1), 5 each, and nothing changes: 4 · 25 = 100
+    X = np.array([[0, 0], [0, 1], [10, 0], [10, 1]], dtype=float)
+    km = KMeans(n_clusters=2, init=np.array([[0, 0], [0, 1]], dtype=float), tol=0).fit(X)
+    record = history_record(km, X)
+    assert record["inertia"] == [200.0, 100.0]
+    assert (record["n_iter"], record["moved"], record["n_reseeded"]) == (2, [0], 0)
+    assert record["mean_travel"] == pytest.approx(5.0)
+    assert record["inertia_never_rose"] is True
+
+
+def test_history_record_counts_a_mean_that_won_no_sample():
+    # the mean at (100, 100) wins nothing in the first assignment (inertia 0 + 1 + 100) and is
+    # re-seeded at the farthest sample, (10, 0); then the inertia is 0.25 + 0.25 + 0
+    X = np.array([[0, 0], [1, 0], [10, 0]], dtype=float)
+    km = KMeans(n_clusters=2, init=np.array([[0, 0], [100, 100]], dtype=float), tol=0).fit(X)
+    record = history_record(km, X)
+    assert record["n_reseeded"] == 1
+    assert record["inertia"] == pytest.approx([101.0, 0.5])
+    assert record["max_moved"] == 1 and record["max_moved_iteration"] == 2
