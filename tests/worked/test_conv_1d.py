@@ -259,3 +259,10 @@ def test_1d_stride_relation_keeps_dilation_and_reversal():
     # x_pad = (0, 1, 2, 3, 4, 5, 0); w_rot = (2, 1); z_1 = 2*x_pad[1] + 1*x_pad[3] = 2 + 3 = 5
     assert r"z_{1} = 2\cdot 1 + 1\cdot 3 = 5$$" in md
     assert r"$z_k = \sum_m w^{\mathrm{rot}}_m\, x_{2k+2m}$" in md
+
+
+def test_1d_figure(tmp_path):
+    fig = tmp_path / "sub" / "oned.png"
+    ans = answer("--input", "2 1 3 0 4", "--kernel", "1 0 -1", "--out", str(fig))
+    assert ans.figure == str(fig) and fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert ans.to_dict()["figure"] == str(fig)

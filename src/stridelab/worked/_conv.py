@@ -49,7 +49,7 @@ examples:
   stridelab conv --input "1 2 3 4; 4 3 2 1" --channels-first --kernel "1 -1; 0 1" \\
                  --activation sigmoid --stride 2 --explain
   stridelab conv --input "8 2 9; 3 4 6; 5 9 3" --kernel sobel_x --padding same \\
-                 --check "8 5 -8; 19 5 -19; 22 -1 -22"
+                 --check "8 5 -8; 19 -5 -19; 22 -1 -22"
   stridelab conv --image camera --kernel sobel_x --kernel sobel_y --out edges.png
 """
 
@@ -2251,8 +2251,10 @@ def _panel(fig, ax, data: np.ndarray, title: str, annotate: bool, is_input: bool
         ax.set_xlabel("column (x)")
         ax.set_ylabel("row (y)")
     label = "intensity" if is_input else "response"
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label,
-                 orientation="horizontal" if one_row else "vertical")
+    if one_row:  # below the position labels, not over them
+        fig.colorbar(im, ax=ax, fraction=0.08, pad=0.45, label=label, orientation="horizontal")
+    else:
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
 
 
 def plot(answer: ConvAnswer | ImageAnswer, path: str | Path) -> Path:
@@ -2282,7 +2284,8 @@ def figure(answer: ConvAnswer | ImageAnswer):
         ]
         outs = [np.array(r.output, dtype=np.float64) for r in answer.results]
         labels = [
-            r.kernel.label if (r.kernel.named or r.kernel.alias) else f"kernel {i + 1}"
+            r.kernel.label if (r.kernel.named or r.kernel.alias)
+            else f"{'filter' if answer.ndim == 1 else 'kernel'} {i + 1}"
             for i, r in enumerate(answer.results)
         ]
         annotate = max(a.size for a in inputs + outs) <= 144
@@ -2291,7 +2294,7 @@ def figure(answer: ConvAnswer | ImageAnswer):
         setting += f", {answer.activation}"
     n = len(inputs) + len(outs)
     one_d = not isinstance(answer, ImageAnswer) and answer.ndim == 1
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 2.4 if one_d else 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.0 if one_d else 4.0), squeeze=False)
     for ax, data, title in zip(axes[0], inputs, in_titles):
         _panel(fig, ax, data, title, annotate, True)
     for ax, data, label in zip(axes[0][len(inputs) :], outs, labels):
