@@ -173,7 +173,7 @@ def build_notebook(sheet: Sheet, shown: list[Task], worked: dict, runs: dict, va
         head = f"## {task.label}\n\n> **Task.** " + task.statement.replace("\n", "\n> ")
         for s in sheet.stand_ins:
             if task.label in s.tasks:
-                head += f"\n\n*Stand-in:* the sheet's `{s.file}` is not given; {s.instead}"
+                head += f"\n\n*Stand-in for {s.file}* (not given with the sheet): {s.instead}"
         if task.kind == "worked":
             cells.append(new_markdown_cell(head + "\n\nThe same as `"
                                            + _command(task) + "`:"))

@@ -640,8 +640,7 @@ def _worked_body(task: Task, result: WorkedResult, values: _Values) -> tuple[str
 
     parts = [f"*Computed with:* `{worked_command_line(task)}`"]
     if task.spec is not None:
-        parts.append(f"The network (`{task.id}.json`):\n\n```json\n"
-                     f"{json.dumps(task.spec, indent=1)}\n```")
+        parts.append(f"The network (`{task.id}.json`):\n\n```json\n{compact_json(task.spec)}\n```")
     if task.show:
         for path in task.show:
             value = value_at(result.data, path.split("."), answer=result.answer)
@@ -654,8 +653,20 @@ def _worked_body(task: Task, result: WorkedResult, values: _Values) -> tuple[str
     return "\n\n".join(parts), figures
 
 
+def compact_json(spec: dict) -> str:
+    """A backprop spec as JSON with one key per line and one layer or data point per line."""
+    lines = []
+    for key, value in spec.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            items = ",\n".join(f"    {json.dumps(v)}" for v in value)
+            lines.append(f'  "{key}": [\n{items}\n  ]')
+        else:
+            lines.append(f'  "{key}": {json.dumps(value)}')
+    return "{\n" + ",\n".join(lines) + "\n}"
+
+
 def _stand_in_note(sheet: Sheet, task: Task) -> str:
-    notes = [f"*Stand-in:* the sheet's `{s.file}` is not given; {s.instead}"
+    notes = [f"*Stand-in for {s.file}* (not given with the sheet): {s.instead}"
              for s in sheet.stand_ins if task.label in s.tasks]
     return "\n\n".join(notes)
 
