@@ -1,18 +1,21 @@
-"""engine-cnn: its pieces by hand, and a smoke run that writes every artifact."""
+"""engine-cnn: its pieces by hand, a smoke run that writes every artifact, and its notes
+narrated from fabricated metrics through each branch."""
 
 import json
 
 import numpy as np
 import pytest
 
-from stridelab.experiments import engine_cnn
 from stridelab.experiments.engine_cnn import (
     EngineCNNConfig,
     build_lenet,
     cosine_lr,
+    narrate,
     random_shift,
     standardise,
 )
+from stridelab.experiments.narrate import NarrationError
+from stridelab.experiments.registry import get
 
 
 def test_random_shift_moves_each_image_within_the_limit():
@@ -56,17 +59,30 @@ def test_lenet_has_the_lenet_parameter_count():
     assert model(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 10)
 
 
+def test_lesson_targets_are_registered_data():
+    (lesson,) = get("engine-cnn").lessons
+    assert (lesson.metric, lesson.op, lesson.quick, lesson.full) == (
+        "test_accuracy", ">=", 0.96, 0.97)
+
+
 def test_smoke_run_writes_metrics_and_figures(tmp_path):
     from stridelab.experiments.runner import run_experiment
 
-    assert engine_cnn.TARGETS["mnist-5k"] == 0.97
     result = run_experiment("engine-cnn", smoke=True, out=tmp_path, echo=False)
     assert result.status == "ok", result.reason
     run_dir = tmp_path / "engine-cnn"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     assert metrics["epoch_time_s"] > 0 and len(metrics["epoch_times_s"]) == 1
-    assert metrics["n_train"] == 256 and "target" not in metrics   # target only on full data
+    assert metrics["n_train"] == 256 and metrics["n_test"] == 200
+    assert "target" not in metrics and "target_met" not in metrics  # lessons.json judges
+    cm = np.asarray(metrics["confusion_matrix"])
+    assert cm.sum() == 200 and metrics["n_errors"] == 200 - np.trace(cm)
+    assert metrics["n_errors"] == round(200 * (1 - metrics["test_accuracy"]))
+    for pair in metrics["most_confused"]:
+        assert cm[pair["true_index"], pair["predicted_index"]] == pair["count"]
+    judged = json.loads((run_dir / "lessons.json").read_text())
+    assert judged[0]["target"] == 0.96 and judged[0]["value"] == metrics["test_accuracy"]
     for name in ("learning_curves", "first_layer_filters", "first_layer_feature_maps",
                  "confusion_matrix"):
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 0
@@ -74,3 +90,39 @@ def test_smoke_run_writes_metrics_and_figures(tmp_path):
         assert state["layers.0.weight"].shape == (6, 1, 5, 5)
     history = json.loads((run_dir / "history.json").read_text())
     assert history["epoch"] == [1]
+
+
+def _metrics(*, best=0.981, final=0.974, confused=True) -> dict:
+    return {"n_params": 51902, "test_accuracy": final, "dataset": "fabricated digits",
+            "n_errors": 26, "n_test": 1000, "epochs": 15, "n_train": 4000,
+            "epoch_time_s": 3.27, "train_time_s": 52.96, "best_test_accuracy": best,
+            "best_epoch": 11, "train_accuracy": 0.9893,
+            "most_confused": [{"true": "4", "predicted": "9", "count": 6, "true_index": 4,
+                               "predicted_index": 9}] if confused else []}
+
+
+def test_narrate_names_an_earlier_better_epoch_only_when_there_was_one():
+    earlier = str(narrate(_metrics(best=0.981), EngineCNNConfig()))
+    last = str(narrate(_metrics(best=0.974), EngineCNNConfig()))
+    assert "0.9810" in earlier and "epoch 11" in earlier
+    assert "epoch 11" not in last
+
+
+def test_narrate_takes_shift_and_dropout_from_the_config():
+    plain = str(narrate(_metrics(), EngineCNNConfig(shift=0, dropout=0.0)))
+    augmented = str(narrate(_metrics(), EngineCNNConfig(shift=3, dropout=0.4)))
+    assert " 0.4" in augmented and " 0.4" not in plain
+    assert " 3 pixel" in augmented and " 3 pixel" not in plain
+
+
+def test_narrate_writes_the_confusion_only_when_there_is_one():
+    some = str(narrate(_metrics(confused=True), EngineCNNConfig()))
+    none = str(narrate(_metrics(confused=False), EngineCNNConfig()))
+    assert "(6 times)" in some and "(6 times)" not in none
+
+
+def test_narrate_refuses_a_missing_metric():
+    m = _metrics()
+    del m["n_errors"]
+    with pytest.raises(NarrationError):
+        narrate(m, EngineCNNConfig())

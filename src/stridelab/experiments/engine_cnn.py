@@ -3,7 +3,11 @@
 The from-scratch engine builds the network, back-propagates through convolutions, pooling and
 dense layers, and runs Adam; nothing here touches PyTorch. The study shows that an engine
 written to be read is still exact and fast enough to train a real network on mnist-5k
-(4,000 training and 1,000 test digits) to at least 97% test accuracy on a laptop CPU.
+(4,000 training and 1,000 test digits) on a laptop CPU; its lesson is the test accuracy that
+reaches (0.97 for the full configuration).
+
+``measure(config, ctx)`` trains and draws; ``narrate(metrics, config)`` writes the notes from
+the recorded numbers.
 """
 
 from __future__ import annotations
@@ -15,16 +19,20 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from stridelab.core import Adam, Tensor, cross_entropy, nn, no_grad
 from stridelab.errors import TrainingDiverged
 from stridelab.experiments.artifacts import write_bytes_atomic
+from stridelab.experiments.narrate import Lesson, Notes, claim, num
 from stridelab.experiments.plots import (
     confusion_counts,
     confusion_figure,
     image_grid_figure,
     learning_curves_figure,
     most_confused_pairs,
+    take,
+    to_float,
 )
 from stridelab.experiments.registry import register
 
@@ -48,17 +56,12 @@ class EngineCNNConfig:
     blas_threads: int = 1  # NumPy BLAS threads (0: its default); 1 is fastest for GEMMs this small
 
 
-# The course's bar for the engine on mnist-5k.
-TARGETS = {"mnist-5k": 0.97}
-
-
 # ---------------------------------------------------------------------- data
 
 
 def standardise(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """uint8 (N, H, W) -> float32 (N, 1, H, W), zero mean and unit variance on the train split."""
-    train = X_train.astype(np.float32)[:, None] / 255.0
-    test = X_test.astype(np.float32)[:, None] / 255.0
+    train, test = to_float(X_train)[:, None], to_float(X_test)[:, None]  # (N, 1, H, W)
     mean, std = train.mean(), train.std()
     return (train - mean) / std, (test - mean) / std
 
@@ -155,7 +158,7 @@ def filters_figure(weight: np.ndarray, title: str):
     """First-layer filters (F, 1, KH, KW) on one symmetric colour scale."""
     limit = float(np.abs(weight).max())
     return image_grid_figure([w[0] for w in weight], [f"filter {i}" for i in range(len(weight))],
-                             title, ncols=min(8, len(weight)), cmap="RdBu_r", colorbar=True,
+                             title, ncols=min(4, len(weight)), cmap="RdBu_r", colorbar=True,
                              vmin=-limit, vmax=limit)
 
 
@@ -166,7 +169,7 @@ def feature_maps_figure(model: nn.Sequential, image: np.ndarray, title: str):
         maps = model[1](model[0](image[None])).data[0]           # (F, H, W)
     images = [image[0], *maps]
     titles = ["input", *(f"filter {i} + ReLU" for i in range(len(maps)))]
-    return image_grid_figure(images, titles, title, ncols=min(8, len(images)), cmap="viridis",
+    return image_grid_figure(images, titles, title, ncols=min(4, len(images)), cmap="viridis",
                              colorbar=True)
 
 
@@ -181,15 +184,11 @@ def _blas_threads(n: int):
     return threadpool_limits(limits=n, user_api="blas")
 
 
-@register("engine-cnn", EngineCNNConfig,
-          description="LeNet-style CNN trained by the NumPy engine alone (no torch) on mnist-5k",
-          quick={"epochs": 15},
-          smoke={"epochs": 1, "n_train": 256, "n_test": 200},
-          needs="mnist", order=20)
-def run(config: EngineCNNConfig, ctx) -> dict:
+def measure(config: EngineCNNConfig, ctx) -> dict:
+    """Train the LeNet-style CNN with the engine; figures, history and model file."""
     ds = ctx.load_dataset(family="mnist", name=None if ctx.dataset else config.dataset)
-    n_train = len(ds.y_train) if config.n_train <= 0 else min(config.n_train, len(ds.y_train))
-    n_test = len(ds.y_test) if config.n_test <= 0 else min(config.n_test, len(ds.y_test))
+    n_train = take(config.n_train, len(ds.y_train))
+    n_test = take(config.n_test, len(ds.y_test))
     X_train, X_test = standardise(ds.X_train[:n_train], ds.X_test[:n_test])
     y_train, y_test = ds.y_train[:n_train], ds.y_test[:n_test]
 
@@ -227,9 +226,11 @@ def run(config: EngineCNNConfig, ctx) -> dict:
     test_acc = history["test_accuracy"][-1]
     epoch_time = float(np.median(history["epoch_time"]))
     cm = confusion_counts(y_test, y_pred, len(ds.classes))
-    ctx.savefig(learning_curves_figure(history, f"LeNet-style CNN trained by the NumPy engine on "
-                                                f"{ds.name} (final test accuracy {test_acc:.4f})"),
-                "learning_curves", caption="Loss and accuracy per epoch, train and test")
+    curves = learning_curves_figure(history, f"LeNet-style CNN trained by the NumPy engine on "
+                                             f"{ds.name} (final test accuracy {test_acc:.4f})")
+    for ax in curves.axes:  # epochs are whole numbers
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ctx.savefig(curves, "learning_curves", caption="Loss and accuracy per epoch, train and test")
     ctx.savefig(filters_figure(model[0].weight.data,
                                f"First-layer 5x5 filters after {config.epochs} epochs"),
                 "first_layer_filters",
@@ -241,10 +242,17 @@ def run(config: EngineCNNConfig, ctx) -> dict:
     ctx.savefig(confusion_figure(cm, ds.classes, f"Engine CNN on {ds.name}: confusion matrix"),
                 "confusion_matrix", caption="Confusion matrix on the test split")
 
-    metrics = {
+    classes = [str(c) for c in ds.classes]
+    confused = most_confused_pairs(cm, classes)
+    for pair in confused:  # the label index beside each name
+        pair["true_index"] = classes.index(pair["true"])
+        pair["predicted_index"] = classes.index(pair["predicted"])
+    return {
         "test_accuracy": test_acc,
         "test_loss": history["test_loss"][-1],
         "train_accuracy": history["train_accuracy"][-1],
+        "best_test_accuracy": float(max(history["test_accuracy"])),
+        "best_epoch": int(history["epoch"][int(np.argmax(history["test_accuracy"]))]),
         "epoch_time_s": round(epoch_time, 3),
         "epoch_times_s": [round(t, 3) for t in history["epoch_time"]],
         "train_time_s": round(float(np.sum(history["epoch_time"])), 3),
@@ -253,18 +261,48 @@ def run(config: EngineCNNConfig, ctx) -> dict:
         "dataset": ds.name,
         "n_train": n_train,
         "n_test": n_test,
+        "n_errors": int(n_test - np.trace(cm)),
         "confusion_matrix": cm,
-        "most_confused": most_confused_pairs(cm, ds.classes),
+        "most_confused": confused,
     }
-    target = TARGETS.get(ds.name)
-    if target is not None and n_train == len(ds.y_train) and n_test == len(ds.y_test):
-        metrics.update(target=target, target_met=test_acc >= target)
-    ctx.note(
-        f"A LeNet-style CNN ({table.total_params:,} parameters) trained by the from-scratch "
-        f"NumPy engine alone reaches **{test_acc:.4f}** test accuracy on {ds.name} after "
-        f"{config.epochs} epochs of Adam on {n_train} digits, at {epoch_time:.1f} s per epoch "
-        "(median). Every gradient came from the engine's own backward passes: convolution "
-        "weights from the input correlated with dZ, inputs from dZ fully convolved with the "
-        "flipped kernel."
-    )
-    return metrics
+
+
+def narrate(metrics: dict, config: EngineCNNConfig) -> Notes:
+    """Accuracy, speed and the most frequent confusion of the engine-trained CNN."""
+    m = metrics
+    notes = Notes()
+    notes.add(
+        f"A LeNet-style CNN ({num(m, 'n_params')} parameters) trained by the from-scratch NumPy "
+        f"engine alone reaches **{num(m, 'test_accuracy', '.4f')}** test accuracy on "
+        f"{m['dataset']} ({num(m, 'n_errors')} errors on {num(m, 'n_test')} test digits) after "
+        f"{num(m, 'epochs')} epoch(s) of Adam on {num(m, 'n_train')} digits, at "
+        f"{num(m, 'epoch_time_s', '.1f')} s per epoch (median; "
+        f"{num(m, 'train_time_s', '.1f')} s of training).",
+        claim(m["best_test_accuracy"] > m["test_accuracy"],
+              f"Its best epoch was epoch {num(m, 'best_epoch')}, at "
+              f"{num(m, 'best_test_accuracy', '.4f')}.",
+              "No earlier epoch scored higher on the test digits."),
+        f"Training accuracy in the last epoch is {num(m, 'train_accuracy', '.4f')}, measured "
+        "while training: "
+        + claim(config.shift > 0, f"on digits shifted by up to {num(config, 'shift')} pixel(s)",
+                "on unshifted digits")
+        + claim(config.dropout > 0, f" with dropout {num(config, 'dropout', 'g')}.",
+                " without dropout."))
+    if m["most_confused"]:
+        notes.add(
+            f"The most frequent confusion is a true {m['most_confused'][0]['true']} read as "
+            f"{m['most_confused'][0]['predicted']} ({num(m, 'most_confused.0.count')} times).")
+    notes.add(
+        "Every gradient came from the engine's own backward passes: convolution weights from "
+        "the input correlated with dZ, inputs from dZ fully convolved with the flipped kernel.")
+    return notes
+
+
+register("engine-cnn", EngineCNNConfig,
+         description="LeNet-style CNN trained by the NumPy engine alone (no torch) on mnist-5k",
+         quick={"epochs": 15},
+         smoke={"epochs": 1, "n_train": 256, "n_test": 200},
+         needs="mnist", order=20, narrate=narrate,
+         lessons=(Lesson("A CNN trained by the from-scratch NumPy engine alone classifies "
+                         "mnist-5k digits", "test_accuracy", ">=", quick=0.96, full=0.97,
+                         label="engine CNN test accuracy"),))(measure)
