@@ -191,16 +191,24 @@ def count_parameters(model: nn.Module) -> int:
 
 
 @contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """One intra-op thread for the block (no effect on CUDA kernels), restored afterwards.
+def torch_threads(n: int) -> Iterator[None]:
+    """``n`` intra-op CPU threads for the block (0: leave the setting alone), then restored.
 
-    A step of these small networks is far too small to split: spare threads only spin, and
-    on a busy 2-core machine two threads made a 784-512-10 MLP epoch twenty times and a
-    batch-1 step thirty times slower than one thread.
+    A step of these small networks is too small to split well: on a busy 2-core machine two
+    threads made a 784-512-10 MLP epoch twenty times, a batch-1 step thirty times and a small
+    CNN's step three to seven times slower than one thread, the spare thread only spinning.
     """
+    if n <= 0:
+        yield
+        return
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(n)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def one_thread() -> contextlib.AbstractContextManager[None]:
+    """:func:`torch_threads` (1): what the tiny MLPs of the dynamics studies always use."""
+    return torch_threads(1)
