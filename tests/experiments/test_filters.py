@@ -1,6 +1,9 @@
-"""fixed-filters and sepia-blur: fixed weights, checked against the NumPy engine and scipy."""
+"""fixed-filters and sepia-blur: fixed weights, checked against the NumPy engine and scipy; the
+probes and read-back weights by hand; each narrate through its branches on fabricated metrics."""
 
-import numpy as np  # noqa: I001  (ruff takes tests/torch/ for `torch`)
+import re  # noqa: I001  (ruff takes tests/torch/ for `torch`)
+
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -8,13 +11,22 @@ from PIL import Image
 from stridelab.experiments.filters import (
     GAUSS_TABLE,
     SEPIA,
+    FixedFiltersConfig,
+    SepiaBlurConfig,
     blur_weights,
+    float32_error_bound,
+    layer_record,
+    narrate_fixed_filters,
+    narrate_sepia_blur,
+    probe_images,
     sepia_blur_net,
     sepia_blur_scipy,
     sobel_engine,
     sobel_net,
+    sobel_scipy,
     square_image,
 )
+from stridelab.experiments.narrate import NarrationError
 from stridelab.experiments.runner import run_experiment
 
 
@@ -136,6 +148,46 @@ def test_square_image_crops_the_centre_and_resizes():
 # the registered studies, tiny
 
 
+def test_sobel_scipy_route_agrees_with_the_engine():
+    X = np.random.default_rng(3).random((9, 12))
+    np.testing.assert_allclose(sobel_scipy(X), sobel_engine(X), atol=1e-12)
+
+
+def test_probe_images_and_the_sobel_responses_by_hand():
+    probes = probe_images(8)
+    assert probes["vertical_step"][:, :4].max() == 0 and probes["vertical_step"][:, 4:].min() == 1
+    np.testing.assert_array_equal(probes["horizontal_step"], probes["vertical_step"].T)
+    G = sobel_engine(probes["vertical_step"])
+    # W0 on the step: right column minus left column, weights 1 + 2 + 1 = 4; W1 sees nothing
+    assert np.abs(G[0]).max() == 4 and np.abs(G[1]).max() == 0
+    assert np.abs(sobel_engine(probes["flat"])).max() == 0  # the weights sum to 0
+
+
+def test_float32_error_bound_by_hand():
+    # 9 products and one input rounding, Σ|W0| = 8, max|x| = 1: 10 · 2⁻²⁴ · 8
+    X = np.array([[0.0, 1.0], [0.5, 0.25]])
+    assert float32_error_bound(np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]), X) == \
+        pytest.approx(80 * 2.0**-24)
+
+
+def test_layer_record_reads_the_weights_back_from_the_layers():
+    record = layer_record(sepia_blur_net("valid"))
+    np.testing.assert_allclose(record["sepia_weights"], SEPIA, atol=1e-9)
+    assert record["gauss_table"] == GAUSS_TABLE.astype(int).tolist()
+    assert record["gauss_table_sum"] == 273
+    assert record["blur_filter_sums"] == pytest.approx([1.0, 1.0, 1.0], abs=1e-6)
+    assert record["blur_own_channel_only"] is True
+    # layer 1: 3·3·1·1 weights, all non-zero; layer 2: 3·3·5·5, only the 3 diagonal 5×5 slabs
+    assert record["n_weights"] == [9, 225] and record["n_nonzero_weights"] == [9, 75]
+    assert record["layer1_kernel"] == [1, 1] and record["layer2_kernel"] == [5, 5]
+    assert record["sepia_row_sums"] == pytest.approx([1.351, 1.203, 0.937])
+    assert layer_record(sepia_blur_net("same"))["same_padding"] == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# the registered studies, tiny
+
+
 def test_fixed_filters_study_on_a_user_image_file(tmp_path):
     img = np.zeros((30, 40), dtype=np.uint8)
     img[:, 20:] = 255  # one vertical edge
@@ -145,14 +197,23 @@ def test_fixed_filters_study_on_a_user_image_file(tmp_path):
                             device="cpu", overrides={"images": f"{path},camera"})
     assert result.status == "ok", result.reason
     m = result.metrics
-    assert m["max_abs_diff_engine"] < 1e-5
-    r = m["images"][str(path) if len(str(path)) < 40 else "…" + str(path)[-38:]]
+    assert m["max_abs_diff_engine"] < 1e-5 and m["max_abs_diff_scipy"] < 1e-5
+    assert m["max_abs_diff"] == max(m["max_abs_diff_engine"], m["max_abs_diff_scipy"])
+    assert m["max_abs_diff"] <= m["float32_error_bound"]
+    assert set(m["images"]) == {"edge", "camera"}  # a file by its stem
+    r = m["images"]["edge"]
     assert r["input_shape"] == [30, 40] and r["output_shape"] == [2, 28, 38]
     assert r["max"][0] == pytest.approx(4.0, abs=1e-5)  # black-to-white step: 1 + 2 + 1
     assert r["max"][1] == pytest.approx(0.0, abs=1e-6)  # no horizontal edge
-    for fig in ("sobel_outputs", "sobel_weights"):
+    assert m["weights"]["W0"] == [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]  # read from the layer
+    assert m["probes"]["vertical_step"]["max_abs"] == pytest.approx([4.0, 0.0], abs=1e-6)
+    assert m["probes"]["horizontal_step"]["max_abs"] == pytest.approx([0.0, 4.0], abs=1e-6)
+    assert m["valid_shrink"] == 2
+    for fig in ("sobel_outputs", "sobel_weights", "sobel_magnitude"):
         assert (result.out / "figures" / f"{fig}.png").exists()
-    assert "Sobel" in (result.out / "notes.md").read_text()
+    assert result.lessons[0]["met"] is True
+    log = (result.out / "log.txt").read_text()
+    assert "[[" not in log and "W0 rows -1 0 1 / -2 0 2 / -1 0 1" in log  # no raw arrays
 
 
 def test_fixed_filters_rejects_an_unknown_image(tmp_path):
@@ -168,9 +229,119 @@ def test_sepia_blur_study_at_128(tmp_path):
     m = result.metrics
     assert m["input_shape"] == [128, 128, 3]
     assert m["valid_shape"] == [124, 124, 3] and m["same_shape"] == [128, 128, 3]
+    assert m["valid_size_error"] == 0
     assert m["max_abs_diff_scipy"] < 1e-5
     assert m["n_params"] == 3 * 3 + 3 * 5 * 5 * 3  # 9 + 225, no biases
+    assert [j["met"] for j in result.lessons] == [True, True]
     text = (result.out / "weights.txt").read_text()
     assert "0.393·R + 0.769·G + 0.189·B" in text and "41" in text
     assert "0.393" in (result.out / "log.txt").read_text()
     assert (result.out / "figures" / "sepia_blur.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# narrate, from fabricated metrics
+
+
+def _words(text: str) -> str:
+    """The text with every number replaced by #: equal for two runs whose notes took the same
+    branches, whatever their numbers."""
+    return re.sub(r"-?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?%?", "#", text)
+
+
+def _fixed_metrics(*, separates=True, flat=0.0, diff=4.5e-7) -> dict:
+    image = {"input_shape": [48, 48], "output_shape": [2, 46, 46], "min": [-2.65, -2.58],
+             "max": [2.42, 2.01], "mean_abs": [0.226, 0.2341], "edge_fraction": [0.148, 0.15]}
+    return {
+        "probes": {"vertical_step": {"max_abs": [4.0, 0.0 if separates else 4.0],
+                                     "max": [4.0, 0.0]},
+                   "horizontal_step": {"max_abs": [0.0 if separates else 4.0, 4.0],
+                                       "max": [0.0, 4.0]},
+                   "flat": {"max_abs": [flat, flat], "max": [flat, flat]}},
+        "weight_sums": [0.0, 0.0], "kernel_shape": [3, 3], "valid_shrink": 2,
+        "images": {"camera": image}, "device": "cpu", "max_abs_diff": diff,
+        "max_abs_diff_engine": diff, "max_abs_diff_scipy": diff, "float32_error_bound": 4.53e-6,
+    }
+
+
+def test_narrate_fixed_filters_reads_the_directions_from_the_probes():
+    config = FixedFiltersConfig()
+    good = str(narrate_fixed_filters(_fixed_metrics(separates=True), config))
+    bad = str(narrate_fixed_filters(_fixed_metrics(separates=False), config))
+    assert _words(bad) != _words(good)  # another sentence, not only other numbers
+
+
+def test_narrate_fixed_filters_says_whether_a_flat_image_gives_zero():
+    config = FixedFiltersConfig()
+    zero = str(narrate_fixed_filters(_fixed_metrics(flat=0.0), config))
+    some = str(narrate_fixed_filters(_fixed_metrics(flat=0.125), config))
+    assert "0.125" in some and "0.125" not in zero
+    assert _words(zero) != _words(some)
+
+
+def test_narrate_fixed_filters_compares_the_difference_with_the_float32_bound():
+    config = FixedFiltersConfig()
+    within = str(narrate_fixed_filters(_fixed_metrics(diff=4.5e-7), config))
+    beyond = str(narrate_fixed_filters(_fixed_metrics(diff=4.5e-3), config))
+    assert _words(beyond) != _words(within)
+    assert "4.53e-06" in within and "4.53e-06" in beyond
+    assert "0.5" in within  # the edge threshold from the config
+    assert "0.25" in str(narrate_fixed_filters(_fixed_metrics(),
+                                               FixedFiltersConfig(edge_threshold=0.25)))
+
+
+def _sepia_metrics(*, row_sums=(1.351, 1.203, 0.937), own=True, sums=1.0,
+                   steps=(0.1141, 0.0635), size_error=0) -> dict:
+    return {
+        "sepia_weights": SEPIA.tolist(), "sepia_row_sums": list(row_sums),
+        "layer1_kernel": [1, 1], "layer2_kernel": [5, 5], "n_filters": 3,
+        "n_weights": [9, 225], "n_nonzero_weights": [9, 75 if own else 81],
+        "clipped_fraction": [0.134, 0.022, 0.0], "gauss_table_sum": 273,
+        "blur_own_channel_only": own, "blur_filter_sums": [sums] * 3,
+        "neighbour_step_before": steps[0], "neighbour_step_after": steps[1],
+        "input_shape": [128, 128, 3], "valid_shape": [124 - size_error, 124, 3],
+        "same_shape": [128, 128, 3], "valid_size_error": size_error, "same_padding": 2,
+        "border_ratio_same": 0.817, "max_abs_diff_valid": 1.9e-7, "max_abs_diff_same": 2.1e-7,
+        "device": "cpu",
+    }
+
+
+def test_narrate_sepia_clips_only_when_a_row_sum_exceeds_one():
+    config = SepiaBlurConfig()
+    clipped = str(narrate_sepia_blur(_sepia_metrics(), config))
+    unclipped = str(narrate_sepia_blur(_sepia_metrics(row_sums=(0.9, 0.8, 0.7)), config))
+    assert "13.4%" in clipped and "13.4%" not in unclipped
+    assert _words(clipped) != _words(unclipped)
+
+
+def test_narrate_sepia_blur_branches_on_the_read_back_weights():
+    config = SepiaBlurConfig()
+    base = str(narrate_sepia_blur(_sepia_metrics(), config))
+    mixing = str(narrate_sepia_blur(_sepia_metrics(own=False), config))
+    assert "81" in mixing and "75" in base and "75" not in mixing
+    assert _words(base) != _words(mixing)
+    unnormalised = str(narrate_sepia_blur(_sepia_metrics(sums=1.5), config))
+    assert "1.5" in unnormalised and _words(base) != _words(unnormalised)
+    sharper = str(narrate_sepia_blur(_sepia_metrics(steps=(0.0635, 0.1141)), config))
+    assert _words(sharper) != _words(base)
+    # and the same branches with other numbers read alike
+    assert _words(str(narrate_sepia_blur(_sepia_metrics(steps=(0.2, 0.1)), config))) == \
+        _words(base)
+
+
+def test_narrate_sepia_states_the_size_formula_only_when_it_holds():
+    config = SepiaBlurConfig()
+    holds = str(narrate_sepia_blur(_sepia_metrics(size_error=0), config))
+    off = str(narrate_sepia_blur(_sepia_metrics(size_error=3), config))
+    assert "128 − 5 + 1" in holds and "128 − 5 + 1" not in off and "121×124×3" in off
+
+
+def test_narrate_refuses_missing_metrics():
+    m = _sepia_metrics()
+    del m["gauss_table_sum"]
+    with pytest.raises(NarrationError):
+        narrate_sepia_blur(m, SepiaBlurConfig())
+    m = _fixed_metrics()
+    del m["float32_error_bound"]
+    with pytest.raises((NarrationError, KeyError)):
+        narrate_fixed_filters(m, FixedFiltersConfig())
