@@ -12,7 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-import stridelab.experiments.cifar as cifar_exp
+import stridelab.experiments.cifar10 as cifar_exp
+import stridelab.experiments.depthwise_separable as separable_exp
 from stridelab.cli import main
 from stridelab.data.dataset import arrays_sha256
 from stridelab.experiments.runner import run_experiment
@@ -297,7 +298,7 @@ def test_hooks_count_the_multiply_adds_of_the_formulas():
 
 
 def test_count_table_matches_formula_and_ratio():
-    rows = cifar_exp.count_table(8, [4, 16], [3, 5], size=6)
+    rows = separable_exp.count_table(8, [4, 16], [3, 5], size=6)
     assert len(rows) == 4
     for r in rows:
         assert r["standard_params"] == r["standard_params_formula"]
@@ -312,7 +313,7 @@ def test_count_table_matches_formula_and_ratio():
 def test_timing_returns_positive_medians_for_each_layer():
     layers = {"standard": nn.Conv2d(4, 4, 3, padding=1),
               "separable": DepthwiseSeparableConv2d(4, 4, 3, padding=1)}
-    t = cifar_exp.time_forward_backward(layers, torch.randn(2, 4, 8, 8), repeats=3)
+    t = separable_exp.time_forward_backward(layers, torch.randn(2, 4, 8, 8), repeats=3)
     assert set(t) == {"standard", "separable"}
     for v in t.values():
         assert v["forward"] > 0 and v["backward"] > 0
@@ -360,7 +361,7 @@ def test_torchrun_two_processes_write_one_run_directory(cifar_dir, tmp_path):
     root, _ = cifar_dir
     launcher = tmp_path / "launch.py"
     launcher.write_text(textwrap.dedent("""\
-        import stridelab.experiments.cifar  # registers cifar10 (a no-op once registered)
+        import stridelab.experiments.cifar10  # registers cifar10 (a no-op once registered)
         from stridelab.cli import main
 
         raise SystemExit(main())
