@@ -3,6 +3,7 @@
 import json  # noqa: I001  (ruff takes tests/torch/ for `torch`)
 import os
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -103,7 +104,10 @@ def test_cifar10_smoke_run_on_generated_batches(smoke_run):
     # 3*4*9*32*32 + five 3x3 layers of 294,912 multiply-adds each + 32*10
     assert m["macs_per_image"] == 110_592 + 5 * 294_912 + 320
     assert 0.0 <= m["test_accuracy"] <= 1.0
-    assert "target" not in m  # a smoke run is not the configuration the target is about
+    assert "target" not in m and "target_met" not in m  # lessons.json judges instead
+    assert m["n_classes"] == 10 and m["image_shape"] == [3, 32, 32]
+    (lesson,) = result.lessons
+    assert lesson["target"] is None and lesson["met"] is None  # no quick target (no data here)
     assert np.asarray(m["confusion_matrix"]).sum() == PER_BATCH
 
 
@@ -336,7 +340,16 @@ def test_depthwise_smoke_falls_back_to_mnist_without_cifar(tmp_path):
     assert "CIFAR-10 is absent" in summary and "| 64 | 32 | 3 |" in summary
     assert (result.out / "figures" / "separable_vs_standard.png").is_file()
     notes = (result.out / "notes.md").read_text()
-    assert "1/F + 1/K²" in notes and f"{m['mac_ratio']:.4f}" in notes
+    assert f"{m['mac_ratio']:.4f}" in notes and f"{m['formula_ratio']:.4f}" in notes
+    assert [j["met"] for j in result.lessons] == [True, True]  # both ratios at the formula
+    row = m["timing_largest"]
+    assert row["speedup"] == pytest.approx(
+        (row["standard_forward_s"] + row["standard_backward_s"])
+        / (row["separable_forward_s"] + row["separable_backward_s"]))
+    assert row["mac_speedup"] == pytest.approx(1 / (1 / 8 + 1 / 9))  # C = F = 8, K = 3
+    assert row["standard_forward_ms"] == pytest.approx(1e3 * row["standard_forward_s"])
+    assert m["network_channels"] == [4, 8, 16, 16]  # w, 2w, 4w, 4w read from the model
+    assert (result.out / "figures" / "separable_timing.png").is_file()
 
 
 def test_depthwise_smoke_on_cifar_when_present(cifar_dir, tmp_path):
@@ -350,6 +363,120 @@ def test_depthwise_smoke_on_cifar_when_present(cifar_dir, tmp_path):
     assert result.metrics["standard_params"] - result.metrics["separable_params"] == (
         (288 + 16) + (1152 + 32) + (2304 + 32) - (36 + 32 + 16) - (72 + 128 + 32)
         - (144 + 256 + 32))
+
+
+# ---------------------------------------------------------------------------------------------
+# narrate, from fabricated metrics
+
+
+def _words(text: str) -> str:
+    """The text with every number replaced by #: equal for two runs whose notes took the same
+    branches, whatever their numbers."""
+    return re.sub(r"-?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?[%×]?", "#", text)
+
+
+def _cifar_metrics(*, preset="cpu", total=812.0, tta=True, device="cpu") -> dict:
+    return {"width": 16, "n_params": 411_000, "macs_per_image": 38_000_000, "epochs": 8,
+            "n_train": 50_000, "dataset": "cifar10", "test_accuracy": 0.7312,
+            "test_accuracy_last_epoch": 0.7204, "n_test": 10_000, "tta": tta, "device": device,
+            "train_time_s": 731.0, "epoch_time_s": 91.2, "total_time_s": total,
+            "preset": preset, "lr": 0.2,
+            "most_confused": [{"true": "cat", "predicted": "dog", "count": 187}]}
+
+
+def test_narrate_cifar10_judges_the_cpu_budget_only_for_the_cpu_preset():
+    config = cifar_exp.CifarConfig()
+    within = str(cifar_exp.narrate(_cifar_metrics(total=812.0), config))
+    over = str(cifar_exp.narrate(_cifar_metrics(total=1012.0), config))
+    gpu = str(cifar_exp.narrate(_cifar_metrics(preset="gpu", device="cuda"), config))
+    assert "900" in within and "900" in over and "900" not in gpu
+    assert _words(within) != _words(over)
+    assert _words(gpu) != _words(within)  # bf16 on CUDA, float32 on the CPU
+
+
+def test_narrate_cifar10_takes_augmentation_from_the_config():
+    plain = str(cifar_exp.narrate(_cifar_metrics(tta=False),
+                                  cifar_exp.CifarConfig(padding=0, flip=False)))
+    augmented = str(cifar_exp.narrate(_cifar_metrics(), cifar_exp.CifarConfig(padding=6)))
+    assert " 6 pixels" in augmented and " 6 pixels" not in plain
+    assert "0.7204" in augmented and "0.7204" not in plain  # the flip average, when used
+    assert _words(plain) != _words(augmented.replace(" 6 ", " # "))
+
+
+def _separable_metrics(*, exact=True, match=True, behind=True, sizes=2, fallback="",
+                       kept=(0.12, 0.31)) -> dict:
+    def timing(c, saving):
+        return {"C": c, "K": 3, "device": "cpu", "standard_forward_ms": 1.25,
+                "separable_forward_ms": 0.93, "saving_kept": saving}
+
+    small = timing(32, kept[0])
+    large = timing(128, kept[1]) if sizes == 2 else small
+    return {
+        "reference_layer": {"C": 64, "F": 128, "K": 3, "H": 32, "W": 32,
+                            "standard_params": 73728, "separable_params": 8768,
+                            "standard_macs": 75497472, "separable_macs": 8978432},
+        "param_ratio": 0.1189 if exact else 0.2, "formula_ratio": 0.1189, "mac_ratio": 0.1189,
+        "n_layer_shapes": 12, "counts_match_formula": match,
+        "ratio_smallest_F": {"F": 16, "param_ratio": 0.1736},
+        "ratio_largest_F": {"F": 512, "param_ratio": 0.1131},
+        "timing_smallest": small, "timing_largest": large, "time_behind_macs": behind,
+        "min_speedup": 0.87, "max_speedup": 2.31, "min_mac_speedup": 7.2, "max_mac_speedup": 8.4,
+        "network_channels": [16, 32, 64, 64], "dataset": "mnist-5k",
+        "dataset_fallback": fallback, "n_classes": 10,
+        "standard_test_accuracy": 0.861, "separable_test_accuracy": 0.72,
+        "standard_params": 30_000, "separable_params": 9_000, "network_param_ratio": 0.3,
+        "standard_macs_per_image": 5_000_000, "separable_macs_per_image": 1_500_000,
+        "network_mac_ratio": 0.3, "standard_epoch_time_s": 81.9, "separable_epoch_time_s": 93.9,
+    }
+
+
+def test_narrate_separable_branches_on_the_counts():
+    config = separable_exp.SeparableConfig()
+    base = str(separable_exp.narrate(_separable_metrics(), config))
+    assert _words(str(separable_exp.narrate(_separable_metrics(exact=False), config))) != \
+        _words(base)
+    assert _words(str(separable_exp.narrate(_separable_metrics(match=False), config))) != \
+        _words(base)
+
+
+def test_narrate_separable_does_not_explain_a_speed_up_it_did_not_measure():
+    # the verdict on time and what follows it come from the same measurement
+    config = separable_exp.SeparableConfig()
+    behind = str(separable_exp.narrate(_separable_metrics(behind=True), config))
+    ahead = str(separable_exp.narrate(_separable_metrics(behind=False), config))
+    assert _words(behind) != _words(ahead)
+    assert "K²·F" in behind and "K²·F" not in ahead
+
+
+def test_narrate_separable_with_one_timed_size_makes_no_size_comparison():
+    config = separable_exp.SeparableConfig()
+    two = str(separable_exp.narrate(_separable_metrics(sizes=2), config))
+    one = str(separable_exp.narrate(_separable_metrics(sizes=1), config))
+    assert "C = 128" in two and "C = 128" not in one
+    assert "2.31" in two and "2.31" not in one  # a range only when there is one
+    kept = str(separable_exp.narrate(_separable_metrics(kept=(0.31, 0.12)), config))
+    assert _words(kept) != _words(two)
+
+
+def test_narrate_separable_says_why_the_networks_are_not_on_cifar10():
+    config = separable_exp.SeparableConfig()
+    there = str(separable_exp.narrate(_separable_metrics(fallback=""), config))
+    absent = str(separable_exp.narrate(_separable_metrics(fallback="CIFAR-10 is absent"),
+                                       config))
+    assert "stridelab data list" in absent and "stridelab data list" not in there
+    assert "(0.7200) is lower than" in there  # compare() in either direction
+
+
+def test_lessons_are_registered_as_data():
+    from stridelab.experiments.registry import get
+
+    (cifar,) = get("cifar10").lessons
+    assert (cifar.metric, cifar.op, cifar.quick, cifar.full) == ("test_accuracy", ">=", None,
+                                                                 0.70)
+    params, macs = get("depthwise-separable").lessons
+    assert (params.metric, macs.metric) == ("param_ratio", "mac_ratio")
+    assert params.full == macs.full == "formula_ratio"
+    assert not hasattr(cifar_exp, "TARGETS")
 
 
 # ---------------------------------------------------------------------------------------------

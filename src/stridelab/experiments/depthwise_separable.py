@@ -17,6 +17,7 @@ from torch import nn
 
 from stridelab.errors import ConfigError, DataNotFound
 from stridelab.experiments.cifar10 import image_tensors, one_cycle
+from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
 from stridelab.experiments.registry import register
 from stridelab.torch.models.cifar import (
     DepthwiseSeparableConv2d,
@@ -117,7 +118,11 @@ def count_table(in_channels: int, filters, kernel_sizes, size: int) -> list[dict
 
 def time_table(channels, size: int, batch: int, repeats: int, device: str,
                seed: int = 0) -> list[dict]:
-    """Forward/backward medians of C→C 3×3 standard and separable layers on ``device``."""
+    """Forward/backward medians of C→C 3×3 standard and separable layers on ``device``.
+
+    Each row also holds the times in ms, ``speedup`` (standard / separable time of forward and
+    backward together), ``mac_speedup`` (1 / MAC ratio) and ``saving_kept`` (their ratio).
+    """
     device = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
     rows = []
@@ -137,6 +142,14 @@ def time_table(channels, size: int, batch: int, repeats: int, device: str,
             "backward_speedup": t["standard"]["backward"] / t["separable"]["backward"],
             "mac_ratio": separable_ratio(c, 3),
         })
+        row = rows[-1]
+        for kind in ("standard", "separable"):
+            row[f"{kind}_forward_ms"] = 1e3 * row[f"{kind}_forward_s"]
+            row[f"{kind}_backward_ms"] = 1e3 * row[f"{kind}_backward_s"]
+        row["speedup"] = ((row["standard_forward_s"] + row["standard_backward_s"])
+                          / (row["separable_forward_s"] + row["separable_backward_s"]))
+        row["mac_speedup"] = 1 / row["mac_ratio"]  # what the multiply-adds promise
+        row["saving_kept"] = row["speedup"] / row["mac_speedup"]
     return rows
 
 
@@ -176,10 +189,13 @@ def _train_comparison(kind: str, config: SeparableConfig, tensors, *, colour: bo
     scheduler = one_cycle(optimizer, config.epochs * len(train_loader), 0.25)
     history = fit(model, train_loader, test_loader, optimizer=optimizer,
                   loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1), num_epochs=config.epochs,
-                  device=ctx.device, ctx=ctx, scheduler=scheduler, amp=True, channels_last=True,
+                  device=ctx.device, log=ctx.log, progress=ctx.progress, scheduler=scheduler,
+                  amp=True, channels_last=True,
                   input_transform=train_pipe, test_transform=test_pipe)
     x = torch.zeros(1, *X_train.shape[1:], device=next(model.parameters()).device)
+    channels = [m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     return {"kind": kind, "history": history, "n_params": count_params(model),
+            "channels": channels,
             "macs_per_image": count_macs(model, x),
             "test_accuracy": float(history["test_accuracy"][-1]),
             "epoch_time_s": float(np.median(history["epoch_time"]))}
@@ -213,9 +229,9 @@ def separable_summary_markdown(counts, times, nets, dataset_name: str, fallback:
     for r in times:
         lines.append(
             f"| {r['device']} | {r['C']} | {r['N']}×{r['H']}×{r['W']} | "
-            f"{1e3 * r['standard_forward_s']:.2f} | {1e3 * r['separable_forward_s']:.2f} | "
-            f"{r['forward_speedup']:.2f}× | {1e3 * r['standard_backward_s']:.2f} | "
-            f"{1e3 * r['separable_backward_s']:.2f} | {r['backward_speedup']:.2f}× | "
+            f"{r['standard_forward_ms']:.2f} | {r['separable_forward_ms']:.2f} | "
+            f"{r['forward_speedup']:.2f}× | {r['standard_backward_ms']:.2f} | "
+            f"{r['separable_backward_ms']:.2f} | {r['backward_speedup']:.2f}× | "
             f"{r['mac_ratio']:.4f} |")
     lines += ["", f"## One network, either kind of convolution, on {dataset_name}", ""]
     if fallback:
@@ -229,81 +245,78 @@ def separable_summary_markdown(counts, times, nets, dataset_name: str, fallback:
     return "\n".join(lines) + "\n"
 
 
-def separable_figure(counts, times, nets, dataset_name: str):
-    """Cost ratios against 1/F + 1/K², measured times, and the two networks' test accuracy."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def separable_figure(counts, nets, dataset_name: str):
+    """Cost ratios against 1/F + 1/K² (left) and the two networks' test accuracy (right)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 5.6))
     ax = axes[0]
     for k, colour in zip(sorted({r["K"] for r in counts}), ("tab:blue", "tab:orange",
                                                              "tab:green", "tab:red")):
         rows = [r for r in counts if r["K"] == k]
         F = np.array([r["F"] for r in rows])
         grid = np.geomspace(F.min(), F.max(), 100)
-        ax.plot(grid, 1 / grid + 1 / k**2, "-", color=colour, label=f"1/F + 1/{k}² (K={k})")
+        ax.plot(grid, 1 / grid + 1 / k**2, "-", color=colour, label=f"1/F + 1/{k}²")
         ax.plot(F, [r["param_ratio"] for r in rows], "o", color=colour, mfc="none", ms=9,
-                label=f"parameters, measured (K={k})")
+                label=f"parameters, K={k}")
         ax.plot(F, [r["mac_ratio"] for r in rows], "x", color=colour, ms=7,
-                label=f"multiply-adds, hooks (K={k})")
+                label=f"multiply-adds, K={k}")
         ax.axhline(1 / k**2, color=colour, ls=":", lw=1)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel(f"filters F (C = {counts[0]['C']})")
     ax.set_ylabel("separable / standard")
     ax.set_title("cost ratio (dotted: the 1/K² floor)")
-    ax.legend(fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=9,
+              frameon=False)
     ax.grid(alpha=0.3, which="both")
 
     ax = axes[1]
+    for n, marker in zip(nets, ("o", "s")):
+        h = n["history"]
+        ax.plot(h["epoch"], h["test_accuracy"], marker + "-",
+                label=f"{n['kind']} ({n['n_params']:,} params): {n['test_accuracy']:.3f}")
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"one network, either convolution\n({dataset_name})")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False)
+    ax.grid(alpha=0.3)
+    fig.suptitle("Depthwise-separable (K×K per channel, then 1×1) vs standard convolution")
+    fig.tight_layout()
+    return fig
+
+
+def timing_figure(times):
+    """Median forward and forward + backward time of 3×3 layers, both kinds, per device."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9.0, 5.0))
     for device in sorted({r["device"] for r in times}):
         rows = [r for r in times if r["device"] == device]
         C = [r["C"] for r in rows]
         line = "-" if device == "cpu" else "-."
         for kind, marker, colour in (("standard", "o", "tab:blue"),
                                      ("separable", "s", "tab:orange")):
-            ax.plot(C, [1e3 * (r[f"{kind}_forward_s"] + r[f"{kind}_backward_s"]) for r in rows],
-                    marker + line, color=colour, label=f"{kind} forward + backward ({device})")
-            ax.plot(C, [1e3 * r[f"{kind}_forward_s"] for r in rows], marker + ":", color=colour,
-                    mfc="none", label=f"{kind} forward ({device})")
+            ax.plot(C, [r[f"{kind}_forward_ms"] + r[f"{kind}_backward_ms"] for r in rows],
+                    marker + line, color=colour, label=f"{kind}, forward + backward ({device})")
+            ax.plot(C, [r[f"{kind}_forward_ms"] for r in rows], marker + ":", color=colour,
+                    mfc="none", label=f"{kind}, forward ({device})")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     t = times[0]
     ax.set_xlabel(f"channels C = F (3×3, {t['N']}×{t['H']}×{t['W']} input)")
     ax.set_ylabel("median time (ms)")
     ax.set_title("measured time per pass")
-    ax.legend(fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     ax.grid(alpha=0.3, which="both")
-
-    ax = axes[2]
-    for n, marker in zip(nets, ("o", "s")):
-        h = n["history"]
-        ax.plot(h["epoch"], h["test_accuracy"], marker + "-",
-                label=f"{n['kind']} ({n['n_params']:,} params): {n['test_accuracy']:.3f}")
-    ax.set_xlabel("epoch")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"same network, either convolution ({dataset_name})")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.suptitle("Depthwise-separable (depthwise K×K, groups = C, then 1×1) vs standard "
-                 "convolution")
     fig.tight_layout()
     return fig
 
 
-@register("depthwise-separable", SeparableConfig,
-          description="DepthwiseSeparableConv2d vs Conv2d: parameters and multiply-adds "
-                      "(formula and hooks), time, and accuracy of one network built with each",
-          quick={"dataset": "mnist-5k", "filters": [16, 64, 256], "time_channels": [32, 128],
-                 "time_batch": 16, "repeats": 7, "width": 16, "epochs": 2, "n_train": 4000},
-          smoke={"filters": [8, 32], "kernel_sizes": [3], "size": 8, "time_channels": [8],
-                 "time_batch": 2, "repeats": 2, "width": 4, "epochs": 1, "n_train": 256,
-                 "n_test": 128, "batch_size": 64},
-          needs="mnist", key_metric="mac_ratio", order=90)
-def run_separable(config: SeparableConfig, ctx) -> dict:
+def measure(config: SeparableConfig, ctx) -> dict:
+    """Counts (formula, tensors, hooks), timings, and one network trained with each kind."""
     if not config.filters or not config.kernel_sizes or not config.time_channels:
         raise ConfigError("depthwise-separable: filters, kernel_sizes and time_channels need "
                           "at least one value each")
@@ -320,7 +333,8 @@ def run_separable(config: SeparableConfig, ctx) -> dict:
     devices = ["cpu"] + (["cuda"] if torch.device(ctx.device).type == "cuda" else [])
     times = []
     for device in devices:
-        ctx.log(f"timing 3×3 layers on {device}: C = F in {config.time_channels}")
+        ctx.log(f"timing 3×3 layers on {device}: C = F in "
+                f"{', '.join(map(str, config.time_channels))}")
         times += time_table(config.time_channels, config.size, config.time_batch,
                             config.repeats, device, seed=ctx.seed)
     ctx.write_json("times.json", times)
@@ -336,25 +350,41 @@ def run_separable(config: SeparableConfig, ctx) -> dict:
 
     ctx.write_text("summary.md", separable_summary_markdown(counts, times, nets, ds.name,
                                                             fallback))
-    ctx.savefig(separable_figure(counts, times, nets, ds.name), "separable_vs_standard",
+    ctx.savefig(separable_figure(counts, nets, ds.name), "separable_vs_standard",
                 caption="Left: separable/standard parameter and multiply-add ratios, measured, "
-                        "against 1/F + 1/K². Middle: median forward and forward+backward time "
-                        "of 3×3 layers. Right: test accuracy of the same network built with "
-                        "either convolution.")
+                        "against 1/F + 1/K². Right: test accuracy of the same network built "
+                        "with either convolution.")
+    ctx.savefig(timing_figure(times), "separable_timing",
+                caption="Median forward and forward + backward time of 3×3 layers")
 
     reference = min(counts, key=lambda r: (r["K"] != 3, abs(r["F"] - 128)))
-    fastest = max(times, key=lambda r: r["C"])
+    same_k = sorted((r for r in counts if r["K"] == reference["K"]), key=lambda r: r["F"])
+    first_device = [t for t in times if t["device"] == devices[0]]
+    smallest, largest = min(first_device, key=lambda t: t["C"]), max(first_device,
+                                                                    key=lambda t: t["C"])
     std_net, sep_net = nets
-    metrics = {
+    return {
         "param_ratio": reference["param_ratio"], "mac_ratio": reference["mac_ratio"],
         "formula_ratio": reference["formula_ratio"],
-        "reference_layer": {k: reference[k] for k in ("C", "F", "K", "H", "W")},
+        "reference_layer": {k: reference[k] for k in ("C", "F", "K", "H", "W", "standard_params",
+                                                      "separable_params", "standard_macs",
+                                                      "separable_macs")},
+        "n_layer_shapes": len(counts),
         "counts_match_formula": not mismatches,
         "max_ratio_error": max(abs(r["mac_ratio"] - r["formula_ratio"]) for r in counts),
+        "ratio_smallest_F": {"F": same_k[0]["F"], "param_ratio": same_k[0]["param_ratio"]},
+        "ratio_largest_F": {"F": same_k[-1]["F"], "param_ratio": same_k[-1]["param_ratio"]},
         "times": times,
-        "forward_speedup": fastest["forward_speedup"],
-        "backward_speedup": fastest["backward_speedup"],
-        "dataset": ds.name, "dataset_fallback": fallback,
+        "timing_smallest": smallest, "timing_largest": largest,
+        "time_behind_macs": all(t["speedup"] < t["mac_speedup"] for t in times),
+        "min_speedup": min(t["speedup"] for t in times),
+        "max_speedup": max(t["speedup"] for t in times),
+        "min_mac_speedup": min(t["mac_speedup"] for t in times),
+        "max_mac_speedup": max(t["mac_speedup"] for t in times),
+        "forward_speedup": largest["forward_speedup"],
+        "backward_speedup": largest["backward_speedup"],
+        "dataset": ds.name, "dataset_fallback": fallback, "n_classes": len(ds.classes),
+        "network_channels": std_net["channels"],
         "standard_test_accuracy": std_net["test_accuracy"],
         "separable_test_accuracy": sep_net["test_accuracy"],
         "accuracy_gap": std_net["test_accuracy"] - sep_net["test_accuracy"],
@@ -363,52 +393,102 @@ def run_separable(config: SeparableConfig, ctx) -> dict:
         "separable_macs_per_image": sep_net["macs_per_image"],
         "network_param_ratio": sep_net["n_params"] / std_net["n_params"],
         "network_mac_ratio": sep_net["macs_per_image"] / std_net["macs_per_image"],
+        "standard_epoch_time_s": std_net["epoch_time_s"],
+        "separable_epoch_time_s": sep_net["epoch_time_s"],
     }
 
-    r = reference
-    ctx.note(
-        f"A standard {r['K']}×{r['K']} convolution from C = {r['C']} to F = {r['F']} channels "
-        f"holds C·F·K² = {r['standard_params']:,} weights; the depthwise-separable one holds "
-        f"C·K² + C·F = {r['separable_params']:,} — a ratio of **{r['param_ratio']:.4f}**, "
-        f"exactly the formula 1/F + 1/K² = 1/{r['F']} + 1/{r['K'] ** 2} = "
-        f"{r['formula_ratio']:.4f}. The multiply-adds on a {r['H']}×{r['W']} input, counted "
-        f"with forward hooks, are {r['standard_macs']:,} against {r['separable_macs']:,}, "
-        f"the same ratio {r['mac_ratio']:.4f}: every output pixel repeats the same per-weight "
-        f"work. Over all {len(counts)} layer shapes in the table the measured counts "
-        f"{'equal the formulas exactly' if not mismatches else 'DIFFER from the formulas'}; "
-        f"as F grows the ratio falls towards its floor 1/K² "
-        f"({1 / r['K'] ** 2:.4f} for K = {r['K']}), so the saving is at most K²-fold.")
-    time_lines = "; ".join(
-        f"C = F = {t['C']} on {t['device']}: forward {1e3 * t['standard_forward_s']:.2f} → "
-        f"{1e3 * t['separable_forward_s']:.2f} ms ({t['forward_speedup']:.2f}×), backward "
-        f"{1e3 * t['standard_backward_s']:.2f} → {1e3 * t['separable_backward_s']:.2f} ms "
-        f"({t['backward_speedup']:.2f}×) for a MAC ratio of {t['mac_ratio']:.3f}"
-        for t in times)
-    speedups = [(t["standard_forward_s"] + t["standard_backward_s"])
-                / (t["separable_forward_s"] + t["separable_backward_s"]) for t in times]
-    behind = all(sp < 1 / t["mac_ratio"] for sp, t in zip(speedups, times))
-    verdict = ("falls by far less than the multiply-adds do" if behind else
-               "falls about as much as the multiply-adds do, or more")
-    ctx.note(f"Measured time (medians of {config.repeats}, batch {config.time_batch}, "
-             f"{config.size}×{config.size} input) {verdict} — {time_lines}; the forward + "
-             f"backward speed-up (standard time / separable time) is {min(speedups):.2f}× to "
-             f"{max(speedups):.2f}× where the multiply-adds promise {min(1 / t['mac_ratio'] for t in times):.1f}× to "
-             f"{max(1 / t['mac_ratio'] for t in times):.1f}×. A depthwise convolution does "
-             "little arithmetic for each number it reads (K² multiply-adds per input value, "
-             "against K²·F for a standard one), so memory traffic, not arithmetic, sets its "
-             "speed, and the smaller the layer the less of the saving survives.")
-    where = f" ({fallback})" if fallback else ""
-    ctx.note(f"The same network ({config.width}→{2 * config.width}→{4 * config.width}→"
-             f"{4 * config.width} channels, standard stem) trained {config.epochs} epochs on "
-             f"{ds.name}{where}: standard convolutions reach **{std_net['test_accuracy']:.4f}** "
-             f"test accuracy with {std_net['n_params']:,} parameters and "
-             f"{std_net['macs_per_image'] / 1e6:.2f} M multiply-adds per image; separable ones "
-             f"reach **{sep_net['test_accuracy']:.4f}** with {sep_net['n_params']:,} parameters "
-             f"({metrics['network_param_ratio']:.2f}×) and "
-             f"{sep_net['macs_per_image'] / 1e6:.2f} M multiply-adds "
-             f"({metrics['network_mac_ratio']:.2f}×), at {sep_net['epoch_time_s']:.1f} s per "
-             f"epoch against {std_net['epoch_time_s']:.1f} s.")
-    return metrics
+
+def narrate(metrics: dict, config: SeparableConfig) -> Notes:
+    """Counts against the formula, time against the multiply-adds, and the two networks."""
+    m = metrics
+    r = "reference_layer"
+    notes = Notes()
+    exact = abs(m["param_ratio"] - m["formula_ratio"]) < 1e-12
+    notes.add(
+        f"A standard {num(m, r + '.K')}×{num(m, r + '.K')} convolution from C = "
+        f"{num(m, r + '.C')} to F = {num(m, r + '.F')} channels holds C·F·K² = "
+        f"{num(m, r + '.standard_params')} weights; the depthwise-separable one holds "
+        f"C·K² + C·F = {num(m, r + '.separable_params')}, a ratio of "
+        f"**{num(m, 'param_ratio', '.4f')}**"
+        + claim(exact, f", exactly the formula (K² + F)/(F·K²) = {num(m, 'formula_ratio', '.4f')}.",
+                f", not the formula's (K² + F)/(F·K²) = {num(m, 'formula_ratio', '.4f')}.")
+        + f" The multiply-adds on an input of {num(m, r + '.H')}×{num(m, r + '.W')}, counted with "
+        f"forward hooks, are {num(m, r + '.standard_macs')} against "
+        f"{num(m, r + '.separable_macs')}, a ratio of {num(m, 'mac_ratio', '.4f')}.",
+        f"Over all {num(m, 'n_layer_shapes')} layer shapes the measured counts",
+        claim(m["counts_match_formula"], "equal the formulas exactly.",
+              "**differ** from the formulas (see the log)."),
+        claim(m["ratio_largest_F"]["param_ratio"] < m["ratio_smallest_F"]["param_ratio"],
+              f"As F grows the ratio falls, from {num(m, 'ratio_smallest_F.param_ratio', '.4f')} "
+              f"at F = {num(m, 'ratio_smallest_F.F')} to "
+              f"{num(m, 'ratio_largest_F.param_ratio', '.4f')} at F = "
+              f"{num(m, 'ratio_largest_F.F')}, towards its floor, the reciprocal of K²: the "
+              "saving is at most K²-fold.",
+              "The ratio does not fall as F grows here."))
+    small, large = m["timing_smallest"], m["timing_largest"]
+    one = small["C"] == large["C"]
+    speedup = claim(one, f"{num(m, 'min_speedup', '.3g')}×",
+                    f"{num(m, 'min_speedup', '.3g')}× to {num(m, 'max_speedup', '.3g')}×")
+    promise = claim(one, f"{num(m, 'min_mac_speedup', '.1f')}×",
+                    f"{num(m, 'min_mac_speedup', '.1f')}× to {num(m, 'max_mac_speedup', '.1f')}×")
+    at = [f"at C = {num(t, 'C')} on {t['device']}: forward "
+          f"{num(t, 'standard_forward_ms', '.2f')} → {num(t, 'separable_forward_ms', '.2f')} ms"
+          for t in ((small,) if one else (small, large))]
+    notes.add(
+        f"**Time** (medians of {num(config, 'repeats')}, batch {num(config, 'time_batch')}, "
+        f"input {num(config, 'size')}×{num(config, 'size')}, {num(small, 'K')}×"
+        f"{num(small, 'K')} layers with C = F): the forward + backward speed-up of the "
+        f"separable layer is {speedup} where the multiply-adds promise {promise} "
+        f"({'; '.join(at)}).",
+        claim(m["time_behind_macs"],
+              "So the time falls by less than the multiply-adds do. A depthwise convolution "
+              "does only K² multiply-adds for each input value it reads, against K²·F for a "
+              "standard one: far less arithmetic per value moved through memory, which a "
+              "count of multiply-adds does not see.",
+              "So at some size the time falls at least as much as the multiply-adds do."),
+        "" if one else claim(
+            small["saving_kept"] < large["saving_kept"],
+            f"The larger layer keeps more of the saving: {num(small, 'saving_kept', '.0%')} of "
+            f"it at C = {num(small, 'C')}, {num(large, 'saving_kept', '.0%')} at C = "
+            f"{num(large, 'C')}.",
+            f"The larger layer does not keep more of the saving here: "
+            f"{num(small, 'saving_kept', '.0%')} of it at C = {num(small, 'C')}, "
+            f"{num(large, 'saving_kept', '.0%')} at C = {num(large, 'C')}."))
+    channels = "→".join(str(c) for c in m["network_channels"])
+    notes.add(
+        f"**One network, either convolution** ({channels} channels, a standard first layer), "
+        f"{num(config, 'epochs')} epoch(s) on {m['dataset']}"
+        + claim(bool(m["dataset_fallback"]),
+                ", because CIFAR-10 is not on this machine (see `stridelab data list`)", "")
+        + ": "
+        + compare(m, "separable_test_accuracy", "standard_test_accuracy",
+                  names=("the separable network's test accuracy", "the standard one's"),
+                  spec=".4f")
+        + f", with {num(m, 'separable_params')} parameters against "
+        f"{num(m, 'standard_params')} ({num(m, 'network_param_ratio', '.2f')}×) and "
+        f"{num(m, 'separable_macs_per_image')} multiply-adds per image against "
+        f"{num(m, 'standard_macs_per_image')} ({num(m, 'network_mac_ratio', '.2f')}×), at "
+        f"{num(m, 'separable_epoch_time_s', '.1f')} s per epoch against "
+        f"{num(m, 'standard_epoch_time_s', '.1f')} s.")
+    return notes
+
+
+register("depthwise-separable", SeparableConfig,
+         description="DepthwiseSeparableConv2d vs Conv2d: parameters and multiply-adds "
+                     "(formula and hooks), time, and accuracy of one network built with each",
+         quick={"dataset": "mnist-5k", "filters": [16, 64, 256], "time_channels": [32, 128],
+                "time_batch": 16, "repeats": 7, "width": 16, "epochs": 2, "n_train": 4000},
+         smoke={"filters": [8, 32], "kernel_sizes": [3], "size": 8, "time_channels": [8],
+                "time_batch": 2, "repeats": 2, "width": 4, "epochs": 1, "n_train": 256,
+                "n_test": 128, "batch_size": 64},
+         needs="mnist", key_metric="mac_ratio", order=90, narrate=narrate,
+         lessons=(Lesson("A depthwise-separable layer holds (K² + F)/(F·K²) of a standard "
+                         "layer's parameters", "param_ratio", "<=", quick="formula_ratio",
+                         full="formula_ratio", margin=1e-9, label="parameter ratio"),
+                  Lesson("A depthwise-separable layer needs (K² + F)/(F·K²) of a standard "
+                         "layer's multiply-adds", "mac_ratio", "<=",
+                         quick="formula_ratio", full="formula_ratio", margin=1e-9,
+                         label="multiply-add ratio")))(measure)
 
 
 __all__ = ["SeparableConfig", "count_table", "time_forward_backward", "time_table"]
