@@ -1348,7 +1348,7 @@ def _cross_entropy_minimum(rng: np.random.Generator, points: int, v: dict) -> De
             "∂C_x/∂z = σ(z) − y = 0  ⇔  σ(z) = y  ⇔  z* = ln(y/(1 − y))",
         ),
         Step(
-            "The value there, summed over the inputs: the binary entropy of the targets, which is "
+            "The value there, averaged over the inputs: the binary entropy of the targets, which is "
             "above 0 for every y ∈ (0, 1) — a soft target keeps the cross-entropy away from 0. "
             "The excess over it is a Kullback–Leibler divergence, ≥ 0 and 0 only at a = y (a "
             "second proof of the minimum):",
