@@ -77,3 +77,10 @@ def test_derive_softmax_jacobian_with_values():
     np.testing.assert_allclose(np.asarray(a.output, dtype=float), np.diag(s) - np.outer(s, s),
                                atol=1e-12)
     assert "$$" in a._repr_markdown_()
+
+
+def test_negative_values_reach_the_command_as_values():
+    # "--bias -1" would be read as an option; the API passes "--bias=-1"
+    np.testing.assert_array_equal(worked.conv([1, 2, 3], [1, -1], bias=-1).output, [[-2, -2]])
+    w = worked.derive("ridge", X=[[1, 2], [3, 4], [5, 6]], y=[1, 2, 2], lam=0.1).output
+    np.testing.assert_allclose(np.asarray(w, dtype=float), [-1090 / 5139, 2860 / 5139])

@@ -93,8 +93,10 @@ def _options(kwargs: dict[str, Any]) -> list[str]:
         elif isinstance(v, (list, tuple)) and v and all(isinstance(x, str) for x in v):
             for x in v:
                 argv += [flag, x]
-        else:
-            argv += [flag, literal(v) if not isinstance(v, (int, float, str)) else str(v)]
+        else:  # flag=value, so a negative value ("-1/3") is not read as an option
+            text = literal(v) if not isinstance(v, (int, float, str)) else _number(v) \
+                if not isinstance(v, str) else v
+            argv.append(f"{flag}={text}")
     return argv
 
 
