@@ -1,364 +1,270 @@
-"""worked-answers: the sheet-style exercises solved exactly, each answer checked by a second route.
+"""worked-answers: the sheets' hand exercises solved with their own numbers, each answer checked.
 
-Runs the worked-solution commands on the classic hand exercises and writes each model answer
-as Markdown (with LaTeX) under ``answers/`` plus every answer's JSON in ``answers.json``, so the
-HTML report can show them: a 3x3 input filtered with several kernels and padding/stride
-variants, a chain of layers with output shapes and parameter counts, single gradient-descent
-steps on tiny networks, and every derivation. No data set is needed; quick = full.
+The model answers are computed by the worked-solution functions (:mod:`stridelab.worked`, the
+same code as ``stridelab conv | shape | backprop | derive``) on the course sheets' exact numbers:
+
+- RPTU exercise 2, task 2.1: the 5×5 image X cross-correlated with its three 3×3 filters with
+  'same' padding (and, for the valid/same question, with 'valid' padding);
+- LMU sheet 4, task 4-2 (a): the same three filters on the sheet's other 5×5 image, 'valid';
+- Yale CPSC 663, problem 4.1: output sizes of two conv and two max-pooling layers on a 50×50
+  input, each also checked against the PyTorch layer;
+- TU Eindhoven assignment 4: one gradient step on the two-weight ReLU chain (w₀ = 1, w₁ = 2,
+  learning rate 0.1) over the points (1, 2) and (2, 3), one point at a time and as one batch;
+- every derivation topic, checked symbolically and at random points.
+
+Each answer is written as Markdown (with LaTeX) under ``answers/`` and as JSON in
+``answers.json``; ``measure`` records the key numbers and every check, ``narrate`` writes the
+notes from them. No data set is needed; quick = full.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stridelab.errors import StridelabError
-from stridelab.experiments.registry import register
-from stridelab.worked import _backprop as backprop
-from stridelab.worked import _conv as conv
-from stridelab.worked import _derive as derive
-from stridelab.worked import _shape as shape
+from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.registry import bounded, register
 
-SHEET_INPUT = "8 2 9; 3 4 6; 5 9 3"
-SHEET_KERNEL = "1 0 -1; 2 0 -2; 1 0 -1"
+# ---------------------------------------------------------------------------------------------
+# the sheets' numbers
 
-# (file stem, title, kwargs for conv.solve)
-CONV_CASES = [
-    (
-        "conv-valid",
-        "3x3 input, four kernels, no padding",
-        dict(kernels=[SHEET_KERNEL, "sobel_x", "laplace4", "box3"], padding="valid", explain="all"),
-    ),
-    (
-        "conv-same",
-        "3x3 input, 'same' padding: every product written out",
-        dict(kernels=[SHEET_KERNEL, "sobel_y", "sharpen", "box3"], padding="same", explain="all"),
-    ),
-    (
-        "conv-stride2",
-        "3x3 input, padding 1 and stride 2",
-        dict(kernels=[SHEET_KERNEL, "laplace8"], padding=1, stride=2, explain="all"),
-    ),
-    (
-        "conv-convolve",
-        "true convolution (kernel rotated by 180 degrees) vs correlation",
-        dict(
-            kernels=[SHEET_KERNEL, "1 2 0; 0 1 0; 0 0 -1"],
-            padding="same",
-            mode="convolve",
-            explain="0,0;1,1",
-        ),
-    ),
-    (
-        "conv-dilation",
-        "5x5 input, a 3x3 kernel with dilation 2",
-        dict(kernels=["1 0 -1; 2 0 -2; 1 0 -1"], padding="valid", dilation=2, explain="all"),
-        "; ".join(" ".join(str(5 * r + c + 1) for c in range(5)) for r in range(5)),
-    ),
-    (
-        "conv-channels",
-        "two input channels, one two-channel filter",
-        dict(kernels=["1 0; 0 1 | 0 1; 1 0"], padding="valid", explain="all"),
-        "1 2 0; 3 4 1; 0 1 2 | 5 6 1; 7 8 0; 1 0 2",
-    ),
-]
+RPTU_X = "8 2 9 8 3; 3 4 6 2 7; 5 9 3 9 7; 6 1 3 6 8; 5 1 6 8 1"  # RPTU 2.1: X, 5×5
+LMU_X = "5 5 2 5 5; 5 5 2 5 5; 7 7 5 7 7; 5 5 2 5 5; 5 5 2 5 5"  # LMU 4-2: the other 5×5 image
+FILTERS = ["1 0 -1; 2 0 -2; 1 0 -1",  # K₁ (both sheets)
+           "1 2 1; 0 0 0; -1 -2 -1",  # K₂
+           "0 1 0; 1 -4 1; 0 1 0"]  # K₃, the 4-neighbour Laplacian
+RPTU_AT = (3, 4)  # the sheet's example position, counted from 1 (X₃,₄ = 9)
 
-SHAPE_CASES = [
-    ("shape-sheet", "50x50x1", ["conv:k=4,s=1,p=1,n=8", "pool:k=2,s=2", "flatten", "dense:n=10"]),
-    (
-        "shape-cnn",
-        "32x32x3",
-        [
-            "conv:k=3,p=same,n=16",
-            "relu",
-            "pool:k=2",
-            "conv:k=3,p=same,n=32",
-            "relu",
-            "pool:k=2",
-            "dwsep:k=3,n=64",
-            "gap",
-            "dense:n=10",
-        ],
-    ),
-    ("shape-conv1d", "100x4", ["conv1d:k=5,s=2,n=8", "pool:k=2", "flatten", "dense:n=1"]),
-]
+# Yale 4.1 (a)–(d): (layer spec, kind, k, s, p) on a 50×50 one-channel input
+YALE_INPUT = (50, 50, 1)
+YALE_LAYERS = [("conv:k=4,s=1,p=1", "conv", 4, 1, 1), ("conv:k=8,s=5,p=0", "conv", 8, 5, 0),
+               ("pool:k=10,s=2,p=2", "pool", 10, 2, 2), ("pool:k=2,s=1,p=0", "pool", 2, 1, 0)]
 
-BACKPROP_CASES = [
-    (
-        "backprop-relu-exact",
-        "a 2-2-1 relu network, two points one after the other (exact)",
-        {
-            "layers": [
-                {"W": [[1, -1], [2, 0]], "b": [0, 1], "activation": "relu"},
-                {"W": [[1, 1]], "b": [0], "activation": "linear"},
-            ],
-            "loss": "sse_half",
-            "lr": 0.1,
-            "mode": "sequential",
-            "data": [{"x": [1, 2], "y": [1]}, {"x": [0, 1], "y": [0]}],
-        },
-    ),
-    (
-        "backprop-relu-batch",
-        "the same network and points, one averaged (batch) update",
-        {
-            "layers": [
-                {"W": [[1, -1], [2, 0]], "b": [0, 1], "activation": "relu"},
-                {"W": [[1, 1]], "b": [0], "activation": "linear"},
-            ],
-            "loss": "sse_half",
-            "lr": 0.1,
-            "mode": "batch",
-            "data": [{"x": [1, 2], "y": [1]}, {"x": [0, 1], "y": [0]}],
-        },
-    ),
-    (
-        "backprop-sigmoid",
-        "the classic 2-2-2 sigmoid network, one step with lr 0.5",
-        {
-            "layers": [
-                {"W": [[0.15, 0.2], [0.25, 0.3]], "b": [0.35, 0.35], "activation": "sigmoid"},
-                {"W": [[0.4, 0.45], [0.5, 0.55]], "b": [0.6, 0.6], "activation": "sigmoid"},
-            ],
-            "loss": "sse_half",
-            "lr": 0.5,
-            "data": [{"x": [0.05, 0.1], "y": [0.01, 0.99]}],
-        },
-    ),
-    (
-        "backprop-softmax",
-        "a softmax classifier with cross-entropy: delta = y_hat - y",
-        {
-            "layers": [
-                {"W": [[0.5, -0.5], [0, 1], [-1, 0.5]], "b": [0, 0, 0], "activation": "softmax"}
-            ],
-            "loss": "cross_entropy",
-            "lr": 1,
-            "data": [{"x": [1, 2], "y": [0, 1, 0]}],
-        },
-    ),
-]
+# TU/e: x → relu(w₀ x) → relu(w₁ ·), no biases, squared error with ½, lr 0.1
+TUE_CHAIN = {"layers": [{"W": [[1]], "activation": "relu"}, {"W": [[2]], "activation": "relu"}],
+             "loss": "sse_half", "lr": 0.1,
+             "data": [{"x": [1], "y": [2]}, {"x": [2], "y": [3]}]}
 
 
 @dataclass
 class WorkedAnswersConfig:
-    derive_points: int = 5  # random points at which each derivation is checked by autograd
-    image: str = "camera"  # sample image for the filter figure ("" for none)
-    digits: int = 6  # significant digits shown for float values
-
-
-def _as_spec(d: dict) -> backprop.Spec:
-    """The example dicts hold Python floats; read them the way the CLI reads JSON (exactly)."""
-    import json
-
-    return backprop.load_spec(json.dumps(d))
+    derive_points: int = bounded(5, ge=1)  # random points at which each derivation is checked
+    digits: int = bounded(6, ge=1)  # significant digits shown for float values
 
 
 # ---------------------------------------------------------------------------------------------
-# the written questions whose answers are arithmetic: every number below is computed
+# the answers
 
 
-def _out(n: int, k: int, s: int = 1, p: int = 0) -> int:
-    return (n + 2 * p - k) // s + 1
+def _conv_checks(doc: dict, stem: str) -> list[dict]:
+    return [{"check": f"{stem}: {r['kernel']} vs {c['route']}", "passed": bool(c["passed"]),
+             "max_abs_error": float(c["max_abs_error"])}
+            for r in doc["results"] for c in r["check"]]
 
 
-def written_questions() -> list[str]:
-    """Short answers, with computed numbers, to the course's questions on padding, stride and
-    the name softmax."""
-    import numpy as np
+def yale_torch_side(spec: tuple, size: tuple[int, int, int]) -> list[int]:
+    """H and W after the PyTorch layer of ``spec`` on a zero input of ``size`` (H, W, C)."""
+    import torch
+    from torch import nn
 
-    from stridelab.core import functional as F
-
-    # valid vs same: how the map shrinks, and how often each input pixel is used
-    X = np.array([[8, 2, 9], [3, 4, 6], [5, 9, 3]], dtype=float)[None, None]  # (1, 1, 3, 3)
-    K = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=float)[None, None]
-    valid, same = F.conv2d(X, K, padding="valid").data, F.conv2d(X, K, padding="same").data
-    sizes_valid = [28]
-    for _ in range(5):
-        sizes_valid.append(_out(sizes_valid[-1], 3))
-    # how many valid 3×3 windows each input pixel of a 28×28 image enters: the 26×26 map of
-    # window positions, fully correlated with a 3×3 box of ones, back at 28×28
-    feeds = F.conv2d(np.ones((1, 1, 26, 26)), np.ones((1, 1, 3, 3)), padding=2).data[0, 0]
-    padding = (
-        "**Valid vs same padding.** With *valid* padding the kernel only visits positions where "
-        f"it lies wholly inside the input: the sheet's 3×3 input and 3×3 kernel give a "
-        f"{valid.shape[2]}×{valid.shape[3]} output ({valid[0, 0, 0, 0]:g}), and a 28×28 image "
-        f"shrinks {' → '.join(map(str, sizes_valid))} through five 3×3 layers. *Same* padding adds "
-        f"⌊(k−1)/2⌋ = 1 zero on each side so the output keeps the input's size "
-        f"({same.shape[2]}×{same.shape[3]} here; ⌈n/s⌉ in general). Valid padding also "
-        f"under-uses the border: on a 28×28 input a corner pixel enters {int(feeds[0, 0])} of "
-        f"the 3×3 window sums, a centre pixel {int(feeds[13, 13])}. Same padding keeps shapes "
-        "easy to stack and lets border pixels count, at the price of made-up zeros at the edge."
-    )
-    # stride: output size, and that stride s samples every s-th output of stride 1
-    rng = np.random.default_rng(0)
-    img, w = rng.random((1, 1, 28, 28)), rng.random((1, 1, 3, 3))
-    full = F.conv2d(img, w, padding=1).data
-    strided = F.conv2d(img, w, padding=1, stride=2).data
-    same_values = np.allclose(strided, full[:, :, ::2, ::2])
-    sizes = {s_: _out(28, 3, s_, 1) for s_ in (1, 2, 3)}
-    stride = (
-        "**The effect of stride.** The output size is ⌊(n + 2p − k)/s⌋ + 1: for a 28×28 input, "
-        "a 3×3 kernel and padding 1, strides 1, 2 and 3 give "
-        + ", ".join(f"{v}×{v}" for v in sizes.values())
-        + f", i.e. about s² times fewer outputs and multiply-adds. A stride-2 output is exactly "
-        f"every second row and column of the stride-1 output (checked numerically: "
-        f"{'equal' if same_values else 'NOT equal'}), so a stride is convolution followed by "
-        "subsampling: cheaper, with a larger receptive field for the next layer, but it can step "
-        "over thin features and makes the map less shift-invariant."
-    )
-    # the name softmax: a smooth version of (arg)max
-    z = np.array([1.0, 2.0, 3.0])
-
-    def soft(v):
-        e = np.exp(v - v.max())
-        return e / e.sum()
-
-    rows = "; ".join(f"T = {T:g}: ({', '.join(f'{p:.3g}' for p in soft(z / T))})"
-                     for T in (10.0, 1.0, 0.1))
-    lse = float(np.log(np.exp(z).sum()))
-    name = (
-        "**Where the name softmax comes from.** $\\mathrm{softmax}(z)_k = e^{z_k} / \\sum_j e^{z_j}$ "
-        "is a *soft* "
-        "(smooth, differentiable) version of the arg max: it puts most of the mass on the "
-        f"largest score without discarding the others. For z = (1, 2, 3) divided by a "
-        f"temperature T: {rows} — as T → 0 it becomes the one-hot arg max, as T grows it tends "
-        f"to uniform. Its normaliser $\\log\\sum_j e^{{z_j}}$ = {lse:.3f} is likewise a smooth maximum "
-        f"of z (max = {z.max():g}), which is the 'soft max' the name refers to; its gradient is "
-        "the softmax itself."
-    )
-    return [padding, stride, name]
+    _, kind, k, s, p = spec
+    h, w, c = size
+    layer = (nn.Conv2d(c, 1, k, stride=s, padding=p) if kind == "conv"
+             else nn.MaxPool2d(k, stride=s, padding=p))
+    with torch.no_grad():
+        out = layer(torch.zeros(1, c, h, w))  # (1, C', H', W')
+    return [int(out.shape[2]), int(out.shape[3])]
 
 
-@register(
-    "worked-answers",
-    WorkedAnswersConfig,
-    description="exact worked solutions (convolutions, shapes, backprop steps, "
-    "derivations), each checked by a second route",
-    quick={},
-    smoke={"derive_points": 1, "image": ""},
-    needs=None,
-    key_metric="checks_passed",
-    order=5,
-)
-def run(config: WorkedAnswersConfig, ctx) -> dict:
+def measure(config: WorkedAnswersConfig, ctx) -> dict:
+    """Solve each sheet problem, write its answer files and figures, record every check."""
+    from stridelab import worked
+    from stridelab.worked import _backprop, _conv
+
     answers: dict[str, dict] = {}
-    checks: list[tuple[str, bool, float]] = []  # (answer, passed, max_abs_error)
+    checks: list[dict] = []
     files: list[str] = []
 
-    def save(stem: str, title: str, markdown: str, doc: dict) -> None:
+    def save(stem: str, title: str, answer) -> dict:
         name = f"answers/{len(files) + 1:02d}-{stem}.md"
-        ctx.write_text(name, f"<!-- {title} -->\n{markdown}")
+        ctx.write_text(name, f"<!-- {title} -->\n{answer.to_markdown()}")
         files.append(name)
+        doc = answer.to_dict()
         answers[stem] = {"title": title, **doc}
+        return doc
 
-    # 1. convolutions by hand
-    for case in CONV_CASES:
-        stem, title, kw = case[:3]
-        X = conv.read_input([case[3] if len(case) > 3 else SHEET_INPUT])
-        ans = conv.solve(X, **kw)
-        for res in ans.results:
-            for c in res.checks:
-                checks.append(
-                    (f"{stem}: {res.kernel.name} vs {c['route']}", c["passed"], c["max_abs_error"])
-                )
-        save(stem, title, conv.to_markdown(ans, config.digits), conv.to_dict(ans))
-        if stem == "conv-same":
-            ctx.savefig(
-                conv.figure(ans),
-                "conv_sheet_example",
-                caption="The 3x3 sheet input and its filter responses ('same' padding)",
-            )
-    if config.image:
-        try:
-            img = conv._load_image(config.image)
-        except StridelabError as exc:
-            ctx.log(f"image {config.image!r} skipped: {exc}")
-        else:
-            ans_img = conv.solve_image(
-                img,
-                ["sobel_x", "sobel_y", "laplace4", "gaussian5"],
-                name=config.image,
-                padding="same",
-            )
-            for k, cs in zip(ans_img.kernels, ans_img.checks):
-                checks += [
-                    (
-                        f"image {config.image}: {k.name} vs {c['route']}",
-                        c["passed"],
-                        c["max_abs_error"],
-                    )
-                    for c in cs
-                ]
-            ctx.savefig(
-                conv.figure(ans_img),
-                "conv_image",
-                caption=f"Edge, Laplacian and Gaussian filters on `{config.image}`",
-            )
-            save(
-                "conv-image",
-                f"filters on the {config.image} image",
-                conv.to_markdown(ans_img),
-                conv.to_dict(ans_img),
-            )
+    # 1. RPTU 2.1 i) and iii): the three filters on X, 'same' then 'valid'
+    same = worked.conv(RPTU_X, kernels=FILTERS, padding="same", stride=1, one_based=True,
+                       explain=f"{RPTU_AT[0]},{RPTU_AT[1]}", digits=config.digits)
+    rptu_same = save("rptu-2.1i-same", "RPTU exercise 2, task 2.1 i): three filters, 'same' "
+                                       "padding", same)
+    checks += _conv_checks(rptu_same, "rptu same")
+    ctx.savefig(_conv.figure(same), "conv_rptu_same",
+                caption="The RPTU 5×5 image and its three filter outputs ('same' padding)")
+    rptu_valid = save("rptu-2.1iii-valid", "RPTU exercise 2, task 2.1 iii): the same filters, "
+                                           "'valid' padding",
+                      worked.conv(RPTU_X, kernels=FILTERS, padding="valid", one_based=True,
+                                  digits=config.digits))
+    checks += _conv_checks(rptu_valid, "rptu valid")
 
-    # 2. shapes and parameter counts (checked against torch layers in the test suite)
-    shape_md = []
-    for stem, inp, layers in SHAPE_CASES:
-        ans = shape.solve(inp, layers)
-        shape_md.append(shape.to_markdown(ans))
-        answers[stem] = shape.to_dict(ans)
-    save(
-        "shapes",
-        "output shapes and parameter counts",
-        "\n".join(shape_md),
-        {k: answers.pop(k) for k, _, _ in SHAPE_CASES},
-    )
+    # 2. LMU 4-2 (a): the filters on the other image, 'valid'
+    lmu = worked.conv(LMU_X, kernels=FILTERS, padding="valid", stride=1, explain="0,0",
+                      digits=config.digits)
+    lmu_doc = save("lmu-4-2a-valid", "LMU sheet 4, task 4-2 (a): three filters, 'valid' "
+                                     "padding", lmu)
+    checks += _conv_checks(lmu_doc, "lmu valid")
+    ctx.savefig(_conv.figure(lmu), "conv_lmu_valid",
+                caption="The LMU 5×5 image and its three filter outputs ('valid' padding)")
 
-    # 3. gradient-descent steps, every gradient checked by autograd
-    for stem, title, d in BACKPROP_CASES:
-        ans = backprop.solve(_as_spec(d))
-        for i, st in enumerate(ans.steps, start=1):
-            c = st.check
-            checks.append((f"{stem} step {i} vs {c['route']}", c["passed"], c["max_abs_error"]))
-        save(stem, title, backprop.to_markdown(ans, config.digits), backprop.to_dict(ans))
-        if stem == "backprop-sigmoid":
-            ctx.savefig(
-                backprop.graph_figure(ans),
-                "backprop_graph",
-                caption="Compute graph of one step on the 2-2-2 sigmoid network",
-            )
+    # 3. Yale 4.1: output sizes on 50×50, each against the PyTorch layer
+    yale = []
+    input_text = "x".join(map(str, YALE_INPUT))
+    for part, spec in zip("abcd", YALE_LAYERS):
+        doc = save(f"yale-4.1{part}", f"Yale CPSC 663, problem 4.1 ({part}): {spec[0]}",
+                   worked.shape(input_text, spec[0]))
+        hw = [int(v) for v in doc["output_shape"][:2]]
+        torch_hw = yale_torch_side(spec, YALE_INPUT)
+        checks.append({"check": f"yale 4.1 ({part}) {spec[0]} vs torch.nn", "passed":
+                       hw == torch_hw, "max_abs_error": float(max(abs(a - b) for a, b in
+                                                                  zip(hw, torch_hw)))})
+        yale.append({"part": part, "spec": spec[0], "k": spec[2], "s": spec[3], "p": spec[4],
+                     "output": hw, "torch_output": torch_hw})
 
-    # 4. derivations, each verified symbolically and at random points
-    for topic in derive.TOPICS:
-        d = derive.solve(topic, seed=ctx.seed, points=config.derive_points)
-        checks.append(
-            (f"derive {topic} vs {d.check['route']}", d.check["passed"], d.check["max_abs_error"])
-        )
-        save(f"derive-{topic}", d.title, derive.to_markdown(d), derive.to_dict(d))
+    # 4. TU/e: the ReLU chain, one point at a time and as one batch
+    chain = {}
+    for mode in ("sequential", "batch"):
+        ans = worked.backprop({**TUE_CHAIN, "mode": mode}, digits=config.digits)
+        doc = save(f"tue-backprop-{mode}", f"TU Eindhoven assignment 4: the ReLU chain, {mode}",
+                   ans)
+        for i, step in enumerate(doc["steps"], start=1):
+            c = step["check"]
+            checks.append({"check": f"tue {mode} step {i} vs {c['route']}",
+                           "passed": bool(c["passed"]),
+                           "max_abs_error": float(c["max_abs_error"])})
+        final = doc["final"]["layers"]
+        chain[mode] = {"w0": float(final[0]["W"][0][0]), "w1": float(final[1]["W"][0][0]),
+                       "losses": [float(step["loss"]) for step in doc["steps"]]}
+        if mode == "sequential":
+            chain["point2_grads"] = [float(doc["steps"][1]["grads"]["W1"][0][0]),
+                                     float(doc["steps"][1]["grads"]["W2"][0][0])]
+            ctx.savefig(_backprop.graph_figure(ans, step=2), "backprop_tue_graph",
+                        caption="The TU/e ReLU chain at its second data point: values, "
+                                "deltas and gradients")
+
+    # 5. every derivation, verified symbolically and at random points
+    topics = list(worked.derive("list").to_dict())
+    for topic in topics:
+        d = worked.derive(topic, points=config.derive_points, seed=ctx.seed)
+        doc = save(f"derive-{topic}", d.to_dict()["title"], d)
+        checks.append({"check": f"derive {topic} vs {doc['check']['route']}",
+                       "passed": bool(doc["check"]["passed"]),
+                       "max_abs_error": float(doc["check"]["max_abs_error"])})
 
     ctx.write_json("answers.json", answers)
-    ctx.write_json(
-        "checks.json", [{"check": n, "passed": p, "max_abs_error": e} for n, p, e in checks]
-    )
-    failed = [n for n, p, _ in checks if not p]
-    for n in failed:
-        ctx.log(f"check FAILED: {n}")
-    n_pass = len(checks) - len(failed)
-    ctx.note(
-        f"Model answers to the hand exercises, written to `answers/` ({len(files)} files, "
-        "Markdown with LaTeX) and `answers.json`. Every answer was checked by an independent "
-        "route before it was written: convolutions against `scipy.signal` and the NumPy "
-        "engine, every backpropagation gradient against autograd, and every derivation "
-        "symbolically (SymPy) and numerically at random points against PyTorch autograd. "
-        f"{n_pass} of {len(checks)} checks passed; the largest absolute difference was "
-        f"{max(e for _, _, e in checks):.2g}."
-    )
-    for paragraph in written_questions():
-        ctx.note(paragraph)
+    ctx.write_json("checks.json", checks)
+    failed = [c["check"] for c in checks if not c["passed"]]
+    for name in failed:
+        ctx.log(f"check FAILED: {name}")
+    i, j = RPTU_AT[0] - 1, RPTU_AT[1] - 1
     return {
-        "checks_passed": n_pass,
+        "checks_passed": len(checks) - len(failed),
         "checks_total": len(checks),
+        "checks_failed": len(failed),
         "all_checks_passed": not failed,
-        "max_abs_error": max(e for _, _, e in checks),
+        "max_abs_error": max(c["max_abs_error"] for c in checks),
         "n_answers": len(files),
+        "rptu": {"input_shape": [len(rptu_same["input"]), len(rptu_same["input"][0])],
+                 "at": list(RPTU_AT), "x_at": rptu_same["input"][i][j],
+                 "same_shape": rptu_same["results"][0]["output_shape"],
+                 "same_at": [r["output"][i][j] for r in rptu_same["results"]],
+                 "valid_shape": rptu_valid["results"][0]["output_shape"],
+                 "padding": rptu_same["results"][0]["padding"]["top"],
+                 "valid_is_interior": all(
+                     r_v["output"] == [row[1:-1] for row in r_s["output"][1:-1]]
+                     for r_v, r_s in zip(rptu_valid["results"], rptu_same["results"]))},
+        "lmu": {"input_shape": [len(lmu_doc["input"]), len(lmu_doc["input"][0])],
+                "valid_shape": lmu_doc["results"][0]["output_shape"],
+                "outputs": [r["output"] for r in lmu_doc["results"]],
+                "centre": [r["output"][1][1] for r in lmu_doc["results"]]},
+        "yale_input": list(YALE_INPUT),
+        "yale": yale,
+        "tue": chain,
+        "n_derivations": len(topics),
+        "derive_points": config.derive_points,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# the notes
+
+
+def narrate(metrics: dict, config: WorkedAnswersConfig) -> Notes:
+    """One paragraph per sheet problem with its key numbers, then the checks."""
+    m = metrics
+    notes = Notes()
+    r = m["rptu"]
+    shape = lambda key: "×".join(num(m, f"{key}.{i}") for i in range(2))  # noqa: E731
+    notes.add(
+        f"**RPTU, the three filters on the sheet's {shape('rptu.input_shape')} image.** With "
+        f"'same' padding ({num(m, 'rptu.padding')} zero on each side) each output keeps the size of "
+        f"X; at the sheet's example position ({num(m, 'rptu.at.0')}, {num(m, 'rptu.at.1')}), "
+        f"where X = {num(m, 'rptu.x_at')}, K₁, K₂ and K₃ give {num(m, 'rptu.same_at.0')}, "
+        f"{num(m, 'rptu.same_at.1')} and {num(m, 'rptu.same_at.2')}. Without padding the "
+        f"outputs are {shape('rptu.valid_shape')}",
+        claim(r["valid_is_interior"],
+              "and equal the interior of the 'same' outputs: only the border cells, whose "
+              "windows reach into the padding, are new.",
+              "and differ from the interior of the 'same' outputs."))
+    notes.add(
+        f"**LMU, the same filters on the sheet's other {shape('lmu.input_shape')} image, "
+        f"'valid' padding:** "
+        f"{shape('lmu.valid_shape')} outputs whose centre values are "
+        f"{num(m, 'lmu.centre.0')}, {num(m, 'lmu.centre.1')} and {num(m, 'lmu.centre.2')}.")
+    sizes = "; ".join(
+        f"({y['part']}) {'conv' if y['spec'].startswith('conv') else 'max-pool'} "
+        f"k = {num(y, 'k')}, s = {num(y, 's')}, p = {num(y, 'p')}: "
+        f"{num(y, 'output.0')}×{num(y, 'output.1')}" for y in m["yale"])
+    agree = all(y["output"] == y["torch_output"] for y in m["yale"])
+    notes.add(
+        f"**Yale, output sizes of four layers on the sheet's {shape('yale_input')} input**, "
+        f"⌊(h + 2p − k)/s⌋ + 1 per side: {sizes}.",
+        claim(agree, "PyTorch's Conv2d and MaxPool2d give the same sizes.",
+              "PyTorch's layers give **different** sizes for some of them (see checks.json)."))
+    t = m["tue"]
+    notes.add(
+        f"**TU/e, one gradient step on the ReLU chain**, one point after the other: the first "
+        f"point's loss is {num(m, 'tue.sequential.losses.0', 'g')}",
+        claim(t["sequential"]["losses"][0] == 0,
+              "so its gradients are zero and the weights do not move;",
+              "so the weights move already at the first point;"),
+        f"at the second point ∂L/∂w₀ = {num(m, 'tue.point2_grads.0', 'g')} and ∂L/∂w₁ = "
+        f"{num(m, 'tue.point2_grads.1', 'g')}, giving w₀ = {num(m, 'tue.sequential.w0', 'g')} "
+        f"and w₁ = {num(m, 'tue.sequential.w1', 'g')}. As one batch the step ends at "
+        f"w₀ = {num(m, 'tue.batch.w0', 'g')} and w₁ = {num(m, 'tue.batch.w1', 'g')}:",
+        claim(abs(t["batch"]["w0"] - 1) < abs(t["sequential"]["w0"] - 1),
+              "the batch step moves w₀ less, because the first point's zero gradient is "
+              "averaged in.",
+              "the batch step does not move w₀ less here."))
+    notes.add(
+        f"Every answer was checked a second, independent way before it was written "
+        f"({num(m, 'n_answers')} files under `answers/`, Markdown with LaTeX): convolutions "
+        "against `scipy.signal` and the NumPy engine, output sizes against PyTorch layers, "
+        "each gradient against autograd, and each of the "
+        f"{num(m, 'n_derivations')} derivations symbolically and at "
+        f"{num(config, 'derive_points')} random point(s).",
+        claim(m["checks_failed"] == 0,
+              f"All {num(m, 'checks_total')} checks passed; the largest difference was "
+              f"{num(m, 'max_abs_error', '.2g')}.",
+              f"**{num(m, 'checks_failed')} of {num(m, 'checks_total')} checks failed** (see "
+              "checks.json and the log)."))
+    return notes
+
+
+register("worked-answers", WorkedAnswersConfig,
+         description="the sheets' hand exercises with their own numbers (RPTU and LMU "
+                     "filters, Yale output sizes, the TU/e ReLU chain, every derivation), "
+                     "each checked a second way",
+         quick={}, smoke={"derive_points": 1}, needs=None, key_metric="checks_passed",
+         order=5, narrate=narrate,
+         lessons=(Lesson("Every model answer agrees with its independent second check",
+                         "checks_failed", "<=", quick=0, full=0,
+                         label="checks that failed"),))(measure)
