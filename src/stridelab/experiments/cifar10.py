@@ -247,8 +247,8 @@ def narrate(metrics: dict, config: CifarConfig) -> Notes:
     notes = Notes()
     notes.add(
         f"A residual CNN (CifarResNet) of width {num(m, 'width')} ({num(m, 'n_params')} "
-        f"parameters, {num(m, 'macs_per_image')} multiply-adds per image) trained for {num(m, 'epochs')} "
-        f"epoch(s) on {num(m, 'n_train')} {m['dataset']} images reaches "
+        f"parameters, {num(m, 'macs_per_image')} multiply-adds per image) trained for "
+        f"{num(m, 'epochs')} epoch(s) on {num(m, 'n_train')} {m['dataset']} images reaches "
         f"**{num(m, 'test_accuracy', '.4f')}** test accuracy on {num(m, 'n_test')} test images"
         + claim(m["tta"], " (mean logits of each image and its mirror image; "
                           f"{num(m, 'test_accuracy_last_epoch', '.4f')} without)", "")

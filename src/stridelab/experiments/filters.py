@@ -568,6 +568,7 @@ def narrate_sepia_blur(metrics: dict, config: SepiaBlurConfig) -> Notes:
         f"{num(m, f'sepia_weights.{o}.{i}', '.3f')}{rgb[i]}" for i in range(3))
         for o in range(3))
     clipped = [o for o in range(3) if m["sepia_row_sums"][o] > 1]
+    clipped_names = ", ".join(f"{rgb[o]}'" for o in clipped)
     k1 = "×".join(str(v) for v in m["layer1_kernel"])
     notes.add(
         f"**Layer 1, sepia as a {k1} convolution.** A kernel of one pixel mixes channels at each "
@@ -576,8 +577,8 @@ def narrate_sepia_blur(metrics: dict, config: SepiaBlurConfig) -> Notes:
         f"{num(m, 'sepia_row_sums.0', '.3f')}, {num(m, 'sepia_row_sums.1', '.3f')} and "
         f"{num(m, 'sepia_row_sums.2', '.3f')},",
         claim(bool(clipped),
-              f"so bright pixels exceed the top of the range in {', '.join(rgb[o] + chr(39) for o in clipped)}"
-              f": on this image {num(m, 'clipped_fraction.0', '.1%')} of R', "
+              f"so bright pixels exceed the top of the range in {clipped_names}: on this "
+              f"image {num(m, 'clipped_fraction.0', '.1%')} of R', "
               f"{num(m, 'clipped_fraction.1', '.1%')} of G' and "
               f"{num(m, 'clipped_fraction.2', '.1%')} of B' values are clipped (a Hardtanh "
               "layer between the convolutions clips to the unit interval).",

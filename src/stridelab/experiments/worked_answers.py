@@ -205,8 +205,9 @@ def narrate(metrics: dict, config: WorkedAnswersConfig) -> Notes:
     shape = lambda key: "×".join(num(m, f"{key}.{i}") for i in range(2))  # noqa: E731
     notes.add(
         f"**RPTU, the three filters on the sheet's {shape('rptu.input_shape')} image.** With "
-        f"'same' padding ({num(m, 'rptu.padding')} zero on each side) each output keeps the size of "
-        f"X; at the sheet's example position ({num(m, 'rptu.at.0')}, {num(m, 'rptu.at.1')}), "
+        f"'same' padding ({num(m, 'rptu.padding')} zero on each side) each output keeps the "
+        f"size of X; at the sheet's example position ({num(m, 'rptu.at.0')}, "
+        f"{num(m, 'rptu.at.1')}), "
         f"where X = {num(m, 'rptu.x_at')}, K₁, K₂ and K₃ give {num(m, 'rptu.same_at.0')}, "
         f"{num(m, 'rptu.same_at.1')} and {num(m, 'rptu.same_at.2')}. Without padding the "
         f"outputs are {shape('rptu.valid_shape')}",
