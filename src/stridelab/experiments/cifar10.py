@@ -73,7 +73,7 @@ def one_cycle(optimizer: torch.optim.Optimizer, total_steps: int,
 def integer_epochs(fig):
     """Whole-number ticks on the epoch axes of a learning-curves figure; returns ``fig``."""
     for ax in fig.axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     return fig
 
 

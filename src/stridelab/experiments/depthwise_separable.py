@@ -264,7 +264,7 @@ def separable_figure(counts, nets, dataset_name: str):
                 label=f"multiply-adds, K={k}")
         ax.axhline(1 / k**2, color=colour, ls=":", lw=1)
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    ax.set_ylim(bottom=0)
     ax.set_xlabel(f"filters F (C = {counts[0]['C']})")
     ax.set_ylabel("separable / standard")
     ax.set_title("cost ratio (dotted: the 1/K² floor)")
@@ -278,7 +278,7 @@ def separable_figure(counts, nets, dataset_name: str):
         ax.plot(h["epoch"], h["test_accuracy"], marker + "-",
                 label=f"{n['kind']} ({n['n_params']:,} params): {n['test_accuracy']:.3f}")
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_ylabel("test accuracy")
     ax.set_title(f"one network, either convolution\n({dataset_name})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False)

@@ -229,7 +229,7 @@ def measure(config: EngineCNNConfig, ctx) -> dict:
     curves = learning_curves_figure(history, f"LeNet-style CNN trained by the NumPy engine on "
                                              f"{ds.name} (final test accuracy {test_acc:.4f})")
     for ax in curves.axes:  # epochs are whole numbers
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ctx.savefig(curves, "learning_curves", caption="Loss and accuracy per epoch, train and test")
     ctx.savefig(filters_figure(model[0].weight.data,
                                f"First-layer 5x5 filters after {config.epochs} epochs"),

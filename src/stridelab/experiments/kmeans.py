@@ -196,7 +196,7 @@ def _stability_figure(X, runs, seeds, groups, ari, config: BlobsConfig):
     ax_bar.legend(handles=[Patch(color=CLUSTER_COLORS[g % 10], label=f"solution {g + 1}")
                            for g in np.unique(groups)],
                   loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
-    ax_bar.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_bar.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax_bar.set_xlabel("seed (label: Lloyd iterations)")
     ax_bar.set_ylabel("final inertia")
     ax_bar.set_title(f"k = {config.stability_k}, init = {config.stability_init}: "
@@ -241,7 +241,7 @@ def measure_blobs(config: BlobsConfig, ctx) -> dict:
              for k in ks_elbow]
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     ax.plot(ks_elbow, elbow, "o-")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel("number of clusters k")
     ax.set_ylabel("inertia (sum of squared distances)")
     ax.set_title("inertia against k")
@@ -384,8 +384,9 @@ def _steps_figure(X, km: KMeans, title: str, max_panels: int, marks=None):
         shown = shown[: max_panels - 1] + [shown[-1]]
     ncols = min(3, len(shown))
     nrows = int(np.ceil(len(shown) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(FIG_WIDTH, 3.3 * nrows + 0.9),
-                             squeeze=False, sharex=True, sharey=True)
+    height = 3.3 * nrows + 0.5
+    fig, axes = plt.subplots(nrows, ncols, figsize=(FIG_WIDTH, height), squeeze=False,
+                             sharex=True, sharey=True)
     for ax in axes.ravel()[len(shown):]:
         ax.axis("off")
     for ax, t in zip(axes.ravel(), shown):
@@ -405,7 +406,7 @@ def _steps_figure(X, km: KMeans, title: str, max_panels: int, marks=None):
                Line2D([], [], color="black", marker=">", label="where the update moves it")]
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.9 / (3.3 * nrows + 0.9), 1, 1))
+    fig.tight_layout(rect=(0, 0.45 / height, 1, 1))
     return fig
 
 
@@ -421,7 +422,7 @@ def _init_comparison_figure(schemes: dict, names: dict, summary: dict, n_seeds: 
         counts = [(its[key] == v).sum() for v in values]
         axes[0].bar(values + (j - (len(schemes) - 1) / 2) * width, counts, width=width,
                     color=CLUSTER_COLORS[j], label=f"{names[key]} (mean {its[key].mean():.2f})")
-    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     axes[0].set_xlabel("iterations until no assignment changes")
     axes[0].set_ylabel("number of seeds")
     axes[0].set_title(f"iterations over {n_seeds} seeds")
@@ -690,7 +691,7 @@ def _training_figure(record: dict):
     axes[1].set_title("re-assigned images per iteration")
     for ax in axes:
         ax.set_xlabel("iteration")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
