@@ -904,15 +904,18 @@ def _solve_into(sheet: Sheet, options: SolveOptions, shown: list[Task], needed: 
     data = _DataCheck(options)
     runs: dict[str, RunRecord] = {}
     shared: dict[tuple, RunRecord] = {}
+    shared_by: dict[tuple, str] = {}  # the label of the first task that used each run
     for task in needed:
         if task.kind != "experiment":
             continue
         key = (task.name, tuple(sorted(task.set.items())))
         what = f"{task.name}{' ' + ' '.join(f'{k}={v}' for k, v in task.set.items()) if task.set else ''}"
         t0 = time.perf_counter()
+        first = shared_by.get(key)
         if key in shared:
             record = dataclasses.replace(shared[key], task=task)
         else:
+            shared_by[key] = task.label
             with progress.status(f"{task.label}: {task.name} ({options.mode}) …"):
                 try:
                     record = obtain_run(task, options, data, console)
@@ -923,6 +926,10 @@ def _solve_into(sheet: Sheet, options: SolveOptions, shown: list[Task], needed: 
                     raise sheet.error(task, "name", str(exc)) from None
             shared[key] = record
         runs[task.id] = record
+        if first is not None:
+            progress.line(task, what, f"the same run as {first}", 0.0,
+                          "green" if record.status == "ok" else "yellow")
+            continue
         if record.status == "ok":
             outcome = f"reused {record.run_dir}" if record.reused else \
                 f"ran into {record.run_dir}"
