@@ -487,6 +487,14 @@ def losses_figure(histories: list[tuple[str, dict]], title: str, reference=None)
 # ---------------------------------------------------------------------------------------------
 # narration pieces shared by the studies
 
+# Words that tell which branch of a claim a note took (the tests look for them, not for
+# whole sentences).
+BEATS_PCA, NOT_PCA = "separates the digits better", "separates the digits no better"
+BYPASSED, RELIES = "bypasses the code", "still relies on its code"
+DENOISES, NO_DENOISE = "brings that down", "does not improve on it"
+SAME_PLANE, NOT_YET = "reaches it", "has not reached it"
+OFF_CURVE, ON_CURVE = "off the curve", "hardly moves them"
+
 
 def _schedule_text(config) -> str:
     """The learning-rate schedule, from the config's own values."""
@@ -582,11 +590,11 @@ def _versus_pca(metrics: dict, config) -> list[str]:
         claim(metrics["knn_accuracy"] > metrics["pca2_knn_accuracy"],
               f"A {k}-NN classifier on its code reaches **{num(metrics, 'knn_accuracy')}** "
               f"test accuracy against {num(metrics, 'pca2_knn_accuracy')} on PCA's two scores: "
-              "the nonlinear encoder separates the digits better than two linear projections.",
+              f"the nonlinear encoder {BEATS_PCA} than two linear projections.",
               f"A {k}-NN classifier on its code reaches **{num(metrics, 'knn_accuracy')}** "
               f"test accuracy, not above the {num(metrics, 'pca2_knn_accuracy')} of PCA's two "
-              "scores: in this run the nonlinear encoder separates the digits no better than "
-              "two linear projections."),
+              f"scores: in this run the nonlinear encoder {NOT_PCA} than two linear "
+              "projections."),
     ]
 
 
@@ -809,12 +817,12 @@ def narrate_skip(metrics: dict, config: ConvAEConfig) -> Notes:
                     "With every image's code replaced by the mean code the skip model still "
                     f"reconstructs with an MSE of **{num(metrics, 'mse_skips_only', '.4f')}**, "
                     f"better than the plain model does with its own codes ({plain}): the "
-                    "decoder bypasses the code. Skips make a good image-to-image network "
+                    f"decoder {BYPASSED}. Skips make a good image-to-image network "
                     "(a U-Net) but defeat the purpose of an autoencoder's bottleneck: the "
                     "reconstruction error no longer measures what the code has learned.",
                     "With every image's code replaced by the mean code the skip model's MSE "
                     f"rises to **{num(metrics, 'mse_skips_only', '.4f')}**, not below the plain "
-                    f"model's {plain}: in this run the skip model still relies on its code."),
+                    f"model's {plain}: in this run the skip model {RELIES}."),
               "Decoding the code alone, skips left out, gives "
               f"{num(metrics, 'mse_embedding_only', '.4f')}.")
     notes.add(claim(metrics["knn_accuracy"] < metrics["knn_accuracy_no_skip"],
@@ -910,8 +918,8 @@ def narrate_denoise(metrics: dict, config: DenoiseConfig) -> Notes:
               f"corruption of the test set, whose images lie {noisy} per pixel from the clean "
               "ones.",
               claim(metrics["test_mse"] < metrics["noisy_input_mse"],
-                    f"The plain denoiser brings that down to **{plain}**,",
-                    f"The plain denoiser does not improve on it (**{plain}**),"),
+                    f"The plain denoiser {DENOISES} to **{plain}**,",
+                    f"The plain denoiser {NO_DENOISE} (**{plain}**),"),
               claim(metrics["test_mse_skip"] < metrics["noisy_input_mse"],
                     f"the one with skips to **{skip}**",
                     f"nor does the one with skips (**{skip}**)"),
@@ -1100,9 +1108,9 @@ def narrate_pca_vs_linear(metrics: dict, config: LinearAEConfig) -> Notes:
               "over such maps has the same optimum as PCA: the plane through the mean spanned "
               "by the top principal directions (Eckart–Young).",
               claim(metrics["max_angle_deg"] <= SAME_PLANE_DEG,
-                    "The trained decoder reaches it: the principal angles between the column "
+                    f"The trained decoder {SAME_PLANE}: the principal angles between the column "
                     f"space of its map B and PCA's plane are **{angles}**,",
-                    "The trained decoder has not reached it in this run: the principal angles "
+                    f"The trained decoder {NOT_YET} in this run: the principal angles "
                     f"between the column space of its map B and PCA's plane are **{angles}**,"),
               f"and its test MSE is **{num(metrics, 'test_mse', '.5f')}** against PCA's "
               f"{num(metrics, 'pca2_test_mse', '.5f')}.")
@@ -1235,13 +1243,14 @@ def narrate_corruption(metrics: dict, config: CorruptionConfig) -> Notes:
         claim(metrics["mean_distance_corrupted"] > metrics["mean_distance_clean"],
               f"The clean points lie on the curve (mean distance "
               f"{num(metrics, 'mean_distance_clean', '.2g')}); the corrupted ones lie on "
-              f"average {num(metrics, 'mean_distance_corrupted', '.4f')} off it. A denoising "
+              f"average {num(metrics, 'mean_distance_corrupted', '.4f')} {OFF_CURVE}. A "
+              "denoising "
               "autoencoder is trained to map x̃ back to x, so it has to learn where the data "
               "lie (the curve), not the identity.",
               f"The corrupted points lie no further from the curve on average "
               f"({num(metrics, 'mean_distance_corrupted', '.4f')}) than the clean ones "
               f"({num(metrics, 'mean_distance_clean', '.2g')}): at this σ the corruption "
-              "hardly moves them off it."))
+              f"{ON_CURVE}."))
 
 
 register("corruption-demo", CorruptionConfig,
