@@ -38,7 +38,7 @@ import torch
 
 from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, claim, num
-from stridelab.experiments.plots import confusion_counts, most_confused_pairs
+from stridelab.experiments.plots import confusion_counts, most_confused_pairs, take, to_float
 from stridelab.experiments.registry import register
 from stridelab.torch.loop import fit, history_summary, make_loader, predict, rank
 from stridelab.torch.models.autoencoders import ConvAutoencoder, MLPAutoencoder
@@ -137,12 +137,12 @@ def check_config(config) -> None:
 
 def image_tensor(X: np.ndarray) -> torch.Tensor:
     """uint8 images (N, 28, 28) → float32 tensor (N, 1, 28, 28) in [0, 1]."""
-    return torch.as_tensor(np.asarray(X, dtype=np.float32)[:, None] / 255.0)
+    return torch.as_tensor(to_float(X)[:, None])
 
 
 def _subset(ds, n_train: int, n_test: int):
-    n_train = len(ds.y_train) if n_train <= 0 else min(n_train, len(ds.y_train))
-    n_test = len(ds.y_test) if n_test <= 0 else min(n_test, len(ds.y_test))
+    """The first ``n_train`` / ``n_test`` images of each split (0: all) as tensors, labels."""
+    n_train, n_test = take(n_train, len(ds.y_train)), take(n_test, len(ds.y_test))
     return (image_tensor(ds.X_train[:n_train]), ds.y_train[:n_train],
             image_tensor(ds.X_test[:n_test]), ds.y_test[:n_test])
 
@@ -207,7 +207,8 @@ def train_autoencoder(model: torch.nn.Module, X_train: torch.Tensor, X_test: tor
     elif cosine:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     return fit(model, train_loader, test_loader, optimizer=optimizer, loss_fn=torch.nn.MSELoss(),
-               num_epochs=epochs, device=ctx.device, ctx=ctx, metric=None,
+               num_epochs=epochs, device=ctx.device,
+               log=ctx.log, progress=ctx.progress, metric=None,
                input_transform=input_transform, scheduler=sched, scheduler_per="step",
                on_epoch_end=on_epoch_end)
 

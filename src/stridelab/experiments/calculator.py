@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, claim, num
-from stridelab.experiments.plots import learning_curves_figure
+from stridelab.experiments.plots import learning_curves_figure, take, to_float
 from stridelab.experiments.registry import register
 from stridelab.torch.loop import fit, make_loader, predict
 from stridelab.torch.models.sequence import DigitCalculator, DigitCNN, SumRNN, n_sum_digits
@@ -142,7 +142,7 @@ def sequence_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tenso
 
 def _bank(images: np.ndarray, device) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1] on the device."""
-    return torch.as_tensor(images, dtype=torch.float32, device=device)[:, None] / 255.0
+    return torch.as_tensor(to_float(images), device=device)[:, None]
 
 
 def _adam(model, lr: float, num_epochs: int, loader):
@@ -161,7 +161,8 @@ def train_digit_cnn(X_bank: torch.Tensor, y: np.ndarray, X_test_bank: torch.Tens
     test = make_loader(torch.arange(len(y_test)), y_test, 512)
     opt, sched = _adam(cnn, config.lr, config.cnn_epochs, train)
     history = fit(cnn, train, test, optimizer=opt, loss_fn=F.cross_entropy,
-                  num_epochs=config.cnn_epochs, device=ctx.device, ctx=ctx, scheduler=sched,
+                  num_epochs=config.cnn_epochs, device=ctx.device,
+                  log=ctx.log, progress=ctx.progress, scheduler=sched,
                   input_transform=lambda i: random_shift(X_bank[i], config.shift),
                   test_transform=lambda i: X_test_bank[i])
     return cnn, history
@@ -178,7 +179,8 @@ def train_sum_rnn(n_digits: int, config: CalculatorConfig, ctx,
     opt, sched = _adam(rnn, config.rnn_lr, config.rnn_epochs, train)
     one_hot = lambda d: F.one_hot(d, 10).float()
     history = fit(rnn, train, test, optimizer=opt, loss_fn=sequence_cross_entropy,
-                  num_epochs=config.rnn_epochs, device=ctx.device, ctx=ctx, scheduler=sched,
+                  num_epochs=config.rnn_epochs, device=ctx.device,
+                  log=ctx.log, progress=ctx.progress, scheduler=sched,
                   input_transform=one_hot, test_transform=one_hot)
     return rnn, history
 
@@ -196,7 +198,8 @@ def _fit_on_sums(model: DigitCalculator, idx: np.ndarray, targets: np.ndarray,
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[config.lr, config.rnn_lr], total_steps=max(1, num_epochs * len(train)))
     return fit(model, train, test_loader, optimizer=opt, loss_fn=sequence_cross_entropy,
-               num_epochs=num_epochs, device=ctx.device, ctx=ctx, scheduler=sched,
+               num_epochs=num_epochs, device=ctx.device,
+               log=ctx.log, progress=ctx.progress, scheduler=sched,
                input_transform=lambda i: random_shift(X_bank[i], config.shift),
                test_transform=(lambda i: X_test_bank[i]) if X_test_bank is not None else None)
 
@@ -299,7 +302,7 @@ def examples_figure(X_test: np.ndarray, y_test: np.ndarray, test_idx: np.ndarray
     # show mostly correct sums, and the first mistakes of the first regime when there are any
     n_wrong = min(len(wrong), n_examples // 2)
     rows = np.concatenate([right[:n_examples - n_wrong], wrong[:n_wrong]]).astype(int)
-    fig, axes = plt.subplots(len(rows), T + 1, figsize=(1.0 * T + 4.2, 1.15 * len(rows)),
+    fig, axes = plt.subplots(len(rows), T + 1, figsize=(0.9 * T + 3.6, 1.0 * len(rows) + 0.4),
                              squeeze=False, gridspec_kw={"width_ratios": [1] * T + [4]})
     for r, s in enumerate(rows):
         for t in range(T):
@@ -308,9 +311,9 @@ def examples_figure(X_test: np.ndarray, y_test: np.ndarray, test_idx: np.ndarray
             ax.set_xticks([])
             ax.set_yticks([])
             if t % n_digits == 0 and r == 0:
-                ax.set_title(f"number {t // n_digits + 1}", fontsize=8, loc="left")
+                ax.set_title(f"number {t // n_digits + 1}", fontsize=9, loc="left")
             if r == len(rows) - 1:
-                ax.set_xlabel(f"d{t % n_digits + 1}", fontsize=7)
+                ax.set_xlabel(f"d{t % n_digits + 1}", fontsize=9)
         ax = axes[r, T]
         ax.axis("off")
         numbers = [digits_to_int(y_test[test_idx[s, k * n_digits:(k + 1) * n_digits]])
@@ -320,7 +323,7 @@ def examples_figure(X_test: np.ndarray, y_test: np.ndarray, test_idx: np.ndarray
             pred = digits_to_int(res["sum_pred"][s])
             mark = "✓" if pred == digits_to_int(test_targets[s]) else "✗"
             lines.append(f"{name}: {pred} {mark}")
-        ax.text(0.02, 0.5, "\n".join(lines), va="center", fontsize=8, family="monospace",
+        ax.text(0.02, 0.5, "\n".join(lines), va="center", fontsize=9, family="monospace",
                 transform=ax.transAxes)
     fig.suptitle(title)
     fig.tight_layout()
@@ -331,7 +334,7 @@ def sweep_figure(sweep: dict, n_numbers: int, title: str):
     """Exact-sum accuracy (and the all-digits-read-right bound) against D, per regime."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(7.4, 4.2))
     markers = {"separate": "o", "end-to-end": "s"}
     for i, (regime, rows) in enumerate(sweep.items()):
         ds = [r["n_digits"] for r in rows]
@@ -346,7 +349,7 @@ def sweep_figure(sweep: dict, n_numbers: int, title: str):
     ax.set_ylabel("accuracy on test sequences")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # curves span 0 to 1
     ax.set_title(title)
     fig.tight_layout()
     return fig
@@ -356,7 +359,7 @@ def position_figure(results: dict, title: str):
     """Per-position accuracy of the sum digits, one bar group per regime."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    fig, ax = plt.subplots(figsize=(7.6, 4))
     n_out = len(next(iter(results.values()))["position_accuracy"])
     width = 0.8 / len(results)
     for i, (name, res) in enumerate(results.items()):
@@ -367,7 +370,7 @@ def position_figure(results: dict, title: str):
     ax.set_ylabel("accuracy")
     lo = min(min(r["position_accuracy"]) for r in results.values())
     ax.set_ylim(max(0.0, lo - 0.05), 1.0)
-    ax.legend()
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # bars reach the top
     ax.grid(alpha=0.3, axis="y")
     ax.set_title(title)
     fig.tight_layout()
@@ -415,8 +418,7 @@ def measure(config: CalculatorConfig, ctx) -> dict:
     D, K = config.n_digits, config.n_numbers
     sweep_ds = parse_sweep(config.d_sweep)
     ds = ctx.load_dataset(family="mnist")
-    n_img = len(ds.y_train) if config.n_train_images <= 0 else min(config.n_train_images,
-                                                                    len(ds.y_train))
+    n_img = take(config.n_train_images, len(ds.y_train))
     X_bank = _bank(ds.X_train[:n_img], ctx.device)     # (n_img, 1, 28, 28), training images
     y_train = ds.y_train[:n_img]
     X_test_bank = _bank(ds.X_test, ctx.device)         # (n_test, 1, 28, 28), test images only

@@ -330,7 +330,8 @@ def pretrain_frame_cnn(captioner: VideoCaptioner, images: np.ndarray, labels: np
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=config.lr, total_steps=max(1, config.pretrain_epochs * len(train)))
     return fit(model, train, None, optimizer=opt, loss_fn=loss_fn,
-               num_epochs=config.pretrain_epochs, device=ctx.device, ctx=ctx, metric=None,
+               num_epochs=config.pretrain_epochs, device=ctx.device,
+               log=ctx.log, progress=ctx.progress, metric=None,
                scheduler=sched)
 
 
@@ -358,7 +359,8 @@ def train_captioner(motion: bool, data: dict, n_train: int, config: CaptioningCo
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr,
                                                 total_steps=max(1, config.epochs * len(train)))
     history = fit(model, train, test, optimizer=opt, loss_fn=caption_loss,
-                  num_epochs=config.epochs, device=ctx.device, ctx=ctx, metric=None,
+                  num_epochs=config.epochs, device=ctx.device,
+                  log=ctx.log, progress=ctx.progress, metric=None,
                   scheduler=sched)
     return captioner, model, history
 
