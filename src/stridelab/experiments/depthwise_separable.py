@@ -264,6 +264,8 @@ def separable_figure(counts, nets, dataset_name: str):
                 label=f"multiply-adds, K={k}")
         ax.axhline(1 / k**2, color=colour, ls=":", lw=1)
     ax.set_xscale("log", base=2)
+    filters = sorted({r["F"] for r in counts})
+    ax.set_xticks(filters, [str(f) for f in filters])
     ax.set_ylim(bottom=0)
     ax.set_xlabel(f"filters F (C = {counts[0]['C']})")
     ax.set_ylabel("separable / standard")
@@ -291,6 +293,7 @@ def separable_figure(counts, nets, dataset_name: str):
 def timing_figure(times):
     """Median forward and forward + backward time of 3×3 layers, both kinds, per device."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fig, ax = plt.subplots(figsize=(9.0, 5.0))
     for device in sorted({r["device"] for r in times}):
@@ -305,6 +308,11 @@ def timing_figure(times):
                     mfc="none", label=f"{kind}, forward ({device})")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    channels = sorted({r["C"] for r in times})
+    ax.set_xticks(channels, [str(c) for c in channels])
+    ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     t = times[0]
     ax.set_xlabel(f"channels C = F (3×3, {t['N']}×{t['H']}×{t['W']} input)")
     ax.set_ylabel("median time (ms)")

@@ -431,8 +431,7 @@ def _init_comparison_figure(schemes: dict, names: dict, summary: dict, n_seeds: 
         axes[1].scatter(j + jitter, ines[key], s=10, alpha=0.6, color=CLUSTER_COLORS[j],
                         label=f"{names[key]}: {summary[key]['fraction_at_lowest']:.0%} at the "
                               "lowest")
-    axes[1].set_xticks(range(len(schemes)), [names[key].split(" (")[0] for key in schemes],
-                       rotation=15)
+    axes[1].set_xticks(range(len(schemes)), list(schemes))  # short names: region, ...
     axes[1].set_ylabel("final inertia")
     axes[1].set_title(f"final inertia (lowest {best:.1f})")
     for ax in axes:
