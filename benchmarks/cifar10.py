@@ -29,7 +29,7 @@ import time
 
 import torch
 
-import stridelab.experiments.cifar as cifar_exp  # registers cifar10
+import stridelab.experiments.cifar10 as cifar_exp  # registers cifar10
 
 
 def _machine(device: str, threads: int) -> dict:
@@ -95,7 +95,9 @@ def run_synthetic(args, device: str) -> dict:
         # the preset's epochs with an evaluation each, then the flip-averaged evaluation (x2)
         return full_epochs * (train_epoch * scale + evaluation) + 2 * evaluation
 
-    target, limit = cifar_exp.TARGETS[preset]
+    from stridelab.experiments.registry import get
+
+    target, limit = get("cifar10").lessons[0].full, config.time_budget_s
     threads = torch.get_num_threads()
     cpu_seconds = projected(cpu_epoch, cpu_eval)
     return {

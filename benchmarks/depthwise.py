@@ -21,7 +21,7 @@ import sys
 
 import torch
 
-from stridelab.experiments.cifar import count_table, time_table
+from stridelab.experiments.depthwise_separable import count_table, time_table
 
 
 def main(argv=None) -> int:
