@@ -591,8 +591,8 @@ def narrate(metrics: dict, config: CalculatorConfig) -> Notes:
     gain = metrics["e2e_last_epoch_gain"]
     if gain >= E2E_PLATEAU or e2e["digit_accuracy"] < sep["digit_accuracy"] - READING_GAP:
         verdict = (f"End to end had not finished learning to read: its per-position test "
-                   f"accuracy rose by {num(metrics, 'e2e_last_epoch_gain', '.3f')} in the last "
-                   f"epoch and its CNN reads {num(metrics, 'end_to_end.digit_accuracy', '.4f')} "
+                   f"accuracy changed by {num(metrics, 'e2e_last_epoch_gain', '+.3f')} in the "
+                   f"last epoch and its CNN reads {num(metrics, 'end_to_end.digit_accuracy', '.4f')} "
                    f"of the images right against "
                    f"{num(metrics, 'separate.digit_accuracy', '.4f')} for the separately trained "
                    f"one. It was {STILL_IMPROVING} or stuck short of reading the digits when "
