@@ -716,6 +716,8 @@ def measure(config: CaptioningConfig, ctx) -> dict:
         return float(row["sign_accuracy"]) if row and np.isfinite(row["sign_accuracy"]) else 0.0
 
     return {"exact_caption_accuracy": results["motion"]["exact_caption_accuracy"],
+            "token_accuracy": results["motion"]["token_accuracy"],
+            "bleu4": results["motion"]["bleu4"], "headline_variant": "motion",
             "frames_exact_caption_accuracy": results["frames"]["exact_caption_accuracy"],
             "motion_sign_accuracy_no_bounce": sign_no_bounce("motion"),
             "frames_sign_accuracy_no_bounce": sign_no_bounce("frames"),
