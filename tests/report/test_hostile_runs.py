@@ -187,7 +187,7 @@ def test_damaged_result_records_are_listed_not_used(setup):
     (results / "b.json").write_bytes(b"\xff\xfe")
     os.symlink(secret, results / "c.json")
     page = build_report(runs, tmp_path / "report.html", results=results).read_text()
-    assert "results/a.json lacks a string &#x27;name&#x27;" in page
+    assert "results/a.json lacks a string &#x27;experiment&#x27;" in page
     assert "results/b.json is not UTF-8 text" in page
     assert "results/c.json is a symbolic link; not followed" in page
     assert "no full-run record" in page

@@ -203,3 +203,19 @@ def test_katex_is_inlined_only_when_there_is_math(tmp_path):
 ])
 def test_format_value(value, text):
     assert format_value(value) == text
+
+
+def test_records_written_by_record_result_are_read(tmp_path):
+    """The committed records (scripts/record_result.py's layout) are read, not called damaged."""
+    from pathlib import Path
+
+    from stridelab.report.runs import load_records
+
+    results = Path(__file__).resolve().parents[2] / "results"
+    if not any(results.glob("*.json")):
+        import pytest
+
+        pytest.skip("no committed result records")
+    records, problems = load_records(results)
+    assert not problems, problems
+    assert {r.name for r in records} >= {"svc-baseline"}

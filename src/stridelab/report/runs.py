@@ -524,8 +524,10 @@ def load_records(results_dir: str | os.PathLike | None) -> tuple[list[Record], l
         except (Damage, FileNotFoundError) as exc:
             problems.append(str(exc) if isinstance(exc, Damage) else f"{label} vanished")
             continue
-        if not isinstance(obj.get("name"), str) or not isinstance(obj.get("metrics"), dict):
-            problems.append(f"{label} lacks a string 'name' or an object 'metrics'")
+        # scripts/record_result.py names the study under "experiment"; "name" is accepted too
+        study = obj.get("experiment", obj.get("name"))
+        if not isinstance(study, str) or not isinstance(obj.get("metrics"), dict):
+            problems.append(f"{label} lacks a string 'experiment' or an object 'metrics'")
             continue
         damage: list[str] = []
         lessons = obj.get("lessons", [])
@@ -538,10 +540,12 @@ def load_records(results_dir: str | os.PathLike | None) -> tuple[list[Record], l
         seeds = obj.get("seed", obj.get("seeds"))
         seeds = seeds if isinstance(seeds, list) else ([] if seeds is None else [seeds])
         records.append(Record(
-            file=name, name=obj["name"], metrics=obj["metrics"], lessons=lessons,
+            file=name, name=study, metrics=obj["metrics"], lessons=lessons,
             dataset=dataset if isinstance(dataset, str) else None, seeds=seeds,
             date=_short(obj.get("date")), machine=_short(obj.get("machine")),
-            version=_short(obj.get("stridelab_version"))))
+            version=_short(obj.get("stridelab_version")
+                           or (obj.get("versions") or {}).get("stridelab")
+                           if isinstance(obj.get("versions") or {}, dict) else None)))
     if len(names) > MAX_RECORDS:
         problems.append(f"{len(names) - MAX_RECORDS} more records in {results_dir} not read")
     return records, problems
