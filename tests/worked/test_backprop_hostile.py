@@ -7,15 +7,11 @@ or exit 2 and exactly one line on stderr, within the Hypothesis deadline and a t
 of 200 MB.
 """
 
-import contextlib
-import io
 import json
-import tracemalloc
 
+from cli_probe import run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from stridelab.cli import main
 
 MEMORY_LIMIT = 200 * 2**20  # bytes, tracemalloc peak of one example
 
@@ -104,18 +100,6 @@ def spec_text(draw):
         i = draw(st.integers(0, len(text) - 1))
         text = text[:i] + draw(st.characters()) + text[i + 1:]
     return text
-
-
-def run(args: list[str]) -> tuple[int, str, str, int]:
-    out, err = io.StringIO(), io.StringIO()
-    tracemalloc.start()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(args)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return code, out.getvalue(), err.getvalue(), peak
 
 
 def assert_answer_or_one_line(args):

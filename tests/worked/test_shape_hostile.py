@@ -5,16 +5,12 @@ answer on stdout (nothing on stderr) or exit 2 and exactly one line on stderr, w
 Hypothesis deadline and a tracemalloc peak of 200 MB.
 """
 
-import contextlib
-import io
 import json
-import tracemalloc
 
 import pytest
+from cli_probe import run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from stridelab.cli import main
 
 MEMORY_LIMIT = 200 * 2**20  # bytes, tracemalloc peak of one example
 
@@ -85,18 +81,6 @@ def argv(draw):
     formats = ["markdown", "json"] if long_chain else ["markdown", "json", "html", "text"]
     out += ["--format", draw(st.sampled_from(formats))]
     return out
-
-
-def run(args: list[str]) -> tuple[int, str, str, int]:
-    out, err = io.StringIO(), io.StringIO()
-    tracemalloc.start()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(args)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return code, out.getvalue(), err.getvalue(), peak
 
 
 def assert_answer_or_one_line(args):
