@@ -25,9 +25,12 @@ odd the extra row (column) goes to the bottom (right). For conv1d a pair means
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from stridelab.core import parallel
 from stridelab.core.tensor import Tensor, concat, stack
 
 __all__ = [
@@ -147,16 +150,24 @@ def _fold(dwin: np.ndarray, padded_shape, stride, dilation) -> np.ndarray:
 
     dwin: (N, C, OH, OW, KH, KW) -> (N, C, Hp, Wp); the two leading axes may be any pair.
     Overlapping windows add up. The loop runs over the KH·KW kernel offsets; each step adds
-    one strided (N, C, OH, OW) slab.
+    one strided (N, C, OH, OW) slab. The larger leading axis is cut over the engine's threads
+    (:mod:`stridelab.core.parallel`): windows of different samples (channels) never meet.
     """
     N, C, OH, OW, KH, KW = dwin.shape
     (sh, sw), (dh, dw) = stride, dilation
     dxp = np.zeros(padded_shape, dtype=dwin.dtype)                      # (N, C, Hp, Wp)
-    for a in range(KH):
-        for b in range(KW):
-            rows = slice(a * dh, a * dh + sh * (OH - 1) + 1, sh)
-            cols = slice(b * dw, b * dw + sw * (OW - 1) + 1, sw)
-            dxp[:, :, rows, cols] += dwin[:, :, :, :, a, b]
+    by_first = N >= C
+
+    def work(part: slice) -> None:
+        index = (part,) if by_first else (slice(None), part)
+        dst, src = dxp[index], dwin[index]
+        for a in range(KH):
+            for b in range(KW):
+                rows = slice(a * dh, a * dh + sh * (OH - 1) + 1, sh)
+                cols = slice(b * dw, b * dw + sw * (OW - 1) + 1, sw)
+                dst[:, :, rows, cols] += src[:, :, :, :, a, b]
+
+    parallel.parallel_for(work, N if by_first else C, dwin.size)
     return dxp
 
 
@@ -177,6 +188,21 @@ def _unpad(xp: np.ndarray, pads) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- convolution
+#
+# Two paths compute the same sums. Both unfold the input into columns (one column per output
+# position, one row per (channel, kernel tap)) and make every product one GEMM per group; the
+# GEMMs run on BLAS's threads, the copies around them on the engine's threads
+# (:mod:`stridelab.core.parallel`).
+#
+# * Rows (stride 1, :func:`_conv2d_rows`): the padded input is held channel-major, each
+#   channel's padded images back to back. With stride 1, tap (a, b) of a whole sample reads one
+#   contiguous run of that buffer, OH rows of the padded width Wp, starting at a·dh·Wp + b·dw.
+#   Columns are computed at every position of that run: the last Wp − OW of each row are
+#   junk and are dropped (forward) or meet zeros (backward). Unfolding and folding then copy
+#   and add long runs instead of OW-long pieces, for Wp/OW more GEMM work; the path is taken
+#   when that is at most 1.25.
+# * Windows (any stride, :func:`_conv2d_windows`): im2col over the strided window view, fold
+#   tap by tap with :func:`_fold`.
 
 
 # The im2col matrix of a whole batch can be tens of MB (case N=64, C=32, 14x14, 3x3: 14 MB).
@@ -185,22 +211,231 @@ def _unpad(xp: np.ndarray, pads) -> np.ndarray:
 # step instead of asking the kernel for fresh pages, and it stays in cache for the GEMM.
 _CHUNK_ELEMENTS = 1 << 20
 
+# The rows path computes Wp columns per output row for OW useful ones; above this ratio the
+# windows path's exact GEMMs are cheaper than the rows path's cheaper copies.
+_MAX_ROW_WASTE = 1.25
+
+
+_scratch_space = threading.local()
+
+
+def _scratch(name: str, shape, dtype) -> np.ndarray:
+    """A reusable temporary of ``shape``: the same memory every time ``name`` is asked for.
+
+    Fresh multi-MB arrays cost page faults on every step (glibc hands big blocks straight back
+    to the kernel), more than the copies that fill them. Each thread keeps one buffer per
+    name, grown as needed; the array is valid until the next request for the same name, so
+    it must never leave the function that asked for it.
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    buffers = _scratch_space.__dict__
+    buf = buffers.get(name)
+    if buf is None or buf.size < size:
+        buf = buffers[name] = np.empty(max(size, 1), dtype=np.uint8)
+    return buf[:size].view(dtype).reshape(shape)
+
 
 def _batch_chunks(n_samples: int, per_sample: int) -> list[slice]:
     step = max(1, _CHUNK_ELEMENTS // max(per_sample, 1))
     return [slice(i, min(i + step, n_samples)) for i in range(0, n_samples, step)]
 
 
+def _out_size(padded_shape, kernel, stride, dilation) -> tuple[int, int]:
+    Hp, Wp = padded_shape[2:]
+    return ((Hp - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1,
+            (Wp - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1)
+
+
+def _rows_path_fits(kernel, stride, dilation, padded_width: int) -> bool:
+    """Whether :func:`_conv2d_rows` applies (stride 1) and pays (Wp/OW <= _MAX_ROW_WASTE)."""
+    out_width = padded_width - dilation[1] * (kernel[1] - 1)
+    return tuple(stride) == (1, 1) and padded_width <= _MAX_ROW_WASTE * out_width
+
+
+# ---------------------------------------------------------------------- rows path (stride 1)
+
+
+def _to_rows(x: np.ndarray, pads, tail: int) -> np.ndarray:
+    """Pad and lay out channel-major: (N, C, H, W) -> (C, N·Hp·Wp + tail).
+
+    Row c holds channel c of every padded sample back to back, then ``tail`` zeros: the runs
+    of the last sample reach up to dw·(KW − 1) elements past its image.
+    """
+    N, C, H, W = x.shape
+    top, bottom, left, right = pads
+    Hp, Wp = H + top + bottom, W + left + right
+    rows = np.zeros((C, N * Hp * Wp + tail), dtype=x.dtype)             # (C, N·Hp·Wp + tail)
+    body = rows[:, :N * Hp * Wp].reshape(C, N, Hp, Wp)                  # (C, N, Hp, Wp) view
+    parallel.assign(body[:, :, top:top + H, left:left + W], x.transpose(1, 0, 2, 3))
+    return rows
+
+
+def _tap_runs(rows: np.ndarray, offset: int, n0: int, n: int, image: int, run: int):
+    """View (C', n, run) of ``rows[c, (n0 + k)·image + offset :][:run]`` for k < n (no copy)."""
+    item = rows.itemsize
+    return as_strided(rows[:, n0 * image + offset:], shape=(rows.shape[0], n, run),
+                      strides=(rows.strides[0], image * item, item))
+
+
+class _RowsGeometry:
+    """Sizes of a stride-1 convolution on the rows layout (see :func:`_to_rows`)."""
+
+    def __init__(self, x_shape, w_shape, pads, dilation):
+        N, C, H, W = x_shape
+        F, Cg, self.KH, self.KW = w_shape
+        self.dh, self.dw = dilation
+        self.Hp, self.Wp = H + pads[0] + pads[1], W + pads[2] + pads[3]
+        self.OH = self.Hp - self.dh * (self.KH - 1)
+        self.OW = self.Wp - self.dw * (self.KW - 1)
+        self.image = self.Hp * self.Wp              # elements of one padded image
+        self.run = self.OH * self.Wp                # columns per sample, junk included
+        self.tail = self.dw * (self.KW - 1)
+
+    def offsets(self):
+        """((a, b), start of tap (a, b)'s run inside a padded image) for every tap."""
+        return [((a, b), a * self.dh * self.Wp + b * self.dw)
+                for a in range(self.KH) for b in range(self.KW)]
+
+
+def _im2col_rows(rows: np.ndarray, n0: int, n: int, geo: _RowsGeometry) -> np.ndarray:
+    """Columns of samples n0 … n0 + n − 1: (C, N·Hp·Wp + tail) -> (C, KH, KW, n, OH·Wp).
+
+    ``cols[c, a, b, k, i·Wp + j] = xp[n0 + k, c, i + a·dh, j + b·dw]`` for j < OW; the
+    columns j >= OW are junk. Channels (or, with fewer channels than samples, samples) are cut
+    over the engine's threads.
+    """
+    C = rows.shape[0]
+    cols = _scratch("cols", (C, geo.KH, geo.KW, n, geo.run), rows.dtype)
+    by_channel = C >= n
+
+    item = rows.itemsize
+    # Every tap at once: tap (a, b) starts a·dh·Wp + b·dw further into the image.
+    taps = as_strided(rows[:, n0 * geo.image:],
+                      shape=(C, geo.KH, geo.KW, n, geo.run),
+                      strides=(rows.strides[0], geo.dh * geo.Wp * item, geo.dw * item,
+                               geo.image * item, item), writeable=False)
+
+    def work(part: slice) -> None:
+        index = (part,) if by_channel else (slice(None), slice(None), slice(None), part)
+        cols[index] = taps[index]
+
+    parallel.parallel_for(work, C if by_channel else n, cols.size)
+    return cols
+
+
+def _fold_rows(dcols: np.ndarray, drows: np.ndarray, n0: int, geo: _RowsGeometry) -> None:
+    """Adjoint of :func:`_im2col_rows`: add each tap's columns onto the run it was read from.
+
+    dcols: (C, KH, KW, n, OH·Wp), zero in the junk columns; drows: (C, N·Hp·Wp + tail),
+    updated in place. A run of the last taps reaches past its image into the next sample's
+    (or the tail): only junk zeros land there. Only channels are cut over the threads, since
+    a sample's runs reach into the next sample's image.
+    """
+    C, n = dcols.shape[0], dcols.shape[3]
+
+    def work(cs: slice) -> None:
+        dst = drows[cs]
+        for (a, b), offset in geo.offsets():
+            _tap_runs(dst, offset, n0, n, geo.image, geo.run)[...] += dcols[cs, a, b]
+
+    parallel.parallel_for(work, C, dcols.size)
+
+
+def _conv2d_rows(x: Tensor, w: Tensor, bias: Tensor | None, pads, dilation,
+                 groups: int) -> Tensor:
+    """Stride-1 convolution on the rows layout; arguments as in :func:`_conv2d_windows`.
+
+    Forward, per batch chunk: cols (C·KH·KW, n·OH·Wp) by contiguous copies, one GEMM per
+    group, the valid columns copied out. Backward, per chunk: dZ is laid out (F, n·OH·Wp)
+    with zeros in the junk columns; dW = cols · dZᵀ (the input unfolded again) and
+    dX = fold(Wᵀ · dZ), every tap's (C, n·OH·Wp) block added onto its runs.
+    """
+    N, C, H, W = x.shape
+    F, Cg, KH, KW = w.shape
+    G = groups
+    geo = _RowsGeometry(x.shape, w.shape, pads, dilation)
+    OH, OW, Wp = geo.OH, geo.OW, geo.Wp
+    rows = _to_rows(x.data, pads, geo.tail)                             # (C, N·Hp·Wp + tail)
+    wm = w.data.reshape(G, F // G, Cg * KH * KW)                        # (G, F/G, Cg·KH·KW)
+    dtype = np.result_type(x.data, w.data)
+    chunks = _batch_chunks(N, C * KH * KW * geo.run)
+    z = np.empty((N, F, OH, OW), dtype=dtype)                           # (N, F, OH, OW)
+    b = None if bias is None else bias.data.reshape(F, 1, 1)
+    for part in chunks:
+        n = part.stop - part.start
+        cols = _im2col_rows(rows, part.start, n, geo).reshape(G, Cg * KH * KW, n * geo.run)
+        zr = np.matmul(wm, cols, out=_scratch("z", (G, F // G, n * geo.run), dtype))
+        zr = zr.reshape(F, n, OH, Wp)                                   # (F, n, OH, Wp)
+        zpart = z[part]
+
+        def put(fs: slice, zr=zr, zpart=zpart) -> None:
+            zpart[:, fs] = zr[fs, :, :, :OW].transpose(1, 0, 2, 3)      # (n, F', OH, OW)
+            if b is not None:
+                zpart[:, fs] += b[fs]
+
+        parallel.parallel_for(put, F, zr.size)
+    parents = (x, w) if bias is None else (x, w, bias)
+    out = Tensor._make(z, parents, "conv2d")
+
+    def _backward(g):                                                   # g: (N, F, OH, OW)
+        db = np.zeros(F, dtype=dtype) if bias is not None else None
+        dw = np.zeros((G, Cg * KH * KW, F // G), dtype=dtype) if w.requires_grad else None
+        drows = np.zeros(rows.shape, dtype=dtype) if x.requires_grad else None
+        for part in chunks:
+            n = part.stop - part.start
+            gr = _scratch("dz", (F, n, OH, Wp), dtype)                  # (F, n, OH, Wp)
+            gpart = g[part]
+
+            def lay_out(fs: slice, gr=gr, gpart=gpart) -> None:
+                gr[fs, :, :, :OW] = gpart[:, fs].transpose(1, 0, 2, 3)
+                gr[fs, :, :, OW:] = 0                                   # junk columns
+
+            parallel.parallel_for(lay_out, F, gr.size)
+            gm = gr.reshape(G, F // G, n * geo.run)                     # (G, F/G, n·OH·Wp)
+            if db is not None:
+                db += gr.reshape(F, n * geo.run).sum(axis=1)
+            if dw is not None:
+                cols = _im2col_rows(rows, part.start, n, geo)
+                dw += np.matmul(cols.reshape(G, Cg * KH * KW, n * geo.run),
+                                gm.transpose(0, 2, 1))                  # (G, Cg·KH·KW, F/G)
+            if drows is not None:
+                dcols = np.matmul(wm.transpose(0, 2, 1), gm,            # (G, Cg·KH·KW, n·OH·Wp)
+                                  out=_scratch("dcols", (G, Cg * KH * KW, n * geo.run), dtype))
+                _fold_rows(dcols.reshape(C, KH, KW, n, geo.run), drows, part.start, geo)
+        if db is not None:
+            bias._add_grad(db)                                          # (F,)
+        if dw is not None:
+            w._add_grad(dw.transpose(0, 2, 1).reshape(F, Cg, KH, KW))   # (F, C/G, KH, KW)
+        if drows is not None:
+            top, left = pads[0], pads[2]
+            body = drows[:, :N * geo.image].reshape(C, N, geo.Hp, Wp)   # (C, N, Hp, Wp)
+            dx = np.empty((N, C, H, W), dtype=dtype)
+            parallel.assign(dx, body[:, :, top:top + H, left:left + W].transpose(1, 0, 2, 3),
+                            axis=1)
+            x._add_grad(dx)                                             # (N, C, H, W)
+
+    out._backward = _backward
+    return out
+
+
+# ---------------------------------------------------------------------- windows path
+
+
 def _im2col(xp: np.ndarray, kernel, stride, dilation, groups: int) -> np.ndarray:
-    """Unfold every window into a column: (N, C, Hp, Wp) -> (G, C/G·KH·KW, N·OH·OW)."""
+    """Unfold every window into a column: (N, C, Hp, Wp) -> (G, C/G·KH·KW, N·OH·OW).
+
+    The copy is cut over the engine's threads along channels, or samples if there are more.
+    """
     win = _windows(xp, kernel, stride, dilation)                         # (N, C, OH, OW, KH, KW)
     N, C, OH, OW, KH, KW = win.shape
-    cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))         # (C, KH, KW, N, OH, OW)
+    cols = np.empty((C, KH, KW, N, OH, OW), dtype=xp.dtype)             # (C, KH, KW, N, OH, OW)
+    parallel.assign(cols, win.transpose(1, 4, 5, 0, 2, 3), axis=0 if C >= N else 3)
     return cols.reshape(groups, C // groups * KH * KW, N * OH * OW)
 
 
 def _correlate(xp: np.ndarray, w: np.ndarray, stride, dilation, groups: int) -> np.ndarray:
-    """The engine's one convolution kernel: im2col, then one GEMM per group.
+    """The windows path's convolution kernel: im2col, then one GEMM per group.
 
     xp: (N, C, Hp, Wp) already padded, w: (F, C/G, KH, KW) -> (N, F, OH, OW), a transposed
     view of the (F, N, OH, OW) result.
@@ -213,12 +448,6 @@ def _correlate(xp: np.ndarray, w: np.ndarray, stride, dilation, groups: int) -> 
     z = np.matmul(wm, cols)                                              # (G, F/G, N·OH·OW)
     OH, OW = _out_size(xp.shape, (KH, KW), stride, dilation)
     return z.reshape(F, N, OH, OW).transpose(1, 0, 2, 3)                 # (N, F, OH, OW)
-
-
-def _out_size(padded_shape, kernel, stride, dilation) -> tuple[int, int]:
-    Hp, Wp = padded_shape[2:]
-    return ((Hp - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1,
-            (Wp - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1)
 
 
 def _correlate_input_with_dz(xp: np.ndarray, gm: np.ndarray, kernel, stride, dilation,
@@ -262,9 +491,9 @@ def _conv_transpose(gm: np.ndarray, w: np.ndarray, out_shape, stride, dilation,
     return dxp.transpose(1, 0, 2, 3)                                     # (N, C, Hp, Wp)
 
 
-def _conv2d(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dilation,
-            groups: int) -> Tensor:
-    """Cross-correlation of valid arguments (the public functions check them).
+def _conv2d_windows(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dilation,
+                    groups: int) -> Tensor:
+    """Cross-correlation of valid arguments over the strided window view (any stride).
 
     Forward and backward run over chunks of the batch (see ``_CHUNK_ELEMENTS``); backward
     unfolds the input again rather than keep the whole im2col matrix alive between the passes.
@@ -277,7 +506,7 @@ def _conv2d(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dilation,
     chunks = _batch_chunks(N, C * KH * KW * OH * OW)
     z = np.empty((N, F, OH, OW), dtype=np.result_type(x.data, w.data))   # (N, F, OH, OW)
     for part in chunks:
-        z[part] = _correlate(xp[part], w.data, stride, dilation, G)
+        parallel.assign(z[part], _correlate(xp[part], w.data, stride, dilation, G), axis=1)
     if bias is not None:
         z += bias.data.reshape(1, F, 1, 1)
     parents = (x, w) if bias is None else (x, w, bias)
@@ -290,11 +519,14 @@ def _conv2d(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dilation,
         dxp = np.empty(xp.shape, dtype=z.dtype) if x.requires_grad else None
         for part in chunks:
             n = g[part].shape[0]
-            gm = g[part].transpose(1, 0, 2, 3).reshape(G, F // G, n * OH * OW)
+            gm = np.empty((F, n, OH, OW), dtype=z.dtype)                 # (F, n, OH, OW)
+            parallel.assign(gm, g[part].transpose(1, 0, 2, 3))
+            gm = gm.reshape(G, F // G, n * OH * OW)
             if dw is not None:
                 dw += _correlate_input_with_dz(xp[part], gm, (KH, KW), stride, dilation, G)
             if dxp is not None:
-                dxp[part] = _conv_transpose(gm, w.data, (n, *xp.shape[1:]), stride, dilation, G)
+                parallel.assign(dxp[part], _conv_transpose(gm, w.data, (n, *xp.shape[1:]),
+                                                           stride, dilation, G), axis=1)
         if dw is not None:
             w._add_grad(dw.transpose(0, 2, 1).reshape(F, Cg, KH, KW))   # (F, C/G, KH, KW)
         if dxp is not None:
@@ -302,6 +534,20 @@ def _conv2d(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dilation,
 
     out._backward = _backward
     return out
+
+
+def _conv2d(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dilation,
+            groups: int) -> Tensor:
+    """Cross-correlation of valid arguments (the public functions check them).
+
+    x: (N, C, H, W), w: (F, C/G, KH, KW), bias: (F,) or None, pads (top, bottom, left,
+    right) -> (N, F, OH, OW). Stride 1 takes the rows path when its junk columns are few
+    (:func:`_rows_path_fits`), everything else the windows path; both give the same sums.
+    """
+    padded_width = x.shape[3] + pads[2] + pads[3]
+    if _rows_path_fits(w.shape[2:], stride, dilation, padded_width):
+        return _conv2d_rows(x, w, bias, pads, dilation, groups)
+    return _conv2d_windows(x, w, bias, stride, pads, dilation, groups)
 
 
 def _check_conv(op: str, x: Tensor, w: Tensor, bias: Tensor | None, groups, mode) -> None:
