@@ -157,3 +157,52 @@ def test_the_loop_imports_nothing_from_experiments():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------
+# the in-memory loader
+
+
+def test_tensor_loader_covers_every_sample_once_per_epoch_in_a_new_order():
+    X = torch.arange(10, dtype=torch.float32).reshape(10, 1)
+    y = torch.arange(10)
+    loader = make_loader(X, y, 4, shuffle=True, seed=3)
+    assert len(loader) == 3
+    epochs = [[(xb.squeeze(1).long().tolist(), yb.tolist()) for xb, yb in loader]
+              for _ in range(2)]
+    for batches in epochs:
+        assert [len(b[1]) for b in batches] == [4, 4, 2]
+        assert sorted(i for b in batches for i in b[1]) == list(range(10))
+        assert all(xs == ys for xs, ys in batches)  # inputs stay with their targets
+    assert epochs[0] != epochs[1]  # each pass draws a new permutation
+    again = make_loader(X, y, 4, shuffle=True, seed=3)
+    assert [yb.tolist() for _, yb in again] == [b[1] for b in epochs[0]]  # the seed fixes it
+
+
+def test_tensor_loader_unshuffled_slices_in_order_and_drop_last():
+    X, y = torch.zeros(10, 2), torch.arange(10)
+    assert [yb.tolist() for _, yb in make_loader(X, y, 4)] == [[0, 1, 2, 3], [4, 5, 6, 7],
+                                                                [8, 9]]
+    dropped = make_loader(X, y, 4, shuffle=True, drop_last=True)
+    assert len(dropped) == 2 and [len(yb) for _, yb in dropped] == [4, 4]
+    with pytest.raises(ValueError, match="differ in length"):
+        make_loader(X, y[:9], 4)
+
+
+def test_channels_last_training_matches_the_default_layout():
+    """The same CNN trained with channels_last=True computes the same numbers."""
+    def run(channels_last):
+        seed_everything(0)
+        X = torch.randn(32, 2, 8, 8)
+        y = (X[:, 0].mean(dim=(1, 2)) > 0).long()
+        model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                              nn.Flatten(), nn.Linear(256, 2))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        history = fit(model, make_loader(X, y, 8, shuffle=True), make_loader(X, y, 16),
+                      optimizer=opt, loss_fn=nn.CrossEntropyLoss(), num_epochs=2,
+                      channels_last=channels_last)
+        return history, model
+    (h0, m0), (h1, m1) = run(False), run(True)
+    assert m1[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert np.allclose(h0["train_loss"], h1["train_loss"], rtol=1e-4)
+    assert np.allclose(h0["test_accuracy"], h1["test_accuracy"])

@@ -180,8 +180,8 @@ def _noise_figure(sizes: list[int], variance: list[float], slope: float):
 
 
 def measure(config: BatchSizeConfig, ctx) -> dict:
-    from stridelab.torch.loop import make_loader
-    from stridelab.torch.models.classifiers import count_parameters, one_thread
+    from stridelab.torch.loop import make_loader, one_thread
+    from stridelab.torch.models.classifiers import count_parameters
 
     ds = ctx.load_dataset(family="mnist")
     X_np, y_np = subsample(ds.X_train, ds.y_train, config.n_train, ctx.seed)

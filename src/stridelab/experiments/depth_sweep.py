@@ -154,8 +154,8 @@ def activation_slopes(model: nn.Module, X: torch.Tensor, device) -> list[float]:
 
 def _train(run: _Run, config: DepthConfig, ctx, X_train, y_train, X_test, y_test,
            n_classes: int) -> dict:
-    from stridelab.torch.loop import fit, make_loader
-    from stridelab.torch.models.classifiers import MLP, torch_threads
+    from stridelab.torch.loop import fit, make_loader, torch_threads
+    from stridelab.torch.models.classifiers import MLP
 
     torch.manual_seed(ctx.seed)  # every run starts from the same random state
     model = MLP(run.depth, config.width, run.activation, config.dropout,

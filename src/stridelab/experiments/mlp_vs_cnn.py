@@ -70,8 +70,8 @@ def _shift_figure(shifts, acc: dict[str, list[float]], params: dict[str, int]):
 
 
 def measure(config: MLPvsCNNConfig, ctx) -> dict:
-    from stridelab.torch.loop import evaluate, fit, make_loader
-    from stridelab.torch.models.classifiers import MLP, MnistCNN, count_parameters, one_thread
+    from stridelab.torch.loop import evaluate, fit, make_loader, one_thread
+    from stridelab.torch.models.classifiers import MLP, MnistCNN, count_parameters
 
     ds = ctx.load_dataset(family="mnist")
     X_np, y_np = subsample(ds.X_train, ds.y_train, config.n_train, ctx.seed)

@@ -7,10 +7,8 @@ wanted (``model(x).softmax(-1)``).
 
 from __future__ import annotations  # noqa: I001  (ruff files `torch` under stridelab.torch)
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-import torch
 from torch import nn
 
 from stridelab.errors import ConfigError
@@ -188,27 +186,3 @@ class MLP(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters of a torch module."""
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """``n`` intra-op CPU threads for the block (0: leave the setting alone), then restored.
-
-    A step of these small networks is too small to split well: on a busy 2-core machine two
-    threads made a 784-512-10 MLP epoch twenty times, a batch-1 step thirty times and a small
-    CNN's step three to seven times slower than one thread, the spare thread only spinning.
-    """
-    if n <= 0:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def one_thread() -> contextlib.AbstractContextManager[None]:
-    """:func:`torch_threads` (1): what the tiny MLPs of the dynamics studies always use."""
-    return torch_threads(1)
