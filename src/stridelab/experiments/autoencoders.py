@@ -210,7 +210,7 @@ def train_autoencoder(model: torch.nn.Module, X_train: torch.Tensor, X_test: tor
                num_epochs=epochs, device=ctx.device,
                log=ctx.log, progress=ctx.progress, metric=None,
                input_transform=input_transform, scheduler=sched, scheduler_per="step",
-               on_epoch_end=on_epoch_end)
+               on_epoch_end=on_epoch_end, channels_last=True)
 
 
 @torch.no_grad()

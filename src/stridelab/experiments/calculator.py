@@ -164,7 +164,7 @@ def train_digit_cnn(X_bank: torch.Tensor, y: np.ndarray, X_test_bank: torch.Tens
                   num_epochs=config.cnn_epochs, device=ctx.device,
                   log=ctx.log, progress=ctx.progress, scheduler=sched,
                   input_transform=lambda i: random_shift(X_bank[i], config.shift),
-                  test_transform=lambda i: X_test_bank[i])
+                  test_transform=lambda i: X_test_bank[i], channels_last=True)
     return cnn, history
 
 
