@@ -9,8 +9,11 @@ lesson of each group (or per key metric, for a study without lessons): the numbe
 n, the measured value (one seed: the value; several: the mean and the min–max spread), the
 target, how many of the n runs met it, and the median wall time. The table is printed to
 stdout and written into README.md between the lines ``<!-- results:start -->`` and
-``<!-- results:end -->``. With ``--check`` nothing is written; the exit status is 1 when the
-README's table differs from the records (or the README has no markers).
+``<!-- results:end -->``; the time-to-accuracy records in ``results/benchmarks/`` (written
+by ``benchmarks/time_to_accuracy.py --record``) become the table between
+``<!-- time-to-accuracy:start -->`` and ``<!-- time-to-accuracy:end -->``. With ``--check``
+nothing is written; the exit status is 1 when the README's tables differ from the records (or
+the README has no markers).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 from pathlib import Path
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+TTA_START, TTA_END = "<!-- time-to-accuracy:start -->", "<!-- time-to-accuracy:end -->"
 HEADER = ("| study | data | config | n | measured | target | met | time |\n"
           "|---|---|---|---|---|---|---|---|")
 
@@ -136,14 +140,67 @@ def build_table(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def splice(readme: str, table: str) -> str:
-    """``readme`` with ``table`` between the markers."""
-    if readme.count(START) != 1 or readme.count(END) != 1 \
-            or readme.index(START) > readme.index(END):
-        raise TableError(f"the README needs one {START} line and one {END} line after it")
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{table}{END}{tail}"
+def load_benchmark_records(results: Path) -> list[dict]:
+    """The records ``benchmarks/time_to_accuracy.py --record`` wrote into ``results/benchmarks``
+    (none when that directory does not exist)."""
+    folder = results / "benchmarks"
+    records = []
+    for path in sorted(folder.glob("time-to-accuracy--*.json")) if folder.is_dir() else []:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise TableError(f"{path}: unreadable ({type(exc).__name__})") from None
+        if not isinstance(record, dict) or record.get("benchmark") != "time-to-accuracy" \
+                or not all(isinstance(record.get(k), dict)
+                           for k in ("stridelab", "reference", "dataset")):
+            raise TableError(f"{path}: not a time-to-accuracy record "
+                             "(see benchmarks/time_to_accuracy.py)")
+        records.append(record)
+    return records
+
+
+def _seconds(value) -> str:
+    return "not reached" if value is None else _duration(float(value))
+
+
+def build_tta_table(records: list[dict]) -> str:
+    """The time-to-accuracy tables: per data set and recipe, the best test accuracy, the
+    training time to 0.99, to stridelab's target and to the best, and the FLOP utilisation;
+    then each target's ratio and verdict."""
+    lines = ["| data | recipe | epochs | best test accuracy | to 0.99 | to target | to best "
+             "| FLOP/s ÷ sgemm | threads | CPU |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    verdicts = ["| data | target | measured ratio | met |", "|---|---|---|---|"]
+    for record in records:
+        data = record["dataset"].get("name", "–")
+        if record.get("quick"):
+            data += " (quick)"
+        target = record.get("target_accuracy")
+        cpu = (record.get("machine") or {}).get("cpu") or "–"
+        for name in ("stridelab", "reference"):
+            r = record[name]
+            reached = r.get(f"time_to_{target}_s") if name == "stridelab" else None
+            lines.append(
+                f"| {data} | {name} | {r['epochs']} | {r['best_accuracy']:.4f} "
+                f"| {_seconds(r.get('time_to_0.99_s'))} "
+                f"| {_seconds(reached) + f' ({target})' if name == 'stridelab' else '–'} "
+                f"| {_seconds(r.get('time_to_best_s'))} | {r['flop_utilisation']:.2f} "
+                f"| {record.get('threads', '–')} | {cpu} |")
+        for v in record.get("verdicts") or []:
+            ratio = "not reached" if v.get("ratio") is None else f"{v['ratio']:.2f}"
+            verdicts.append(f"| {data} | {v['target']} | {ratio} | "
+                            f"{'met' if v.get('met') else 'not met'} |")
+    return "\n".join(lines) + "\n\n" + "\n".join(verdicts) + "\n"
+
+
+def splice(readme: str, table: str, start: str = START, end: str = END) -> str:
+    """``readme`` with ``table`` between the markers ``start`` and ``end``."""
+    if readme.count(start) != 1 or readme.count(end) != 1 \
+            or readme.index(start) > readme.index(end):
+        raise TableError(f"the README needs one {start} line and one {end} line after it")
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{table}{end}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,14 +212,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         table = build_table(load_records(Path(args.results)))
+        tta = load_benchmark_records(Path(args.results))
+        tta_table = build_tta_table(tta) if tta else None
     except TableError as exc:
         print(f"results_table: error: {exc}", file=sys.stderr)
         return 2
-    sys.stdout.write(table)
+    sys.stdout.write(table + (f"\n{tta_table}" if tta_table else ""))
     readme = Path(args.readme)
     try:
         text = readme.read_text(encoding="utf-8")
         updated = splice(text, table)
+        if tta_table is not None:
+            updated = splice(updated, tta_table, TTA_START, TTA_END)
     except (OSError, UnicodeDecodeError, TableError) as exc:
         reason = exc if isinstance(exc, TableError) else f"cannot read it ({type(exc).__name__})"
         print(f"results_table: {readme}: {reason}; nothing rewritten", file=sys.stderr)

@@ -1,0 +1,110 @@
+"""benchmarks/time_to_accuracy.py on a tiny generated set in the real MNIST file format, and
+the README table scripts/results_table.py builds from its records (no network, no real data)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.data._datafiles import STEMS, idx_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+tta = _module(ROOT / "benchmarks" / "time_to_accuracy.py", "time_to_accuracy")
+results_table = _module(ROOT / "scripts" / "results_table.py", "results_table")
+
+
+def _learnable_digits(directory: Path, n_train: int = 300, n_test: int = 100) -> None:
+    """Class k: a bright 6×6 square at the k-th of ten places, on noise (learnable in one
+    epoch), written as the four raw IDX files of MNIST."""
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        y = np.arange(n, dtype=np.uint8) % 10
+        X = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
+        for i, k in enumerate(y):
+            r, c = divmod(int(k), 5)
+            X[i, 4 + 10 * r:10 + 10 * r, 1 + 5 * c:7 + 5 * c] = 255
+        return X, y
+
+    directory.mkdir(parents=True)
+    arrays = (*split(n_train), *split(n_test))
+    for stem, arr in zip(STEMS.values(), arrays):
+        (directory / stem).write_bytes(idx_bytes(arr))
+
+
+@pytest.fixture(scope="module")
+def benchmark_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tta")
+    _learnable_digits(root / "data" / "mnist")
+    return root
+
+
+def test_time_to_is_the_first_epoch_at_the_target():
+    assert tta.time_to([0.9, 0.99, 0.995, 0.993], [10, 20, 30, 40], 0.99) == 20
+    assert tta.time_to([0.9, 0.99, 0.995, 0.993], [10, 20, 30, 40], 0.995) == 30
+    assert tta.time_to([0.9, 0.98], [10, 20], 0.99) is None
+
+
+def test_the_reference_is_the_pytorch_examples_network():
+    import torch
+
+    net = tta.ReferenceNet()
+    # conv 1→32 (320) + conv 32→64 (18,496) + dense 9216→128 (1,179,776) + 128→10 (1,290)
+    assert sum(p.numel() for p in net.parameters()) == 1_199_882
+    out = net(torch.zeros(2, 1, 28, 28))
+    assert out.shape == (2, 10)
+    assert torch.allclose(out.exp().sum(dim=1), torch.ones(2))  # log-softmax outputs
+
+
+def test_the_benchmark_prints_verdicts_and_writes_a_record(benchmark_run, capsys):
+    root = benchmark_run
+    code = tta.main(["--data-dir", str(root / "data"), "--datasets", "mnist", "--quick",
+                     "--threads", "1", "--n-train", "300", "--n-test", "100",
+                     "--set", "channels=4,8", "--set", "hidden=16", "--set", "batch_size=16",
+                     "--record", str(root / "results" / "benchmarks")])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dataset"]["name"] == "mnist" and out["dataset"]["n_train"] == 300
+    assert out["threads"] == 1 and out["quick"] is True
+    assert out["stridelab_config"]["channels"] == [4, 8]
+    for name in ("stridelab", "reference"):
+        r = out[name]
+        assert r["epochs"] == 2 and len(r["test_accuracy"]) == 2
+        assert 0 < r["train_seconds"][0] < r["train_seconds"][1]
+        assert r["best_accuracy"] == max(r["test_accuracy"])
+        assert r["time_to_0.99_s"] == tta.time_to(r["test_accuracy"], r["train_seconds"], 0.99)
+        assert r["flops_per_image"] > 0 and r["flop_utilisation"] > 0
+    # the squares are found: both recipes are well above chance after two epochs
+    assert out["stridelab"]["best_accuracy"] > 0.5 and out["reference"]["best_accuracy"] > 0.5
+    for v in out["verdicts"]:
+        if v["ratio"] is None:
+            assert v["met"] is False
+        else:
+            assert v["met"] == (v["ratio"] >= v["limit"] if v.get("direction") == ">="
+                                else v["ratio"] <= v["limit"])
+    record = json.loads((root / "results" / "benchmarks" / "time-to-accuracy--mnist.json")
+                        .read_text())
+    assert record["stridelab"]["test_accuracy"] == out["stridelab"]["test_accuracy"]
+    assert record["machine"]["cpu_count"] >= 1 and record["dataset"]["sha256"]
+
+    table = results_table.build_tta_table(results_table.load_benchmark_records(root / "results"))
+    assert f"{out['stridelab']['best_accuracy']:.4f}" in table
+    assert f"{out['reference']['best_accuracy']:.4f}" in table
+    assert "mnist (quick)" in table and table.count("| stridelab |") == 1
+
+
+def test_a_bad_override_is_one_line_and_exit_2(capsys):
+    assert tta.main(["--quick", "--set", "epochs=-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "epochs" in err[0]
