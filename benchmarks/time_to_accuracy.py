@@ -55,6 +55,7 @@ from torch import nn
 
 import stridelab
 from stridelab.atomic import write_json_atomic
+from stridelab.data.dataset import Dataset
 from stridelab.data.sources import load_dataset
 from stridelab.errors import StridelabError
 from stridelab.experiments.artifacts import environment_record
@@ -187,11 +188,18 @@ def train_recipe(name: str, model: nn.Module, optimizer, scheduler, scheduler_pe
             "n_params": int(sum(p.numel() for p in model.parameters()))}
 
 
-def run_dataset(name: str, args, config: CNNConfig, log) -> dict:
+def load_grey(name: str, data_dir) -> Dataset:
+    """The data set ``name``, which must hold grey 28×28 images."""
+    ds = load_dataset(name, data_dir)
+    if ds.X_train.ndim != 3 or ds.image_shape != (28, 28):
+        raise StridelabError(f"--datasets {name}: time_to_accuracy needs grey 28×28 images; "
+                             f"{name} has shape {ds.image_shape}")
+    return ds
+
+
+def run_dataset(ds: Dataset, args, config: CNNConfig, log) -> dict:
     """Both recipes on one data set; returns its JSON record."""
-    ds = load_dataset(name, args.data_dir)
-    if ds.X_train.ndim != 3:
-        raise StridelabError(f"{name}: time_to_accuracy needs grey 28×28 images")
+    name = ds.name
     X_u8, y_np = subsample(ds.X_train, ds.y_train, args.n_train, args.seed)
     n_test = take(args.n_test, len(ds.y_test))
     X_test_u8, y_test_np = ds.X_test[:n_test], ds.y_test[:n_test]
@@ -312,12 +320,22 @@ def main(argv: list[str] | None = None) -> int:
         check_config(config, field_bounds(get("mnist-cnn")), overrides=overrides,
                      name="mnist-cnn")
         torch.set_num_threads(args.threads)
+        names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+        if not names:
+            raise StridelabError("--datasets: name at least one data set, e.g. mnist")
+        datasets = [load_grey(name, args.data_dir) for name in names]  # all, before any work
+        if args.record is not None:
+            try:
+                args.record.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StridelabError(f"--record {args.record}: cannot create it "
+                                     f"({exc.strerror or type(exc).__name__})") from None
         records = []
-        for name in [n.strip() for n in args.datasets.split(",") if n.strip()]:
-            record = run_dataset(name, args, config, log)
+        for ds in datasets:
+            record = run_dataset(ds, args, config, log)
             records.append(record)
             if args.record is not None:
-                write_json_atomic(args.record / f"time-to-accuracy--{name}.json", record)
+                write_json_atomic(args.record / f"time-to-accuracy--{ds.name}.json", record)
     except StridelabError as exc:
         print(f"time_to_accuracy: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tests.data._datafiles import STEMS, idx_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,3 +107,23 @@ def test_a_bad_override_is_one_line_and_exit_2(capsys):
     assert tta.main(["--quick", "--set", "epochs=-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "epochs" in err[0]
+
+
+def test_a_data_set_that_is_not_there_stops_before_any_training(tmp_path, capsys):
+    _learnable_digits(tmp_path / "data" / "mnist", n_train=20, n_test=10)
+    code = tta.main(["--data-dir", str(tmp_path / "data"), "--datasets", "mnist,fashion-mnist",
+                     "--quick"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "fashion-mnist" in err[0]
+    assert "epoch" not in captured.err  # mnist was not trained first
+
+
+def test_a_record_path_that_cannot_be_a_directory_is_refused(tmp_path, capsys):
+    _learnable_digits(tmp_path / "data" / "mnist", n_train=20, n_test=10)
+    (tmp_path / "file").write_text("x")
+    code = tta.main(["--data-dir", str(tmp_path / "data"), "--datasets", "mnist", "--quick",
+                     "--record", str(tmp_path / "file" / "sub")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--record" in err[0]
