@@ -195,26 +195,29 @@ def _unpad(xp: np.ndarray, pads) -> np.ndarray:
 # (:mod:`stridelab.core.parallel`).
 #
 # * Rows (stride 1, :func:`_conv2d_rows`): the padded input is held channel-major, each
-#   channel's padded images back to back. With stride 1, tap (a, b) of a whole sample reads one
-#   contiguous run of that buffer, OH rows of the padded width Wp, starting at a·dh·Wp + b·dw.
-#   Columns are computed at every position of that run: the last Wp − OW of each row are
-#   junk and are dropped (forward) or meet zeros (backward). Unfolding and folding then copy
-#   and add long runs instead of OW-long pieces, for Wp/OW more GEMM work; the path is taken
-#   when that is at most 1.25.
+#   channel's images back to back, every image row P elements apart, where P >= W + max(left,
+#   right): the zeros after one row serve as the right padding of that row and the left
+#   padding of the next. With stride 1, tap (a, b) of a whole sample then reads one
+#   contiguous run of that buffer, OH rows of P, starting at a·dh·P + b·dw. Columns are
+#   computed at every position of the run: the last P − OW of each row are junk, dropped
+#   (forward) or met with zeros (backward). Unfolding copies long runs instead of OW-long
+#   pieces, for P/OW more GEMM work (15/14 for a 3x3 "same" kernel on 14x14); the path is
+#   taken when that ratio is at most ``_MAX_ROW_WASTE``. For dX, wide 2-D kernels unfold dZ
+#   over the KW horizontal taps, so that one GEMM sums over filters and horizontal taps and
+#   only the KH vertical taps are folded; others fold all KH·KW taps of Wᵀ·dZ.
 # * Windows (any stride, :func:`_conv2d_windows`): im2col over the strided window view, fold
 #   tap by tap with :func:`_fold`.
 
 
-# The im2col matrix of a whole batch can be tens of MB (case N=64, C=32, 14x14, 3x3: 14 MB).
-# Convolutions run over chunks of the batch whose im2col matrix holds about this many numbers,
-# so each temporary stays a few MB: the allocator reuses it from chunk to chunk and step to
-# step instead of asking the kernel for fresh pages, and it stays in cache for the GEMM.
-_CHUNK_ELEMENTS = 1 << 20
+# Convolutions run over chunks of the batch whose im2col matrix holds about this many numbers
+# (16 MB in float32). Each GEMM call, like each hand-over to the copy threads, is a point where
+# all threads wait for the slowest: on cores shared with other work that costs a scheduler
+# tick, so fewer, larger calls win there; the temporaries are reused (see :func:`_scratch`).
+_CHUNK_ELEMENTS = 1 << 22
 
-# The rows path computes Wp columns per output row for OW useful ones; above this ratio the
+# The rows path computes P columns per output row for OW useful ones; above this ratio the
 # windows path's exact GEMMs are cheaper than the rows path's cheaper copies.
 _MAX_ROW_WASTE = 1.25
-
 
 _scratch_space = threading.local()
 
@@ -224,8 +227,9 @@ def _scratch(name: str, shape, dtype) -> np.ndarray:
 
     Fresh multi-MB arrays cost page faults on every step (glibc hands big blocks straight back
     to the kernel), more than the copies that fill them. Each thread keeps one buffer per
-    name, grown as needed; the array is valid until the next request for the same name, so
-    it must never leave the function that asked for it.
+    name, grown as needed (at most a chunk's worth, see ``_CHUNK_ELEMENTS``); the array is
+    valid until the next request for the same name, so it must never leave the function that
+    asked for it.
     """
     dtype = np.dtype(dtype)
     size = int(np.prod(shape)) * dtype.itemsize
@@ -247,27 +251,66 @@ def _out_size(padded_shape, kernel, stride, dilation) -> tuple[int, int]:
             (Wp - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1)
 
 
-def _rows_path_fits(kernel, stride, dilation, padded_width: int) -> bool:
-    """Whether :func:`_conv2d_rows` applies (stride 1) and pays (Wp/OW <= _MAX_ROW_WASTE)."""
-    out_width = padded_width - dilation[1] * (kernel[1] - 1)
-    return tuple(stride) == (1, 1) and padded_width <= _MAX_ROW_WASTE * out_width
-
-
 # ---------------------------------------------------------------------- rows path (stride 1)
 
 
-def _to_rows(x: np.ndarray, pads, tail: int) -> np.ndarray:
-    """Pad and lay out channel-major: (N, C, H, W) -> (C, N·Hp·Wp + tail).
+class _RowsGeometry:
+    """Sizes of a stride-1 convolution on the rows layout (see :func:`_to_rows`).
 
-    Row c holds channel c of every padded sample back to back, then ``tail`` zeros: the runs
-    of the last sample reach up to dw·(KW − 1) elements past its image.
+    x_shape (N, C, H, W), w_shape (F, C/G, KH, KW), pads (top, bottom, left, right).
     """
-    N, C, H, W = x.shape
-    top, bottom, left, right = pads
-    Hp, Wp = H + top + bottom, W + left + right
-    rows = np.zeros((C, N * Hp * Wp + tail), dtype=x.dtype)             # (C, N·Hp·Wp + tail)
-    body = rows[:, :N * Hp * Wp].reshape(C, N, Hp, Wp)                  # (C, N, Hp, Wp) view
-    parallel.assign(body[:, :, top:top + H, left:left + W], x.transpose(1, 0, 2, 3))
+
+    def __init__(self, x_shape, w_shape, pads, dilation):
+        N, self.C, self.H, self.W = x_shape
+        self.F, Cg, self.KH, self.KW = w_shape
+        self.dh, self.dw = dilation
+        self.top, bottom, self.left, right = pads
+        self.Hp = self.H + self.top + bottom
+        self.OH = self.Hp - self.dh * (self.KH - 1)
+        self.OW = self.W + self.left + right - self.dw * (self.KW - 1)
+        # Row pitch: the gap after a row's data must hold its right padding and the next
+        # row's left padding (both zeros), and a row must hold OW columns.
+        self.P = max(self.W + max(self.left, right), self.OW)
+        self.tail = self.dw * (self.KW - 1)         # the last tap's reach past Hp·P
+        self.image = self.Hp * self.P + self.tail   # elements per sample, zero gap included
+        self.run = self.OH * self.P                 # columns per sample, junk included
+
+    def pays(self) -> bool:
+        return self.P <= _MAX_ROW_WASTE * self.OW
+
+    def spread_pays(self, groups: int) -> bool:
+        """Whether dX is cheaper by :func:`_conv_transpose_rows` than by :func:`_fold_rows`.
+
+        Per output column, spreading copies F·KW numbers and folds C·KH; the plain fold
+        writes and folds C·KH·KW (an add costs about two copies). The spread's GEMM has only
+        C/G·KH rows, which BLAS runs slowly below a few dozen.
+        """
+        Cg = self.C // groups
+        spread = self.F * self.KW + 2 * self.C * self.KH
+        return Cg * self.KH >= 32 and spread < 2 * self.C * self.KH * self.KW
+
+    def offsets(self):
+        """((a, b), start of tap (a, b)'s run inside an image) for every tap."""
+        return [((a, b), a * self.dh * self.P + b * self.dw)
+                for a in range(self.KH) for b in range(self.KW)]
+
+    def data(self, rows: np.ndarray) -> np.ndarray:
+        """The unpadded (C, N, H, W) view of a rows buffer (C, N·image)."""
+        C, N = rows.shape[0], rows.shape[1] // self.image
+        body = rows.reshape(C, N, self.image)[:, :, :self.Hp * self.P]
+        body = body.reshape(C, N, self.Hp, self.P)                        # (C, N, Hp, P)
+        return body[..., self.top:self.top + self.H, self.left:self.left + self.W]
+
+
+def _to_rows(x: np.ndarray, geo: _RowsGeometry) -> np.ndarray:
+    """Pad and lay out channel-major: (N, C, H, W) -> (C, N·image), image = Hp·P + tail.
+
+    Row c holds channel c of every sample back to back, each image Hp rows of pitch P with its
+    data at rows top… and columns left…, then ``tail`` zeros that the last taps reach into.
+    """
+    N, C = x.shape[:2]
+    rows = np.zeros((C, N * geo.image), dtype=x.dtype)                 # (C, N·image)
+    parallel.assign(geo.data(rows), x.transpose(1, 0, 2, 3))
     return rows
 
 
@@ -278,42 +321,21 @@ def _tap_runs(rows: np.ndarray, offset: int, n0: int, n: int, image: int, run: i
                       strides=(rows.strides[0], image * item, item))
 
 
-class _RowsGeometry:
-    """Sizes of a stride-1 convolution on the rows layout (see :func:`_to_rows`)."""
-
-    def __init__(self, x_shape, w_shape, pads, dilation):
-        N, C, H, W = x_shape
-        F, Cg, self.KH, self.KW = w_shape
-        self.dh, self.dw = dilation
-        self.Hp, self.Wp = H + pads[0] + pads[1], W + pads[2] + pads[3]
-        self.OH = self.Hp - self.dh * (self.KH - 1)
-        self.OW = self.Wp - self.dw * (self.KW - 1)
-        self.image = self.Hp * self.Wp              # elements of one padded image
-        self.run = self.OH * self.Wp                # columns per sample, junk included
-        self.tail = self.dw * (self.KW - 1)
-
-    def offsets(self):
-        """((a, b), start of tap (a, b)'s run inside a padded image) for every tap."""
-        return [((a, b), a * self.dh * self.Wp + b * self.dw)
-                for a in range(self.KH) for b in range(self.KW)]
-
-
 def _im2col_rows(rows: np.ndarray, n0: int, n: int, geo: _RowsGeometry) -> np.ndarray:
-    """Columns of samples n0 … n0 + n − 1: (C, N·Hp·Wp + tail) -> (C, KH, KW, n, OH·Wp).
+    """Columns of samples n0 … n0 + n − 1: (C, N·image) -> (C, KH, KW, n, OH·P).
 
-    ``cols[c, a, b, k, i·Wp + j] = xp[n0 + k, c, i + a·dh, j + b·dw]`` for j < OW; the
-    columns j >= OW are junk. Channels (or, with fewer channels than samples, samples) are cut
-    over the engine's threads.
+    ``cols[c, a, b, k, i·P + j] = xp[n0 + k, c, i + a·dh, j + b·dw]`` for j < OW (xp the
+    padded input); the columns j >= OW are junk. Channels (or, with fewer channels than
+    samples, samples) are cut over the engine's threads.
     """
     C = rows.shape[0]
     cols = _scratch("cols", (C, geo.KH, geo.KW, n, geo.run), rows.dtype)
     by_channel = C >= n
-
     item = rows.itemsize
-    # Every tap at once: tap (a, b) starts a·dh·Wp + b·dw further into the image.
+    # Every tap at once: tap (a, b) starts a·dh·P + b·dw further into the image.
     taps = as_strided(rows[:, n0 * geo.image:],
                       shape=(C, geo.KH, geo.KW, n, geo.run),
-                      strides=(rows.strides[0], geo.dh * geo.Wp * item, geo.dw * item,
+                      strides=(rows.strides[0], geo.dh * geo.P * item, geo.dw * item,
                                geo.image * item, item), writeable=False)
 
     def work(part: slice) -> None:
@@ -324,55 +346,100 @@ def _im2col_rows(rows: np.ndarray, n0: int, n: int, geo: _RowsGeometry) -> np.nd
     return cols
 
 
+def _conv_transpose_rows(gr: np.ndarray, wh: np.ndarray, drows: np.ndarray, n0: int,
+                         geo: _RowsGeometry) -> None:
+    """Adjoint of :func:`_im2col_rows` times W: add dX of samples n0 … onto ``drows``.
+
+    gr: (F, n, OH·P) dZ on the run grid, zero in the junk columns; wh: (G, C/G·KH, F/G·KW)
+    with ``wh[g, (c, a), (f, b)] = W[g·F/G + f, c, a, b]``; drows: (C, N·image), updated in
+    place. Spread dZ over the horizontal taps, ``spread[f, b, k, p] = dZ[f, k, p − b·dw]``
+    (run + tail long); one GEMM then gives, per vertical tap a, the gradient of the input run
+    that tap read, ``V[c, a, k, p] = Σ_{f,b} W[f, c, a, b]·spread[f, b, k, p]``, which is added
+    at a·dh·P. Everything lands inside the sample's own image (the zero tail included).
+    """
+    F, n = gr.shape[0], gr.shape[1]
+    G = wh.shape[0]
+    run, span, dw = geo.run, geo.run + geo.tail, geo.dw
+    spread = _scratch("dz_taps", (F, geo.KW, n, span), gr.dtype)       # (F, KW, n, run + tail)
+
+    def shift(fs: slice) -> None:
+        for b in range(geo.KW):
+            spread[fs, b, :, :b * dw] = 0
+            spread[fs, b, :, b * dw:b * dw + run] = gr[fs]
+            spread[fs, b, :, b * dw + run:] = 0
+
+    parallel.parallel_for(shift, F, spread.size)
+    v = np.matmul(wh, spread.reshape(G, F // G * geo.KW, n * span),
+                  out=_scratch("dcols", (G, wh.shape[1], n * span), gr.dtype))
+    v = v.reshape(geo.C, geo.KH, n, span)                                # (C, KH, n, run + tail)
+    # The KH vertical taps add onto the same images: a few channels at a time, so that their
+    # images stay in the core's cache (about 256 kB) across the taps.
+    block = max(1, (1 << 18) // (n * geo.image * drows.itemsize))
+
+    def fold(part: slice) -> None:
+        for c0 in range(part.start, part.stop, block):
+            cs = slice(c0, min(c0 + block, part.stop))
+            dst = drows[cs]
+            for a in range(geo.KH):
+                _tap_runs(dst, a * geo.dh * geo.P, n0, n, geo.image, span)[...] += v[cs, a]
+
+    parallel.parallel_for(fold, geo.C, v.size)
+
+
 def _fold_rows(dcols: np.ndarray, drows: np.ndarray, n0: int, geo: _RowsGeometry) -> None:
     """Adjoint of :func:`_im2col_rows`: add each tap's columns onto the run it was read from.
 
-    dcols: (C, KH, KW, n, OH·Wp), zero in the junk columns; drows: (C, N·Hp·Wp + tail),
-    updated in place. A run of the last taps reaches past its image into the next sample's
-    (or the tail): only junk zeros land there. Only channels are cut over the threads, since
-    a sample's runs reach into the next sample's image.
+    dcols: (C, KH, KW, n, OH·P), zero in the junk columns; drows: (C, N·image), updated in
+    place. Each run stays inside its sample's image (the zero tail included).
     """
     C, n = dcols.shape[0], dcols.shape[3]
+    # All KH·KW taps add onto the same images: a few channels at a time, so that their
+    # images stay in the core's cache (about 256 kB) across the taps.
+    block = max(1, (1 << 18) // (n * geo.image * drows.itemsize))
 
-    def work(cs: slice) -> None:
-        dst = drows[cs]
-        for (a, b), offset in geo.offsets():
-            _tap_runs(dst, offset, n0, n, geo.image, geo.run)[...] += dcols[cs, a, b]
+    def work(part: slice) -> None:
+        for c0 in range(part.start, part.stop, block):
+            cs = slice(c0, min(c0 + block, part.stop))
+            dst = drows[cs]
+            for (a, b), offset in geo.offsets():
+                _tap_runs(dst, offset, n0, n, geo.image, geo.run)[...] += dcols[cs, a, b]
 
     parallel.parallel_for(work, C, dcols.size)
 
 
-def _conv2d_rows(x: Tensor, w: Tensor, bias: Tensor | None, pads, dilation,
+def _conv2d_rows(x: Tensor, w: Tensor, bias: Tensor | None, geo: _RowsGeometry,
                  groups: int) -> Tensor:
     """Stride-1 convolution on the rows layout; arguments as in :func:`_conv2d_windows`.
 
-    Forward, per batch chunk: cols (C·KH·KW, n·OH·Wp) by contiguous copies, one GEMM per
-    group, the valid columns copied out. Backward, per chunk: dZ is laid out (F, n·OH·Wp)
-    with zeros in the junk columns; dW = cols · dZᵀ (the input unfolded again) and
-    dX = fold(Wᵀ · dZ), every tap's (C, n·OH·Wp) block added onto its runs.
+    Forward, per batch chunk: cols (C·KH·KW, n·OH·P) by contiguous copies, one GEMM per
+    group, the valid columns copied out. Backward, per chunk: dZ is laid out (F, n·OH·P)
+    with zeros in the junk columns; dW = cols · dZᵀ (the input unfolded again) and dX by
+    :func:`_conv_transpose_rows` or, where that does not pay, dX = fold(Wᵀ · dZ), every tap's
+    (C, n·OH·P) block added onto its runs (:func:`_fold_rows`).
     """
     N, C, H, W = x.shape
     F, Cg, KH, KW = w.shape
     G = groups
-    geo = _RowsGeometry(x.shape, w.shape, pads, dilation)
-    OH, OW, Wp = geo.OH, geo.OW, geo.Wp
-    rows = _to_rows(x.data, pads, geo.tail)                             # (C, N·Hp·Wp + tail)
+    OH, OW, P, run = geo.OH, geo.OW, geo.P, geo.run
+    rows = _to_rows(x.data, geo)                                        # (C, N·image)
     wm = w.data.reshape(G, F // G, Cg * KH * KW)                        # (G, F/G, Cg·KH·KW)
     dtype = np.result_type(x.data, w.data)
-    chunks = _batch_chunks(N, C * KH * KW * geo.run)
+    chunks = _batch_chunks(N, C * KH * KW * run)
     z = np.empty((N, F, OH, OW), dtype=dtype)                           # (N, F, OH, OW)
     b = None if bias is None else bias.data.reshape(F, 1, 1)
     for part in chunks:
         n = part.stop - part.start
-        cols = _im2col_rows(rows, part.start, n, geo).reshape(G, Cg * KH * KW, n * geo.run)
-        zr = np.matmul(wm, cols, out=_scratch("z", (G, F // G, n * geo.run), dtype))
-        zr = zr.reshape(F, n, OH, Wp)                                   # (F, n, OH, Wp)
+        cols = _im2col_rows(rows, part.start, n, geo).reshape(G, Cg * KH * KW, n * run)
+        zr = np.matmul(wm, cols, out=_scratch("z", (G, F // G, n * run), dtype))
+        zr = zr.reshape(F, n, OH, P)                                    # (F, n, OH, P)
         zpart = z[part]
 
         def put(fs: slice, zr=zr, zpart=zpart) -> None:
-            zpart[:, fs] = zr[fs, :, :, :OW].transpose(1, 0, 2, 3)      # (n, F', OH, OW)
-            if b is not None:
-                zpart[:, fs] += b[fs]
+            valid = zr[fs, :, :, :OW].transpose(1, 0, 2, 3)             # (n, F', OH, OW)
+            if b is None:
+                zpart[:, fs] = valid
+            else:
+                np.add(valid, b[fs], out=zpart[:, fs])
 
         parallel.parallel_for(put, F, zr.size)
     parents = (x, w) if bias is None else (x, w, bias)
@@ -382,9 +449,13 @@ def _conv2d_rows(x: Tensor, w: Tensor, bias: Tensor | None, pads, dilation,
         db = np.zeros(F, dtype=dtype) if bias is not None else None
         dw = np.zeros((G, Cg * KH * KW, F // G), dtype=dtype) if w.requires_grad else None
         drows = np.zeros(rows.shape, dtype=dtype) if x.requires_grad else None
+        spread = drows is not None and geo.spread_pays(G)
+        if spread:                                                      # (G, Cg·KH, F/G·KW)
+            wh = w.data.reshape(G, F // G, Cg, KH, KW).transpose(0, 2, 3, 1, 4)
+            wh = wh.reshape(G, Cg * KH, F // G * KW)
         for part in chunks:
             n = part.stop - part.start
-            gr = _scratch("dz", (F, n, OH, Wp), dtype)                  # (F, n, OH, Wp)
+            gr = _scratch("dz", (F, n, OH, P), dtype)                   # (F, n, OH, P)
             gpart = g[part]
 
             def lay_out(fs: slice, gr=gr, gpart=gpart) -> None:
@@ -392,27 +463,26 @@ def _conv2d_rows(x: Tensor, w: Tensor, bias: Tensor | None, pads, dilation,
                 gr[fs, :, :, OW:] = 0                                   # junk columns
 
             parallel.parallel_for(lay_out, F, gr.size)
-            gm = gr.reshape(G, F // G, n * geo.run)                     # (G, F/G, n·OH·Wp)
+            gm = gr.reshape(G, F // G, n * run)                         # (G, F/G, n·OH·P)
             if db is not None:
-                db += gr.reshape(F, n * geo.run).sum(axis=1)
+                db += gr.reshape(F, n * run).sum(axis=1)
             if dw is not None:
                 cols = _im2col_rows(rows, part.start, n, geo)
-                dw += np.matmul(cols.reshape(G, Cg * KH * KW, n * geo.run),
+                dw += np.matmul(cols.reshape(G, Cg * KH * KW, n * run),
                                 gm.transpose(0, 2, 1))                  # (G, Cg·KH·KW, F/G)
-            if drows is not None:
-                dcols = np.matmul(wm.transpose(0, 2, 1), gm,            # (G, Cg·KH·KW, n·OH·Wp)
-                                  out=_scratch("dcols", (G, Cg * KH * KW, n * geo.run), dtype))
-                _fold_rows(dcols.reshape(C, KH, KW, n, geo.run), drows, part.start, geo)
+            if spread:
+                _conv_transpose_rows(gr.reshape(F, n, run), wh, drows, part.start, geo)
+            elif drows is not None:
+                dcols = np.matmul(wm.transpose(0, 2, 1), gm,            # (G, Cg·KH·KW, n·OH·P)
+                                  out=_scratch("dcols", (G, Cg * KH * KW, n * run), dtype))
+                _fold_rows(dcols.reshape(C, KH, KW, n, run), drows, part.start, geo)
         if db is not None:
             bias._add_grad(db)                                          # (F,)
         if dw is not None:
             w._add_grad(dw.transpose(0, 2, 1).reshape(F, Cg, KH, KW))   # (F, C/G, KH, KW)
         if drows is not None:
-            top, left = pads[0], pads[2]
-            body = drows[:, :N * geo.image].reshape(C, N, geo.Hp, Wp)   # (C, N, Hp, Wp)
             dx = np.empty((N, C, H, W), dtype=dtype)
-            parallel.assign(dx, body[:, :, top:top + H, left:left + W].transpose(1, 0, 2, 3),
-                            axis=1)
+            parallel.assign(dx, geo.data(drows).transpose(1, 0, 2, 3), axis=1)
             x._add_grad(dx)                                             # (N, C, H, W)
 
     out._backward = _backward
@@ -542,11 +612,12 @@ def _conv2d(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dilation,
 
     x: (N, C, H, W), w: (F, C/G, KH, KW), bias: (F,) or None, pads (top, bottom, left,
     right) -> (N, F, OH, OW). Stride 1 takes the rows path when its junk columns are few
-    (:func:`_rows_path_fits`), everything else the windows path; both give the same sums.
+    (``_RowsGeometry.pays``), everything else the windows path; both give the same sums.
     """
-    padded_width = x.shape[3] + pads[2] + pads[3]
-    if _rows_path_fits(w.shape[2:], stride, dilation, padded_width):
-        return _conv2d_rows(x, w, bias, pads, dilation, groups)
+    if tuple(stride) == (1, 1):
+        geo = _RowsGeometry(x.shape, w.shape, pads, dilation)
+        if geo.pays():
+            return _conv2d_rows(x, w, bias, geo, groups)
     return _conv2d_windows(x, w, bias, stride, pads, dilation, groups)
 
 
