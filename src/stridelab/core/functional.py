@@ -7,7 +7,10 @@ Everything spatial rests on two helpers:
 * :func:`_fold` is its adjoint: it adds a gradient per window element back onto the input
   position it was read from, looping over the KH·KW kernel offsets (never over pixels).
 
-``conv1d`` is ``conv2d`` on inputs of height 1.
+``conv1d`` is ``conv2d`` on inputs of height 1. Convolution has a second, faster route for
+stride 1 that unfolds contiguous runs of a channel-major padded copy of the input (the "rows"
+path, see the comment above :func:`_conv2d_rows`); both routes give the same sums. Their GEMMs
+run on BLAS's threads and their copies on the engine's (:mod:`stridelab.core.parallel`).
 
 Shapes use fixed letters: N batch, C input channels, F filters (output channels),
 H, W height and width, L length, KH, KW (or K) kernel size, OH, OW output size, G groups.
@@ -683,11 +686,12 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1,
       roles of F and C exchanged: ``dXp[n, c, p, q] = Σ_{f,a,b} W[f, c, a, b] ·
       dZ[n, f, (p − a·dh)/sh, (q − b·dw)/sw]`` (terms with non-integer indices are zero).
 
-    The fast path computes dW with one GEMM on the im2col matrix of the input
-    (``_correlate_input_with_dz``), and dX with one GEMM followed by a sum over the KH·KW taps
-    (``_conv_transpose``); both run over chunks of the batch. The naive
-    loops in :mod:`stridelab.core.reference` write both out literally and the tests check that
-    all of them agree.
+    The fast paths compute dW with one GEMM on the im2col matrix of the input
+    (``_correlate_input_with_dz``, or the rows path's unfolded runs), and dX with one GEMM
+    followed by a sum over the kernel taps (``_conv_transpose``, ``_fold_rows``,
+    ``_conv_transpose_rows``); all run over chunks of the batch. The naive loops in
+    :mod:`stridelab.core.reference` write both out literally and the tests check that all of
+    them agree.
 
     Raises
     ------
