@@ -40,12 +40,18 @@ def threads_everywhere(monkeypatch):
 
 
 def _force(monkeypatch, path: str, spread: bool | None = None):
-    """Send every stride-1 convolution down ``path``; count the calls of each piece."""
+    """Send every stride-1 convolution down ``path``; count the calls of each piece.
+
+    ``path`` is "rows", "windows" (its GEMMs over whole chunks) or "per-sample" (the windows
+    path with one GEMM per sample); ``spread`` picks the rows path's dX method.
+    """
     monkeypatch.setattr(F, "_MAX_ROW_WASTE", 1e9 if path == "rows" else 0.0)
+    monkeypatch.setattr(F, "_SMALL_GEMM", 1 << 40 if path == "per-sample" else 0)
     if spread is not None:
         monkeypatch.setattr(F._RowsGeometry, "spread_pays", lambda self, groups: spread)
     calls = {}
-    for name in ("_conv2d_rows", "_conv2d_windows", "_conv_transpose_rows", "_fold_rows"):
+    for name in ("_conv2d_rows", "_conv2d_windows", "_conv_transpose_rows", "_fold_rows",
+                 "_per_sample", "_correlate"):
         original = getattr(F, name)
 
         def spy(*args, _original=original, _name=name, **kwargs):
@@ -76,12 +82,15 @@ def _theirs(shape):
 
 
 @pytest.mark.parametrize("shape", SHAPES[:-1])
-@pytest.mark.parametrize("path, spread", [("rows", True), ("rows", False), ("windows", None)])
+@pytest.mark.parametrize("path, spread", [("rows", True), ("rows", False), ("windows", None),
+                                          ("per-sample", None)])
 def test_each_stride1_path_matches_torch(monkeypatch, threads_everywhere, shape, path, spread):
     calls = _force(monkeypatch, path, spread)
     check_op(_ours(shape), _theirs(shape), *_arrays(shape), grad_check=False)
-    if path == "windows":
+    if path in ("windows", "per-sample"):
         assert calls.get("_conv2d_windows") and not calls.get("_conv2d_rows")
+        assert bool(calls.get("_per_sample")) == (path == "per-sample"), calls
+        assert bool(calls.get("_correlate")) == (path == "windows"), calls
     else:
         assert calls.get("_conv2d_rows") and not calls.get("_conv2d_windows")
         used = "_conv_transpose_rows" if spread else "_fold_rows"
@@ -89,27 +98,32 @@ def test_each_stride1_path_matches_torch(monkeypatch, threads_everywhere, shape,
         assert calls.get(used) and not calls.get(unused), calls
 
 
-def test_strided_convolution_takes_the_windows_path(monkeypatch, threads_everywhere):
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_strided_convolution_takes_the_windows_path(monkeypatch, threads_everywhere,
+                                                    per_sample):
     calls = _force(monkeypatch, "rows")
+    monkeypatch.setattr(F, "_SMALL_GEMM", 1 << 40 if per_sample else 0)
     shape = SHAPES[-1]
     check_op(_ours(shape), _theirs(shape), *_arrays(shape), grad_check=False)
     assert calls.get("_conv2d_windows") and not calls.get("_conv2d_rows")
+    assert bool(calls.get("_per_sample")) == per_sample
 
 
 @pytest.mark.parametrize("shape", SHAPES[:-1])
 def test_rows_path_agrees_with_windows_path_in_float32(monkeypatch, shape):
     x, w, b = (a.astype(np.float32) for a in _arrays(shape, seed=1))
     results = {}
-    for path in ("rows", "windows"):
+    for path in ("rows", "windows", "per-sample"):
         with monkeypatch.context() as m:
             _force(m, path)
             X, Wt, B = Tensor(x, True), Tensor(w, True), Tensor(b, True)
             out = _ours(shape)(X, Wt, B)
             out.backward(np.cos(np.arange(out.data.size)).reshape(out.shape).astype(np.float32))
             results[path] = [out.data, X.grad, Wt.grad, B.grad]
-    for got, want in zip(results["rows"], results["windows"]):
-        assert got.dtype == np.float32
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    for other in ("rows", "per-sample"):
+        for got, want in zip(results[other], results["windows"]):
+            assert got.dtype == np.float32
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
 def test_rows_path_passes_gradcheck(monkeypatch):

@@ -213,10 +213,11 @@ def _unpad(xp: np.ndarray, pads) -> np.ndarray:
 
 
 # Convolutions run over chunks of the batch whose im2col matrix holds about this many numbers
-# (16 MB in float32). Each GEMM call, like each hand-over to the copy threads, is a point where
-# all threads wait for the slowest: on cores shared with other work that costs a scheduler
-# tick, so fewer, larger calls win there; the temporaries are reused (see :func:`_scratch`).
-_CHUNK_ELEMENTS = 1 << 22
+# (4 MB in float32), so that each chunk's columns are still in cache when the GEMM reads them
+# (measured: 4 MB beats 8 and 16 MB on one thread). Each GEMM call, like each hand-over to the
+# copy threads, is also a point where all threads wait for the slowest, which on cores shared
+# with other work can cost a scheduler tick; the temporaries are reused (:func:`_scratch`).
+_CHUNK_ELEMENTS = 1 << 20
 
 # The rows path computes P columns per output row for OW useful ones; above this ratio the
 # windows path's exact GEMMs are cheaper than the rows path's cheaper copies.
@@ -557,6 +558,14 @@ def _conv_transpose(gm: np.ndarray, w: np.ndarray, out_shape, stride, dilation,
     OH, OW = _out_size(out_shape, (KH, KW), stride, dilation)
     wm = w.reshape(G, F // G, Cg * KH * KW)                              # (G, F/G, Cg·KH·KW)
     dcols = np.matmul(wm.transpose(0, 2, 1), gm)                         # (G, Cg·KH·KW, N·OH·OW)
+    return _fold_cols(dcols, out_shape, (KH, KW), stride, dilation)
+
+
+def _fold_cols(dcols: np.ndarray, out_shape, kernel, stride, dilation) -> np.ndarray:
+    """Fold im2col-ordered gradients (G, C/G·KH·KW, N·OH·OW) onto (N, C, Hp, Wp)."""
+    N, C, Hp, Wp = out_shape
+    KH, KW = kernel
+    OH, OW = _out_size(out_shape, kernel, stride, dilation)
     # Fold with C ahead of N, the order dcols is stored in, so that every tap streams through
     # memory; the caller's copy into (N, C, ...) order undoes the transpose.
     dwin = dcols.reshape(C, KH, KW, N, OH, OW).transpose(0, 3, 4, 5, 1, 2)  # (C, N, OH, OW, KH, KW)
@@ -570,6 +579,8 @@ def _conv2d_windows(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dil
 
     Forward and backward run over chunks of the batch (see ``_CHUNK_ELEMENTS``); backward
     unfolds the input again rather than keep the whole im2col matrix alive between the passes.
+    When one sample's products are small (``_SMALL_GEMM``), every GEMM is done sample by
+    sample, the samples cut over the engine's threads (:func:`_per_sample`).
     """
     N, C, H, W = x.shape
     F, Cg, KH, KW = w.shape
@@ -578,8 +589,17 @@ def _conv2d_windows(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dil
     OH, OW = _out_size(xp.shape, (KH, KW), stride, dilation)
     chunks = _batch_chunks(N, C * KH * KW * OH * OW)
     z = np.empty((N, F, OH, OW), dtype=np.result_type(x.data, w.data))   # (N, F, OH, OW)
+    K, M = Cg * KH * KW, OH * OW                                         # per group and sample
+    small = F // G * K * M <= _SMALL_GEMM
+    wm = w.data.reshape(G, F // G, K)                                    # (G, F/G, Cg·KH·KW)
     for part in chunks:
-        parallel.assign(z[part], _correlate(xp[part], w.data, stride, dilation, G), axis=1)
+        if small:
+            cols = _im2col(xp[part], (KH, KW), stride, dilation, G).reshape(G, K, -1, M)
+            zs = z[part].reshape(-1, G, F // G, M)                       # (n, G, F/G, OH·OW)
+            _per_sample(lambda k, cols=cols, zs=zs: np.matmul(wm, cols[:, :, k], out=zs[k]),
+                        zs.shape[0], zs.size * K)
+        else:
+            parallel.assign(z[part], _correlate(xp[part], w.data, stride, dilation, G), axis=1)
     if bias is not None:
         z += bias.data.reshape(1, F, 1, 1)
     parents = (x, w) if bias is None else (x, w, bias)
@@ -592,6 +612,9 @@ def _conv2d_windows(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dil
         dxp = np.empty(xp.shape, dtype=z.dtype) if x.requires_grad else None
         for part in chunks:
             n = g[part].shape[0]
+            if small:
+                _backward_per_sample(g[part], part, dw, dxp)
+                continue
             gm = np.empty((F, n, OH, OW), dtype=z.dtype)                 # (F, n, OH, OW)
             parallel.assign(gm, g[part].transpose(1, 0, 2, 3))
             gm = gm.reshape(G, F // G, n * OH * OW)
@@ -605,8 +628,49 @@ def _conv2d_windows(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dil
         if dxp is not None:
             x._add_grad(_unpad(dxp, pads))                               # (N, C, H, W)
 
+    def _backward_per_sample(gpart, part, dw, dxp):
+        gs = np.ascontiguousarray(gpart).reshape(-1, G, F // G, M)       # (n, G, F/G, OH·OW)
+        n = gs.shape[0]
+        cols = _im2col(xp[part], (KH, KW), stride, dilation, G).reshape(G, K, n, M)
+        if dw is not None:
+            sums = {}                                                    # one partial per slice
+
+            def dw_slice(ks: slice) -> None:
+                acc = np.zeros(dw.shape, dtype=dw.dtype)                 # (G, Cg·KH·KW, F/G)
+                for k in range(ks.start, ks.stop):
+                    acc += np.matmul(cols[:, :, k], gs[k].transpose(0, 2, 1))
+                sums[ks.start] = acc
+
+            parallel.parallel_for(dw_slice, n, gs.size * K)
+            for start in sorted(sums):
+                dw += sums[start]
+        if dxp is not None:
+            dcols = np.empty((G, K, n, M), dtype=dxp.dtype)              # (G, Cg·KH·KW, n, OH·OW)
+            wt = wm.transpose(0, 2, 1)                                   # (G, Cg·KH·KW, F/G)
+            _per_sample(lambda k: np.matmul(wt, gs[k], out=dcols[:, :, k]), n, gs.size * K)
+            parallel.assign(dxp[part], _fold_cols(dcols.reshape(G, K, n * M),
+                                                  (n, *xp.shape[1:]), (KH, KW), stride,
+                                                  dilation), axis=1)
+
     out._backward = _backward
     return out
+
+
+# One sample's product (F/G)·(C/G·KH·KW)·(OH·OW) up to this size is done sample by sample:
+# BLAS runs products this small on one thread (OpenBLAS below 2^18), so the samples can be
+# spread over the engine's threads instead. One multi-threaded GEMM over a whole batch of
+# such thin products stops its threads at every block of the long dimension, which on cores
+# shared with other work costs a scheduler tick each time.
+_SMALL_GEMM = 1 << 18
+
+
+def _per_sample(product, n_samples: int, n_flops: int) -> None:
+    """Call ``product(k)`` for k < n_samples, the samples cut over the engine's threads."""
+    def work(ks: slice) -> None:
+        for k in range(ks.start, ks.stop):
+            product(k)
+
+    parallel.parallel_for(work, n_samples, n_flops)
 
 
 def _conv2d(x: Tensor, w: Tensor, bias: Tensor | None, stride, pads, dilation,
