@@ -340,8 +340,10 @@ def test_conv_inputs_may_be_tensors_or_arrays():
 
 @pytest.mark.parametrize("stride, padding, groups", [(1, "same", 1), (2, (1, 0, 2, 1), 2)])
 def test_conv2d_over_batch_chunks_matches_torch(monkeypatch, stride, padding, groups):
-    # A tiny chunk budget forces several batch chunks (one sample, or two, per chunk).
+    # A tiny chunk budget forces several batch chunks (one sample, or two, per chunk); on one
+    # thread the budget is used as it is (several threads multiply it).
     monkeypatch.setattr(F, "_CHUNK_ELEMENTS", 100)
+    monkeypatch.setattr(F.parallel, "_num_threads", 1)
     assert len(F._batch_chunks(5, 60)) == 5 and len(F._batch_chunks(5, 50)) == 3
     rng = np.random.default_rng(6)
     x, w, b = (rng.standard_normal((5, 4, 7, 6)), rng.standard_normal((6, 4 // groups, 3, 3)),

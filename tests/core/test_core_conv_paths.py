@@ -46,6 +46,7 @@ def _force(monkeypatch, path: str, spread: bool | None = None):
     path with one GEMM per sample); ``spread`` picks the rows path's dX method.
     """
     monkeypatch.setattr(F, "_MAX_ROW_WASTE", 1e9 if path == "rows" else 0.0)
+    monkeypatch.setattr(F, "_ROWS_MAX_WIDTH", 1 << 30)
     monkeypatch.setattr(F, "_SMALL_GEMM", 1 << 40 if path == "per-sample" else 0)
     if spread is not None:
         monkeypatch.setattr(F._RowsGeometry, "spread_pays", lambda self, groups: spread)
@@ -148,6 +149,8 @@ def test_rows_geometry_shares_the_padding_between_rows():
     assert (geo.image, geo.run) == (16 * 15 + 2, 14 * 15)
     assert [off for _, off in geo.offsets()] == [0, 1, 2, 15, 16, 17, 30, 31, 32]
     assert geo.pays()
+    # Long rows: the windows path copies runs as long and computes no junk.
+    assert not F._RowsGeometry((2, 3, 1, 256), (4, 3, 1, 7), (0, 0, 3, 3), (1, 1)).pays()
     # Padding beyond the kernel's reach: the row must still hold OW columns.
     wide = F._RowsGeometry((1, 1, 4, 5), (1, 1, 2, 2), (0, 0, 3, 4), (1, 1))
     assert (wide.OW, wide.P) == (11, 11)
@@ -162,6 +165,19 @@ def test_rows_layout_round_trips_and_pads_with_zeros():
     assert rows.shape == (3, 2 * geo.image)
     np.testing.assert_array_equal(geo.data(rows).transpose(1, 0, 2, 3), x)
     assert rows.sum() == x.sum()                           # everything else is zero
+
+
+def test_batch_chunks_grow_with_threads(monkeypatch):
+    monkeypatch.setattr(F, "_CHUNK_ELEMENTS", 100)
+    previous = get_num_threads()
+    try:
+        set_num_threads(1)
+        assert [(s.start, s.stop) for s in F._batch_chunks(5, 50)] == [(0, 2), (2, 4), (4, 5)]
+        set_num_threads(2)
+        step = 100 * F._THREADED_CHUNK_FACTOR // 50
+        assert F._batch_chunks(5, 50)[0] == slice(0, min(step, 5))
+    finally:
+        set_num_threads(previous)
 
 
 def test_scratch_reuses_memory_per_name_and_thread():

@@ -214,10 +214,17 @@ def _unpad(xp: np.ndarray, pads) -> np.ndarray:
 
 # Convolutions run over chunks of the batch whose im2col matrix holds about this many numbers
 # (4 MB in float32), so that each chunk's columns are still in cache when the GEMM reads them
-# (measured: 4 MB beats 8 and 16 MB on one thread). Each GEMM call, like each hand-over to the
-# copy threads, is also a point where all threads wait for the slowest, which on cores shared
-# with other work can cost a scheduler tick; the temporaries are reused (:func:`_scratch`).
+# (measured on one thread: 4 MB beats 8 and 16 MB). With several threads every GEMM call and
+# every hand-over to the copy threads is a point where all threads wait for the slowest, which
+# on cores shared with other work costs a scheduler tick each: chunks are then
+# ``_THREADED_CHUNK_FACTOR`` times larger (measured on 2 busy cores: 2-3x faster). The
+# temporaries are reused either way (:func:`_scratch`).
 _CHUNK_ELEMENTS = 1 << 20
+_THREADED_CHUNK_FACTOR = 4
+
+# The rows path pays for short rows; from this output width on, the windows path copies runs
+# as long as the rows path's and computes no junk columns (measured: conv1d with L = 256).
+_ROWS_MAX_WIDTH = 64
 
 # The rows path computes P columns per output row for OW useful ones; above this ratio the
 # windows path's exact GEMMs are cheaper than the rows path's cheaper copies.
@@ -245,7 +252,9 @@ def _scratch(name: str, shape, dtype) -> np.ndarray:
 
 
 def _batch_chunks(n_samples: int, per_sample: int) -> list[slice]:
-    step = max(1, _CHUNK_ELEMENTS // max(per_sample, 1))
+    """Consecutive slices of the batch, each holding about a chunk budget of numbers."""
+    budget = _CHUNK_ELEMENTS * (1 if parallel.get_num_threads() == 1 else _THREADED_CHUNK_FACTOR)
+    step = max(1, budget // max(per_sample, 1))
     return [slice(i, min(i + step, n_samples)) for i in range(0, n_samples, step)]
 
 
@@ -280,7 +289,7 @@ class _RowsGeometry:
         self.run = self.OH * self.P                 # columns per sample, junk included
 
     def pays(self) -> bool:
-        return self.P <= _MAX_ROW_WASTE * self.OW
+        return self.P <= _MAX_ROW_WASTE * self.OW and self.OW < _ROWS_MAX_WIDTH
 
     def spread_pays(self, groups: int) -> bool:
         """Whether dX is cheaper by :func:`_conv_transpose_rows` than by :func:`_fold_rows`.
