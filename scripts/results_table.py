@@ -63,6 +63,12 @@ def summarise(values: list[float]) -> str:
     return f"{_g(statistics.fmean(values))} ({_g(min(values))}–{_g(max(values))})"
 
 
+def _cell(text: str) -> str:
+    """``text`` safe inside a Markdown table cell: a label such as "max |a − b|" keeps its bars
+    as characters instead of splitting the row."""
+    return str(text).replace("|", "\\|")
+
+
 def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -99,7 +105,7 @@ def _rows_of_group(records: list[dict]) -> list[str]:
         if len(judged) != n:
             raise TableError(f"{first['experiment']} on {data}: the records judge different "
                              "lessons; record them with one stridelab version")
-        label = judged[0].get("label") or metric
+        label = _cell(judged[0].get("label") or metric)
         measured = f"{label} {summarise([float(j['value']) for j in judged])}"
         targets = [j["target"] for j in judged if j.get("target") is not None]
         if targets:

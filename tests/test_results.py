@@ -171,3 +171,12 @@ def test_committed_readme_table_matches_committed_records():
                                "--readme", str(ROOT / "README.md"), "--check"]) == 0, \
         "README's measured-results table differs from results/*.json: run " \
         "`python scripts/results_table.py`"
+
+
+def test_a_label_with_bars_stays_in_its_cell():
+    record = {"experiment": "fixed-filters", "metrics": {}, "seed": 0,
+              "lessons": [{"metric": "max_abs_diff", "label": "max |a − b|", "value": 1e-7,
+                           "op": "<=", "target": 1e-5, "met": True}]}
+    row = results_table.build_table([record]).splitlines()[-1]
+    cells = [c for c in row.replace("\\|", "¦").split("|")][1:-1]
+    assert len(cells) == 8 and "max ¦a − b¦ 1e-07" in cells[4]
