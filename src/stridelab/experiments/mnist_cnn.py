@@ -541,7 +541,7 @@ def narrate(metrics: dict, config: CNNConfig) -> Notes:
 register("mnist-cnn", CNNConfig,
          description="A small CNN (BatchNorm, augmentation, one-cycle AdamW) that must beat "
                      "the RBF SVC, and what it learned",
-         quick={"epochs": 8, "torch_threads": 1},
+         quick={"epochs": 12, "torch_threads": 1},
          smoke={"n_train": 128, "n_test": 64, "epochs": 1, "channels": (4, 8),
                 "hidden": 16, "n_maps": 2},
          needs="mnist", order=30, narrate=narrate, depends=("svc-baseline",),
