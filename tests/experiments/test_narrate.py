@@ -63,6 +63,9 @@ def test_fmt():
     assert fmt(0.000123456) == "0.000123"
     assert fmt(2.0, ".1f") == "2.0"
     assert fmt(False) == "no"
+    # a measured 5.0044 must not print as the count "5"; an exact 5.0 may
+    assert fmt(5.0044) == "5.00" and fmt(-3.0004) == "-3.00" and fmt(5.0) == "5"
+    assert fmt(12.0001, ".2g") == "12.0" and fmt(0.219) == "0.219"
     assert fmt("relu") == "relu"
 
 

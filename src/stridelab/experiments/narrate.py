@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,7 +60,14 @@ def fmt(v: Any, spec: str = ".3g") -> str:
             return "NaN"
         if spec.endswith("%"):
             return format(v, spec)
-        return format(v, spec)
+        out = format(v, spec)
+        if spec.endswith("g") and "#" not in spec and math.isfinite(v) \
+                and not v.is_integer() and re.fullmatch(r"[-+ ]?\d+", out):
+            # 5.0044 with ".3g" prints "5", which reads as an exact count: keep the zeros
+            sign = spec[0] if spec[0] in "+- " else ""
+            out = format(v, f"{sign}#{spec[len(sign):]}")
+            out = out + "0" if out.endswith(".") else out  # "12." → "12.0"
+        return out
     return str(v)
 
 
