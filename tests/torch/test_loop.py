@@ -202,7 +202,7 @@ def test_channels_last_training_matches_the_default_layout():
                       optimizer=opt, loss_fn=nn.CrossEntropyLoss(), num_epochs=2,
                       channels_last=channels_last)
         return history, model
-    (h0, m0), (h1, m1) = run(False), run(True)
+    (h0, _), (h1, m1) = run(False), run(True)
     assert m1[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert np.allclose(h0["train_loss"], h1["train_loss"], rtol=1e-4)
     assert np.allclose(h0["test_accuracy"], h1["test_accuracy"])
