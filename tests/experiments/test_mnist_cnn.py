@@ -10,9 +10,11 @@ import torch
 
 from stridelab.experiments.mnist_cnn import (
     CNNConfig,
+    augmentation,
     narrate,
     orientation_scores,
     random_affine,
+    random_flip,
     receptive_fields,
     softmax_stats,
 )
@@ -69,6 +71,25 @@ def test_random_affine_is_the_identity_without_shift_or_rotation_and_keeps_shape
     y = random_affine(x, 2.0, 10.0)
     assert y.shape == x.shape and not torch.equal(x, y)
     assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0 + 1e-6  # bilinear: no overshoot
+
+
+def test_random_flip_mirrors_some_images_and_leaves_the_others():
+    x = torch.rand(64, 1, 5, 7)
+    torch.manual_seed(0)
+    y = random_flip(x)
+    mirrored = torch.tensor([torch.equal(a, b.flip(-1)) for a, b in zip(x, y)])
+    kept = torch.tensor([torch.equal(a, b) for a, b in zip(x, y)])
+    assert bool((mirrored ^ kept).all())  # each image is one or the other
+    assert 0 < int(mirrored.sum()) < 64
+
+
+def test_augmentation_follows_the_config():
+    assert augmentation(CNNConfig(shift=0.0, rotate=0.0)) is None
+    x = torch.rand(32, 1, 6, 6)
+    torch.manual_seed(1)
+    y = augmentation(CNNConfig(shift=0.0, rotate=0.0, flip=True))(x)
+    assert all(torch.equal(a, b) or torch.equal(a, b.flip(-1)) for a, b in zip(x, y))
+    assert not torch.equal(x, y)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -52,6 +52,9 @@ class CNNConfig:
     weight_decay: float = 5e-4  # AdamW's decoupled weight decay
     shift: float = bounded(2.0, ge=0)  # random translation of training images (pixels, at most)
     rotate: float = bounded(10.0, ge=0)  # random rotation of training images (degrees, at most)
+    # mirror a random half of the training images left-right: right for clothing
+    # (Fashion-MNIST), wrong for digits (a mirrored 2 or 7 is not one)
+    flip: bool = False
     n_maps: int = bounded(5, ge=1)  # filters shown per conv layer in the feature-map figure
     n_wrong: int = bounded(10, ge=1)  # misclassified test images shown
     svc_run: str = ""  # an svc-baseline run directory ("": the newest matching one, or run it)
@@ -83,6 +86,30 @@ def random_affine(x: torch.Tensor, shift: float, rotate: float) -> torch.Tensor:
                                      align_corners=False)  # (N, C, H, W)
 
 
+def random_flip(x: torch.Tensor) -> torch.Tensor:
+    """Mirror each image left-right with probability 1/2 (global torch RNG, like
+    :func:`random_affine`). x: (N, C, H, W)."""
+    mirror = torch.rand(x.shape[0], device=x.device) < 0.5  # (N,)
+    return torch.where(mirror[:, None, None, None], x.flip(-1), x)
+
+
+def augmentation(config: CNNConfig):
+    """The training-image transform the config asks for, or None."""
+    steps = []
+    if config.shift > 0 or config.rotate > 0:
+        steps.append(lambda x: random_affine(x, config.shift, config.rotate))
+    if config.flip:
+        steps.append(random_flip)
+    if not steps:
+        return None
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        for step in steps:
+            x = step(x)
+        return x
+    return augment
+
+
 # ---------------------------------------------------------------------------------------------
 # the network and its training recipe (also what benchmarks/time_to_accuracy.py trains)
 
@@ -99,14 +126,12 @@ def build_model(config: CNNConfig, *, image_size: int = 28, n_classes: int = 10)
 def training_recipe(model: nn.Module, config: CNNConfig, steps_per_epoch: int):
     """(optimizer, scheduler stepped per batch, augmentation or None) for ``model``:
     AdamW with a one-cycle learning rate over ``config.epochs`` epochs and random shifts and
-    rotations of the training images."""
+    rotations (and, with ``config.flip``, mirror images) of the training images."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch)
-    augment = (lambda x: random_affine(x, config.shift, config.rotate)) \
-        if config.shift > 0 or config.rotate > 0 else None
-    return optimizer, scheduler, augment
+    return optimizer, scheduler, augmentation(config)
 
 
 # ---------------------------------------------------------------------------------------------
