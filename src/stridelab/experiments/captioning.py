@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,10 @@ class CaptioningConfig:
     hidden: int = 128  # decoder LSTM state size
     n_examples: int = 6  # clips drawn in the sample figure
     pretrain_epochs: int = 8  # epochs training the per-frame CNN on labelled single digits first
+    # draw new training clips (the same number, from the same training digits) before every
+    # epoch after the first, so the captioner cannot learn the clips by heart; False: the same
+    # n_train_clips clips every epoch
+    resample_clips: bool = True
     n_pretrain: int = 4000  # frame pairs for that, from training-split digits
 
 
@@ -247,23 +252,37 @@ def corpus_bleu(references: list[list[list[str]]], hypotheses: list[list[str]],
 class TeacherForcing(nn.Module):
     """Feeds the training loop: clip indices (N,) -> teacher-forced word logits (N, L, V).
 
-    Holds the clips, lengths and captions of train and test together (plain tensors, moved to
-    the model's device on first use), so ``fit`` can train and evaluate on index batches.
+    Holds the clips, lengths and captions of train and test together (its own copies, moved
+    to the model's device on first use), so ``fit`` can train and evaluate on index batches;
+    :meth:`loss` reads the targets of a batch by index too, and :meth:`replace` swaps in new
+    clips (:func:`train_captioner` draws fresh training clips before each epoch).
     """
 
     def __init__(self, captioner: VideoCaptioner, clips: np.ndarray, lengths: np.ndarray,
                  captions: np.ndarray):
         super().__init__()
         self.captioner = captioner
-        self._data = (torch.as_tensor(clips), torch.as_tensor(lengths),
-                      torch.as_tensor(captions))
+        self._data = (torch.tensor(clips), torch.tensor(lengths), torch.tensor(captions))
 
-    def batch(self, idx: torch.Tensor):
-        device = idx.device
+    def _on(self, device) -> tuple:
         if self._data[0].device != device:
             self._data = tuple(a.to(device) for a in self._data)
-        clips, lengths, captions = (a[idx] for a in self._data)
+        return self._data
+
+    def batch(self, idx: torch.Tensor):
+        clips, lengths, captions = (a[idx] for a in self._on(idx.device))
         return clips.float() / 255.0, lengths, captions
+
+    def loss(self, logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """:func:`caption_loss` against the captions of clips ``idx`` (the loader's targets)."""
+        return caption_loss(logits, self._on(idx.device)[2][idx])
+
+    def replace(self, start: int, clips: np.ndarray, lengths: np.ndarray,
+                captions: np.ndarray) -> None:
+        """Overwrite clips [start, start + len(lengths)) with new ones, in place."""
+        stop = start + len(lengths)
+        for held, new in zip(self._data, (clips, lengths, captions)):
+            held[start:stop] = torch.as_tensor(new).to(held.device)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         frames, lengths, captions = self.batch(idx)
@@ -336,12 +355,16 @@ def pretrain_frame_cnn(captioner: VideoCaptioner, images: np.ndarray, labels: np
 
 
 def train_captioner(motion: bool, data: dict, n_train: int, config: CaptioningConfig,
-                    ctx, pretrain_data: tuple | None = None
+                    ctx, pretrain_data: tuple | None = None,
+                    fresh_clips: Callable[[int], dict] | None = None
                     ) -> tuple[VideoCaptioner, TeacherForcing, dict]:
     """Train one captioner on clips [0, n_train) of ``data``; evaluate on the rest.
 
     ``pretrain_data`` = (images, labels, rng): with ``config.pretrain_epochs > 0`` the per-frame
     CNN is first trained on those digits alone (:func:`pretrain_frame_cnn`).
+    ``fresh_clips(k)``, if given, returns the ``n_train`` training clips (a :func:`make_clips`
+    dict) of epoch k (from 0); they replace the training clips before each epoch after the
+    first, whose clips are those in ``data``.
     """
     captioner = VideoCaptioner(len(VOCAB), bos=WORD_ID[BOS], end=WORD_ID[END], motion=motion,
                                feature_dim=config.feature_dim, hidden=config.hidden,
@@ -352,16 +375,24 @@ def train_captioner(motion: bool, data: dict, n_train: int, config: CaptioningCo
         pretrain_frame_cnn(captioner, images, labels, config, ctx, rng)
     model = TeacherForcing(captioner, data["clips"], data["lengths"], data["captions"])
     n_total = len(data["lengths"])
-    train = make_loader(torch.arange(n_train), data["captions"][:n_train], config.batch_size,
+    # the loaders yield clip indices as inputs and as targets: model.loss looks the captions
+    # up, so clips swapped in by resample() come with their own captions
+    train = make_loader(torch.arange(n_train), torch.arange(n_train), config.batch_size,
                         shuffle=True, seed=ctx.seed)
-    test = make_loader(torch.arange(n_train, n_total), data["captions"][n_train:], 256)
+    test = make_loader(torch.arange(n_train, n_total), torch.arange(n_train, n_total), 256)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr,
                                                 total_steps=max(1, config.epochs * len(train)))
-    history = fit(model, train, test, optimizer=opt, loss_fn=caption_loss,
+
+    def resample(epoch: int, history: dict) -> None:  # after epoch index ``epoch``
+        if epoch + 1 < config.epochs:
+            fresh = fresh_clips(epoch + 1)
+            model.replace(0, fresh["clips"], fresh["lengths"], fresh["captions"])
+
+    history = fit(model, train, test, optimizer=opt, loss_fn=model.loss,
                   num_epochs=config.epochs, device=ctx.device,
-                  log=ctx.log, progress=ctx.progress, metric=None,
-                  scheduler=sched)
+                  log=ctx.log, progress=ctx.progress, metric=None, scheduler=sched,
+                  on_epoch_end=resample if fresh_clips is not None else None)
     return captioner, model, history
 
 
@@ -671,12 +702,22 @@ def measure(config: CaptioningConfig, ctx) -> dict:
             f"from test digits; {config.min_frames}–{config.max_frames} frames; "
             f"{np.mean(train['n_objects'] == 2):.2f} with two digits")
 
+    def fresh_clips(k: int) -> dict:
+        """Epoch k's training clips (k ≥ 1; epoch 0 trains on ``train``): the same for both
+        variants and for every run with this seed."""
+        return make_clips(ds.X_train, ds.y_train, n_train,
+                          np.random.default_rng([ctx.seed, 1, k]), **kw)
+
+    if config.resample_clips and config.epochs > 1:
+        ctx.log(f"new training clips before each epoch: {n_train * config.epochs} clips over "
+                f"{config.epochs} epochs")
     results, preds, breakdowns, histories, captioners = {}, {}, {}, {}, {}
     for variant in VARIANTS:
         ctx.log(f"training the captioner on {variant}")
         pretrain = (ds.X_train, ds.y_train, np.random.default_rng([ctx.seed, 3]))
-        captioner, model, history = train_captioner(variant == "motion", data, n_train,
-                                                    config, ctx, pretrain_data=pretrain)
+        captioner, model, history = train_captioner(
+            variant == "motion", data, n_train, config, ctx, pretrain_data=pretrain,
+            fresh_clips=fresh_clips if config.resample_clips else None)
         pred = greedy_captions(model, test_idx, ctx.device)
         scores = caption_metrics(pred, data["captions"][test_idx])
         exact = scores.pop("exact")
