@@ -133,6 +133,19 @@ def test_digit_cnn_layers():
     assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 16), (16, 32)]
     assert cnn.features(torch.zeros(1, 1, 28, 28)).shape == (1, 32, 7, 7)
     assert any(isinstance(m, torch.nn.Dropout) for m in cnn.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in cnn.modules())
+
+
+def test_digit_cnn_deeper_blocks_with_batch_norm():
+    cnn = DigitCNN(channels=(8, 12), hidden=16, convs_per_block=2, batch_norm=True)
+    convs = [m for m in cnn.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 8), (8, 8), (8, 12),
+                                                                 (12, 12)]
+    assert all(c.bias is None for c in convs)  # BatchNorm's shift replaces the bias
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in cnn.modules()) == 4
+    assert cnn(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    with pytest.raises(ValueError, match="convs_per_block"):
+        DigitCNN(convs_per_block=0)
 
 
 def test_adder_learns_column_addition_from_one_hot_digits():
@@ -589,3 +602,72 @@ def test_pretraining_teaches_the_frame_cnn_digit_and_direction(clips):
                            max_frames=3, p_two=0.0)
     logits = cap.FramePretrainer(captioner, pairs["clips"][:, :2])(torch.arange(8))
     assert logits.shape == (8, 10 + len(cap.DIRECTIONS))
+
+
+# ---------------------------------------------------------------------------------------------
+# captioning: fresh training clips every epoch
+
+
+class _QuietCtx:
+    seed, device = 0, "cpu"
+
+    def log(self, message):
+        pass
+
+    def progress(self, iterable, **kw):
+        return iterable
+
+
+def test_teacher_forcing_loss_reads_the_captions_of_replaced_clips(clips):
+    ds, data = clips
+    model = cap.TeacherForcing(_captioner(False), data["clips"], data["lengths"],
+                               data["captions"])
+    idx = torch.arange(4)
+    logits = model(idx)
+    assert float(model.loss(logits, idx)) == pytest.approx(
+        float(cap.caption_loss(logits, torch.as_tensor(data["captions"][:4]))))
+    new = cap.make_clips(ds.X_train, ds.y_train, 4, np.random.default_rng(9), min_frames=8,
+                         max_frames=12)
+    before = data["clips"].copy()
+    model.replace(0, new["clips"], new["lengths"], new["captions"])
+    frames, lengths, captions = model.batch(torch.arange(6))
+    assert torch.equal(captions[:4], torch.as_tensor(new["captions"]))
+    assert torch.equal(captions[4:], torch.as_tensor(data["captions"][4:6]))
+    assert torch.equal(lengths[:4], torch.as_tensor(new["lengths"]))
+    assert np.array_equal(data["clips"], before)  # the caller's arrays are not touched
+
+
+def test_train_captioner_swaps_in_fresh_clips_before_each_later_epoch(clips):
+    ds, data = clips
+    n_train, drawn = 24, []
+
+    def fresh_clips(k):
+        drawn.append(k)
+        return cap.make_clips(ds.X_train, ds.y_train, n_train, np.random.default_rng([5, k]),
+                              min_frames=8, max_frames=12)
+
+    config = cap.CaptioningConfig(epochs=3, batch_size=8, pretrain_epochs=0, feature_dim=16,
+                                  hidden=16)
+    torch.manual_seed(0)
+    _, model, history = cap.train_captioner(True, data, n_train, config, _QuietCtx(),
+                                            fresh_clips=fresh_clips)
+    assert drawn == [1, 2] and len(history["train_loss"]) == 3  # none after the last epoch
+    _, _, held = model.batch(torch.arange(len(data["lengths"])))
+    assert torch.equal(held[:n_train], torch.as_tensor(fresh_clips(2)["captions"]))
+    assert torch.equal(held[n_train:], torch.as_tensor(data["captions"][n_train:]))  # test
+
+
+def test_captioning_resampling_is_seeded_and_can_be_turned_off(tmp_path):
+    def run(name, **overrides):
+        result = run_experiment("video-captioning", smoke=True, dataset="mnist-5k",
+                                out=tmp_path / name, device="cpu", echo=False,
+                                overrides={"epochs": "2", **overrides})
+        assert result.status == "ok", result.reason
+        history = json.loads((result.out / "history.json").read_text())
+        return result.metrics["variants"]["motion"], history["motion"]["train_loss"]
+
+    (a, loss_a), (b, loss_b) = run("a"), run("b")
+    _, loss_same = run("same", resample_clips="false")
+    assert a == {**b, "epoch_time_s": a["epoch_time_s"]} and loss_a == loss_b  # seeded
+    assert loss_same[0] == loss_a[0]  # the first epoch trains on the same clips
+    assert loss_same[1] != loss_a[1]  # the second on new ones only when resampling

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, claim, num
 from stridelab.experiments.plots import learning_curves_figure, take, to_float
-from stridelab.experiments.registry import register
+from stridelab.experiments.registry import bounded, register
 from stridelab.torch.loop import fit, make_loader, predict
 from stridelab.torch.models.sequence import DigitCalculator, DigitCNN, SumRNN, n_sum_digits
 
@@ -49,6 +49,8 @@ class CalculatorConfig:
     dropout: float = 0.25  # dropout in the CNN's head
     cnn_channels: tuple[int, int] = (16, 32)  # channels of the digit CNN's two conv blocks
     cnn_hidden: int = 128  # width of the digit CNN's hidden Linear layer
+    cnn_convs_per_block: int = bounded(1, ge=1)  # 3×3 convolutions per conv block of the CNN
+    cnn_batch_norm: bool = False  # BatchNorm after each of the CNN's convolutions
     hidden: int = 64  # recurrent state size
     cell: str = "lstm"  # "lstm" or "gru"
     reader: str = "columns"  # how the RNN reads the digits: "columns" or "sequence"
@@ -152,11 +154,17 @@ def _adam(model, lr: float, num_epochs: int, loader):
     return opt, sched
 
 
+def digit_cnn(config: CalculatorConfig) -> DigitCNN:
+    """The configured digit CNN (both regimes start from one built alike)."""
+    return DigitCNN(channels=tuple(config.cnn_channels), hidden=config.cnn_hidden,
+                    dropout=config.dropout, convs_per_block=config.cnn_convs_per_block,
+                    batch_norm=config.cnn_batch_norm)
+
+
 def train_digit_cnn(X_bank: torch.Tensor, y: np.ndarray, X_test_bank: torch.Tensor,
                     y_test: np.ndarray, config: CalculatorConfig, ctx) -> tuple[DigitCNN, dict]:
     """The separate regime's CNN: a 10-way digit classifier on labelled images."""
-    cnn = DigitCNN(channels=tuple(config.cnn_channels), hidden=config.cnn_hidden,
-                   dropout=config.dropout)
+    cnn = digit_cnn(config)
     train = make_loader(torch.arange(len(y)), y, config.batch_size, shuffle=True, seed=ctx.seed)
     test = make_loader(torch.arange(len(y_test)), y_test, 512)
     opt, sched = _adam(cnn, config.lr, config.cnn_epochs, train)
@@ -210,8 +218,7 @@ def train_end_to_end(n_digits: int, X_bank: torch.Tensor, y: np.ndarray,
                      rng: np.random.Generator) -> tuple[DigitCalculator, dict]:
     """CNN and RNN from scratch, trained on the sums only (no digit labels)."""
     K = config.n_numbers
-    cnn = DigitCNN(channels=tuple(config.cnn_channels), hidden=config.cnn_hidden,
-                   dropout=config.dropout)
+    cnn = digit_cnn(config)
     model = DigitCalculator(cnn, SumRNN(n_digits, K, config.hidden, config.cell, config.reader),
                             normalise=config.e2e_normalise)
     idx, targets = make_sequences(y, config.n_train_seq, n_digits, K, rng)

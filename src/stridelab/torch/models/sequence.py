@@ -30,16 +30,30 @@ def n_sum_digits(n_digits: int, n_numbers: int) -> int:
 
 
 class DigitCNN(nn.Module):
-    """Two conv blocks and a dropout MLP: (N, 1, 28, 28) images -> (N, n_classes) logits."""
+    """Two conv blocks and a dropout MLP: (N, 1, 28, 28) images -> (N, n_classes) logits.
+
+    Each block is ``convs_per_block`` 3×3 'same' convolutions (each followed by BatchNorm when
+    ``batch_norm``, then ReLU) and a 2×2 max-pool: (N, c1, 14, 14), then (N, c2, 7, 7).
+    """
 
     def __init__(self, n_classes: int = 10, channels: tuple[int, int] = (16, 32),
-                 hidden: int = 128, dropout: float = 0.25):
+                 hidden: int = 128, dropout: float = 0.25, *, convs_per_block: int = 1,
+                 batch_norm: bool = False):
         super().__init__()
+        if convs_per_block < 1:
+            raise ValueError(f"convs_per_block must be at least 1; got {convs_per_block}")
         c1, c2 = channels
-        self.features = nn.Sequential(
-            nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # (N, c1, 14, 14)
-            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, c2, 7, 7)
-        )
+        layers: list[nn.Module] = []
+        c_in = 1
+        for c_out in (c1, c2):
+            for _ in range(convs_per_block):
+                layers.append(nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm))
+                if batch_norm:
+                    layers.append(nn.BatchNorm2d(c_out))
+                layers.append(nn.ReLU())
+                c_in = c_out
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
             nn.Flatten(), nn.Dropout(dropout), nn.Linear(c2 * 7 * 7, hidden), nn.ReLU(),
             nn.Dropout(dropout), nn.Linear(hidden, n_classes),
