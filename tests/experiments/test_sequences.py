@@ -571,6 +571,9 @@ def test_captioning_notes_follow_the_measured_direction_words():
     no_pretrain = str(cap.narrate(_cap_metrics(0.97, 0.52), cap.CaptioningConfig(
         pretrain_epochs=0)))
     assert "no pretraining" in no_pretrain and "no pretraining" not in used
+    same = str(cap.narrate(_cap_metrics(0.97, 0.52), cap.CaptioningConfig(
+        resample_clips=False, n_train_clips=321)))
+    assert "the same 321 clips" in same and "drawn anew" in used and "drawn anew" not in same
 
 
 # ---------------------------------------------------------------------------------------------

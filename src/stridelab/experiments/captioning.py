@@ -778,11 +778,15 @@ def narrate(metrics: dict, config: CaptioningConfig) -> Notes:
                 f"{num(config, 'n_pretrain')} labelled frames of one moving training digit, "
                 "naming the digit (and, with the difference channel, its direction).",
                 "The per-frame CNN learns from the captions alone (no pretraining).")
+    clips = claim(config.resample_clips and config.epochs > 1,
+                  f"Every epoch trains on {num(config, 'n_train_clips')} clips drawn anew from "
+                  "the training digits, so the captioner cannot learn its clips by heart.",
+                  f"Every epoch trains on the same {num(config, 'n_train_clips')} clips.")
     notes.add("**The sheet's design.** A per-frame CNN (three strided convolutions, dropout) "
               "turns each frame into a vector, the vectors are averaged over the clip's "
               "frames, and an LSTM decoder, fed that average and the previous word at every "
               "step, writes the caption; training uses teacher forcing, testing greedy "
-              "decoding.", pre,
+              "decoding.", pre, clips,
               *[f"With {v} as per-frame input: exact caption "
                 f"**{num(metrics, f'variants.{v}.exact_caption_accuracy')}**, token accuracy "
                 f"{num(metrics, f'variants.{v}.token_accuracy')}, corpus BLEU "
