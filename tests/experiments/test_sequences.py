@@ -539,6 +539,13 @@ def test_calculator_verdict_only_from_trained_regimes(sep, e2e, gain, word):
     assert [w for w in verdicts if w in notes] == ([word] if word in verdicts else [])
 
 
+def test_calculator_notes_count_the_end_to_end_epochs():
+    metrics = _calc_metrics(_regime(0.97, 0.996), _regime(0.0, 0.57), 0.3)
+    one = str(calc.narrate(metrics, calc.CalculatorConfig(e2e_epochs=1)))
+    many = str(calc.narrate(metrics, calc.CalculatorConfig(e2e_epochs=7)))
+    assert "for 1 epoch over" in one and "for 7 epochs over" in many
+
+
 def test_calculator_notes_on_independent_misreads_both_ways():
     config = calc.CalculatorConfig()
     independent = _calc_metrics(_regime(0.80, 0.97, all_right=0.833, independent=0.833),

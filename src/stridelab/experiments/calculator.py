@@ -584,7 +584,8 @@ def narrate(metrics: dict, config: CalculatorConfig) -> Notes:
                       "This run feeds the raw scores to the softmax (`e2e_normalise=false`).")
     notes.add(
         f"**End to end.** The same network trained from scratch on the sums alone, never shown "
-        f"a digit label, for {num(config, 'e2e_epochs')} epochs over "
+        f"a digit label, for {num(config, 'e2e_epochs')} "
+        f"{'epoch' if config.e2e_epochs == 1 else 'epochs'} over "
         f"{num(config, 'n_train_seq')} sequences, reaches "
         f"**{num(metrics, 'end_to_end.exact_sum_accuracy', '.4f')}** exact-sum accuracy. Its "
         "CNN sorts the test images into ten softmax slots which, after the best one-to-one "
