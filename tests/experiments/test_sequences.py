@@ -587,22 +587,23 @@ def test_captioning_notes_follow_the_measured_direction_words():
 # captioning: the per-frame CNN pretrained on single digits
 
 
+class _QuietCtx:
+    """What the training helpers need of a run context: a seed, a device, silent reporting."""
+    seed, device = 0, "cpu"
+
+    def log(self, message):
+        pass
+
+    def progress(self, iterable, **kw):
+        return iterable
+
+
 def test_pretraining_teaches_the_frame_cnn_digit_and_direction(clips):
     ds, _ = clips
-
-    class Ctx:
-        seed, device = 0, "cpu"
-
-        def log(self, message):
-            pass
-
-        def progress(self, iterable, **kw):
-            return iterable
-
     torch.manual_seed(0)
     captioner = _captioner(True).train()
     config = cap.CaptioningConfig(n_pretrain=256, pretrain_epochs=6, batch_size=32, lr=3e-3)
-    history = cap.pretrain_frame_cnn(captioner, ds.X_train, ds.y_train, config, Ctx(),
+    history = cap.pretrain_frame_cnn(captioner, ds.X_train, ds.y_train, config, _QuietCtx(),
                                      np.random.default_rng(0))
     # digit (log 10 = 2.30) plus direction (log 4 = 1.39) at chance: 3.69; the bar digits and
     # their motion are learnable, so the loss must fall below that
@@ -616,16 +617,6 @@ def test_pretraining_teaches_the_frame_cnn_digit_and_direction(clips):
 
 # ---------------------------------------------------------------------------------------------
 # captioning: fresh training clips every epoch
-
-
-class _QuietCtx:
-    seed, device = 0, "cpu"
-
-    def log(self, message):
-        pass
-
-    def progress(self, iterable, **kw):
-        return iterable
 
 
 def test_teacher_forcing_loss_reads_the_captions_of_replaced_clips(clips):

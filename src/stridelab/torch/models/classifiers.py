@@ -30,6 +30,26 @@ def _activation(name: str) -> nn.Module:
 # CNN
 
 
+def conv_blocks(in_channels: int, channels: Sequence[int], *, convs_per_block: int = 1,
+                kernel_size: int = 3, batch_norm: bool = False) -> nn.Sequential:
+    """One block per entry of ``channels``: ``convs_per_block`` 'same' convolutions (the first
+    changes the channel count), each followed by BatchNorm (then without a bias) when
+    ``batch_norm``, and ReLU; then a 2×2 max-pool. (N, in_channels, H, W) ->
+    (N, channels[-1], H / 2^B, W / 2^B) for B blocks."""
+    layers: list[nn.Module] = []
+    c_in = in_channels
+    for c_out in channels:
+        for _ in range(convs_per_block):
+            layers.append(nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2,
+                                    bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.ReLU())
+            c_in = c_out
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
 class MnistCNN(nn.Module):
     """Blocks of ``convs_per_block`` 3×3 'same' convolutions (+ BatchNorm) + ReLU, each block
     ending in a 2×2 max-pool, then a dense hidden layer with dropout and a linear output.
@@ -76,18 +96,8 @@ class MnistCNN(nn.Module):
                               "image to nothing; use fewer channels entries")
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1); got {dropout}")
-        layers: list[nn.Module] = []
-        c_in = in_channels
-        for c_out in channels:
-            for _ in range(convs_per_block):
-                layers.append(nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2,
-                                        bias=not batch_norm))
-                if batch_norm:
-                    layers.append(nn.BatchNorm2d(c_out))
-                layers.append(nn.ReLU())
-                c_in = c_out
-            layers.append(nn.MaxPool2d(2))
-        self.features = nn.Sequential(*layers)
+        self.features = conv_blocks(in_channels, channels, convs_per_block=convs_per_block,
+                                    kernel_size=kernel_size, batch_norm=batch_norm)
         side = image_size
         for _ in channels:
             side //= 2

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from stridelab.torch.models.classifiers import conv_blocks
+
 # ---------------------------------------------------------------------------------------------
 # the digit calculator
 
@@ -43,17 +45,8 @@ class DigitCNN(nn.Module):
         if convs_per_block < 1:
             raise ValueError(f"convs_per_block must be at least 1; got {convs_per_block}")
         c1, c2 = channels
-        layers: list[nn.Module] = []
-        c_in = 1
-        for c_out in (c1, c2):
-            for _ in range(convs_per_block):
-                layers.append(nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm))
-                if batch_norm:
-                    layers.append(nn.BatchNorm2d(c_out))
-                layers.append(nn.ReLU())
-                c_in = c_out
-            layers.append(nn.MaxPool2d(2))
-        self.features = nn.Sequential(*layers)
+        self.features = conv_blocks(1, (c1, c2), convs_per_block=convs_per_block,
+                                    batch_norm=batch_norm)        # (N, c2, 7, 7)
         self.head = nn.Sequential(
             nn.Flatten(), nn.Dropout(dropout), nn.Linear(c2 * 7 * 7, hidden), nn.ReLU(),
             nn.Dropout(dropout), nn.Linear(hidden, n_classes),
