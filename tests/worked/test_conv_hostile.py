@@ -160,6 +160,8 @@ def test_figure_under_a_regular_file_is_refused_before_computing(tmp_path, monke
         (["--input", "1 2; 3 4", "--kernel", "1", "--padding", "\u00b2"], "not understood"),
         (["--input", "1\x002", "--kernel", "1"], "not a number"),
         (["--input", "1 2; 3 4", "--kernel", "1", "--check", "1e400"], "range"),
+        # argparse turns `--bias=--` into an empty list (found by the random test below)
+        (["--input=0", "--kernel=sobel_x", "--padding=1", "--bias=--"], "--bias is empty"),
     ],
 )
 def test_more_extremes(argv, fragment):

@@ -671,8 +671,15 @@ def parse_biases(values) -> list[Number] | None:
             if not toks:
                 raise DataError("--bias is empty; give one number per kernel, e.g. --bias 0.5")
             out += [parse_number(t, what="--bias") for t in toks]
+        elif isinstance(v, (list, tuple)) and not v:
+            # argparse hands `--bias=--` over as an empty list
+            raise DataError("--bias is empty; give one number per kernel, e.g. --bias 0.5")
         else:
-            out.append(exact_from_array(v, what="--bias"))
+            value = exact_from_array(v, what="--bias")
+            if isinstance(value, list):
+                raise DataError("--bias takes one number per kernel, e.g. --bias 0.5,-1; "
+                                "got a nested list")
+            out.append(value)
     if len(out) > MAX_EXACT_CELLS:
         raise DataError(f"--bias has {len(out):,} values, above the limit of {MAX_EXACT_CELLS:,}")
     return out or None
