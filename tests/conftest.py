@@ -7,6 +7,13 @@ os.environ.setdefault("STRIDELAB_DATA", os.path.join(os.path.dirname(__file__), 
 
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests draw the same examples on every run, so a red CI run reproduces and a green
+# one stays green; STRIDELAB_FUZZ=1 draws new examples each run, to hunt for more.
+settings.register_profile("fixed", derandomize=True)
+settings.register_profile("fuzz", derandomize=False)
+settings.load_profile("fuzz" if os.environ.get("STRIDELAB_FUZZ") else "fixed")
 
 
 @pytest.fixture(scope="session")
