@@ -1,6 +1,6 @@
 """CIFAR-10 against the clock: the cifar10 experiment's full configuration, timed end to end.
 
-The issue's targets: at least 0.70 test accuracy within 15 minutes on 2 CPU cores (preset
+Its targets: at least 0.70 test accuracy within 15 minutes on 2 CPU cores (preset
 ``cpu``), and at least 0.93 on one GPU (preset ``gpu``). This runs the registered experiment
 (the same code as ``stridelab run cifar10``) and prints JSON with the accuracy, the times and
 the device:

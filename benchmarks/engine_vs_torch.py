@@ -1,6 +1,6 @@
 """Convolution forward + backward: stridelab.core against PyTorch, float32, equal threads.
 
-Cases (from the issue):
+Cases:
   (a) conv2d N=64, C 32 -> 64, 14x14, k=3, padding "same"
   (b) conv2d N=64, C 1 -> 32, 28x28, k=5, stride 2, padding 2 (symmetric, 14x14 out)
   (c) conv1d N=64, C 16 -> 32, L=256, k=7, padding "same"

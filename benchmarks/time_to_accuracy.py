@@ -20,7 +20,7 @@ time after every epoch; its time to 0.99 and to its best accuracy; stridelab's t
 target (0.995 on MNIST, 0.93 on Fashion-MNIST); the ratios stridelab / reference; and the
 achieved training FLOP/s (FLOPs of one training step counted by ``torch.utils.flop_counter``,
 times the steps, over the training time) over the machine's sgemm FLOP/s measured in the same
-run at the same thread count. Verdicts of the issue's targets:
+run at the same thread count. Verdicts of its targets:
 
 - MNIST: stridelab's time to 0.995 ≤ 1.0 × the reference's time to 0.99;
 - Fashion-MNIST: stridelab's time to 0.93 ≤ 0.5 × the reference's time to its best;
@@ -187,6 +187,24 @@ def load_grey(name: str, data_dir) -> Dataset:
     return ds
 
 
+PATH_OPTIONS = ("--data-dir", "--record")  # their values name places on one machine
+
+
+def portable_command(argv: list[str]) -> str:
+    """The command line of a run, its path values replaced by DIR, for a record others read."""
+    words, hide = ["time_to_accuracy.py"], False
+    for word in argv:
+        option = word.split("=", 1)[0]
+        if hide:
+            words.append("DIR")
+        elif option in PATH_OPTIONS and "=" in word:
+            words.append(f"{option}=DIR")
+        else:
+            words.append(word)
+        hide = not hide and word in PATH_OPTIONS
+    return " ".join(words)
+
+
 def run_dataset(ds: Dataset, args, config: CNNConfig, log) -> dict:
     """Both recipes on one data set; returns its JSON record."""
     name = ds.name
@@ -253,7 +271,7 @@ def run_dataset(ds: Dataset, args, config: CNNConfig, log) -> dict:
                 "name": ds.name, "sha256": ds.sha256, "n_train": len(y_np), "n_test": n_test},
             "quick": args.quick, "seed": args.seed, "threads": args.threads,
             "date": datetime.date.today().isoformat(), "version": stridelab.__version__,
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "command": portable_command(args.argv),
             "machine": {**environment_record("cpu"), "platform": platform.platform()},
             "sgemm_flops": {"before": before, "after": after, "mean": sgemm},
             # 1-minute load averages when the run started and ended: other work on the
@@ -289,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", type=Path, default=None,
                         help="write time-to-accuracy--NAME.json records into this directory")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     explicit = {a.split("=", 1)[0] for a in args.overrides}
     if args.quick:
         if "--datasets" not in " ".join(argv if argv is not None else sys.argv):

@@ -49,6 +49,13 @@ def benchmark_run(tmp_path_factory):
     return root
 
 
+def test_the_recorded_command_names_no_paths():
+    assert tta.portable_command(["--data-dir", "/home/x/data", "--datasets", "mnist",
+                                 "--record=/tmp/r", "--set", "epochs=3"]) == (
+        "time_to_accuracy.py --data-dir DIR --datasets mnist --record=DIR --set epochs=3")
+    assert tta.portable_command(["--quick"]) == "time_to_accuracy.py --quick"
+
+
 def test_time_to_is_the_first_epoch_at_the_target():
     assert tta.time_to([0.9, 0.99, 0.995, 0.993], [10, 20, 30, 40], 0.99) == 20
     assert tta.time_to([0.9, 0.99, 0.995, 0.993], [10, 20, 30, 40], 0.995) == 30
@@ -96,6 +103,9 @@ def test_the_benchmark_prints_verdicts_and_writes_a_record(benchmark_run, capsys
                         .read_text())
     assert record["stridelab"]["test_accuracy"] == out["stridelab"]["test_accuracy"]
     assert record["machine"]["cpu_count"] >= 1 and record["dataset"]["sha256"]
+    # the command is the one given, without the places it named on this machine
+    assert record["command"].startswith("time_to_accuracy.py --data-dir DIR --datasets mnist")
+    assert "--record DIR" in record["command"] and str(root) not in record["command"]
 
     table = results_table.build_tta_table(results_table.load_benchmark_records(root / "results"))
     assert f"{out['stridelab']['best_accuracy']:.4f}" in table
