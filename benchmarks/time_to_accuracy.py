@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     explicit = {a.split("=", 1)[0] for a in args.overrides}
     if args.quick:
-        if "--datasets" not in " ".join(argv if argv is not None else sys.argv):
+        if "--datasets" not in " ".join(args.argv):
             args.datasets = "mnist-5k"
         args.n_train = args.n_train or 6000
         args.n_test = args.n_test or 2000

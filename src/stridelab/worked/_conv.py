@@ -666,14 +666,13 @@ def parse_biases(values) -> list[Number] | None:
         values = [values]
     out: list[Number] = []
     for v in values:
+        if isinstance(v, (list, tuple)) and not v:
+            v = ""  # argparse hands `--bias=--` over as an empty list: as empty as ""
         if isinstance(v, str):
             toks = [t for t in re.split(r"[,;\s]+", v.strip()) if t]
             if not toks:
                 raise DataError("--bias is empty; give one number per kernel, e.g. --bias 0.5")
             out += [parse_number(t, what="--bias") for t in toks]
-        elif isinstance(v, (list, tuple)) and not v:
-            # argparse hands `--bias=--` over as an empty list
-            raise DataError("--bias is empty; give one number per kernel, e.g. --bias 0.5")
         else:
             value = exact_from_array(v, what="--bias")
             if isinstance(value, list):
