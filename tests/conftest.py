@@ -29,3 +29,16 @@ def smoke_runs(tmp_path_factory):
     results = run_all(smoke=True, out=root, seed=0, device="cpu", echo=False)
     report = build_report(root, root / "report.html")
     return root, {r.name: r for r in results}, report
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """``run_cli(*argv) -> (exit code, stdout, stderr)``: the command line in this process."""
+    from stridelab.cli import main
+
+    def run(*argv):
+        code = main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

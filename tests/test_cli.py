@@ -9,29 +9,23 @@ import pytest
 from stridelab.cli import main
 
 
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_version(capsys):
-    code, out, _ = run_cli(capsys, "--version")
+def test_version(run_cli):
+    code, out, _ = run_cli("--version")
     assert code == 0
     assert out.startswith("stridelab 0.")
 
 
-def test_list_names_every_experiment(capsys):
+def test_list_names_every_experiment(run_cli):
     from stridelab.experiments.registry import all_experiments
 
-    code, out, _ = run_cli(capsys, "list")
+    code, out, _ = run_cli("list")
     assert code == 0
     for exp in all_experiments():
         assert exp.name in out
 
 
-def test_data_help_explains_every_action(capsys):
-    code, out, _ = run_cli(capsys, "data", "--help")
+def test_data_help_explains_every_action(run_cli):
+    code, out, _ = run_cli("data", "--help")
     assert code == 0
     for line in ("list ", "verify NAME", "fetch NAME"):
         assert line in out
@@ -49,8 +43,8 @@ def test_data_help_explains_every_action(capsys):
     (["frobnicate"], "invalid choice"),
     (["data", "verify"], "needs a data set name"),
 ])
-def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
-    code, _, err = run_cli(capsys, *argv)
+def test_bad_input_is_one_line_and_exit_2(run_cli, argv, fragment):
+    code, _, err = run_cli(*argv)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -58,19 +52,19 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
     assert fragment in lines[0]
 
 
-def test_bad_dataset_name_exit_2(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "run", "svc-baseline", "--smoke", "--dataset", "imagenet",
+def test_bad_dataset_name_exit_2(run_cli, tmp_path):
+    code, _, err = run_cli("run", "svc-baseline", "--smoke", "--dataset", "imagenet",
                            "--out", str(tmp_path))
     assert code == 2
     assert "imagenet" in err and len(err.strip().splitlines()) == 1
 
 
-def test_cuda_without_gpu_is_exit_2(capsys, tmp_path):
+def test_cuda_without_gpu_is_exit_2(run_cli, tmp_path):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is visible")
-    code, _, err = run_cli(capsys, "run", "svc-baseline", "--device", "cuda", "--out",
+    code, _, err = run_cli("run", "svc-baseline", "--device", "cuda", "--out",
                            str(tmp_path))
     assert code == 2 and "no CUDA device" in err
 
@@ -163,28 +157,28 @@ def _toy_registry(monkeypatch, **experiments):
     return toy
 
 
-def test_list_verbose_shows_quick_values_and_bounds(capsys, monkeypatch):
+def test_list_verbose_shows_quick_values_and_bounds(run_cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     _toy_registry(monkeypatch, t_list=(lambda c, ctx: {}, {"quick": {"epochs": 1}}))
-    code, out, _ = run_cli(capsys, "list", "-v")
+    code, out, _ = run_cli("list", "-v")
     assert code == 0
     assert "epochs: int = 2 (≥ 1)  [quick: 1]" in out  # rich would eat "[quick: 1]" as markup
     assert "lr: float = 0.1 (> 0)" in out
 
 
-def test_a_failed_run_prints_its_reason_once(capsys, monkeypatch, tmp_path):
+def test_a_failed_run_prints_its_reason_once(run_cli, monkeypatch, tmp_path):
     def boom(config, ctx):
         raise RuntimeError("deliberate failure")
 
     _toy_registry(monkeypatch, t_boom=(boom, {}))
     monkeypatch.setenv("COLUMNS", "200")
-    code, out, err = run_cli(capsys, "run", "t-boom", "--out", str(tmp_path), "--device", "cpu")
+    code, out, err = run_cli("run", "t-boom", "--out", str(tmp_path), "--device", "cpu")
     assert code == 1
     assert (out + err).count("deliberate failure") == 1, out + err
     assert "Traceback" in (tmp_path / "t-boom" / "log.txt").read_text()
 
 
-def test_a_user_error_inside_a_run_is_one_line_once(capsys, monkeypatch, tmp_path):
+def test_a_user_error_inside_a_run_is_one_line_once(run_cli, monkeypatch, tmp_path):
     from stridelab.errors import TrainingDiverged
 
     def diverge(config, ctx):
@@ -192,7 +186,7 @@ def test_a_user_error_inside_a_run_is_one_line_once(capsys, monkeypatch, tmp_pat
         raise TrainingDiverged("the training loss became nan at batch 3; lower the lr")
 
     _toy_registry(monkeypatch, t_nan=(diverge, {}))
-    code, out, err = run_cli(capsys, "run", "t-nan", "--out", str(tmp_path), "--device", "cpu")
+    code, out, err = run_cli("run", "t-nan", "--out", str(tmp_path), "--device", "cpu")
     assert code == 2
     assert err.count("became nan") == 1 and out.count("became nan") == 0
     assert err.strip().splitlines()[-1].startswith("stridelab: error: the training loss")
@@ -239,12 +233,12 @@ def test_summary_shows_each_lesson_and_fits_80_columns(monkeypatch):
         assert " ".join(lesson_line(record).split()) in flat
 
 
-def test_sheet_command_is_registered(capsys):
-    code, out, _ = run_cli(capsys, "--help")
+def test_sheet_command_is_registered(run_cli):
+    code, out, _ = run_cli("--help")
     assert code == 0
     assert "sheet" in out and "solution sheets: list, show and solve" in " ".join(out.split())
     import importlib.util
 
-    code, out, err = run_cli(capsys, "sheet", "list")
+    code, out, err = run_cli("sheet", "list")
     if importlib.util.find_spec("stridelab.sheets") is None:
         assert code == 2 and "not available" in err and len(err.strip().splitlines()) == 1

@@ -5,17 +5,12 @@ import textwrap
 
 import pytest
 
-from stridelab.cli import main
 from stridelab.sheets import refs
 from stridelab.sheets.loader import builtin_names, load_sheet, task_id
 
 BUILTIN = ["lmu-4", "rptu-2", "tue-4", "tuwien-4", "yale-663-2"]
 
 
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_the_five_sheets_are_built_in():
@@ -53,16 +48,16 @@ def test_builtin_sheets_keep_the_sheets_order_and_numbers():
                                      "pool:k=10,s=2,p=2", "pool:k=2,s=1,p=0"]
 
 
-def test_sheet_list_shows_every_sheet(capsys):
-    code, out, _ = run_cli(capsys, "sheet", "list")
+def test_sheet_list_shows_every_sheet(run_cli):
+    code, out, _ = run_cli("sheet", "list")
     assert code == 0
     for name in BUILTIN:
         assert name in out
     assert "22" in out and "17" in out  # task counts of the Yale and TU Wien sheets
 
 
-def test_sheet_show_lists_what_each_task_runs(capsys):
-    code, out, _ = run_cli(capsys, "sheet", "show", "lmu-4", "--quick")
+def test_sheet_show_lists_what_each_task_runs(run_cli):
+    code, out, _ = run_cli("sheet", "show", "lmu-4", "--quick")
     assert code == 0
     assert "4-2 (a)" in out and "stridelab conv" in out
     assert "stridelab run mlp-vs-cnn --quick" in out
@@ -149,21 +144,21 @@ BAD_SHEETS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_SHEETS))
-def test_each_mistake_is_one_line_naming_file_task_and_key(tmp_path, capsys, case):
+def test_each_mistake_is_one_line_naming_file_task_and_key(tmp_path, run_cli, case):
     body, fragment = BAD_SHEETS[case]
     path = _sheet(tmp_path, body)
-    code, out, err = run_cli(capsys, "sheet", "show", str(path))
+    code, out, err = run_cli("sheet", "show", str(path))
     assert code == 2, (case, out, err)
     assert err.count("\n") == 1, err
     assert err.startswith(f"stridelab: error: {path}: "), err
     assert fragment in err, err
 
 
-def test_a_bad_path_into_a_worked_answer_stops_before_anything_is_written(tmp_path, capsys):
+def test_a_bad_path_into_a_worked_answer_stops_before_anything_is_written(tmp_path, run_cli):
     path = _sheet(tmp_path, _GOOD_WORKED + '\n[[task]]\nlabel = "2"\nstatement = "s"\n'
                   'kind = "answer"\nanswer = "{worked.1a.results.0.outptu}"\n')
     out_dir = tmp_path / "out"
-    code, _, err = run_cli(capsys, "sheet", "solve", str(path), "--out", str(out_dir),
+    code, _, err = run_cli("sheet", "solve", str(path), "--out", str(out_dir),
                            "--runs", str(tmp_path / "runs"), "--no-pdf", "--no-notebook")
     assert code == 2
     errors = [line for line in err.splitlines() if line.startswith("stridelab: error:")]
@@ -173,15 +168,15 @@ def test_a_bad_path_into_a_worked_answer_stops_before_anything_is_written(tmp_pa
     assert not list(out_dir.glob(".*")), "a partial solution was left behind"
 
 
-def test_unknown_sheet_name(capsys):
-    code, _, err = run_cli(capsys, "sheet", "show", "rptu-3")
+def test_unknown_sheet_name(run_cli):
+    code, _, err = run_cli("sheet", "show", "rptu-3")
     assert code == 2
     assert "unknown sheet 'rptu-3'" in err and "rptu-2" in err
 
 
-def test_tasks_selection_that_matches_nothing(tmp_path, capsys):
+def test_tasks_selection_that_matches_nothing(tmp_path, run_cli):
     path = _sheet(tmp_path, _GOOD_WORKED)
-    code, _, err = run_cli(capsys, "sheet", "solve", str(path), "--tasks", "7",
+    code, _, err = run_cli("sheet", "solve", str(path), "--tasks", "7",
                            "--out", str(tmp_path / "o"), "--no-pdf", "--no-notebook")
     assert code == 2
     assert "--tasks 7: no task" in err and "1 a)" in err

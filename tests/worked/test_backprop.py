@@ -341,12 +341,6 @@ CHAIN = {
 }
 
 
-def cli(capsys, *argv):
-    from stridelab.cli import main
-
-    code = main(["backprop", *[str(a) for a in argv]])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_relu_chain_steps_by_hand():
@@ -363,11 +357,11 @@ def test_relu_chain_steps_by_hand():
 
 
 @pytest.mark.parametrize("step, grads", [(1, (0, 0)), (2, (4, 2))])
-def test_graph_of_any_step_draws_that_steps_numbers(tmp_path, capsys, step, grads):
+def test_graph_of_any_step_draws_that_steps_numbers(tmp_path, run_cli, step, grads):
     f = tmp_path / "chain.json"
     f.write_text(json.dumps(CHAIN))
     g = tmp_path / f"step{step}.png"
-    code, out, err = cli(capsys, f, "--graph", g, "--step", step, "--format", "json")
+    code, out, err = run_cli("backprop", f, "--graph", g, "--step", step, "--format", "json")
     assert code == 0 and err == "" and g.read_bytes()[:4] == b"\x89PNG"
     d = json.loads(out)
     assert d["graph"] == str(g) and d["graph_step"] == step
@@ -397,10 +391,10 @@ def test_graph_of_any_step_draws_that_steps_numbers(tmp_path, capsys, step, grad
         (["--digits", "99"], "--digits is 99, above the limit of 17"),
     ],
 )
-def test_graph_and_step_options_are_checked_first(tmp_path, capsys, extra, fragment):
+def test_graph_and_step_options_are_checked_first(tmp_path, run_cli, extra, fragment):
     f = tmp_path / "chain.json"
     f.write_text(json.dumps(CHAIN))
-    code, out, err = cli(capsys, f, *[str(tmp_path / e) if e.startswith("g.") else e
+    code, out, err = run_cli("backprop", f, *[str(tmp_path / e) if e.startswith("g.") else e
                                       for e in extra])
     assert code == 2 and out == "" and err.count("\n") == 1 and fragment in err
     assert not list(tmp_path.glob("g.*"))
@@ -522,14 +516,14 @@ def test_check_names_each_slip(net, student, wrong, slip):
         assert r"\leftarrow" in e.update
 
 
-def test_check_all_correct_and_the_correct_update_shown(tmp_path, capsys):
+def test_check_all_correct_and_the_correct_update_shown(tmp_path, run_cli):
     f = tmp_path / "mine.json"
     f.write_text(json.dumps(RELU_RIGHT))
-    code, out, _ = cli(capsys, json.dumps(RELU_NET), "--check", f, "--format", "markdown")
+    code, out, _ = run_cli("backprop", json.dumps(RELU_NET), "--check", f, "--format", "markdown")
     assert code == 0 and "**All correct**: 9 of 9 parameters match the update."  # 4 + 2 + 2 + 1 in out
     wrong = json.loads(json.dumps(RELU_RIGHT))
     wrong["layers"][1]["W"][0][1] = 0.5
-    code, out, _ = cli(capsys, json.dumps(RELU_NET), "--check", json.dumps(wrong), "--format",
+    code, out, _ = run_cli("backprop", json.dumps(RELU_NET), "--check", json.dumps(wrong), "--format",
                        "json")
     d = json.loads(out)["check"]
     assert d["correct"] is False and d["n_wrong"] == 1
@@ -603,37 +597,37 @@ def test_slip_free_variant_reproduces_solve(seed, acts, loss, mode):
 # ---------------------------------------------------------------- hostile input (#18)
 
 
-def one_line_error(capsys, *argv):
-    code, out, err = cli(capsys, *argv)
+def one_line_error(run_cli, *argv):
+    code, out, err = run_cli("backprop", *argv)
     assert code == 2 and out == "" and err.startswith("stridelab: error: ")
     assert err.count("\n") == 1
     return err
 
 
-def test_1e400_is_refused(capsys):
-    err = one_line_error(capsys, RELU_NET_TEXT.replace('"lr": 0.1', '"lr": 1e400'))
+def test_1e400_is_refused(run_cli):
+    err = one_line_error(run_cli, RELU_NET_TEXT.replace('"lr": 0.1', '"lr": 1e400'))
     assert "1e400 is beyond float64's range" in err
 
 
-def test_5000_digit_number_is_refused(capsys):
-    err = one_line_error(capsys, RELU_NET_TEXT.replace('"lr": 0.1', '"lr": ' + "7" * 5000))
+def test_5000_digit_number_is_refused(run_cli):
+    err = one_line_error(run_cli, RELU_NET_TEXT.replace('"lr": 0.1', '"lr": ' + "7" * 5000))
     assert "5,000 characters long; at most 400" in err
 
 
-def test_long_exact_input_is_read_as_float64(capsys):
+def test_long_exact_input_is_read_as_float64(run_cli):
     lr = "0." + "1" * 70  # 70 digits: beyond MAX_EXACT_DIGITS, within float64
-    code, out, _ = cli(capsys, RELU_NET_TEXT.replace('"lr": 0.1', f'"lr": {lr}'),
+    code, out, _ = run_cli("backprop", RELU_NET_TEXT.replace('"lr": 0.1', f'"lr": {lr}'),
                        "--format", "markdown")
     assert code == 0 and "1 input number(s) had more than 60 digits" in out
     assert "Numbers: float64" in out
 
 
-def test_many_steps_with_an_awkward_lr_fall_back_to_float64(capsys):
+def test_many_steps_with_an_awkward_lr_fall_back_to_float64(run_cli):
     import time
 
     text = RELU_NET_TEXT.replace('"lr": 0.1', '"lr": 0.123456789, "steps": 300')
     t0 = time.perf_counter()
-    code, out, err = cli(capsys, text, "--format", "json")
+    code, out, err = run_cli("backprop", text, "--format", "json")
     took = time.perf_counter() - t0
     assert code == 0 and err == "" and took < 10  # 14 s and a crash before the fallback
     d = json.loads(out)
@@ -650,29 +644,29 @@ def test_many_steps_with_an_awkward_lr_fall_back_to_float64(capsys):
     assert f"exact rational arithmetic in steps 1 to {k - 1}; from step {k} on float64" in md
 
 
-def test_100_million_steps_refused_up_front(capsys):
-    err = one_line_error(capsys, RELU_NET_TEXT.replace('"lr": 0.1', '"lr": 0.1, "steps": 100000000'))
+def test_100_million_steps_refused_up_front(run_cli):
+    err = one_line_error(run_cli, RELU_NET_TEXT.replace('"lr": 0.1', '"lr": 0.1, "steps": 100000000'))
     assert "steps is 100,000,000, above the limit of 1,000" in err
 
 
 @pytest.mark.parametrize("deep", ["[" * 100_000 + "]" * 100_000,
                                   '{"a":' * 100_000 + "1" + "}" * 100_000])
-def test_json_nested_100000_deep_is_one_line(tmp_path, capsys, deep):
+def test_json_nested_100000_deep_is_one_line(tmp_path, run_cli, deep):
     f = tmp_path / "deep.json"
     f.write_text(deep)
-    assert "nested more than 32 levels deep" in one_line_error(capsys, f)
-    assert "nested more than 32" in one_line_error(capsys, deep)  # as text, not a file name
+    assert "nested more than 32 levels deep" in one_line_error(run_cli, f)
+    assert "nested more than 32" in one_line_error(run_cli, deep)  # as text, not a file name
 
 
-def test_too_large_network_refused_up_front(capsys):
+def test_too_large_network_refused_up_front(run_cli):
     big = {"layers": [{"W": [[0] * 101] * 100}], "lr": 0.1, "data": [{"x": [0] * 101, "y": [0] * 100}]}
-    err = one_line_error(capsys, json.dumps(big))
+    err = one_line_error(run_cli, json.dumps(big))
     assert "weights and biases is 10,100, above the limit of 10,000" in err
 
 
-def test_divergence_is_one_line(capsys):
+def test_divergence_is_one_line(run_cli):
     s = {"layers": [{"W": [[1e300]]}], "lr": 1e300, "steps": 5, "data": [{"x": [1e300], "y": [0]}]}
-    assert "overflowed float64" in one_line_error(capsys, json.dumps(s))
+    assert "overflowed float64" in one_line_error(run_cli, json.dumps(s))
 
 
 def test_python_floats_in_a_dict_are_their_decimals():
@@ -691,9 +685,9 @@ def test_a_long_run_writes_out_the_chain_rule_of_its_first_and_last_steps_only()
 
 
 @pytest.mark.parametrize("text", ["", "   "])
-def test_an_empty_spec_is_not_the_current_directory(capsys, text):
-    assert "the spec is empty" in one_line_error(capsys, text)
+def test_an_empty_spec_is_not_the_current_directory(run_cli, text):
+    assert "the spec is empty" in one_line_error(run_cli, text)
 
 
-def test_a_long_non_json_argument_is_not_opened_as_a_file(capsys):
-    assert "neither a file name nor JSON text" in one_line_error(capsys, "a" * 5000)
+def test_a_long_non_json_argument_is_not_opened_as_a_file(run_cli):
+    assert "neither a file name nor JSON text" in one_line_error(run_cli, "a" * 5000)

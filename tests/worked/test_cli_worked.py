@@ -6,8 +6,6 @@ import sys
 
 import pytest
 
-from stridelab.cli import main
-
 SHEET = "8 2 9; 3 4 6; 5 9 3"
 NET = (
     '{"layers": [{"W": [[1, -1], [2, 0]], "b": [0, 1], "activation": "relu"}, '
@@ -15,10 +13,6 @@ NET = (
 )
 
 
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize(
@@ -43,25 +37,25 @@ def run_cli(capsys, *argv):
         (["derive", "ridge", "--points", "none"], "--points"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
-    code, out, err = run_cli(capsys, *argv)
+def test_bad_input_exits_2_with_one_line(run_cli, argv, fragment):
+    code, out, err = run_cli(*argv)
     assert code == 2
     assert err.startswith("stridelab: error: ") and err.count("\n") == 1
     assert fragment in err
     assert out == ""
 
 
-def test_conv_json_through_the_cli(capsys):
+def test_conv_json_through_the_cli(run_cli):
     code, out, _ = run_cli(
-        capsys, "conv", "--input", SHEET, "--kernel", "1 0 -1; 2 0 -2; 1 0 -1", "--json"
+        "conv", "--input", SHEET, "--kernel", "1 0 -1; 2 0 -2; 1 0 -1", "--json"
     )
     assert code == 0 and json.loads(out)["results"][0]["output"] == [[-5]]
 
 
-def test_ragged_backprop_file(tmp_path, capsys):
+def test_ragged_backprop_file(tmp_path, run_cli):
     f = tmp_path / "net.json"
     f.write_text(NET.replace("[[1, -1], [2, 0]]", "[[1, -1], [2]]"))
-    code, _, err = run_cli(capsys, "backprop", str(f))
+    code, _, err = run_cli("backprop", str(f))
     assert code == 2 and "row 2 has 1 values" in err
 
 

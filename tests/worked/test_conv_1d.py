@@ -18,10 +18,6 @@ def sigmoid(z):
     return 1 / (1 + math.exp(-z))
 
 
-def run_cli(capsys, *argv):
-    code = cli_main(["conv", *argv, "--format", "markdown"])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def answer(*argv):
@@ -238,16 +234,16 @@ def test_plain_literal_has_no_alias():
     assert ans.results[0].kernel.alias is None and "This is" not in ans.to_markdown()
 
 
-def test_bad_layer_options(capsys):
-    code, out, err = run_cli(capsys, "--input", "1 2 3", "--kernel", "1 1", "--bias=1,2")
+def test_bad_layer_options(run_cli):
+    code, out, err = run_cli("conv", "--format", "markdown", "--input", "1 2 3", "--kernel", "1 1", "--bias=1,2")
     assert code == 2 and "1 kernel" in err and err.count("\n") == 1 and out == ""
-    code, _, err = run_cli(capsys, "--input", "1 2 3", "--kernel", "1 1", "--activation", "gelu")
+    code, _, err = run_cli("conv", "--format", "markdown", "--input", "1 2 3", "--kernel", "1 1", "--activation", "gelu")
     assert code == 2 and "--activation 'gelu'" in err
-    code, _, err = run_cli(capsys, "--input", "1 2 3", "--kernel", "1 1", "--padding", "1,1,1,1")
+    code, _, err = run_cli("conv", "--format", "markdown", "--input", "1 2 3", "--kernel", "1 1", "--padding", "1,1,1,1")
     assert code == 2 and "1-D" in err
-    code, _, err = run_cli(capsys, "--input", "1 2; 3 4", "--channels-first", "--kernel", "sobel_x")
+    code, _, err = run_cli("conv", "--format", "markdown", "--input", "1 2; 3 4", "--channels-first", "--kernel", "sobel_x")
     assert code == 2 and "--channels-first" in err
-    code, _, err = run_cli(capsys, "--input", "1 2 3", "--kernel", "1 1", "--explain", "5")
+    code, _, err = run_cli("conv", "--format", "markdown", "--input", "1 2 3", "--kernel", "1 1", "--explain", "5")
     assert code == 2 and "position 5 is outside the output of 2 values" in err
     with pytest.raises(ConfigError, match="one-row"):
         conv.solve([[1, 2], [3, 4]], ["1 1"], ndim=1)

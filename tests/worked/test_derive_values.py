@@ -9,7 +9,6 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from stridelab.cli import main
 from stridelab.errors import ConfigError, DataError
 from stridelab.worked import _derive as derive
 
@@ -18,10 +17,6 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 
-def cli(capsys, *argv):
-    code = main(["derive", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def passed(d):
@@ -48,14 +43,14 @@ def test_softmax_jacobian_of_equal_logits():
     assert d.inputs == {"z": [5, 5, 5]}
 
 
-def test_softmax_jacobian_with_the_cli(capsys):
-    code, out, err = cli(capsys, "softmax-jacobian", "--z", "0 0", "--json")
+def test_softmax_jacobian_with_the_cli(run_cli):
+    code, out, err = run_cli("derive", "softmax-jacobian", "--z", "0 0", "--json")
     doc = json.loads(out)
     assert code == 0 and err == ""
     assert doc["output"] == [[0.25, -0.25], [-0.25, 0.25]]
     assert doc["check"]["passed"] is True
     assert "torch.autograd" in doc["check"]["route"]
-    code, out, _ = cli(capsys, "softmax-jacobian", "--z", "1 2 3")
+    code, out, _ = run_cli("derive", "softmax-jacobian", "--z", "1 2 3")
     assert code == 0 and "S = e^{-2} + e^{-1} + 1" in out and "**passed**" in out
     assert "Numerically at your values" in out
 

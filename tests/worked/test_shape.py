@@ -243,12 +243,6 @@ def test_bad_input(inp, layers, fragment):
 # ---------------------------------------------------------------- open filter counts
 
 
-def run_cli(capsys, *argv):
-    from stridelab.cli import main
-
-    code = main(["shape", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize(
@@ -261,8 +255,8 @@ def run_cli(capsys, *argv):
         ("pool:k=2,s=1,p=0", 49, 1, 0),  # (50 - 2)/1 + 1
     ],
 )
-def test_sheet_problem_4_1_one_command_each(capsys, layer, size, depth, params):
-    code, out, err = run_cli(capsys, "--input", "50x50x1", layer, "--format", "json")
+def test_sheet_problem_4_1_one_command_each(run_cli, layer, size, depth, params):
+    code, out, err = run_cli("shape", "--input", "50x50x1", layer, "--format", "json")
     assert code == 0 and err == ""
     d = json.loads(out)
     assert d["output_shape"] == [size, size, depth]
@@ -339,8 +333,8 @@ def test_upsample_factor_and_reshape_of_any_shape():
     assert shape.solve("4x4x1", ["upsample:s=2"]).output == (8, 8, 1)  # s= is the same
 
 
-def test_reshape_size_mismatch_is_one_line(capsys):
-    code, out, err = run_cli(capsys, "--input", "2", "dense:n=392", "reshape:7x7x9")
+def test_reshape_size_mismatch_is_one_line(run_cli):
+    code, out, err = run_cli("shape", "--input", "2", "dense:n=392", "reshape:7x7x9")
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "392 values" in err and "7×7×9 needs 441" in err
 
@@ -395,9 +389,9 @@ def test_check_names_each_parameter_slip(inp, layers, params, slips):
     assert all(got.startswith(want) for got, want in zip(c.params_slips, slips))
 
 
-def test_check_all_correct_and_with_symbols(capsys):
+def test_check_all_correct_and_with_symbols(run_cli):
     code, out, _ = run_cli(
-        capsys, "--input", "50x50x1", "conv:k=4,s=1,p=1", "--check", "49x49xn,params=17n",
+        "shape", "--input", "50x50x1", "conv:k=4,s=1,p=1", "--check", "49x49xn,params=17n",
         "--format", "markdown",
     )
     assert code == 0 and "**All correct.**" in out
@@ -406,9 +400,9 @@ def test_check_all_correct_and_with_symbols(capsys):
     assert ans.check({"shape": "10", "params": 46226}).correct is True
 
 
-def test_check_in_json_and_unexplained_answers(capsys):
+def test_check_in_json_and_unexplained_answers(run_cli):
     code, out, _ = run_cli(
-        capsys, "--input", "50x50x1", *SHEET, "--check", "10,params=99", "--format", "json"
+        "shape", "--input", "50x50x1", *SHEET, "--check", "10,params=99", "--format", "json"
     )
     d = json.loads(out)["check"]
     assert code == 0 and d["shape_ok"] is True and d["params_ok"] is False
