@@ -19,20 +19,15 @@ from stridelab.errors import StridelabError
 
 EXIT_USAGE = 2
 
-# worked-solution commands: name -> (module exposing add_arguments(parser) and main(args), help).
-# A module is imported only when its command runs, so start-up stays fast.
-WORKED = {
-    "conv": ("stridelab.worked._conv",
-             "convolve/correlate small matrices or photos, every product shown"),
-    "shape": ("stridelab.worked._shape",
-              "output shapes and parameter counts of a layer stack, with formulas"),
-    "backprop": ("stridelab.worked._backprop",
-                 "one gradient-descent step on a tiny network, every partial derivative shown"),
-    "derive": ("stridelab.worked._derive",
-               "symbolic derivations (softmax, cross-entropy, ridge, conv gradients ...)"),
-    "sheet": ("stridelab.sheets.cli",
-              "solution sheets: list, show and solve a course's exercise sheet"),
-}
+# commands whose module is imported only when they run, so start-up stays fast: the worked
+# solutions (stridelab.worked.commands) and the sheets. name -> (module, one line of help)
+def _lazy_commands() -> dict[str, tuple[str, str]]:
+    from stridelab.worked.commands import COMMANDS
+
+    table = {c.name: (c.module, c.help) for c in COMMANDS.values()}
+    table["sheet"] = ("stridelab.sheets.cli",
+                      "solution sheets: list, show and solve a course's exercise sheet")
+    return table
 
 
 class _Parser(argparse.ArgumentParser):
@@ -385,7 +380,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data)
 
     selected = _command_in(argv or [])
-    for name, (module_name, help_text) in WORKED.items():
+    for name, (module_name, help_text) in _lazy_commands().items():
         if name != selected:
             sub.add_parser(name, help=help_text, add_help=False)
             continue

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -365,24 +364,12 @@ def load_sheet(name_or_file: str | Path, *, quick: bool = False, smoke: bool = F
 # validation that needs no computation
 
 
-class _RaisingParser(argparse.ArgumentParser):
-    """A command's parser whose errors come back as exceptions (argparse would exit)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise StridelabError(message)
-
-
 def command_parser(command: str) -> argparse.ArgumentParser:
     """A fresh parser with the worked command's own options (what `stridelab COMMAND` takes)."""
-    try:  # the command line's parser class, so a bad option reads as it does there
-        from stridelab.cli import _Parser as parser_class
-    except ImportError:  # pragma: no cover
-        parser_class = _RaisingParser
-    module = importlib.import_module(f"stridelab.worked._{command}")
+    from stridelab.worked.commands import command_parser as worked_parser
+
     # no abbreviations: a sheet file spells every option out, so a typo is never taken for one
-    parser = parser_class(prog=f"stridelab {command}", add_help=False, allow_abbrev=False)
-    module.add_arguments(parser)
-    return parser
+    return worked_parser(command, add_help=False, allow_abbrev=False)
 
 
 def worked_argv(task: Task, spec_path: str | None = None) -> list[str]:
@@ -414,10 +401,10 @@ def _check_worked(sheet: Sheet, task: Task) -> None:
     if task.spec is not None:
         import json
 
-        from stridelab.worked import _backprop
+        from stridelab.worked.commands import module
 
         try:
-            _backprop.load_spec(json.dumps(task.spec))
+            module("backprop").load_spec(json.dumps(task.spec))
         except StridelabError as exc:
             raise sheet.error(task, "spec", str(exc)) from None
         except (TypeError, ValueError) as exc:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib
 import io
 import json
 import os
@@ -224,7 +223,9 @@ def compute_worked(sheet: Sheet, task: Task, figures_dir: Path, spec_dir: Path) 
         # a photo's answer is its figure; keep it with the solution, not in the working directory
         args.out = str(figures_dir / f"{task.id}-{task.command}.png")
         figures.append(Path(args.out))
-    module = importlib.import_module(f"stridelab.worked._{task.command}")
+    from stridelab.worked.commands import module as command_module
+
+    module = command_module(task.command)
     try:
         if hasattr(module, "answer_from_args"):
             answer = module.answer_from_args(args)

@@ -24,8 +24,6 @@ only NumPy; SciPy, SymPy, matplotlib and PyTorch load when an answer needs them.
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import json
 import os
 import tempfile
@@ -100,22 +98,11 @@ def _options(kwargs: dict[str, Any]) -> list[str]:
     return argv
 
 
-class _Parser(argparse.ArgumentParser):
-    """The command's options, with a bad one raised as a ConfigError (not a SystemExit)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        from stridelab.errors import ConfigError
-
-        raise ConfigError(f"{message} (see `{self.prog} --help`)")
-
-
 def _answer(command: str, argv: list[str]) -> Answer:
     """Parse ``argv`` with the command's own parser and build its answer (nothing printed)."""
-    module = importlib.import_module(f"stridelab.worked._{command}")
-    parser = _Parser(prog=f"stridelab {command}")
-    module.add_arguments(parser)
-    args = parser.parse_args(argv)
-    return module.answer_from_args(args)
+    from stridelab.worked.commands import answer
+
+    return answer(command, argv)
 
 
 # ---------------------------------------------------------------------------------------------
