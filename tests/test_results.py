@@ -1,8 +1,8 @@
-"""Result records and the README's measured-results table.
+"""Result records and the measured-results tables of the README and the documentation.
 
 Records are made here from real smoke runs in a temporary directory (never by hand); the
-table built from them is checked against their values; and the committed README table must
-agree with the committed records in results/.
+tables built from them are checked against their values; and the committed tables in README.md
+and docs/ must agree with the committed records in results/.
 """
 
 import importlib.util
@@ -125,20 +125,45 @@ def test_the_table_agrees_with_the_records(smoke_records):
         assert cells[4] == f"{label} {statistics.fmean(values):.4g}{spread}"
 
 
-def test_readme_is_rewritten_between_markers_and_checked(smoke_records, tmp_path, capsys):
+def _marked_checkout(root: Path) -> Path:
+    """A checkout with every marked file that results_table writes, and no benchmark scripts."""
+    for rel, name in (("README.md", "results-summary"), ("docs/experiments.md", "results"),
+                      ("docs/benchmarks.md", "time-to-accuracy"),
+                      ("docs/engine.md", "engine-vs-torch"),
+                      ("docs/kmeans.md", "kmeans-vs-sklearn")):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# {rel}\n\n<!-- {name}:start -->\nold\n<!-- {name}:end -->\n\nafter\n")
+    return root
+
+
+def _block(path: Path, name: str) -> str:
+    text = path.read_text()
+    return text.split(f"<!-- {name}:start -->\n", 1)[1].split(f"<!-- {name}:end -->", 1)[0]
+
+
+def test_tables_are_written_between_markers_and_checked(smoke_records, tmp_path, capsys):
     _, results, _, paths = smoke_records
-    readme = tmp_path / "README.md"
-    readme.write_text("# title\n\n<!-- results:start -->\nold\n<!-- results:end -->\n\nafter\n")
-    argv = ["--results", str(results), "--readme", str(readme)]
+    root = _marked_checkout(tmp_path / "checkout")
+    argv = ["--root", str(root), "--results", str(results)]
     assert results_table.main(argv + ["--check"]) == 1
-    capsys.readouterr()
+    assert "README.md (results-summary)" in capsys.readouterr().err
     assert results_table.main(argv) == 0
-    table = capsys.readouterr().out
-    assert table.startswith("| study |")  # also printed
-    text = readme.read_text()
-    assert text == f"# title\n\n<!-- results:start -->\n{table}<!-- results:end -->\n\nafter\n"
+    records = results_table.load_records(results)
+    assert _block(root / "docs" / "experiments.md", "results") == \
+        results_table.build_table(records)
+    assert _block(root / "README.md", "results-summary") == \
+        results_table.build_summary_table(records)
+    assert (root / "README.md").read_text().endswith("<!-- results-summary:end -->\n\nafter\n")
+    # no time-to-accuracy records and no benchmark scripts here: those blocks stay as they were
+    for rel, name in (("docs/benchmarks.md", "time-to-accuracy"),
+                      ("docs/engine.md", "engine-vs-torch"),
+                      ("docs/kmeans.md", "kmeans-vs-sklearn")):
+        assert _block(root / rel, name) == "old\n"
+    err = capsys.readouterr().err
+    assert "engine_vs_torch.py has no --table option" in err and "kmeans_vs_sklearn.py" in err
     assert results_table.main(argv + ["--check"]) == 0
-    # a record that changes makes the README stale
+    # a record that changes makes the tables stale
     record = json.loads(paths[1].read_text())
     record["metrics"]["test_accuracy"] = 0.123
     for lesson in record["lessons"]:
@@ -147,29 +172,79 @@ def test_readme_is_rewritten_between_markers_and_checked(smoke_records, tmp_path
     other.mkdir()
     (other / paths[0].name).write_text(paths[0].read_text())
     (other / paths[1].name).write_text(json.dumps(record))
-    assert results_table.main(["--results", str(other), "--readme", str(readme), "--check"]) == 1
-    assert "differs from the records" in capsys.readouterr().err
+    assert results_table.main(["--root", str(root), "--results", str(other), "--check"]) == 1
+    assert "differ from the records" in capsys.readouterr().err
 
 
-def test_readme_without_markers(tmp_path, capsys):
-    readme = tmp_path / "README.md"
-    readme.write_text("# no markers\n")
-    (tmp_path / "results").mkdir()
-    argv = ["--results", str(tmp_path / "results"), "--readme", str(readme)]
-    assert results_table.main(argv + ["--check"]) == 1
-    assert results_table.main(argv) == 2
-    assert readme.read_text() == "# no markers\n"
-    assert "nothing rewritten" in capsys.readouterr().err
+def test_the_summary_has_one_row_per_study_in_the_default_configuration(smoke_records):
+    _, _, _, paths = smoke_records
+    records = [json.loads(p.read_text()) for p in paths]
+    assert results_table.build_summary_table(records).count("\n") == 2  # smoke runs: no rows
+    for record in records:  # the same two seeds, read as the full default configuration
+        record["mode"] = "full"
+    rows = results_table.build_summary_table(records).strip().splitlines()[2:]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cells[:3] == ["`svc-baseline`", "mnist-5k", "2"]
+    lessons = records[0]["lessons"]
+    if lessons:
+        i = next((k for k, lesson in enumerate(lessons)
+                  if lesson["metric"] == records[0]["key_metric"]), 0)
+        values = [r["lessons"][i]["value"] for r in records]
+        judged = [lesson for r in records for lesson in r["lessons"]
+                  if lesson["target"] is not None]
+        assert cells[4] == f"{sum(bool(j['met']) for j in judged)}/{len(judged)}"
+        label = lessons[i]["label"]
+    else:
+        values = [r["metrics"]["test_accuracy"] for r in records]
+        label = "test_accuracy"
+    spread = "" if len(set(values)) == 1 else f" ({min(values):.4g}–{max(values):.4g})"
+    assert cells[3].startswith(f"{label} {statistics.fmean(values):.4g}{spread}")
 
 
-def test_committed_readme_table_matches_committed_records():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    if results_table.START not in readme:
-        pytest.skip("README.md has no <!-- results:start --> / <!-- results:end --> markers "
-                    "yet, so it holds no generated results table to check")
-    assert results_table.main(["--results", str(ROOT / "results"),
-                               "--readme", str(ROOT / "README.md"), "--check"]) == 0, \
-        "README's measured-results table differs from results/*.json: run " \
+def test_a_benchmark_script_with_a_table_option_fills_its_block(tmp_path, capsys):
+    root = _marked_checkout(tmp_path / "checkout")
+    (root / "results").mkdir()
+    (root / "benchmarks").mkdir()
+    (root / "benchmarks" / "engine_vs_torch.py").write_text(
+        "import argparse\n"
+        "parser = argparse.ArgumentParser()\n"
+        'parser.add_argument("--table", action="store_true")\n'
+        "if parser.parse_args().table:\n"
+        '    print("| case | ratio |\\n|---|---|\\n| a | 0.9 |")\n')
+    (root / "benchmarks" / "kmeans_vs_sklearn.py").write_text("print('{}')\n")
+    assert results_table.main(["--root", str(root)]) == 0
+    assert _block(root / "docs" / "engine.md", "engine-vs-torch") == \
+        "| case | ratio |\n|---|---|\n| a | 0.9 |\n"
+    assert _block(root / "docs" / "kmeans.md", "kmeans-vs-sklearn") == "old\n"
+    assert "kmeans_vs_sklearn.py has no --table option" in capsys.readouterr().err
+    # a script whose --table fails: one line, exit 2, nothing rewritten
+    (root / "benchmarks" / "kmeans_vs_sklearn.py").write_text(
+        'import sys\nif "--table" in sys.argv:\n    sys.exit("no records in results/benchmarks")\n')
+    before = {p: p.read_text() for p in root.rglob("*.md")}
+    assert results_table.main(["--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "kmeans_vs_sklearn.py --table failed" in err
+    assert "no records in results/benchmarks" in err
+    assert {p: p.read_text() for p in root.rglob("*.md")} == before
+
+
+def test_a_file_without_markers_is_refused_and_nothing_is_rewritten(tmp_path, capsys):
+    root = _marked_checkout(tmp_path / "checkout")
+    (root / "results").mkdir()
+    (root / "docs" / "experiments.md").write_text("# no markers\n")
+    before = {p: p.read_text() for p in root.rglob("*.md")}
+    assert results_table.main(["--root", str(root), "--check"]) == 1
+    assert results_table.main(["--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "docs/experiments.md needs one <!-- results:start --> line" in err
+    assert "nothing rewritten" in err
+    assert {p: p.read_text() for p in root.rglob("*.md")} == before
+
+
+def test_committed_tables_match_committed_records():
+    assert results_table.main(["--check"]) == 0, \
+        "a table in README.md or docs/ differs from results/*.json: run " \
         "`python scripts/results_table.py`"
 
 

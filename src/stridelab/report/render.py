@@ -376,6 +376,8 @@ def render_document(title: str, sections: Iterable[Section], *, subtitle: str = 
     meta : ``(label, value)`` rows of plain text (no math) under the title: course, date ...
     toc : put a table of contents (two levels) after the title block.
 
+    Notes
+    -----
     Figures are inlined, the bundled KaTeX is inlined only when some text holds math, KaTeX runs on
     load and then ``data-katex-done="1"`` is set on ``<html>``. The print stylesheet sets A4 pages
     and margins, keeps headings with what follows and never breaks inside a figure, table or
