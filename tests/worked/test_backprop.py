@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stridelab.errors import ConfigError, DataError, StridelabError
-from stridelab.worked import _backprop as backprop
+from stridelab.worked import backprop
+from stridelab.worked.backprop import cli as backprop_cli
 
 # x = (1, 2), y = 1: z1 = (-1, 3), a1 = (0, 3), y_hat = 3, L = 1/2 (3 - 1)^2 = 2
 # delta2 = 2; delta1 = (1*2*relu'(-1), 1*2*relu'(3)) = (0, 2)
@@ -49,8 +50,8 @@ def spec(**changes):
 
 def run_main(capsys, *argv):
     parser = argparse.ArgumentParser()
-    backprop.add_arguments(parser)
-    code = backprop.main(parser.parse_args([str(a) for a in argv]))
+    backprop_cli.add_arguments(parser)
+    code = backprop_cli.main(parser.parse_args([str(a) for a in argv]))
     return code, capsys.readouterr().out
 
 

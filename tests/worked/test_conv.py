@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from scipy.signal import correlate2d
 
 from stridelab.errors import ConfigError, DataError, StridelabError
-from stridelab.worked import _conv as conv
+from stridelab.worked import conv
+from stridelab.worked.conv import cli as conv_cli
 from stridelab.worked.kernels import KERNELS, parse_kernel
 
 SHEET = "8 2 9; 3 4 6; 5 9 3"
@@ -28,8 +29,8 @@ def outputs(answer):
 
 def run_main(capsys, *argv):
     parser = argparse.ArgumentParser()
-    conv.add_arguments(parser)
-    code = conv.main(parser.parse_args(list(argv)))
+    conv_cli.add_arguments(parser)
+    code = conv_cli.main(parser.parse_args(list(argv)))
     return code, capsys.readouterr().out
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from stridelab.cli import main as cli_main
 from stridelab.errors import ConfigError
-from stridelab.worked import _conv as conv
+from stridelab.worked import conv
+from stridelab.worked.conv import cli as conv_cli
 
 
 def sigmoid(z):
@@ -22,8 +23,8 @@ def sigmoid(z):
 
 def answer(*argv):
     parser = argparse.ArgumentParser()
-    conv.add_arguments(parser)
-    return conv.answer_from_args(parser.parse_args(list(argv)))
+    conv_cli.add_arguments(parser)
+    return conv_cli.answer_from_args(parser.parse_args(list(argv)))
 
 
 # ------------------------------------------------------------------ TU Wien 4.1.1, one command each

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from stridelab.cli import main
-from stridelab.worked import _derive as derive
+from stridelab.worked import derive
 
 pytest.importorskip("sympy")
 pytest.importorskip("torch")

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from stridelab.errors import ConfigError, DataError
-from stridelab.worked import _derive as derive
+from stridelab.worked import derive
+from stridelab.worked.derive import cli as derive_cli
+from stridelab.worked.derive import softmax
 
 pytest.importorskip("sympy")
 pytest.importorskip("torch")
@@ -62,8 +64,8 @@ def test_softmax_jacobian_long_vector_is_float_only():
 
 
 def test_a_wrong_value_fails_the_check(monkeypatch):
-    real = derive._softmax_float
-    monkeypatch.setattr(derive, "_softmax_float", lambda t: (real(t)[0] * 1.01, real(t)[1]))
+    real = softmax._softmax_float
+    monkeypatch.setattr(softmax, "_softmax_float", lambda t: (real(t)[0] * 1.01, real(t)[1]))
     d = derive.derive("softmax-jacobian", z="1 2 3")
     assert not d.check["passed"] and "FAILED" in d.to_markdown()
 
@@ -242,11 +244,11 @@ def test_conv2d_by_hand():
 
 def test_answer_from_args_is_what_main_prints(capsys):
     parser = argparse.ArgumentParser()
-    derive.add_arguments(parser)
+    derive_cli.add_arguments(parser)
     args = parser.parse_args(["conv1d", "--x", "1 2 3", "--w", "1 1", "--y", "2 5", "--json"])
-    answer = derive.answer_from_args(args)
+    answer = derive_cli.answer_from_args(args)
     assert capsys.readouterr().out == ""  # builds, prints nothing
-    assert derive.main(args) == 0
+    assert derive_cli.main(args) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(answer.to_json())
     assert answer.exact["dJ_dw"] == [[1, 2]]  # delta = (1, 0): (x_0, x_1)
 

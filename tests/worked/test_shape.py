@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from stridelab.errors import ConfigError, StridelabError
-from stridelab.worked import _shape as shape
+from stridelab.worked import shape
+from stridelab.worked.shape import cli as shape_cli
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -191,8 +192,8 @@ def test_shapes_match_the_numpy_engine():
 
 def test_json_document(capsys):
     parser = argparse.ArgumentParser()
-    shape.add_arguments(parser)
-    assert shape.main(parser.parse_args(["--input", "50x50x1", *SHEET, "--json"])) == 0
+    shape_cli.add_arguments(parser)
+    assert shape_cli.main(parser.parse_args(["--input", "50x50x1", *SHEET, "--json"])) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["input_shape"] == [50, 50, 1]
     assert [layer["spec"] for layer in d["layers"]] == SHEET
