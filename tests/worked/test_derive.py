@@ -8,10 +8,10 @@ import pytest
 
 from stridelab.errors import ConfigError
 from stridelab.worked import derive
-from stridelab.worked._limits import MAX_POINTS
 from stridelab.worked.answer import Answer
 from stridelab.worked.derive import cli as derive_cli
 from stridelab.worked.derive import conv_layers, numeric, symbolic
+from stridelab.worked.limits import MAX_POINTS
 
 pytest.importorskip("sympy")
 pytest.importorskip("torch")

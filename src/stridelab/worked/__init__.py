@@ -28,7 +28,7 @@ from __future__ import annotations
 import importlib
 
 from stridelab.worked.answer import Answer
-from stridelab.worked.notebook import literal
+from stridelab.worked.values import literal
 
 __all__ = ["Answer", "backprop", "conv", "derive", "literal", "shape"]
 

@@ -30,7 +30,7 @@ class Answer:
         raise NotImplementedError
 
     def to_json(self, indent: int = 2) -> str:
-        from stridelab.worked._numbers import dumps_json
+        from stridelab.worked.numbers import dumps_json
 
         return dumps_json(self.to_dict(), indent=indent)
 

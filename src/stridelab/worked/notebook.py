@@ -17,50 +17,13 @@ from typing import Any
 import numpy as np
 
 from stridelab.worked.answer import Answer
+from stridelab.worked.values import literal, number_literal
 
 __all__ = ["backprop", "conv", "derive", "literal", "shape"]
 
 
 # ---------------------------------------------------------------------------------------------
 # values -> the command line's literals
-
-
-def _number(v: Any) -> str:
-    """One number as a literal the commands parse exactly (ints stay ints, floats round-trip)."""
-    if isinstance(v, (bool, np.bool_)):
-        return str(int(v))
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    from fractions import Fraction
-
-    if isinstance(v, Fraction):
-        return str(v)
-    f = float(v)
-    return str(int(f)) if f.is_integer() and abs(f) < 1e15 else repr(f)
-
-
-def literal(value: Any) -> str:
-    """A vector, matrix or stack of matrices as the commands' text: ``"1 2; 3 4"``, ``"…|…"``.
-
-    Strings pass through unchanged (a kernel name, a literal, a file name).
-    """
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (list, tuple)) and value and all(isinstance(r, (list, tuple, np.ndarray))
-                                                        for r in value):
-        depth = {np.ndim(r) for r in value}
-        if depth == {1}:  # rows of a matrix, possibly ragged: the command says which row
-            return "; ".join(" ".join(_number(x) for x in r) for r in value)
-    a = np.asarray(value, dtype=object)
-    if a.ndim == 0:
-        return _number(a.item())
-    if a.ndim == 1:
-        return " ".join(_number(x) for x in a)
-    if a.ndim == 2:
-        return "; ".join(" ".join(_number(x) for x in row) for row in a)
-    if a.ndim == 3:
-        return " | ".join(literal(ch) for ch in a)
-    raise ValueError(f"expected a vector, a matrix or a stack of matrices, got {a.ndim} dims")
 
 
 def _options(kwargs: dict[str, Any]) -> list[str]:
@@ -76,7 +39,7 @@ def _options(kwargs: dict[str, Any]) -> list[str]:
             for x in v:
                 argv += [flag, x]
         else:  # flag=value, so a negative value ("-1/3") is not read as an option
-            text = literal(v) if not isinstance(v, (int, float, str)) else _number(v) \
+            text = literal(v) if not isinstance(v, (int, float, str)) else number_literal(v) \
                 if not isinstance(v, str) else v
             argv.append(f"{flag}={text}")
     return argv

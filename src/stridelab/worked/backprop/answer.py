@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from stridelab.errors import DataError
-from stridelab.worked._numbers import all_exact, to_json
 from stridelab.worked.answer import Answer
 from stridelab.worked.backprop.check import BackpropCheck, check_answer
 from stridelab.worked.backprop.engine import (
@@ -23,6 +22,7 @@ from stridelab.worked.backprop.engine import (
 )
 from stridelab.worked.backprop.markdown import backprop_markdown
 from stridelab.worked.backprop.spec import Layer, Spec, parse_spec
+from stridelab.worked.numbers import all_exact, to_json
 
 
 @dataclass

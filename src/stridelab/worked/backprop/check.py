@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from stridelab.errors import DataError
-from stridelab.worked._limits import MAX_WEIGHTS, check_limit
-from stridelab.worked._numbers import Number, fmt
 from stridelab.worked.answer import Answer
 from stridelab.worked.backprop.engine import arrays, combined_output_delta
 from stridelab.worked.backprop.markdown import Fmt, update_entries
@@ -24,6 +21,8 @@ from stridelab.worked.backprop.spec import (
     spec_matrix,
     spec_vector,
 )
+from stridelab.worked.limits import MAX_WEIGHTS, check_limit
+from stridelab.worked.numbers import Number, decimal_places, fmt
 
 if TYPE_CHECKING:
     from stridelab.worked.backprop.answer import BackpropAnswer
@@ -157,25 +156,11 @@ def _slips_for(spec: Spec) -> list[str]:
     return names
 
 
-def _decimals(v: Number) -> int:
-    """How many decimals a student wrote (12 for a value with no short decimal form)."""
-    if isinstance(v, float):
-        text = repr(v)
-        if "e" in text:
-            mant, exp = text.split("e")
-            return max(0, (len(mant.split(".")[1]) if "." in mant else 0) - int(exp))
-        return len(text.split(".")[1]) if "." in text else 0
-    v = Fraction(v)
-    for d in range(13):
-        if (v * 10**d).denominator == 1:
-            return d
-    return 12
-
-
 def _tolerance(student_value: Number, correct: float, tol: float | None) -> float:
     if tol is not None:
         return tol
-    d = max(_decimals(student_value), 4)
+    places = decimal_places(student_value)  # a decimal with no short form counts as 12
+    d = max(12 if places is None else min(places, 12), 4)
     return max(10.0**-d, 1e-9 * abs(correct))
 
 

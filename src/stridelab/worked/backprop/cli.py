@@ -54,12 +54,12 @@ import argparse
 from stridelab.errors import ConfigError
 from stridelab.worked._args import positive_int
 from stridelab.worked._figures import check_figure_path
-from stridelab.worked._limits import check_limit
 from stridelab.worked._render import add_format_arguments, emit
 from stridelab.worked.backprop.answer import BackpropAnswer, solve
 from stridelab.worked.backprop.graph import plot_graph
 from stridelab.worked.backprop.markdown import DETAIL_STEPS
 from stridelab.worked.backprop.spec import load_spec
+from stridelab.worked.limits import check_limit
 
 __all__ = ["MAX_DIGITS", "add_arguments", "answer_from_args", "load_spec", "main"]
 

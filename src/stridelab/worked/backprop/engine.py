@@ -10,8 +10,8 @@ from fractions import Fraction
 import numpy as np
 
 from stridelab.errors import DataError
-from stridelab.worked._numbers import Number, all_exact, normalize
 from stridelab.worked.backprop.spec import Layer, Spec, too_big
+from stridelab.worked.numbers import Number, all_exact, normalize
 
 # ---------------------------------------------------------------- forward and backward
 

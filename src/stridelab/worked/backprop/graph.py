@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from stridelab.errors import ConfigError
 from stridelab.worked._figures import save_figure
-from stridelab.worked._numbers import fmt
 from stridelab.worked.backprop.spec import short
+from stridelab.worked.numbers import fmt
 
 if TYPE_CHECKING:
     from stridelab.worked.backprop.answer import BackpropAnswer

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stridelab.worked._limits import MAX_EXACT_DIGITS
-from stridelab.worked._numbers import Number, fmt, fmt_latex, latex_matrix, normalize, paren
 from stridelab.worked.backprop.engine import Step, Trace, combined_output_delta
 from stridelab.worked.backprop.spec import Layer, Spec
+from stridelab.worked.limits import MAX_EXACT_DIGITS
+from stridelab.worked.numbers import Number, fmt, fmt_latex, latex_matrix, normalize, paren
 
 if TYPE_CHECKING:
     from stridelab.worked.backprop.answer import BackpropAnswer

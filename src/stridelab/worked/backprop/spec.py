@@ -8,10 +8,9 @@ import re
 import sys
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 from stridelab.errors import ConfigError, DataError
-from stridelab.worked._limits import (
+from stridelab.worked.limits import (
     MAX_EXACT_DIGITS,
     MAX_JSON_DEPTH,
     MAX_LITERAL_CHARS,
@@ -19,7 +18,8 @@ from stridelab.worked._limits import (
     MAX_WEIGHTS,
     check_limit,
 )
-from stridelab.worked._numbers import Number, fmt, normalize, read_text_file
+from stridelab.worked.numbers import Number, exact_number, fmt, is_exact
+from stridelab.worked.values import json_number_hooks, read_text_file
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
 LOSSES = ("sse_half", "mse", "cross_entropy", "binary_cross_entropy")
@@ -33,7 +33,6 @@ MAX_SPEC_CHARS = 1_000_000
 # forward-backward passes times trained parameters: bounds the work and the answer's length
 MAX_WORK = 200_000
 _BIG = 10**MAX_EXACT_DIGITS  # an exact numerator or denominator must stay below this
-_FLOAT_MAX = Fraction(sys.float_info.max)
 
 
 # ---------------------------------------------------------------- the spec
@@ -94,21 +93,12 @@ def too_big(v) -> bool:
 
 def spec_number(v, where: str, notes: dict | None = None) -> Number:
     """A spec number: finite in float64; exact while short enough, else float64."""
-    if isinstance(v, bool) or not isinstance(v, (int, Fraction, float)):
+    if isinstance(v, bool) or not isinstance(v, (int, Fraction, float)):  # JSON numbers only
         raise DataError(f"{where}: {short(v)} is not a number")
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            raise DataError(f"{where}: {v} is not finite; use finite numbers")
-        v = Fraction(repr(v))  # the decimal a Python float prints as: 0.1 is 1/10
-    if abs(v) > _FLOAT_MAX:
-        raise DataError(
-            f"{where}: {short(v)} is beyond float64's range (about 1.8e308); use smaller numbers"
-        )
-    if too_big(v):
-        if notes is not None:
-            notes["rounded"] = notes.get("rounded", 0) + 1
-        return float(v)
-    return normalize(v)
+    x = exact_number(v, what=where)
+    if not is_exact(x) and notes is not None:  # too many digits to keep exact: float64
+        notes["rounded"] = notes.get("rounded", 0) + 1
+    return x
 
 
 def spec_vector(v, where: str, n: int | None = None, notes: dict | None = None) -> list[Number]:
@@ -257,7 +247,7 @@ def parse_spec(obj) -> Spec:
 # ---------------------------------------------------------------- reading JSON safely
 
 _JSON_TOKENS = re.compile(r'\\.|["\[\]{}]', re.S)
-_JSON_FLOAT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE]([+-]?[0-9]+))?")
+_ANY_LENGTH = 3 * MAX_LITERAL_CHARS  # digits of a number literal, exponent included
 
 
 def _check_depth(text: str, where: str) -> None:
@@ -280,35 +270,6 @@ def _check_depth(text: str, where: str) -> None:
             depth -= 1
 
 
-def _literal_length(text: str) -> None:
-    if len(text) > MAX_LITERAL_CHARS:
-        raise DataError(
-            f"a number in the JSON is {len(text):,} characters long; at most "
-            f"{MAX_LITERAL_CHARS} are read (numbers must be finite in float64)"
-        )
-
-
-def _parse_int(text: str) -> int:
-    _literal_length(text)
-    return int(text)
-
-
-def _parse_float(text: str) -> Number:
-    """A JSON decimal exactly ("0.1" -> 1/10), without building huge powers of ten."""
-    _literal_length(text)
-    if math.isinf(float(text)):
-        raise DataError(f"the number {text[:40]} is beyond float64's range (about 1.8e308)")
-    m = _JSON_FLOAT.fullmatch(text)
-    exponent = int(m.group(1)) if m and m.group(1) else 0
-    if abs(exponent) > 2 * MAX_LITERAL_CHARS:
-        return float(text)  # rounds to 0 or a subnormal: no exact form worth 10^-800
-    return normalize(Fraction(text))
-
-
-def _no_constants(name: str):
-    raise DataError(f"the JSON contains {name}; use finite numbers")
-
-
 def _read_source(source: str, what: str) -> tuple[str, str]:
     """The JSON text of a file path, ``-`` (stdin) or JSON text itself, and how to name it."""
     s = str(source)
@@ -324,14 +285,6 @@ def _read_source(source: str, what: str) -> tuple[str, str]:
             raise DataError(
                 f"{what}: {s[:30]!r}... is neither a file name nor JSON text (JSON starts with {{)"
             )
-        try:
-            p = Path(s)
-            size = p.stat().st_size if p.is_file() else None
-        except (OSError, ValueError):
-            raise DataError(f"{what}: cannot use {s[:60]!r} as a file name") from None
-        if size is not None and size > 4 * MAX_SPEC_CHARS:
-            raise DataError(f"{what}: {s!r} is {size:,} bytes; at most {MAX_SPEC_CHARS:,} "
-                            "characters are read")
         text, where = read_text_file(s, what=f"backprop {what}"), repr(s)
     if len(text) > MAX_SPEC_CHARS:
         raise DataError(f"{where} is longer than {MAX_SPEC_CHARS:,} characters")
@@ -343,9 +296,9 @@ def load_json(source: str, what: str = "spec"):
     text, where = _read_source(source, what)
     _check_depth(text, where)
     try:
-        return json.loads(
-            text, parse_float=_parse_float, parse_int=_parse_int, parse_constant=_no_constants
-        )
+        # every number exact however long (up to MAX_LITERAL_CHARS): spec_number decides
+        # which ones stay exact, and counts the others
+        return json.loads(text, **json_number_hooks(what=where, max_exact_digits=_ANY_LENGTH))
     except json.JSONDecodeError as e:
         raise DataError(
             f"{where} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"

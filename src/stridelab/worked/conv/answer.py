@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from stridelab.errors import ConfigError
-from stridelab.worked._numbers import Matrix, all_exact, normalize, plural, to_exact_str, to_json
 from stridelab.worked.answer import Answer
 from stridelab.worked.conv.check import CheckResult, check_student
 from stridelab.worked.conv.compute import KernelResult
 from stridelab.worked.conv.markdown import conv_markdown
+from stridelab.worked.numbers import Matrix, all_exact, normalize, plural, to_exact_str, to_json
 
 if TYPE_CHECKING:
     from stridelab.worked.conv.image import ImageAnswer

@@ -5,24 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from stridelab.errors import ConfigError, DataError
-from stridelab.worked._limits import MAX_CHECK_DETAILS, MAX_EXACT_CELLS, MAX_EXACT_PADDED_CELLS
-from stridelab.worked._numbers import (
-    Matrix,
-    Number,
-    fmt,
-    normalize,
-    paren,
-    parse_channels,
-    plural,
-    read_text_file,
-    to_json,
-)
 from stridelab.worked.answer import Answer
 from stridelab.worked.conv.compute import (
     CellTerms,
@@ -33,9 +20,20 @@ from stridelab.worked.conv.compute import (
     correlate_exact,
     dilate,
 )
-from stridelab.worked.conv.inputs import as_channels, looks_like_path
 from stridelab.worked.conv.markdown import cell_name, explain_line
 from stridelab.worked.conv.padding import output_size, resolve_padding
+from stridelab.worked.limits import MAX_CHECK_DETAILS, MAX_EXACT_PADDED_CELLS
+from stridelab.worked.numbers import (
+    Matrix,
+    Number,
+    decimal_places,
+    fmt,
+    normalize,
+    paren,
+    plural,
+    to_json,
+)
+from stridelab.worked.values import read_values
 
 if TYPE_CHECKING:
     from stridelab.worked.conv.answer import ConvAnswer
@@ -134,38 +132,14 @@ class CheckResult(Answer):
 
 def student_matrix(student, ndim: int) -> Matrix:
     """A student's answer -> (rows, cols) exact numbers; a 1-D vector is one row."""
-    if isinstance(student, str):
-        text = student
-        if looks_like_path(text):
-            text = read_text_file(text, what="--check")
-        chans = parse_channels(text, what="--check", max_cells=MAX_EXACT_CELLS)
-        if len(chans) > 1:
-            raise DataError("--check takes one matrix per kernel; repeat --check for more kernels")
-        m = chans[0]
-    else:
-        chans = as_channels(student, what="--check")
-        if len(chans) > 1:
-            raise DataError("--check takes one matrix per kernel; check each kernel on its own")
-        m = chans[0]
+    chans = read_values(student, what="--check").channels
+    if len(chans) > 1:
+        again = "repeat --check" if isinstance(student, str) else "check each kernel on its own"
+        raise DataError(f"--check takes one matrix per kernel; {again} for more kernels")
+    m = chans[0]
     if ndim == 1 and len(m) > 1 and all(len(r) == 1 for r in m):
         m = [[r[0] for r in m]]  # a column typed for a vector
     return m
-
-
-def _places(v: Number) -> int | None:
-    """Decimal places of a terminating decimal (``5.44`` -> 2), None otherwise."""
-    if isinstance(v, int):
-        return 0
-    if not isinstance(v, Fraction):
-        return None
-    d, twos, fives = v.denominator, 0, 0
-    while d % 2 == 0:
-        d //= 2
-        twos += 1
-    while d % 5 == 0:
-        d //= 5
-        fives += 1
-    return max(twos, fives) if d == 1 else None
 
 
 def same_value(student: Number, correct: Number) -> bool:
@@ -178,7 +152,7 @@ def same_value(student: Number, correct: Number) -> bool:
     if student == correct:
         return True
     s, c = float(student), float(correct)
-    places = _places(student)
+    places = decimal_places(student)
     tol = 1e-9 * max(1.0, abs(c))
     if places is not None and places >= 1:
         tol = max(tol, 0.5 * 10.0 ** (-places) * (1 + 1e-9))

@@ -63,17 +63,18 @@ import numpy as np
 from stridelab.errors import ConfigError, DataError
 from stridelab.worked._args import positive_int, shorten
 from stridelab.worked._figures import check_figure_path
-from stridelab.worked._limits import MAX_DIGITS, MAX_WINDOW
-from stridelab.worked._numbers import plural, read_text_file
 from stridelab.worked._render import add_format_arguments, emit
 from stridelab.worked.conv.answer import ConvAnswer
 from stridelab.worked.conv.compute import ACTIVATIONS, check_activation
 from stridelab.worked.conv.figure import plot
 from stridelab.worked.conv.image import ImageAnswer, solve_image
-from stridelab.worked.conv.inputs import is_vector_text, looks_like_path, read_input
+from stridelab.worked.conv.inputs import read_input
 from stridelab.worked.conv.padding import padding_numbers
 from stridelab.worked.conv.solve import solve
 from stridelab.worked.kernels import KERNELS, parse_kernel
+from stridelab.worked.limits import MAX_DIGITS, MAX_WINDOW
+from stridelab.worked.numbers import plural
+from stridelab.worked.values import is_vector_text, read_text
 
 # ---------------------------------------------------------------- command line
 
@@ -231,12 +232,11 @@ def answer_from_args(args: argparse.Namespace) -> ConvAnswer | ImageAnswer:
     else:
         if not inputs:
             raise ConfigError('give --input "8 2 9; 3 4 6; 5 9 3" (or a file), or --image NAME')
-        X = read_input(inputs, channels_first=channels_first)
+        notes: list[str] = []
+        X = read_input(inputs, channels_first=channels_first, notes=notes)
         kernels = [parse_kernel(k, channels_first=channels_first) for k in kernel_specs]
-        vector = channels_first or all(
-            is_vector_text(read_text_file(v, what="--input") if looks_like_path(v) else v)
-            for v in inputs
-        )
+        vector = channels_first or all(is_vector_text(read_text(v, what="--input")[0])
+                                       for v in inputs)
         answer = solve(
             X,
             kernels,
@@ -245,6 +245,7 @@ def answer_from_args(args: argparse.Namespace) -> ConvAnswer | ImageAnswer:
             one_based=bool(getattr(args, "one_based", False)),
             **common,
         )
+        answer.notes[:0] = notes
         if len(checks) > len(answer.results):
             raise ConfigError(
                 f"{len(checks)} --check values for {plural(len(answer.results), 'kernel')}: "

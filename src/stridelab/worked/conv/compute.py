@@ -16,9 +16,9 @@ import numpy as np
 
 from stridelab.errors import ConfigError, DataError
 from stridelab.worked._args import shorten
-from stridelab.worked._numbers import Matrix, Number, normalize
 from stridelab.worked.conv.padding import Padding, output_size
 from stridelab.worked.kernels import Kernel
+from stridelab.worked.numbers import Matrix, Number, normalize
 
 MODES = ("correlate", "convolve")
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")

@@ -8,8 +8,6 @@ import numpy as np
 
 from stridelab.errors import ConfigError, DataError
 from stridelab.worked._args import positive_int, shorten
-from stridelab.worked._limits import MAX_CELLS, MAX_IMAGE_PRODUCTS, MAX_WINDOW
-from stridelab.worked._numbers import fmt, plural, to_json
 from stridelab.worked.answer import Answer
 from stridelab.worked.conv.answer import nest
 from stridelab.worked.conv.compute import (
@@ -25,6 +23,8 @@ from stridelab.worked.conv.inputs import as_kernel, parse_biases
 from stridelab.worked.conv.markdown import shape_text
 from stridelab.worked.conv.padding import Padding, output_size, padding_numbers, resolve_padding
 from stridelab.worked.kernels import Kernel
+from stridelab.worked.limits import MAX_CELLS, MAX_IMAGE_PRODUCTS, MAX_WINDOW
+from stridelab.worked.numbers import fmt, plural, to_json
 
 # ---------------------------------------------------------------- images (float path)
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from stridelab.worked._numbers import (
+from stridelab.worked.conv.compute import CellTerms, KernelResult
+from stridelab.worked.conv.padding import output_size, resolve_padding
+from stridelab.worked.kernels import Kernel
+from stridelab.worked.numbers import (
     Matrix,
     Number,
     all_exact,
@@ -17,9 +20,6 @@ from stridelab.worked._numbers import (
     paren,
     plural,
 )
-from stridelab.worked.conv.compute import CellTerms, KernelResult
-from stridelab.worked.conv.padding import output_size, resolve_padding
-from stridelab.worked.kernels import Kernel
 
 if TYPE_CHECKING:
     from stridelab.worked.conv.answer import ConvAnswer

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from stridelab.errors import ConfigError
 from stridelab.worked._args import shorten
-from stridelab.worked._limits import MAX_WINDOW, check_limit
-from stridelab.worked._numbers import plural
+from stridelab.worked.limits import MAX_WINDOW, check_limit
+from stridelab.worked.numbers import plural
 
 # ---------------------------------------------------------------- padding and sizes
 

@@ -8,18 +8,6 @@ import numpy as np
 
 from stridelab.errors import ConfigError
 from stridelab.worked._args import positive_int, shorten
-from stridelab.worked._limits import (
-    MAX_EXACT_DIGITS,
-    MAX_EXACT_PADDED_CELLS,
-    MAX_EXACT_PRODUCTS,
-    MAX_EXPLAIN_TERMS,
-    MAX_WINDOW,
-)
-from stridelab.worked._numbers import (
-    all_exact,
-    is_exact,
-    plural,
-)
 from stridelab.worked.conv.answer import ConvAnswer
 from stridelab.worked.conv.compute import (
     MODES,
@@ -30,10 +18,23 @@ from stridelab.worked.conv.compute import (
     conv_scipy,
     correlate_exact,
 )
-from stridelab.worked.conv.inputs import as_channels, as_kernel, depth, parse_biases, parse_cells
+from stridelab.worked.conv.inputs import as_kernel, parse_biases, parse_cells
 from stridelab.worked.conv.markdown import cell_name
 from stridelab.worked.conv.padding import Padding, output_size, padding_numbers, resolve_padding
 from stridelab.worked.kernels import Kernel
+from stridelab.worked.limits import (
+    MAX_EXACT_DIGITS,
+    MAX_EXACT_PADDED_CELLS,
+    MAX_EXACT_PRODUCTS,
+    MAX_EXPLAIN_TERMS,
+    MAX_WINDOW,
+)
+from stridelab.worked.numbers import (
+    all_exact,
+    is_exact,
+    plural,
+)
+from stridelab.worked.values import channels_from_array, depth
 
 
 def _precheck_sizes(
@@ -134,7 +135,7 @@ def solve(
     dilation = positive_int(dilation, name="--dilation", maximum=MAX_WINDOW)
     padding_numbers(padding)  # refuses a bad or huge padding before anything is read
     vector = channels_first or (X.ndim if isinstance(X, np.ndarray) else depth(X)) == 1
-    X = as_channels(X, channels_first=channels_first)
+    X = channels_from_array(X, what="the input", channels_first=channels_first)
     if not kernels:
         raise ConfigError("give at least one --kernel (a name such as sobel_x or a literal)")
     ks = [as_kernel(k, channels_first) for k in kernels]

@@ -53,10 +53,10 @@ import argparse
 from dataclasses import dataclass
 
 from stridelab.errors import ConfigError
-from stridelab.worked._limits import MAX_POINTS
 from stridelab.worked._render import add_format_arguments, emit
 from stridelab.worked.answer import Answer
 from stridelab.worked.derive.registry import TOPICS, VALUE_OPTIONS, check_points, derive
+from stridelab.worked.limits import MAX_POINTS
 
 
 @dataclass(eq=False)

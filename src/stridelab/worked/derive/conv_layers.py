@@ -8,9 +8,7 @@ from fractions import Fraction
 import numpy as np
 
 from stridelab.errors import ConfigError, DataError
-from stridelab.worked._args import positive_int
-from stridelab.worked._limits import MAX_EXACT_DIGITS, MAX_WINDOW, check_limit
-from stridelab.worked._numbers import all_exact, is_exact, normalize, paren
+from stridelab.worked._args import one_of, positive_int
 from stridelab.worked.derive.answer import Derivation, Step
 from stridelab.worked.derive.numeric import (
     check_at_values,
@@ -31,15 +29,11 @@ from stridelab.worked.derive.numeric import (
     vec_latex,
     vec_text,
 )
-from stridelab.worked.derive.read import (
-    one_of,
-    read_channels,
-    read_matrix,
-    read_scalar,
-    read_vector,
-)
 from stridelab.worked.derive.registry import topic
 from stridelab.worked.derive.symbolic import matrix_zero, sympy_env, verify
+from stridelab.worked.limits import MAX_EXACT_DIGITS, MAX_WINDOW, check_limit
+from stridelab.worked.numbers import all_exact, is_exact, normalize, paren
+from stridelab.worked.values import read_channels, read_matrix, read_scalar, read_vector
 
 # ---------------------------------------------------------------- convolution layers
 #
@@ -537,8 +531,8 @@ def _conv_read(topic: str, v: dict, one_d: bool, notes: list[str]) -> dict:
     if "x" not in v or "w" not in v:
         raise ConfigError(f"{topic} with values needs --x (input) and --w (filter); --b, --y, "
                           "--stride and --activation are optional")
-    x = read_channels(v["x"], "--x", notes)  # (C, H, W)
-    w = read_channels(v["w"], "--w", notes)
+    x = read_channels(v["x"], what="--x", notes=notes)  # (C, H, W)
+    w = read_channels(v["w"], what="--w", notes=notes)
     if one_d:  # rows are channels: (C, L) -> (C, 1, L)
         if len(x) != 1 or len(w) != 1:
             raise DataError("conv1d: give channels as rows (\"1 2 3; 4 5 6\"), not with '|'")
@@ -555,19 +549,19 @@ def _conv_read(topic: str, v: dict, one_d: bool, notes: list[str]) -> dict:
     s = positive_int(v.get("stride", 1), name="--stride")
     check_limit(s, MAX_WINDOW, what="--stride")
     act = one_of(v.get("activation", "linear"), "--activation", _ACTIVATIONS)
-    b = read_scalar(v["b"], "--b") if "b" in v else 0
+    b = read_scalar(v["b"], what="--b") if "b" in v else 0
     Ho, Wo = (H - KH) // s + 1, (W - KW) // s + 1
     check_limit(C * Ho * Wo * KH * KW, _MAX_PRODUCTS, what="the layer's multiply-adds")
     y = None
     if "y" in v:
         if one_d:
-            yv = read_vector(v["y"], "--y", notes)
+            yv = read_vector(v["y"], what="--y", notes=notes)
             if len(yv) != Wo:
                 raise DataError(f"--y has {len(yv)} values but the layer has K = {Wo} outputs; "
                                 "give one target per output")
             y = [yv]
         else:
-            y = read_matrix(v["y"], "--y", notes)
+            y = read_matrix(v["y"], what="--y", notes=notes)
             if (len(y), len(y[0])) != (Ho, Wo):
                 raise DataError(f"--y is {len(y)}×{len(y[0])} but the output is {Ho}×{Wo}; "
                                 "give one target per output")

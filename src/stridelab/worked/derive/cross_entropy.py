@@ -9,7 +9,6 @@ from fractions import Fraction
 import numpy as np
 
 from stridelab.errors import ConfigError, DataError
-from stridelab.worked._numbers import fmt, fmt_latex
 from stridelab.worked.derive.answer import Derivation, Step
 from stridelab.worked.derive.numeric import (
     MAX_EXACT_SOFTMAX,
@@ -28,12 +27,10 @@ from stridelab.worked.derive.numeric import (
     vec_latex,
     vec_text,
 )
-from stridelab.worked.derive.read import (
-    read_scalar,
-    read_vector,
-)
 from stridelab.worked.derive.registry import need, topic
 from stridelab.worked.derive.symbolic import rational, sympy_env, verify
+from stridelab.worked.numbers import fmt, fmt_latex
+from stridelab.worked.values import read_scalar, read_vector
 
 # ---------------------------------------------------------------- sigmoid and cross-entropy
 
@@ -69,7 +66,7 @@ def _bce_float(zf: np.ndarray, yf: np.ndarray) -> np.ndarray:
 
 
 def targets01(raw, what: str, notes: list[str]) -> list:
-    y = read_vector(raw, what, notes)
+    y = read_vector(raw, what=what, notes=notes)
     bad = [u for u in y if u < 0 or u > 1]
     if bad:
         raise DataError(
@@ -81,7 +78,7 @@ def targets01(raw, what: str, notes: list[str]) -> list:
 
 def _read_sigmoid_targets(v: dict, notes: list[str]) -> dict:
     need(v, ("z", "y"), "sigmoid-cross-entropy")
-    z = read_vector(v["z"], "--z", notes)
+    z = read_vector(v["z"], what="--z", notes=notes)
     y = targets01(v["y"], "--y", notes)
     if len(y) != len(z):
         raise DataError(f"--y has {len(y)} values but --z has {len(z)}; give one target per z")
@@ -480,7 +477,7 @@ def _read_output(v: dict, notes: list[str]) -> dict:
     if "a" not in v:
         raise ConfigError("cross-entropy-swapped takes --a (the output σ(z), in (0, 1)) and "
                           "optionally --y")
-    a = read_scalar(v["a"], "--a")
+    a = read_scalar(v["a"], what="--a")
     if not 0 < a < 1:
         raise DataError(f"--a must lie strictly between 0 and 1 (a = σ(z) never reaches 0 or 1), "
                         f"got {num_text(a)}")

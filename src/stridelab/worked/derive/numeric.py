@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import sys
-from fractions import Fraction
 
 import numpy as np
 
-from stridelab.worked._limits import MAX_EXACT_DIGITS
-from stridelab.worked._numbers import (
+from stridelab.worked.limits import MAX_EXACT_DIGITS
+from stridelab.worked.numbers import (
+    exact_digits,
     fmt,
     fmt_latex,
     is_exact,
@@ -21,7 +20,6 @@ from stridelab.worked._numbers import (
 
 MAX_EXACT_SOFTMAX = 6  # logits for which exact SymPy forms are written out
 MAX_SHOWN = 12  # rows/columns written into the Markdown (all of them go to --json)
-FLOAT_MAX = Fraction(sys.float_info.max)
 
 
 # ---------------------------------------------------------------- numeric helpers
@@ -69,18 +67,11 @@ def float_array(a) -> np.ndarray:
     return np.float64(to_float(a))
 
 
-def digits(v) -> int:
-    """Decimal digits of the larger of numerator and denominator (no str() of huge ints)."""
-    v = Fraction(v)
-    bits = max(abs(v.numerator).bit_length(), v.denominator.bit_length())
-    return int(bits * 0.30103) + 1
-
-
 def exact_fits(values) -> bool:
     """True when every exact number in ``values`` (nested) stays printable (MAX_EXACT_DIGITS)."""
     if isinstance(values, (list, tuple)):
         return all(exact_fits(v) for v in values)
-    return is_exact(values) and digits(values) <= MAX_EXACT_DIGITS
+    return is_exact(values) and exact_digits(values) <= MAX_EXACT_DIGITS
 
 
 def check_result(details: list[tuple[str, float, float]], points: int, route: str) -> dict:
@@ -107,13 +98,13 @@ def check_at_values(
 
 
 def num_latex(v) -> str:
-    if is_exact(v) and digits(v) > MAX_EXACT_DIGITS:
+    if is_exact(v) and exact_digits(v) > MAX_EXACT_DIGITS:
         v = to_float(v)
     return fmt_latex(v)
 
 
 def num_text(v) -> str:
-    if is_exact(v) and digits(v) > MAX_EXACT_DIGITS:
+    if is_exact(v) and exact_digits(v) > MAX_EXACT_DIGITS:
         v = to_float(v)
     return fmt(v)
 
@@ -138,7 +129,7 @@ def _cut(m: list[list]) -> list[list]:
 
 
 def mat_latex(m: list[list]) -> str:
-    shown = [[(to_float(v) if is_exact(v) and digits(v) > MAX_EXACT_DIGITS else v) for v in row]
+    shown = [[(to_float(v) if is_exact(v) and exact_digits(v) > MAX_EXACT_DIGITS else v) for v in row]
              for row in _cut(m)]
     s = latex_matrix(shown)
     if len(m) > MAX_SHOWN or (m and len(m[0]) > MAX_SHOWN):
@@ -147,7 +138,7 @@ def mat_latex(m: list[list]) -> str:
 
 
 def mat_text(m: list[list]) -> str:
-    shown = [[(to_float(v) if is_exact(v) and digits(v) > MAX_EXACT_DIGITS else v) for v in row]
+    shown = [[(to_float(v) if is_exact(v) and exact_digits(v) > MAX_EXACT_DIGITS else v) for v in row]
              for row in _cut(m)]
     return text_matrix(shown)
 

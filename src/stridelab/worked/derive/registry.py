@@ -21,8 +21,8 @@ import numpy as np
 
 from stridelab.errors import ConfigError
 from stridelab.worked._args import positive_int
-from stridelab.worked._limits import MAX_POINTS, check_limit
 from stridelab.worked.derive.answer import Derivation, DerivationSet
+from stridelab.worked.limits import MAX_POINTS, check_limit
 
 # every value option: its flag (for messages and --help)
 VALUE_OPTIONS: dict[str, str] = {

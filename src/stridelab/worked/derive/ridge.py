@@ -9,8 +9,6 @@ from fractions import Fraction
 import numpy as np
 
 from stridelab.errors import ConfigError, DataError
-from stridelab.worked._limits import MAX_EXACT_DIGITS, check_limit
-from stridelab.worked._numbers import all_exact, fmt, fmt_latex, is_exact, normalize
 from stridelab.worked.derive.answer import Derivation, Step
 from stridelab.worked.derive.numeric import (
     batched_matvec,
@@ -28,13 +26,11 @@ from stridelab.worked.derive.numeric import (
     vec_latex,
     vec_text,
 )
-from stridelab.worked.derive.read import (
-    read_matrix,
-    read_scalar,
-    read_vector,
-)
 from stridelab.worked.derive.registry import need, topic
 from stridelab.worked.derive.symbolic import matrix_zero, sympy_env, verify
+from stridelab.worked.limits import MAX_EXACT_DIGITS, check_limit
+from stridelab.worked.numbers import all_exact, fmt, fmt_latex, is_exact, normalize
+from stridelab.worked.values import read_matrix, read_scalar, read_vector
 
 _MAX_FEATURES = 200  # columns of X (X^T X is d x d)
 
@@ -103,9 +99,9 @@ def _solve_exact(A: list[list], rhs: list) -> list:
 
 def _read_data(v: dict, notes: list[str]) -> dict:
     need(v, ("X", "y", "lam"), "ridge")
-    X = read_matrix(v["X"], "--X", notes)
-    y = read_vector(v["y"], "--y", notes)
-    lam = read_scalar(v["lam"], "--lam")
+    X = read_matrix(v["X"], what="--X", notes=notes)
+    y = read_vector(v["y"], what="--y", notes=notes)
+    lam = read_scalar(v["lam"], what="--lam")
     if len(y) != len(X):
         raise DataError(f"--y has {len(y)} values but --X has {len(X)} rows; give one target per "
                         "row of X")

@@ -9,8 +9,6 @@ from fractions import Fraction
 import numpy as np
 
 from stridelab.errors import DataError
-from stridelab.worked._limits import check_limit
-from stridelab.worked._numbers import fmt, fmt_latex, normalize, paren
 from stridelab.worked.derive.answer import Derivation, Step
 from stridelab.worked.derive.numeric import (
     MAX_EXACT_SOFTMAX,
@@ -29,11 +27,11 @@ from stridelab.worked.derive.numeric import (
     vec_latex,
     vec_text,
 )
-from stridelab.worked.derive.read import (
-    read_vector,
-)
 from stridelab.worked.derive.registry import need, topic
 from stridelab.worked.derive.symbolic import matrix_zero, rational, sympy_env, verify
+from stridelab.worked.limits import check_limit
+from stridelab.worked.numbers import fmt, fmt_latex, normalize, paren
+from stridelab.worked.values import read_vector
 
 _MAX_LOGITS_JACOBIAN = 100  # softmax-jacobian: n x n entries <= MAX_EXACT_CELLS
 
@@ -129,7 +127,7 @@ def _softmax_jacobian_symbolic() -> tuple[tuple[str, ...], str, str]:
 
 
 def _read_jacobian(v: dict, notes: list[str]) -> dict:
-    z = read_vector(v["z"], "--z", notes)
+    z = read_vector(v["z"], what="--z", notes=notes)
     check_limit(len(z), _MAX_LOGITS_JACOBIAN, what="--z for softmax-jacobian (logits)")
     return {"z": z}
 
@@ -270,8 +268,8 @@ def _softmax_cross_entropy_symbolic() -> tuple[str, ...]:
 
 def _read_softmax_targets(v: dict, notes: list[str]) -> dict:
     need(v, ("z", "y"), "softmax-cross-entropy")
-    z = read_vector(v["z"], "--z", notes)
-    y = read_vector(v["y"], "--y", notes)
+    z = read_vector(v["z"], what="--z", notes=notes)
+    y = read_vector(v["y"], what="--y", notes=notes)
     if len(y) != len(z):
         raise DataError(f"--y has {len(y)} values but --z has {len(z)}; give one target per logit")
     return {"z": z, "y": y}
@@ -466,7 +464,7 @@ def _softmax_name_symbolic() -> tuple[str, ...]:
 
 
 def _read_scores(v: dict, notes: list[str]) -> dict:
-    return {"z": read_vector(v["z"], "--z", notes)}
+    return {"z": read_vector(v["z"], what="--z", notes=notes)}
 
 
 @topic("softmax-name", "where the name comes from: softmax(c·z) → one-hot of arg max z as c grows",

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from stridelab.errors import ConfigError
-from stridelab.worked._limits import MAX_WINDOW, check_limit
+from stridelab.worked.limits import MAX_WINDOW, check_limit
 from stridelab.worked.shape.sym import (
     Sym,
     count_latex,
