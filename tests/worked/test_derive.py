@@ -17,6 +17,11 @@ pytest.importorskip("sympy")
 pytest.importorskip("torch")
 
 
+def flat(latex: str) -> str:
+    """The LaTeX with the alignment marks of a display set on several lines taken out."""
+    return latex.replace("&", "")
+
+
 def run_main(capsys, *argv):
     parser = argparse.ArgumentParser()
     derive_cli.add_arguments(parser)
@@ -48,7 +53,7 @@ def test_topic_is_verified(topic):
     assert d.check["passed"], d.check
     assert d.check["max_abs_error"] < 1e-6
     assert d.check["points"] == 2 and d.check["seed"] == 3
-    assert EXPECTED[topic] in d.latex
+    assert EXPECTED[topic] in flat(d.latex)
     assert d.text and "\\frac" not in d.text  # the plain text is not LaTeX
     doc = derive.to_dict(d)
     assert set(doc) >= {"topic", "latex", "text", "check"}
@@ -73,8 +78,8 @@ def test_ridge_closed_form_agrees_with_scikit_learn():
 
 def test_conv1d_explicit_input_gradient():
     d = derive.derive("conv1d", points=1)
-    assert r"\frac{\partial J}{\partial x_2} = \delta_{0} w_{2} + \delta_{1} w_{0}" in d.latex
-    assert r"\frac{\partial J}{\partial x_5} = 0" in d.latex  # stride 2 never reaches x_5
+    assert r"\frac{\partial J}{\partial x_2} = \delta_{0} w_{2} + \delta_{1} w_{0}" in flat(d.latex)
+    assert r"\frac{\partial J}{\partial x_5} = 0" in flat(d.latex)  # stride 2 never reaches x_5
 
 
 def test_conv_formulas_by_hand():
@@ -92,9 +97,9 @@ def test_conv_formulas_by_hand():
 
 def test_conv1d_uses_the_sheets_names():
     d = derive.derive("conv1d", points=1)
-    assert r"z_k = a_k = \sum_{m=0}^{M-1} w_m\,x_{k+m} + b" in d.latex
-    assert r"J = \frac1K\sum_{k=0}^{K-1}(y_k - z_k)^2" in d.latex
-    assert r"(x \star \delta)_m" in d.latex and r"(\delta * w)_l" in d.latex
+    assert r"z_k = a_k = \sum_{m=0}^{M-1} w_m\,x_{k+m} + b" in flat(d.latex)
+    assert r"J = \frac1K\sum_{k=0}^{K-1}(y_k - z_k)^2" in flat(d.latex)
+    assert r"(x \star \delta)_m" in flat(d.latex) and r"(\delta * w)_l" in flat(d.latex)
     assert "∂J/∂w is a cross-correlation" in d.text and "∂J/∂x a full convolution" in d.text
 
 
@@ -122,11 +127,13 @@ def test_json_and_markdown(capsys):
     assert code == 0
     d = json.loads(out)
     assert d["topic"] == "softmax-cross-entropy" and d["check"]["passed"] is True
-    assert "ŷ_j − y_j" in d["text"]
+    assert "∂L/∂zⱼ = ŷⱼ - yⱼ" in d["text"]
     code, out = run_main(capsys, "softmax-cross-entropy", "--format", "json", "--points", "2")
     assert code == 0 and json.loads(out)["check"]["points"] == 2
     code, out = run_main(capsys, "neuron-f")
-    assert code == 0 and "**Check.**" in out and "passed" in out and "```text" in out
+    assert code == 0 and "**Check.**" in out and "passed" in out
+    # the typeset form only (issue 26): the plain text is the terminal's and the JSON's
+    assert "```text" not in out and "Plain text" not in out
     code, out = run_main(capsys, "neuron-f", "--format", "html")
     assert code == 0 and "<p>" in out and "**Check.**" not in out
 

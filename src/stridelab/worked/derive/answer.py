@@ -7,18 +7,46 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stridelab.worked._render import inline_text, latex_to_text
 from stridelab.worked.answer import Answer
+from stridelab.worked.equations import display, layout
 
 # ---------------------------------------------------------------- answers
 
 
-@dataclass
 class Step:
-    """One step of a derivation: prose (plain Unicode) and the equation in LaTeX and text."""
+    """One step of a derivation: a sentence and its display equations, each written once.
 
-    text: str
-    latex: str | None = None
-    plain: str | None = None
+    ``prose`` is Markdown whose formulas stand in ``$…$``; each of ``math`` is one LaTeX
+    equation (a chain ``lhs = a = b`` or an expression). Every other form is rendered from
+    these: :attr:`latex` (the display, one relation per line when it is too wide for a page),
+    :attr:`text` (the sentence as Unicode) and :attr:`plain` (the equations as Unicode text).
+    """
+
+    __slots__ = ("prose", "math")
+
+    def __init__(self, prose: str = "", *math: str):
+        self.prose = prose
+        self.math = tuple(m for m in math if m)
+
+    @property
+    def latex(self) -> str | None:
+        return layout(*self.math) or None
+
+    @property
+    def text(self) -> str:
+        return inline_text(self.prose)
+
+    @property
+    def plain(self) -> str | None:
+        tex = self.latex
+        return latex_to_text(tex, display=True, stacked=False) if tex else None
+
+    def to_markdown(self) -> str:
+        return "\n\n".join(p for p in (self.prose, display(*self.math)) if p)
+
+    def __repr__(self) -> str:
+        return f"Step({self.prose!r}, {', '.join(map(repr, self.math))})"
 
 
 @dataclass(eq=False)
@@ -63,11 +91,8 @@ class Derivation(Answer):
         out = [f"## {self.title} (`{self.topic}`)", ""]
         for note in self.notes:
             out += [f"*Note.* {note}", ""]
-        for s in self.steps:
-            if s.text:
-                out += [s.text, ""]
-            if s.latex:
-                out += [f"$${s.latex}$$", ""]
+        for s in self.steps:  # the typeset form only: the terminal's text is rendered from it
+            out += [s.to_markdown(), ""]
         c = self.check
         verdict = "passed" if c["passed"] else "FAILED"
         out += ["**Check.** SymPy verified symbolically: " + "; ".join(self.symbolic) + "."]
@@ -86,7 +111,6 @@ class Derivation(Answer):
             f"{where}: {details} — **{verdict}** (max_abs_error = {c['max_abs_error']:.3g}).",
             "",
         ]
-        out += ["**Plain text**", "", "```text", self.text, "```", ""]
         return "\n".join(out)
 
     def to_dict(self) -> dict:

@@ -15,19 +15,15 @@ from stridelab.worked.derive.numeric import (
     check_result,
     exact_json,
     float_array,
-    mat_latex,
-    mat_text,
+    mat_equations,
     max_error,
     num_latex,
-    num_text,
     products_latex,
-    products_text,
     sigmoid,
     tensor,
     to_float,
     torch_module,
     vec_latex,
-    vec_text,
 )
 from stridelab.worked.derive.registry import topic
 from stridelab.worked.derive.symbolic import matrix_zero, sympy_env, verify
@@ -101,7 +97,7 @@ def _conv_batch_autograd(x, w, b, y, s: int, act: str):
 
 
 @functools.cache
-def _conv1d_symbolic() -> tuple[tuple[str, ...], str, str]:
+def _conv1d_symbolic() -> tuple[tuple[str, ...], tuple[str, ...]]:
     sp, _, act, sigp, _, _ = sympy_env()
     symbolic = []
     # the sheet's layer: linear activation, stride 1, one channel (L = 5, M = 3, K = 3)
@@ -171,48 +167,44 @@ def _conv1d_symbolic() -> tuple[tuple[str, ...], str, str]:
     z0 = w0 * xs[0] + w1 * xs[1] + w2 * xs[2]
     z1 = w0 * xs[2] + w1 * xs[3] + w2 * xs[4]
     explicit = [d0 * sp.diff(z0, xl) + d1 * sp.diff(z1, xl) for xl in xs]
-    ex_latex = r",\quad ".join(
+    explicit_latex = tuple(
         rf"\frac{{\partial J}}{{\partial x_{l}}} = {sp.latex(e)}" for l, e in enumerate(explicit)
     )
-    ex_plain = ", ".join(f"∂J/∂x_{l} = {sp.sstr(e)}" for l, e in enumerate(explicit))
-    return tuple(symbolic), ex_latex, ex_plain
+    return tuple(symbolic), explicit_latex
 
 
-def _conv1d_steps(ex_latex: str, ex_plain: str) -> list[Step]:
+def _conv1d_steps(explicit: tuple[str, ...]) -> list[Step]:
     return [
         Step(
-            "Names as in the sheet (4.1.1): input x = (x_0, …, x_{L−1}), filter w of length M, "
-            "bias b, output z, target y. The layer with a linear activation slides the filter "
-            "along the input — a cross-correlation, as in CNN libraries — giving K = L − M + 1 "
-            "outputs:",
+            r"Names as in the sheet (4.1.1): input $x = (x_0, \dots, x_{L-1})$, filter $w$ of "
+            "length $M$, bias $b$, output $z$, target $y$. The layer with a linear activation "
+            "slides the filter along the input — a cross-correlation, as in CNN libraries — "
+            "giving $K = L - M + 1$ outputs:",
             r"z_k = a_k = \sum_{m=0}^{M-1} w_m\,x_{k+m} + b,\qquad k = 0, \dots, K-1",
-            "z_k = a_k = Σ_{m=0}^{M−1} w_m x_{k+m} + b,   k = 0..K−1",
         ),
         Step(
-            "The cost (4.1.3) and its derivative with respect to each output, δ_k := ∂J/∂z_k:",
+            r"The cost (4.1.3) and its derivative with respect to each output, "
+            r"$\delta_k := \partial J/\partial z_k$:",
             r"J = \frac1K\sum_{k=0}^{K-1}(y_k - z_k)^2,\qquad \delta_k := "
             r"\frac{\partial J}{\partial z_k} = -\frac2K (y_k - z_k) = \frac2K (z_k - y_k)",
-            "J = (1/K) Σ_k (y_k − z_k)²,   δ_k := ∂J/∂z_k = −(2/K)(y_k − z_k) = (2/K)(z_k − y_k)",
         ),
         Step(
-            "Weight gradient (4.1.2): w_m multiplies x_{k+m} in every output k, so "
-            "∂z_k/∂w_m = x_{k+m}, and the sum over k is the valid cross-correlation of the "
-            "input x with ∂J/∂z:",
+            r"Weight gradient (4.1.2): $w_m$ multiplies $x_{k+m}$ in every output $k$, so "
+            r"$\partial z_k/\partial w_m = x_{k+m}$, and the sum over $k$ is the valid "
+            r"cross-correlation of the input $x$ with $\partial J/\partial z$:",
             r"\frac{\partial J}{\partial w_m} = \sum_k \frac{\partial J}{\partial z_k}"
             r"\frac{\partial z_k}{\partial w_m} = \sum_{k=0}^{K-1}\delta_k\,x_{k+m}"
             r" = (x \star \delta)_m,\qquad \frac{\partial J}{\partial b} = \sum_k \delta_k",
-            "∂J/∂w_m = Σ_k (∂J/∂z_k)(∂z_k/∂w_m) = Σ_k δ_k x_{k+m} = (x ⋆ δ)_m,   ∂J/∂b = Σ_k δ_k",
         ),
         Step(
-            "Input gradient (4.1.2): x_l enters output k through w_{l−k} when 0 ≤ l − k < M "
-            "(∂z_k/∂x_l = w_{l−k}, else 0), so the sum over k is the full convolution of ∂J/∂z "
-            "with the filter — equivalently the correlation of the zero-padded ∂J/∂z with the "
+            r"Input gradient (4.1.2): $x_l$ enters output $k$ through $w_{l-k}$ when "
+            r"$0 \le l - k < M$ ($\partial z_k/\partial x_l = w_{l-k}$, else 0), so the sum over "
+            r"$k$ is the full convolution of $\partial J/\partial z$ with the filter — "
+            r"equivalently the correlation of the zero-padded $\partial J/\partial z$ with the "
             "flipped filter:",
             r"\frac{\partial J}{\partial x_l} = \sum_k \frac{\partial J}{\partial z_k}"
             r"\frac{\partial z_k}{\partial x_l} = \sum_{k:\ 0 \le l-k < M}\delta_k\,w_{l-k}"
             r" = (\delta * w)_l\quad(\text{full convolution})",
-            "∂J/∂x_l = Σ_k (∂J/∂z_k)(∂z_k/∂x_l) = Σ_{k: 0 ≤ l−k < M} δ_k w_{l−k} = (δ * w)_l"
-            "   (full convolution)",
         ),
         Step(
             "Which operation: ∂J/∂w is a cross-correlation (of the input with ∂J/∂z), ∂J/∂x a "
@@ -220,33 +212,32 @@ def _conv1d_steps(ex_latex: str, ex_plain: str) -> list[Step]:
             "convolutional layer is itself a convolution.",
         ),
         Step(
-            "With a nonlinear activation σ (the layers of 4.1.1), a_k = σ(z_k) and "
-            "J = (1/K) Σ_k (y_k − a_k)², so δ_k picks up σ′(z_k). With a stride s, "
-            "z_k = Σ_m w_m x_{sk+m} + b and K = ⌊(L − M)/s⌋ + 1; both gradients keep their form "
-            "with δ dilated, s − 1 zeros between its entries:",
+            r"With a nonlinear activation $\sigma$ (the layers of 4.1.1), $a_k = \sigma(z_k)$ and "
+            r"$J = \frac1K \sum_k (y_k - a_k)^2$, so $\delta_k$ picks up $\sigma'(z_k)$. With a "
+            r"stride $s$, $z_k = \sum_m w_m x_{sk+m} + b$ and $K = \lfloor (L - M)/s \rfloor + 1$; "
+            r"both gradients keep their form with $\delta$ dilated, $s - 1$ zeros between its "
+            "entries:",
             r"\delta_k = \frac2K (a_k - y_k)\,\sigma'(z_k),\quad"
             r" \frac{\partial J}{\partial w_m} = \sum_{k}\delta_k\,x_{sk+m}"
             r" = \big(x \star \delta^{\uparrow s}\big)_m,\quad"
             r" \frac{\partial J}{\partial x_l} = \sum_t \delta^{\uparrow s}_t\,w_{l-t}"
             r" = \big(\delta^{\uparrow s} * w\big)_l,\quad \delta^{\uparrow s}_{sk} = \delta_k",
-            "δ_k = (2/K)(a_k − y_k) σ'(z_k),   ∂J/∂w_m = Σ_k δ_k x_{sk+m} = (x ⋆ δ↑s)_m,   "
-            "∂J/∂x_l = Σ_t δ↑s_t w_{l−t} = (δ↑s * w)_l   (δ↑s_{sk} = δ_k, zeros elsewhere)",
         ),
         Step(
-            "Written out by SymPy for L = 6, M = 3, s = 2 (K = 2): each x_l collects the "
-            "filter taps that touched it.",
-            ex_latex,
-            ex_plain,
+            "Written out by SymPy for $L = 6$, $M = 3$, $s = 2$ ($K = 2$): each $x_l$ collects "
+            "the filter taps that touched it.",
+            *explicit,
         ),
         Step(
             "One filter on two channels: every channel has its own filter slice, so "
-            "∂J/∂w_{c,m} = Σ_k δ_k x_{c,sk+m} and ∂J/∂x_{c,l} = (δ↑s * w_{c,·})_l. Two filters "
-            "on one channel, with J summed over both output channels: each filter gets "
-            "∂J/∂w⁽ᶠ⁾ = x ⋆ δ⁽ᶠ⁾↑s, and the input collects both contributions:",
+            r"$\partial J/\partial w_{c,m} = \sum_k \delta_k x_{c,sk+m}$ and "
+            r"$\partial J/\partial x_{c,l} = (\delta^{\uparrow s} * w_{c,\cdot})_l$. Two filters "
+            "on one channel, with $J$ summed over both output channels: each filter gets "
+            r"$\partial J/\partial w^{(f)} = x \star \delta^{(f)\uparrow s}$, and the input "
+            "collects both contributions:",
             r"\frac{\partial J}{\partial w_{c,m}} = \sum_k \delta_k\,x_{c,\,sk+m},\qquad"
             r" \frac{\partial J}{\partial x_l} = \sum_{f=1}^{2}"
             r"\big(\delta^{(f)\uparrow s} * w^{(f)}\big)_l",
-            "∂J/∂w_{c,m} = Σ_k δ_k x_{c, sk+m},   ∂J/∂x_l = Σ_f (δ^(f)↑s * w^(f))_l",
         ),
     ]
 
@@ -262,11 +253,11 @@ def _read_layer_2d(v: dict, notes: list[str]) -> dict:
 @topic("conv1d", "1-D convolution layer: ∂J/∂w is a cross-correlation, ∂J/∂x a full convolution",
        options=_CONV_OPTIONS, read=_read_layer_1d)
 def conv1d(rng: np.random.Generator, points: int, v: dict) -> Derivation:
-    symbolic, ex_latex, ex_plain = _conv1d_symbolic()
+    symbolic, explicit = _conv1d_symbolic()
     d = Derivation(
         "conv1d",
         "Gradients of a 1-D convolutional layer",
-        _conv1d_steps(ex_latex, ex_plain),
+        _conv1d_steps(explicit),
         list(symbolic),
     )
     if v:
@@ -405,35 +396,32 @@ def conv2d(rng: np.random.Generator, points: int, v: dict) -> Derivation:
     symbolic = _conv2d_symbolic()
     steps = [
         Step(
-            "One filter w ∈ ℝ^{C×k_h×k_w} with bias b and stride s on an input x ∈ ℝ^{C×H×W} "
-            "gives one output channel z of size H′×W′ with H′ = ⌊(H − k_h)/s⌋ + 1, "
-            "W′ = ⌊(W − k_w)/s⌋ + 1 (the sheet's 2-D layer; a = σ(z), or a = z when linear):",
+            r"One filter $w \in \mathbb{R}^{C\times k_h\times k_w}$ with bias $b$ and stride $s$ "
+            r"on an input $x \in \mathbb{R}^{C\times H\times W}$ gives one output channel $z$ of "
+            r"size $H'\times W'$ with $H' = \lfloor (H - k_h)/s \rfloor + 1$, "
+            r"$W' = \lfloor (W - k_w)/s \rfloor + 1$ (the sheet's 2-D layer; $a = \sigma(z)$, or "
+            "$a = z$ when linear):",
             r"a_{ij} = \sigma(z_{ij}),\quad z_{ij} = \sum_{c=1}^{C}\sum_{m=0}^{k_h-1}"
             r"\sum_{n=0}^{k_w-1} w_{c,m,n}\,x_{c,\,si+m,\,sj+n} + b",
-            "a_ij = σ(z_ij),  z_ij = Σ_c Σ_{m=0}^{k_h−1} Σ_{n=0}^{k_w−1} w_{c,m,n} x_{c, si+m, sj+n}"
-            " + b",
         ),
         Step(
-            "With targets y and the cost J = (1/(H′W′)) Σ_ij (y_ij − a_ij)², the derivative with "
-            "respect to output (i, j) is:",
+            r"With targets $y$ and the cost $J = \frac{1}{H'W'} \sum_{ij} (y_{ij} - a_{ij})^2$, the "
+            "derivative with respect to output $(i, j)$ is:",
             r"\delta_{ij} = \frac{\partial J}{\partial z_{ij}} = \frac{2}{H'W'}(a_{ij} - y_{ij})"
             r"\,\sigma'(z_{ij})",
-            "δ_ij = ∂J/∂z_ij = 2/(H′W′) (a_ij − y_ij) σ'(z_ij)",
         ),
         Step(
-            "Weight gradient: a cross-correlation of each input channel with δ (dilated by s):",
+            r"Weight gradient: a cross-correlation of each input channel with $\delta$ (dilated "
+            "by $s$):",
             r"\frac{\partial J}{\partial w_{c,m,n}} = \sum_{i,j}\delta_{ij}\,x_{c,\,si+m,\,sj+n}"
             r" = \big(x_c \star \delta^{\uparrow s}\big)_{mn},\qquad"
             r" \frac{\partial J}{\partial b} = \sum_{i,j}\delta_{ij}",
-            "∂J/∂w_{c,m,n} = Σ_ij δ_ij x_{c, si+m, sj+n} = (x_c ⋆ δ↑s)_{mn},   ∂J/∂b = Σ_ij δ_ij",
         ),
         Step(
-            "Input gradient: a full convolution of the dilated δ with each filter slice (the "
-            "zero-padded δ correlated with the filter rotated by 180°):",
+            r"Input gradient: a full convolution of the dilated $\delta$ with each filter slice "
+            r"(the zero-padded $\delta$ correlated with the filter rotated by 180°):",
             r"\frac{\partial J}{\partial x_{c,p,q}} = \sum_{i,j}\delta_{ij}\,w_{c,\,p-si,\,q-sj}"
             r" = \big(\delta^{\uparrow s} * w_c\big)_{pq}\quad(\text{full convolution})",
-            "∂J/∂x_{c,p,q} = Σ_ij δ_ij w_{c, p−si, q−sj} = (δ↑s * w_c)_pq   (full convolution;"
-            " terms with indices outside the filter are 0)",
         ),
     ]
     d = Derivation(
@@ -597,36 +585,36 @@ def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
     def out_ix(i, j):
         return f"{j}" if one_d else f"{i},{j}"
 
+    def array(name: str, t, relation: str = "=") -> list[str]:  # (C, H, W) or one (H, W)
+        if isinstance(t[0][0], list):  # channels
+            return [e for c, ch in enumerate(t)
+                    for e in array(f"{name}_{{c={c}}}" if len(t) > 1 else name, ch, relation)]
+        return ([f"{name} {relation} {vec_latex(t[0])}"] if one_d
+                else mat_equations(name, t, relation))
+
     # --- forward
     shown = outs[:6]
-    lat, txt = [], []
+    lat = []
     for i, j in shown:
         pairs = [(w[c][m][n], x[c][s * i + m][s * j + n]) for c in range(C) for m in range(KH)
                  for n in range(KW)]
         bias_l = f" + {paren(num_latex(b))}" if b != 0 else ""
         lat.append(rf"z_{{{out_ix(i, j)}}} = {products_latex(pairs[:9])}"
                    + (r" + \dots" if len(pairs) > 9 else "") + rf"{bias_l} = {num_latex(z[i][j])}")
-        txt.append(f"z_{out_ix(i, j)} = {products_text(pairs[:9])}"
-                   + (" + …" if len(pairs) > 9 else "")
-                   + (f" + {paren(num_text(b))}" if b != 0 else "") + f" = {num_text(z[i][j])}")
-    dims = (f"L = {W}, M = {KW}" if one_d else f"{H}×{W} input, {KH}×{KW} filter") + (
+    dims = (f"$L = {W}$, $M = {KW}$" if one_d else f"{H}×{W} input, {KH}×{KW} filter") + (
         f", {C} channels" if C > 1 else "")
     d.steps.append(
         Step(
-            f"With your layer ({dims}, stride {s}, b = {num_text(b)}, activation {act}): "
-            f"{'K' if one_d else 'H′×W′'} = {Wo if one_d else f'{Ho}×{Wo}'} output(s)"
+            f"With your layer ({dims}, stride {s}, $b = {num_latex(b)}$, activation {act}): "
+            f"{'$K$' if one_d else '$H′×W′$'} = {Wo if one_d else f'{Ho}×{Wo}'} output(s)"
             + (f"; the first {len(shown)} written out" if len(outs) > len(shown) else "") + ":",
-            r",\quad ".join(lat),
-            "\n".join(txt),
+            *lat,
         )
     )
-    zl = vec_latex(z[0]) if one_d else mat_latex(z)
-    d.steps.append(Step("The output:", f"z = {zl}", "z = " + (vec_text(z[0]) if one_d
-                                                              else "\n" + mat_text(z))))
+    d.steps.append(Step("The output:", *array("z", z)))
     if act != "linear":
-        al = vec_latex(a[0]) if one_d else mat_latex(a)
-        d.steps.append(Step(f"After the activation, a = {act}(z):", f"a \\approx {al}",
-                            "a ≈ " + (vec_text(a[0]) if one_d else "\n" + mat_text(a))))
+        d.steps.append(Step(f"After the activation, $a = \\mathrm{{{act}}}(z)$:",
+                            *array("a", a, r"\approx")))
     details = []
     torch = torch_module()
     xt = tensor(float_array(x)[:, 0] if one_d else float_array(x), True)  # (C, L) or (C, H, W)
@@ -642,23 +630,21 @@ def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
 
     if y is None:
         # the gradients as sums over δ_k = ∂J/∂z_k, with the user's numbers
-        lw, tw = [], []
+        lw = []
         for c, m, n in [(c, m, n) for c in range(C) for m in range(KH) for n in range(KW)][:6]:
             terms = [(x[c][s * i + m][s * j + n], out_ix(i, j)) for i, j in outs[:8]]
             more = len(outs) > 8
             lw.append(rf"\frac{{\partial J}}{{\partial w_{{{sub(c, m, n)}}}}} = "
-                      + " + ".join(rf"{paren(num_latex(q))}\,\delta_{{{k}}}" for q, k in terms)
+                      + " + ".join(rf"{paren(num_latex(q))}\cdot \delta_{{{k}}}" for q, k in terms)
                       + (r" + \dots" if more else ""))
-            tw.append(f"∂J/∂w_{sub(c, m, n)} = " + " + ".join(f"{paren(num_text(q))}·δ_{k}"
-                                                          for q, k in terms)
-                      + (" + …" if more else ""))
         d.steps.append(
             Step(
-                f"Without targets (--y), the gradients with your numbers as sums over "
-                f"δ_{nm} = ∂J/∂z_{nm} (for the sheet's J, δ = (2/K)(z − y)); ∂J/∂w is the "
-                "cross-correlation of x with δ, ∂J/∂x the full convolution of δ with w:",
-                r",\quad ".join(lw),
-                "\n".join(tw),
+                "Without targets (--y), the gradients with your numbers as sums over "
+                rf"$\delta_{{{nm}}} = \partial J/\partial z_{{{nm}}}$ (for the sheet's $J$, "
+                r"$\delta = \frac2K(z - y)$); $\partial J/\partial w$ is the cross-correlation "
+                r"of $x$ with $\delta$, $\partial J/\partial x$ the full convolution of $\delta$ "
+                "with $w$:",
+                *lw,
             )
         )
         d.check = check_at_values(details, "torch")
@@ -668,49 +654,33 @@ def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
         return d
 
     # --- cost and gradients
-    yl = vec_latex(y[0]) if one_d else mat_latex(y)
-    dl = vec_latex(delta[0]) if one_d else mat_latex(delta)
-    dpl = vec_text(delta[0]) if one_d else "\n" + mat_text(delta)
     deriv = r"\frac{2}{K}(z - y)" if act == "linear" else rf"\frac{{2}}{{K}}(a - y)\,{act}'(z)"
     d.steps.append(
         Step(
-            f"Targets y, the cost J = (1/K) Σ (y − a)² with K = {K}, and ∂J/∂z:",
-            rf"y = {yl},\quad J = {num_latex(J)},\quad \delta = \frac{{\partial J}}"
-            rf"{{\partial z}} = {deriv} = {dl}",
-            f"y = {vec_text(y[0]) if one_d else chr(10) + mat_text(y)},   J = {num_text(J)},"
-            f"   δ = ∂J/∂z = {dpl}",
+            r"Targets $y$, the cost $J = \frac1K \sum (y - a)^2$ with "
+            rf"$K = {K}$, and $\partial J/\partial z$:",
+            *array("y", y), f"J = {num_latex(J)}",
+            rf"\delta = \frac{{\partial J}}{{\partial z}} = {deriv}", *array(r"\delta", delta),
         )
     )
-    lw, tw = [], []
+    lw = []
     for c, m, n in [(c, m, n) for c in range(C) for m in range(KH) for n in range(KW)][:6]:
         pairs = [(delta[i][j], x[c][s * i + m][s * j + n]) for i, j in outs]
         lw.append(rf"\frac{{\partial J}}{{\partial w_{{{sub(c, m, n)}}}}} = "
                   f"{products_latex(pairs[:8])}" + (r" + \dots" if len(pairs) > 8 else "")
                   + f" = {num_latex(dw[c][m][n])}")
-        tw.append(f"∂J/∂w_{sub(c, m, n)} = {products_text(pairs[:8])}"
-                  + (" + …" if len(pairs) > 8 else "") + f" = {num_text(dw[c][m][n])}")
-
-    def show(t):  # (C, 1, L) -> rows of channels for 1-D, else channel matrices
-        if one_d:
-            return (r",\ ".join(vec_latex(ch[0]) for ch in t),
-                    "; ".join(vec_text(ch[0]) for ch in t))
-        return (r",\ ".join(mat_latex(ch) for ch in t), "\n".join(mat_text(ch) for ch in t))
-
-    dwl, dwt = show(dw)
-    dxl, dxt = show(dx)
     d.steps += [
         Step(
-            "Weight gradient ∂J/∂w_m = Σ_k δ_k x_{sk+m}: the valid cross-correlation of the "
-            "input with ∂J/∂z" + (" (dilated by the stride)" if s > 1 else "") + ":",
-            r",\quad ".join(lw) + rf",\qquad \frac{{\partial J}}{{\partial w}} = {dwl},\quad"
-            rf" \frac{{\partial J}}{{\partial b}} = \sum \delta = {num_latex(db)}",
-            "\n".join(tw) + f"\n∂J/∂w = {dwt},   ∂J/∂b = Σ δ = {num_text(db)}",
+            r"Weight gradient $\partial J/\partial w_m = \sum_k \delta_k x_{sk+m}$: the valid "
+            r"cross-correlation of the input with $\partial J/\partial z$"
+            + (" (dilated by the stride)" if s > 1 else "") + ":",
+            *lw, *array(r"\frac{\partial J}{\partial w}", dw),
+            rf"\frac{{\partial J}}{{\partial b}} = \sum \delta = {num_latex(db)}",
         ),
         Step(
-            "Input gradient ∂J/∂x_l = Σ_k δ_k w_{l−sk}: the full convolution of ∂J/∂z with the "
-            "filter:",
-            rf"\frac{{\partial J}}{{\partial x}} = {dxl}",
-            f"∂J/∂x = {dxt}",
+            r"Input gradient $\partial J/\partial x_l = \sum_k \delta_k w_{l-sk}$: the full "
+            r"convolution of $\partial J/\partial z$ with the filter:",
+            *array(r"\frac{\partial J}{\partial x}", dx),
         ),
     ]
     # second and third routes: torch autograd, and SciPy's correlate/convolve
@@ -746,8 +716,9 @@ def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
                                                                          "∂J/∂x vs scipy")))
     d.steps.append(
         Step(
-            "So, with your numbers: ∂J/∂w is a cross-correlation (x ⋆ ∂J/∂z) and ∂J/∂x a full "
-            "convolution (∂J/∂z * w); "
+            r"So, with your numbers: $\partial J/\partial w$ is a cross-correlation "
+            r"($x \star \partial J/\partial z$) and $\partial J/\partial x$ a full convolution "
+            r"($\partial J/\partial z * w$); "
             + ("SciPy's correlate2d and convolve2d, applied to them, give the same numbers."
                if scipy_ok else
                "SciPy's correlate2d and convolve2d, applied to them, do NOT give the same "

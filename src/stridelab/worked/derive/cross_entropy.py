@@ -25,7 +25,6 @@ from stridelab.worked.derive.numeric import (
     to_float,
     torch_module,
     vec_latex,
-    vec_text,
 )
 from stridelab.worked.derive.registry import need, topic
 from stridelab.worked.derive.symbolic import rational, sympy_env, verify
@@ -99,28 +98,24 @@ def sigmoid_cross_entropy(rng: np.random.Generator, points: int, v: dict) -> Der
 
     steps = [
         Step(
-            "A sigmoid unit a = σ(z) = 1/(1 + e^{−z}) predicts P(y = 1); the binary "
-            "cross-entropy for a target y ∈ [0, 1] is:",
+            r"A sigmoid unit $a = \sigma(z) = 1/(1 + e^{-z})$ predicts $P(y = 1)$; the binary "
+            r"cross-entropy for a target $y \in [0, 1]$ is:",
             r"L = -\left[y\ln a + (1 - y)\ln(1 - a)\right]",
-            "L = −[y ln a + (1 − y) ln(1 − a)]",
         ),
         Step(
             "Derivative of the sigmoid:",
             r"\sigma'(z) = \frac{e^{-z}}{(1 + e^{-z})^2} = \sigma(z)\,(1 - \sigma(z)) = a(1 - a)",
-            "σ'(z) = e^{−z} / (1 + e^{−z})² = σ(z)(1 − σ(z)) = a(1 − a)",
         ),
         Step(
             "Derivative of the loss with respect to the output:",
             r"\frac{\partial L}{\partial a} = -\frac{y}{a} + \frac{1 - y}{1 - a}"
             r" = \frac{a - y}{a(1 - a)}",
-            "∂L/∂a = −y/a + (1 − y)/(1 − a) = (a − y) / (a(1 − a))",
         ),
         Step(
             "Chain rule: σ'(z) cancels the denominator exactly, so the error signal is the "
             "plain difference:",
             r"\delta = \frac{\partial L}{\partial z} = \frac{\partial L}{\partial a}\,\sigma'(z)"
             r" = \frac{a - y}{a(1 - a)}\cdot a(1 - a) = a - y",
-            "δ = ∂L/∂z = (∂L/∂a) σ'(z) = (a − y)/(a(1 − a)) · a(1 − a) = a − y",
         ),
         Step(
             "Compare the squared error ½(a − y)²: there δ = (a − y)·a(1 − a), which is almost 0 "
@@ -129,7 +124,6 @@ def sigmoid_cross_entropy(rng: np.random.Generator, points: int, v: dict) -> Der
             "wrong.",
             r"\text{squared error: }\ \delta = (a - y)\,a(1 - a)\ \to 0\ \text{ as } a \to 0"
             r"\text{ or } 1",
-            "squared error: δ = (a − y) a(1 − a) → 0 as a → 0 or 1",
         ),
         Step(
             "What goes wrong with the arguments swapped, L̃ = −[a ln y + (1 − a) ln(1 − y)]: for a "
@@ -137,9 +131,8 @@ def sigmoid_cross_entropy(rng: np.random.Generator, points: int, v: dict) -> Der
             "= +∞ for every a < 1 (and 0·∞ is undefined at a = 1); for y = 0, L̃ = −a·ln 0 = +∞ "
             f"for every a > 0. PyTorch indeed returns L̃ = {swapped_value} and "
             f"∂L̃/∂a = {swapped_grad} at a = 0.3, y = 1 (topic cross-entropy-swapped has more).",
-            r"\tilde L = -\left[a\ln y + (1 - a)\ln(1 - y)\right],\qquad y = 1:\ "
-            r"\tilde L = -(1 - a)\ln 0 = +\infty",
-            "L̃ = −[a ln y + (1 − a) ln(1 − y)],   y = 1:  L̃ = −(1 − a) ln 0 = +∞",
+            r"\tilde L = -\left[a\ln y + (1 - a)\ln(1 - y)\right]",
+            r"\tilde L\big|_{y = 1} = -(1 - a)\ln 0 = +\infty",
         ),
         Step(
             "Its gradient does not depend on the prediction a at all: L̃ is linear in a, has no "
@@ -148,7 +141,6 @@ def sigmoid_cross_entropy(rng: np.random.Generator, points: int, v: dict) -> Der
             "in (0, 1), never of the 0/1 label.",
             r"\frac{\partial \tilde L}{\partial a} = \ln(1 - y) - \ln y = \ln\frac{1 - y}{y}"
             r"\ \xrightarrow{\;y \to 1\;}\ -\infty",
-            "∂L̃/∂a = ln(1 − y) − ln y = ln((1 − y)/y) → −∞ as y → 1",
         ),
     ]
     d = Derivation(
@@ -181,17 +173,15 @@ def sigmoid_cross_entropy(rng: np.random.Generator, points: int, v: dict) -> Der
     steps.append(
         Step(
             f"With your values ({len(z)} example(s), one z and one target y each):",
-            rf"z = {vec_latex(z)},\quad y = {vec_latex(y)},\quad a = \sigma(z) \approx"
-            rf" {vec_latex(list(a))}",
-            f"z = {vec_text(z)},   y = {vec_text(y)},   a = σ(z) ≈ {vec_text(list(a))}",
+            f"z = {vec_latex(z)}", f"y = {vec_latex(y)}",
+            rf"a = \sigma(z) \approx {vec_latex(list(a))}",
         )
     )
     steps.append(
         Step(
             "The error signal of each example and its loss:",
-            rf"\delta = a - y \approx {vec_latex(list(delta))},\quad L \approx"
-            rf" {vec_latex(list(loss))}",
-            f"δ = a − y ≈ {vec_text(list(delta))},   L ≈ {vec_text(list(loss))}",
+            rf"\delta = a - y \approx {vec_latex(list(delta))}",
+            rf"L \approx {vec_latex(list(loss))}",
         )
     )
     u = tensor(zf, grad=True)
@@ -273,11 +263,10 @@ def cross_entropy_minimum(rng: np.random.Generator, points: int, v: dict) -> Der
         Step(
             "A sigmoid output a = σ(z) ∈ (0, 1) and a target y ∈ [0, 1] (not only 0 or 1). The "
             "cross-entropy over n training inputs x is a mean of one term per input, and each "
-            "term depends only on that input's own output a_x, so the mean is least when every "
+            "term depends only on that input's own output $a_x$, so the mean is least when every "
             "term is least:",
             r"C = -\frac1n\sum_x\left[y\ln a + (1 - y)\ln(1 - a)\right],\qquad"
             r" C_x(a) = -\left[y\ln a + (1 - y)\ln(1 - a)\right]",
-            "C = −(1/n) Σ_x [y ln a + (1 − y) ln(1 − a)],   C_x(a) = −[y ln a + (1 − y) ln(1 − a)]",
         ),
         Step(
             "Derivative in a: it is negative for a < y and positive for a > y, so a = y is the "
@@ -286,16 +275,14 @@ def cross_entropy_minimum(rng: np.random.Generator, points: int, v: dict) -> Der
             r"\frac{\partial C_x}{\partial a} = -\frac{y}{a} + \frac{1 - y}{1 - a}"
             r" = \frac{a - y}{a(1 - a)},\qquad \frac{\partial^2 C_x}{\partial a^2}"
             r" = \frac{y}{a^2} + \frac{1 - y}{(1 - a)^2} > 0",
-            "∂C_x/∂a = −y/a + (1 − y)/(1 − a) = (a − y)/(a(1 − a)),   "
-            "∂²C_x/∂a² = y/a² + (1 − y)/(1 − a)² > 0",
         ),
         Step(
-            "In the network's own variable z: ∂C_x/∂z = σ(z) − y vanishes exactly when σ(z) = y. "
+            r"In the network's own variable $z$: $\partial C_x/\partial z = \sigma(z) - y$ vanishes "
+            r"exactly when $\sigma(z) = y$. "
             "For y ∈ (0, 1) that is the finite z* = ln(y/(1 − y)), so the minimum is attained "
             "there — σ(z) = y is the minimiser even though y is not 0 or 1:",
             r"\frac{\partial C_x}{\partial z} = \sigma(z) - y = 0 \iff \sigma(z) = y \iff"
             r" z^\star = \ln\frac{y}{1 - y}",
-            "∂C_x/∂z = σ(z) − y = 0  ⇔  σ(z) = y  ⇔  z* = ln(y/(1 − y))",
         ),
         Step(
             "The value there, averaged over the inputs: the binary entropy of the targets, which is "
@@ -304,11 +291,9 @@ def cross_entropy_minimum(rng: np.random.Generator, points: int, v: dict) -> Der
             "second proof of the minimum):",
             r"C_{\min} = -\frac1n\sum_x\left[y\ln y + (1 - y)\ln(1 - y)\right],\qquad"
             r" C_x(a) - C_x(y) = y\ln\frac{y}{a} + (1 - y)\ln\frac{1 - y}{1 - a} \ge 0",
-            "C_min = −(1/n) Σ_x [y ln y + (1 − y) ln(1 − y)],   "
-            "C_x(a) − C_x(y) = y ln(y/a) + (1 − y) ln((1 − y)/(1 − a)) ≥ 0",
         ),
         Step(
-            "For y = 0 or y = 1 the same formula gives C_min = 0 (with 0·ln 0 = 0, its limit), "
+            r"For y = 0 or y = 1 the same formula gives $C_{\min} = 0$ (with 0·ln 0 = 0, its limit), "
             "but σ(z) never reaches 0 or 1: C → 0 as z → −∞ or +∞, an infimum that no finite "
             "z attains.",
         ),
@@ -375,26 +360,14 @@ def cross_entropy_minimum(rng: np.random.Generator, points: int, v: dict) -> Der
     for i, u in enumerate(y[:MAX_SHOWN]):
         zs_ = fmt_latex(float(z_star[i])) if inner[i] else (r"+\infty" if u == 1 else r"-\infty")
         hx = sp.latex(exact_H[i]) + r" \approx " if exact_H is not None and inner[i] else ""
-        rows.append(rf"y = {num_latex(u)}:\ a^\star = {num_latex(u)},\ z^\star = {zs_},\ "
-                    rf"C_{{\min}} = {hx}{fmt_latex(float(H[i]))}")
-    steps.append(
-        Step(
-            f"With your target(s) ({n} input(s)):",
-            r",\qquad ".join(rows),
-            "; ".join(
-                f"y = {num_text(u)}: a* = {num_text(u)}, z* = "
-                f"{fmt(float(z_star[i])) if inner[i] else ('+∞' if u == 1 else '−∞')}, "
-                f"C_min = {fmt(float(H[i]))}"
-                for i, u in enumerate(y[:MAX_SHOWN])
-            ),
-        )
-    )
+        rows.append(rf"y = {num_latex(u)}:\quad a^\star = {num_latex(u)},\quad z^\star = {zs_},"
+                    rf"\quad C_{{\min}} = {hx}{fmt_latex(float(H[i]))}")
+    steps.append(Step(f"With your target(s) ({n} input(s)):", *rows))
     if n > 1:
         steps.append(
             Step(
                 "Mean over the inputs:",
                 rf"C_{{\min}} = \frac1{{{n}}}\sum_x\left[\dots\right] \approx {fmt_latex(c_min)}",
-                f"C_min ≈ {fmt(c_min)}",
             )
         )
     details = []
@@ -495,7 +468,6 @@ def cross_entropy_swapped(rng: np.random.Generator, points: int, v: dict) -> Der
             "never reaches 0 or 1, so a ∈ (0, 1) strictly; a classification target is y ∈ {0, 1}:",
             r"C = -\left[y\ln a + (1 - y)\ln(1 - a)\right],\qquad"
             r" \tilde C = -\left[a\ln y + (1 - a)\ln(1 - y)\right]",
-            "C = −[y ln a + (1 − y) ln(1 − a)],   C̃ = −[a ln y + (1 − a) ln(1 − y)]",
         ),
         Step(
             "The swapped form at y = 0: ln 0 = −∞ is multiplied by a, which is > 0 for every "
@@ -505,17 +477,15 @@ def cross_entropy_swapped(rng: np.random.Generator, points: int, v: dict) -> Der
             "cannot tell a good output from a bad one, and its gradient ∂C̃/∂a = ln((1 − y)/y) "
             "is ±∞ and does not depend on a: it carries no information. (Only the outputs "
             "a = 0 and a = 1, which σ never produces, would give the undefined 0·ln 0.)",
-            r"y = 0:\ \tilde C = -\left[a\ln 0 + (1 - a)\ln 1\right] = -a\ln 0 = +\infty,\qquad"
-            r" y = 1:\ \tilde C = -\left[a\ln 1 + (1 - a)\ln 0\right] = -(1 - a)\ln 0 = +\infty",
-            "y = 0: C̃ = −[a ln 0 + (1 − a) ln 1] = −a ln 0 = +∞;   "
-            "y = 1: C̃ = −[a ln 1 + (1 − a) ln 0] = −(1 − a) ln 0 = +∞",
+            r"\tilde C\big|_{y = 0} = -\left[a\ln 0 + (1 - a)\ln 1\right] = -a\ln 0 = +\infty",
+            r"\tilde C\big|_{y = 1} = -\left[a\ln 1 + (1 - a)\ln 0\right] = -(1 - a)\ln 0"
+            r" = +\infty",
         ),
         Step(
             "Even for y ∈ (0, 1), where it is finite, C̃ is the wrong cost: it is linear in a "
             "(∂²C̃/∂a² = 0) with the constant slope ln((1 − y)/y), so it is least at an end — "
             "a → 1 when y > 1/2, a → 0 when y < 1/2, flat at y = 1/2 — never at a = y.",
             r"\frac{\partial \tilde C}{\partial a} = \ln(1 - y) - \ln y = \ln\frac{1 - y}{y}",
-            "∂C̃/∂a = ln(1 − y) − ln y = ln((1 − y)/y)",
         ),
         Step(
             "The usual form takes the logarithms of a and 1 − a, both in (0, 1) because "
@@ -523,9 +493,8 @@ def cross_entropy_swapped(rng: np.random.Generator, points: int, v: dict) -> Der
             "1 − y, is exactly 0 and its (finite) term vanishes: no 0·∞ arises. What is left is "
             "finite, small when the prediction is right and large when it is wrong, with the "
             "finite gradient ∂C/∂z = a − y. So the problem does not afflict the first form.",
-            r"y = 1:\ C = -\ln a,\qquad y = 0:\ C = -\ln(1 - a),\qquad"
-            r" \frac{\partial C}{\partial z} = a - y",
-            "y = 1: C = −ln a;   y = 0: C = −ln(1 − a);   ∂C/∂z = a − y",
+            r"C\big|_{y = 1} = -\ln a", r"C\big|_{y = 0} = -\ln(1 - a)",
+            r"\frac{\partial C}{\partial z} = a - y",
         ),
     ]
     d = Derivation(
@@ -580,24 +549,18 @@ def cross_entropy_swapped(rng: np.random.Generator, points: int, v: dict) -> Der
     Ct = -(ar * sp.log(yy) + (1 - ar) * sp.log(1 - yy))
     lim0, lim1 = sp.limit(Ct, yy, 0, "+"), sp.limit(Ct, yy, 1, "-")
     exact_usual = [-sp.log(1 - ar), -sp.log(ar)]  # at y = 0 and y = 1
-    rows_l, rows_t = [], []
+    rows = []
     for i, u in enumerate(ys):
         ex = rf"{sp.latex(exact_usual[i])} \approx " if i < 2 else ""
         sw = fmt_latex(float(swapped[i])).replace("inf", r"\infty")
         gr = fmt_latex(float(grad[i])).replace("inf", r"\infty")
-        rows_l.append(rf"y = {num_latex(u)}:\ C = {ex}{fmt_latex(float(usual[i]))},\ "
-                      rf"\tilde C = {sw},\ \partial\tilde C/\partial a = {gr}")
-        rows_t.append(f"y = {num_text(u)}: C = {fmt(float(usual[i]))}, C̃ = "
-                      f"{fmt(float(swapped[i]))}, ∂C̃/∂a = {fmt(float(grad[i]))}")
-    steps.append(
-        Step(
-            f"With your output a = {num_text(a)} (floating point, ln 0 = −inf):",
-            r",\\ ".join(rows_l),
-            "\n".join(rows_t),
-        )
-    )
+        rows.append(rf"y = {num_latex(u)}:\quad C = {ex}{fmt_latex(float(usual[i]))},\quad "
+                    rf"\tilde C = {sw},\quad \partial\tilde C/\partial a = {gr}")
+    steps.append(Step(f"With your output a = {num_text(a)} (floating point, ln 0 = −inf):",
+                      *rows))
+
     def lim_text(q):
-        return "+∞" if q == sp.oo else ("−∞" if q == -sp.oo else sp.sstr(q))
+        return "+∞" if q == sp.oo else ("−∞" if q == -sp.oo else f"${sp.latex(q)}$")
 
     steps.append(
         Step(
@@ -605,9 +568,8 @@ def cross_entropy_swapped(rng: np.random.Generator, points: int, v: dict) -> Der
             f"{lim_text(lim0)} as y → 0⁺ and to {lim_text(lim1)} as y → 1⁻, while the usual form "
             f"is −ln(1 − a) ≈ {fmt(float(usual[0]))} at y = 0 and −ln a ≈ "
             f"{fmt(float(usual[1]))} at y = 1.",
-            rf"\lim_{{y\to 0^+}}\tilde C = {sp.latex(lim0)},\qquad \lim_{{y\to 1^-}}\tilde C"
-            rf" = {sp.latex(lim1)}",
-            f"lim_(y→0⁺) C̃ = {lim_text(lim0)},   lim_(y→1⁻) C̃ = {lim_text(lim1)}",
+            rf"\lim_{{y\to 0^+}}\tilde C = {sp.latex(lim0)}",
+            rf"\lim_{{y\to 1^-}}\tilde C = {sp.latex(lim1)}",
         )
     )
     interior = [i for i, u in enumerate(ys) if 0 < u < 1]

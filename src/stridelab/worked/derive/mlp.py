@@ -122,30 +122,25 @@ def mlp_update(rng: np.random.Generator, points: int) -> Derivation:
             "error by gradient descent with learning rate η (σ′ = σ(1 − σ)):",
             r"h = \sigma(W_1 x + b_1),\quad \hat y = \sigma(W_2 h + b_2),\quad"
             r" E = \tfrac12\sum_k(\hat y_k - y_k)^2",
-            "h = σ(W₁x + b₁),  ŷ = σ(W₂h + b₂),  E = ½ Σ_k (ŷ_k − y_k)²",
         ),
         Step(
             "Output deltas:",
             r"\delta^{(2)}_k = \frac{\partial E}{\partial z^{(2)}_k} = (\hat y_k - y_k)\,"
             r"\hat y_k(1 - \hat y_k)",
-            "δ⁽²⁾_k = ∂E/∂z⁽²⁾_k = (ŷ_k − y_k) ŷ_k (1 − ŷ_k)",
         ),
         Step(
             "Output-layer updates (weight from hidden unit j to output k):",
             r"\Delta W_{2,kj} = -\eta\,\delta^{(2)}_k\,h_j,\qquad \Delta b_{2,k} = -\eta\,"
             r"\delta^{(2)}_k",
-            "ΔW₂[k, j] = −η δ⁽²⁾_k h_j,   Δb₂[k] = −η δ⁽²⁾_k",
         ),
         Step(
-            "Hidden deltas, sent back through W₂ (the weights before this step's update):",
+            "Hidden deltas, sent back through $W_2$ (the weights before this step's update):",
             r"\delta^{(1)}_j = h_j(1 - h_j)\sum_k W_{2,kj}\,\delta^{(2)}_k",
-            "δ⁽¹⁾_j = h_j (1 − h_j) Σ_k W₂[k, j] δ⁽²⁾_k",
         ),
         Step(
             "Hidden-layer updates (weight from input i to hidden unit j):",
             r"\Delta W_{1,ji} = -\eta\,\delta^{(1)}_j\,x_i,\qquad \Delta b_{1,j} = -\eta\,"
             r"\delta^{(1)}_j",
-            "ΔW₁[j, i] = −η δ⁽¹⁾_j x_i,   Δb₁[j] = −η δ⁽¹⁾_j",
         ),
         Step(
             "In matrix form (⊙ is the element-wise product):",
@@ -153,8 +148,6 @@ def mlp_update(rng: np.random.Generator, points: int) -> Derivation:
             r" W_2 \leftarrow W_2 - \eta\,\delta^{(2)}h^\top,\quad"
             r" \delta^{(1)} = (W_2^\top\delta^{(2)})\odot h\odot(1 - h),\quad"
             r" W_1 \leftarrow W_1 - \eta\,\delta^{(1)}x^\top",
-            "δ⁽²⁾ = (ŷ − y) ⊙ ŷ ⊙ (1 − ŷ),  W₂ ← W₂ − η δ⁽²⁾hᵀ,  b₂ ← b₂ − η δ⁽²⁾,\n"
-            "δ⁽¹⁾ = (W₂ᵀδ⁽²⁾) ⊙ h ⊙ (1 − h),  W₁ ← W₁ − η δ⁽¹⁾xᵀ,  b₁ ← b₁ − η δ⁽¹⁾",
         ),
     ]
     check = check_result(
@@ -232,20 +225,17 @@ def linear_backprop(rng: np.random.Generator, points: int) -> Derivation:
             "of backpropagation disappear. Network and loss:",
             r"a^{(0)} = x,\quad a^{(l)} = z^{(l)} = W^{(l)}a^{(l-1)} + b^{(l)},\quad"
             r" \hat y = a^{(L)},\quad E = \tfrac12\lVert\hat y - y\rVert^2",
-            "a⁽⁰⁾ = x,  a⁽ˡ⁾ = z⁽ˡ⁾ = W⁽ˡ⁾a⁽ˡ⁻¹⁾ + b⁽ˡ⁾,  ŷ = a⁽ᴸ⁾,  E = ½‖ŷ − y‖²",
         ),
-        Step("Output delta:", r"\delta^{(L)} = \hat y - y", "δ⁽ᴸ⁾ = ŷ − y"),
+        Step("Output delta:", r"\delta^{(L)} = \hat y - y"),
         Step(
             "Hidden deltas: no σ′ factor, just the transposed weights:",
             r"\delta^{(l)} = \big(W^{(l+1)}\big)^\top\delta^{(l+1)} = \big(W^{(l+1)}\big)^\top"
             r"\cdots\big(W^{(L)}\big)^\top(\hat y - y)",
-            "δ⁽ˡ⁾ = (W⁽ˡ⁺¹⁾)ᵀ δ⁽ˡ⁺¹⁾ = (W⁽ˡ⁺¹⁾)ᵀ ⋯ (W⁽ᴸ⁾)ᵀ (ŷ − y)",
         ),
         Step(
             "Gradients (unchanged in form):",
             r"\frac{\partial E}{\partial W^{(l)}} = \delta^{(l)}\big(a^{(l-1)}\big)^\top,\qquad"
             r" \frac{\partial E}{\partial b^{(l)}} = \delta^{(l)}",
-            "∂E/∂W⁽ˡ⁾ = δ⁽ˡ⁾ (a⁽ˡ⁻¹⁾)ᵀ,   ∂E/∂b⁽ˡ⁾ = δ⁽ˡ⁾",
         ),
         Step(
             "The whole network is one affine map: depth adds no expressive power (it cannot "
@@ -253,7 +243,6 @@ def linear_backprop(rng: np.random.Generator, points: int) -> Derivation:
             "from descent on their product, since every update is scaled by the other layers' "
             "weights.",
             r"\hat y = W^{(L)}\cdots W^{(1)}x + c",
-            "ŷ = W⁽ᴸ⁾ ⋯ W⁽¹⁾ x + c",
         ),
     ]
     check = check_result(
@@ -289,35 +278,32 @@ def neuron_f(rng: np.random.Generator, points: int) -> Derivation:
             r" \delta^{(l)}_j = \sigma'(z^{(l)}_j)\sum_k w^{(l+1)}_{kj}\,\delta^{(l+1)}_k,\quad"
             r" \frac{\partial E}{\partial w^{(l)}_{ji}} = \delta^{(l)}_j\,a^{(l-1)}_i,\quad"
             r" \sigma' = \sigma(1 - \sigma)",
-            "δ⁽ᴸ⁾_k = (ŷ_k − y_k) σ'(z⁽ᴸ⁾_k),  δ⁽ˡ⁾_j = σ'(z⁽ˡ⁾_j) Σ_k w⁽ˡ⁺¹⁾_kj δ⁽ˡ⁺¹⁾_k,  "
-            "∂E/∂w⁽ˡ⁾_ji = δ⁽ˡ⁾_j a⁽ˡ⁻¹⁾_i,  σ' = σ(1 − σ)",
         ),
         Step(
-            "Let one hidden neuron j* of layer l use a general activation f, so "
-            "a⁽ˡ⁾_{j*} = f(z⁽ˡ⁾_{j*}). Only that neuron's own delta changes form — f′ replaces σ′:",
+            "Let one hidden neuron $j^*$ of layer $l$ use a general activation $f$, so "
+            r"$a^{(l)}_{j^*} = f(z^{(l)}_{j^*})$. Only that neuron's own delta changes form — "
+            r"$f'$ replaces $\sigma'$:",
             r"\delta^{(l)}_{j^*} = f'\big(z^{(l)}_{j^*}\big)\sum_k w^{(l+1)}_{kj^*}\,"
             r"\delta^{(l+1)}_k",
-            "δ⁽ˡ⁾_{j*} = f'(z⁽ˡ⁾_{j*}) Σ_k w⁽ˡ⁺¹⁾_{kj*} δ⁽ˡ⁺¹⁾_k",
         ),
         Step(
-            "Everything else keeps its form. The deltas of the layers above l contain no f′ "
-            "(they see the neuron only through its value f(z) in the forward pass); the weights "
-            "leaving j* get δ⁽ˡ⁺¹⁾_k·f(z⁽ˡ⁾_{j*}); the weights entering j* get δ⁽ˡ⁾_{j*}·a⁽ˡ⁻¹⁾_i; "
-            "and the layer below receives the changed delta through its sum:",
+            "Everything else keeps its form. The deltas of the layers above $l$ contain no $f'$ "
+            "(they see the neuron only through its value $f(z)$ in the forward pass); the "
+            r"weights leaving $j^*$ get $\delta^{(l+1)}_k f(z^{(l)}_{j^*})$; the weights entering "
+            r"$j^*$ get $\delta^{(l)}_{j^*} a^{(l-1)}_i$; and the layer below receives the changed "
+            "delta through its sum:",
             r"\frac{\partial E}{\partial w^{(l+1)}_{kj^*}} = \delta^{(l+1)}_k\,f\big(z^{(l)}_{j^*}"
             r"\big),\quad \frac{\partial E}{\partial w^{(l)}_{j^*i}} = \delta^{(l)}_{j^*}"
             r"\,a^{(l-1)}_i,\quad \delta^{(l-1)}_i = \sigma'\big(z^{(l-1)}_i\big)\Big("
             r"\sum_{j\ne j^*} w^{(l)}_{ji}\,\delta^{(l)}_j + w^{(l)}_{j^*i}\,\delta^{(l)}_{j^*}"
             r"\Big)",
-            "∂E/∂w⁽ˡ⁺¹⁾_{kj*} = δ⁽ˡ⁺¹⁾_k f(z⁽ˡ⁾_{j*}),  ∂E/∂w⁽ˡ⁾_{j*i} = δ⁽ˡ⁾_{j*} a⁽ˡ⁻¹⁾_i,\n"
-            "δ⁽ˡ⁻¹⁾_i = σ'(z⁽ˡ⁻¹⁾_i) (Σ_{j≠j*} w⁽ˡ⁾_ji δ⁽ˡ⁾_j + w⁽ˡ⁾_{j*i} δ⁽ˡ⁾_{j*})",
         ),
         Step(
-            "If j* is an output neuron, its delta is δ⁽ᴸ⁾_{j*} = (ŷ_{j*} − y_{j*})·f′(z⁽ᴸ⁾_{j*}). "
-            "Examples: f = tanh gives f′ = 1 − f²; f = relu gives f′ = 1 for z > 0 and 0 "
-            "otherwise; f(z) = z gives f′ = 1. The numeric check uses f = tanh.",
+            "If $j^*$ is an output neuron, its delta is "
+            r"$\delta^{(L)}_{j^*} = (\hat y_{j^*} - y_{j^*})\,f'(z^{(L)}_{j^*})$. Examples: "
+            "$f = \\tanh$ gives $f' = 1 - f^2$; $f = \\mathrm{relu}$ gives $f' = 1$ for $z > 0$ "
+            "and 0 otherwise; $f(z) = z$ gives $f' = 1$. The numeric check uses $f = \\tanh$.",
             r"\delta^{(L)}_{j^*} = (\hat y_{j^*} - y_{j^*})\,f'\big(z^{(L)}_{j^*}\big)",
-            "δ⁽ᴸ⁾_{j*} = (ŷ_{j*} − y_{j*}) f'(z⁽ᴸ⁾_{j*})",
         ),
     ]
     check = check_result(

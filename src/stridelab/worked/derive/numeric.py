@@ -6,15 +6,14 @@ import math
 
 import numpy as np
 
+from stridelab.worked.equations import WIDTH, display_width, matrix_equations
 from stridelab.worked.limits import MAX_EXACT_DIGITS
 from stridelab.worked.numbers import (
     exact_digits,
     fmt,
     fmt_latex,
     is_exact,
-    latex_matrix,
     paren,
-    text_matrix,
     to_exact_str,
 )
 
@@ -109,38 +108,43 @@ def num_text(v) -> str:
     return fmt(v)
 
 
+def _shown(v):
+    """``v`` as it is written: a value too long to print exactly as float64."""
+    return to_float(v) if is_exact(v) and exact_digits(v) > MAX_EXACT_DIGITS else v
+
+
 def vec_latex(v: list) -> str:
-    """A row vector as ``(v_1, v_2, …)``; long vectors are cut (every value is in --json)."""
-    cells = [num_latex(x) for x in v[:MAX_SHOWN]]
+    """A vector as ``(v_1, v_2, …)``, or as a column when that row would be too wide for a
+    page; long vectors are cut after MAX_SHOWN values (every value is in --json)."""
+    cells = [fmt_latex(_shown(x)) for x in v[:MAX_SHOWN]]
     if len(v) > MAX_SHOWN:
         cells.append(r"\dots")
-    return r"\left(" + ",\\ ".join(cells) + r"\right)"
+    row = r"\left(" + ",\\ ".join(cells) + r"\right)"
+    if len(cells) < 2 or display_width(row) <= WIDTH - 24:
+        return row
+    return r"\begin{pmatrix} " + r" \\ ".join(cells) + r" \end{pmatrix}"
+
+
+def column_latex(v: list) -> str:
+    """A column vector: ``(v_1, …)^\top``, or the column itself when the row is too wide."""
+    row = vec_latex(v)
+    return row if row.startswith(r"\begin") else row + r"^\top"
 
 
 def vec_text(v: list) -> str:
+    """A vector as plain text, ``(1, 2, 3)``, for a sentence (cut like :func:`vec_latex`)."""
     cells = [num_text(x) for x in v[:MAX_SHOWN]]
-    if len(v) > MAX_SHOWN:
-        cells.append("…")
-    return "(" + ", ".join(cells) + ")"
+    return "(" + ", ".join(cells + (["…"] if len(v) > MAX_SHOWN else [])) + ")"
 
 
-def _cut(m: list[list]) -> list[list]:
-    return [row[:MAX_SHOWN] for row in m[:MAX_SHOWN]]
-
-
-def mat_latex(m: list[list]) -> str:
-    shown = [[(to_float(v) if is_exact(v) and exact_digits(v) > MAX_EXACT_DIGITS else v) for v in row]
-             for row in _cut(m)]
-    s = latex_matrix(shown)
+def mat_equations(name: str, m: list[list], relation: str = "=") -> list[str]:
+    """``name = [m]`` as one equation, or several (blocks of columns) when it is too wide for a
+    page; rows and columns after MAX_SHOWN are left out (every value is in --json)."""
+    cells = [[fmt_latex(_shown(v)) for v in row[:MAX_SHOWN]] for row in m[:MAX_SHOWN]]
+    eqs = matrix_equations(name, cells, relation=relation)
     if len(m) > MAX_SHOWN or (m and len(m[0]) > MAX_SHOWN):
-        s += rf"\ (\text{{first }}{MAX_SHOWN}\times{MAX_SHOWN})"
-    return s
-
-
-def mat_text(m: list[list]) -> str:
-    shown = [[(to_float(v) if is_exact(v) and exact_digits(v) > MAX_EXACT_DIGITS else v) for v in row]
-             for row in _cut(m)]
-    return text_matrix(shown)
+        eqs[-1] += rf"\ (\text{{first }}{MAX_SHOWN}\times{MAX_SHOWN})"
+    return eqs
 
 
 def exact_json(v):
@@ -153,12 +157,6 @@ def products_latex(pairs: list[tuple[object, object]]) -> str:
     if not pairs:
         return "0"
     return " + ".join(f"{paren(num_latex(a))}\\cdot {paren(num_latex(b))}" for a, b in pairs)
-
-
-def products_text(pairs: list[tuple[object, object]]) -> str:
-    if not pairs:
-        return "0"
-    return " + ".join(f"{paren(num_text(a))}·{paren(num_text(b))}" for a, b in pairs)
 
 
 def batched_matvec(A, v):

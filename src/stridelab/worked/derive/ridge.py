@@ -14,17 +14,15 @@ from stridelab.worked.derive.numeric import (
     batched_matvec,
     check_at_values,
     check_result,
+    column_latex,
     exact_json,
     float_array,
-    mat_latex,
-    mat_text,
+    mat_equations,
     max_error,
     num_latex,
     num_text,
     tensor,
     to_float,
-    vec_latex,
-    vec_text,
 )
 from stridelab.worked.derive.registry import need, topic
 from stridelab.worked.derive.symbolic import matrix_zero, sympy_env, verify
@@ -118,41 +116,39 @@ def ridge(rng: np.random.Generator, points: int, v: dict) -> Derivation:
     symbolic = _ridge_symbolic()
     steps = [
         Step(
-            "A linear model ŷ_i = x_iᵀw on n examples (the rows of X ∈ ℝ^{n×d}) with the mean "
-            "squared error plus an L2 penalty:",
+            r"A linear model $\hat y_i = x_i^\top w$ on $n$ examples (the rows of "
+            r"$X \in \mathbb{R}^{n\times d}$) with the mean squared error plus an L2 penalty:",
             r"J(w) = \frac1n\sum_{i=1}^{n}(x_i^\top w - y_i)^2 + \lambda\lVert w\rVert^2"
             r" = \frac1n (Xw - y)^\top(Xw - y) + \lambda\, w^\top w",
-            "J(w) = (1/n) Σ_i (x_iᵀw − y_i)² + λ‖w‖² = (1/n)(Xw − y)ᵀ(Xw − y) + λ wᵀw",
         ),
         Step(
-            "Gradient: ∂/∂w of (Xw − y)ᵀ(Xw − y) is 2Xᵀ(Xw − y), and of wᵀw is 2w:",
+            r"Gradient: $\partial/\partial w$ of $(Xw - y)^\top(Xw - y)$ is $2X^\top(Xw - y)$, and "
+            r"of $w^\top w$ is $2w$:",
             r"\nabla_w J = \frac2n X^\top(Xw - y) + 2\lambda w",
-            "∇_w J = (2/n) Xᵀ(Xw − y) + 2λw",
         ),
         Step(
-            "Setting the gradient to zero and multiplying by n/2 gives the normal equations and "
+            "Setting the gradient to zero and multiplying by $n/2$ gives the normal equations and "
             "the closed form:",
             r"X^\top X\,w + n\lambda\,w = X^\top y\;\Rightarrow\;"
             r"w^\star = \left(X^\top X + n\lambda I\right)^{-1} X^\top y",
-            "XᵀX w + nλ w = Xᵀy  ⇒  w* = (XᵀX + nλI)⁻¹ Xᵀy",
         ),
         Step(
-            "It is the unique minimiser for λ > 0: the Hessian is positive definite (XᵀX is "
-            "positive semi-definite and nλI adds nλ to every eigenvalue), so J is strictly "
-            "convex and XᵀX + nλI is invertible even when d > n or features are collinear.",
+            r"It is the unique minimiser for $\lambda > 0$: the Hessian is positive definite "
+            r"($X^\top X$ is positive semi-definite and $n\lambda I$ adds $n\lambda$ to every "
+            r"eigenvalue), so $J$ is strictly convex and $X^\top X + n\lambda I$ is invertible "
+            "even when $d > n$ or features are collinear.",
             r"\nabla^2 J = \frac2n\left(X^\top X + n\lambda I\right) \succ 0",
-            "∇²J = (2/n)(XᵀX + nλI) ≻ 0",
         ),
         Step(
-            "The factor n comes from the mean (1/n) in front of the squared error; with a plain "
-            "sum instead the familiar w* = (XᵀX + λI)⁻¹Xᵀy results. scikit-learn's Ridge "
-            "minimises that sum form, ‖y − Xw‖² + α‖w‖²; n·J is exactly that objective with "
-            "α = nλ, so Ridge(alpha = n·λ, fit_intercept=False) has the same minimiser. A bias is "
-            "normally not penalised: centre X and y first (or append a column of ones and leave "
-            "its weight out of the penalty).",
+            "The factor $n$ comes from the mean $1/n$ in front of the squared error; with a plain "
+            r"sum instead the familiar $w^\star = (X^\top X + \lambda I)^{-1}X^\top y$ results. "
+            r"scikit-learn's Ridge minimises that sum form, $\lVert y - Xw\rVert^2 + "
+            r"\alpha\lVert w\rVert^2$; $n\,J$ is exactly that objective with $\alpha = n\lambda$, "
+            "so `Ridge(alpha=n*lam, fit_intercept=False)` has the same minimiser. A bias is "
+            "normally not penalised: centre $X$ and $y$ first (or append a column of ones and "
+            "leave its weight out of the penalty).",
             r"n\,J(w) = \lVert Xw - y\rVert^2 + n\lambda\lVert w\rVert^2"
             r"\quad\Rightarrow\quad \alpha_{\text{sklearn}} = n\lambda",
-            "n·J(w) = ‖Xw − y‖² + nλ‖w‖²  ⇒  sklearn's alpha = nλ",
         ),
     ]
     d = Derivation("ridge", "Ridge regression in closed form", steps, list(symbolic))
@@ -202,26 +198,24 @@ def ridge(rng: np.random.Generator, points: int, v: dict) -> Derivation:
         raise DataError("the ridge weights overflow float64; rescale the data")
     steps.append(
         Step(
-            f"With your data: n = {n} example(s), d = {nf} feature(s), λ = {num_text(lam)}, so "
-            f"nλ = {num_text(nlam)} — scikit-learn's alpha:",
-            rf"X = {mat_latex(X)},\quad y = {vec_latex(y)}^\top,\quad n\lambda = "
-            rf"{num_latex(nlam)}",
-            "X =\n" + mat_text(X) + f"\ny = {vec_text(y)}ᵀ,   nλ = {num_text(nlam)}",
+            f"With your data: $n = {n}$ example(s), $d = {nf}$ feature(s), "
+            rf"$\lambda = {num_latex(lam)}$, so $n\lambda = {num_latex(nlam)}$ — scikit-learn's "
+            "alpha:",
+            *mat_equations("X", X), f"y = {column_latex(y)}",
+            rf"n\lambda = {num_latex(nlam)}",
         )
     )
     if exact:
         steps += [
             Step(
                 "The normal equations, exactly:",
-                rf"X^\top X + n\lambda I = {mat_latex(A)},\qquad X^\top y = "
-                rf"{vec_latex(rhs)}^\top",
-                "XᵀX + nλI =\n" + mat_text(A) + f"\nXᵀy = {vec_text(rhs)}ᵀ",
+                *mat_equations(r"X^\top X + n\lambda I", A),
+                rf"X^\top y = {column_latex(rhs)}",
             ),
             Step(
-                "Solved exactly (rational arithmetic), with the gradient at w* exactly 0:",
-                rf"w^\star = {vec_latex(w)}^\top \approx {vec_latex(list(w_f))}^\top,\qquad"
-                rf" J(w^\star) = {num_latex(loss)}",
-                f"w* = {vec_text(w)}ᵀ ≈ {vec_text(list(w_f))}ᵀ,   J(w*) = {num_text(loss)}",
+                r"Solved exactly (rational arithmetic), with the gradient at $w^\star$ exactly 0:",
+                rf"w^\star = {column_latex(w)} \approx {column_latex(list(w_f))}",
+                rf"J(w^\star) = {num_latex(loss)}",
             ),
         ]
         d.exact["w"] = exact_json(w)
@@ -230,14 +224,13 @@ def ridge(rng: np.random.Generator, points: int, v: dict) -> Derivation:
         steps.append(
             Step(
                 "Solved in float64:",
-                rf"w^\star \approx {vec_latex(list(w_f))}^\top,\qquad J(w^\star) \approx "
-                rf"{fmt_latex(loss)}",
-                f"w* ≈ {vec_text(list(w_f))}ᵀ,   J(w*) ≈ {fmt(loss)}",
+                rf"w^\star \approx {column_latex(list(w_f))}",
+                rf"J(w^\star) \approx {fmt_latex(loss)}",
             )
         )
     steps.append(
         Step(
-            f"The condition number of XᵀX + nλI is {cond:.3g}"
+            rf"The condition number of $X^\top X + n\lambda I$ is {cond:.3g}"
             + ("; float64 keeps few correct digits at this size, the tolerances below grow with "
                "it." if cond > 1e8 else "."),
         )

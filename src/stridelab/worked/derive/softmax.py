@@ -16,8 +16,7 @@ from stridelab.worked.derive.numeric import (
     check_result,
     exact_json,
     float_array,
-    mat_latex,
-    mat_text,
+    mat_equations,
     max_error,
     num_latex,
     num_text,
@@ -29,6 +28,7 @@ from stridelab.worked.derive.numeric import (
 )
 from stridelab.worked.derive.registry import need, topic
 from stridelab.worked.derive.symbolic import matrix_zero, rational, sympy_env, verify
+from stridelab.worked.equations import matrix_equations
 from stridelab.worked.limits import check_limit
 from stridelab.worked.numbers import fmt, fmt_latex, normalize, paren
 from stridelab.worked.values import read_vector
@@ -77,34 +77,32 @@ def _logit_steps(z: list, t: list, p: np.ndarray, ex) -> list[Step]:
     sp = sympy_env()[0]
     steps = [
         Step(
-            f"Your logits (n = {len(z)}). Softmax is unchanged when the same number is "
-            "subtracted from every logit, so with t = z − max z every e^{t_k} ≤ 1 and "
-            "S = Σ_k e^{t_k} ≥ 1:",
-            rf"z = {vec_latex(z)},\quad t = z - \max_k z_k = {vec_latex(t)}",
-            f"z = {vec_text(z)},   t = z − max z = {vec_text(t)}",
+            f"Your logits ($n = {len(z)}$). Softmax is unchanged when the same number is "
+            r"subtracted from every logit, so with $t = z - \max z$ every $e^{t_k} \le 1$ and "
+            r"$S = \sum_k e^{t_k} \ge 1$:",
+            f"z = {vec_latex(z)}",
+            rf"t = z - \max_k z_k = {vec_latex(t)}",
         )
     ]
     if ex is not None:
         E, S = ex
         yl = r",\ ".join(sp.latex(e / sp.Symbol("S")) for e in E)
-        yp = ", ".join(sp.sstr(e / sp.Symbol("S")) for e in E)
         steps.append(
             Step(
                 "Exactly, and in float64:",
-                rf"S = {sp.latex(S)} \approx {fmt_latex(float(sp.N(S, 20)))},\quad"
-                rf" \hat y = \left({yl}\right) \approx {vec_latex(list(p))}",
-                f"S = {sp.sstr(S)} ≈ {fmt(float(sp.N(S, 20)))},   ŷ = ({yp}) ≈ {vec_text(list(p))}",
+                rf"S = {sp.latex(S)} \approx {fmt_latex(float(sp.N(S, 20)))}",
+                rf"\hat y = \left({yl}\right) \approx {vec_latex(list(p))}",
             )
         )
     else:
         steps.append(
-            Step("In float64:", rf"\hat y = {vec_latex(list(p))}", f"ŷ = {vec_text(list(p))}")
+            Step("In float64:", rf"\hat y = {vec_latex(list(p))}")
         )
     return steps
 
 
 @functools.cache
-def _softmax_jacobian_symbolic() -> tuple[tuple[str, ...], str, str]:
+def _softmax_jacobian_symbolic() -> tuple[tuple[str, ...], str]:
     sp = sympy_env()[0]
     n = 3
     z = sp.symbols("z1:4")
@@ -123,7 +121,7 @@ def _softmax_jacobian_symbolic() -> tuple[tuple[str, ...], str, str]:
     )
     s = sp.symbols(r"\hat{y}_1:4")
     Js = sp.Matrix(n, n, lambda i, j: s[i] * (1 - s[i]) if i == j else -s[i] * s[j])
-    return tuple(symbolic), sp.latex(Js), sp.sstr(Js)
+    return tuple(symbolic), sp.latex(Js)
 
 
 def _read_jacobian(v: dict, notes: list[str]) -> dict:
@@ -135,36 +133,32 @@ def _read_jacobian(v: dict, notes: list[str]) -> dict:
 @topic("softmax-jacobian", "∂softmax(z)_i/∂z_j = ŷ_i(δ_ij − ŷ_j)", options=("z",),
        read=_read_jacobian)
 def softmax_jacobian(rng: np.random.Generator, points: int, v: dict) -> Derivation:
-    symbolic, js_latex, js_plain = _softmax_jacobian_symbolic()
+    symbolic, js_latex = _softmax_jacobian_symbolic()
     steps = [
         Step(
-            "Softmax turns logits z = (z_1, …, z_n) into probabilities:",
+            r"Softmax turns logits $z = (z_1, \dots, z_n)$ into probabilities:",
             r"\hat y_i = \frac{e^{z_i}}{S},\qquad S = \sum_{k=1}^{n} e^{z_k}",
-            "ŷ_i = e^{z_i} / S,   S = Σ_k e^{z_k}",
         ),
         Step(
-            "Diagonal entries (i = j): quotient rule, with ∂S/∂z_i = e^{z_i}:",
+            r"Diagonal entries ($i = j$): quotient rule, with $\partial S/\partial z_i = e^{z_i}$:",
             r"\frac{\partial \hat y_i}{\partial z_i} = \frac{e^{z_i}S - e^{z_i}e^{z_i}}{S^2}"
             r" = \hat y_i - \hat y_i^2 = \hat y_i(1 - \hat y_i)",
-            "∂ŷ_i/∂z_i = (e^{z_i} S − e^{z_i} e^{z_i}) / S² = ŷ_i − ŷ_i² = ŷ_i (1 − ŷ_i)",
         ),
         Step(
-            "Off-diagonal entries (i ≠ j): the numerator e^{z_i} does not depend on z_j:",
+            r"Off-diagonal entries ($i \ne j$): the numerator $e^{z_i}$ does not depend on $z_j$:",
             r"\frac{\partial \hat y_i}{\partial z_j} = \frac{0\cdot S - e^{z_i}e^{z_j}}{S^2}"
             r" = -\hat y_i\,\hat y_j",
-            "∂ŷ_i/∂z_j = (0·S − e^{z_i} e^{z_j}) / S² = −ŷ_i ŷ_j",
         ),
         Step(
-            "Both cases in one formula (δ_ij is the Kronecker delta) and in matrix form:",
+            r"Both cases in one formula ($\delta_{ij}$ is the Kronecker delta) and in matrix form:",
             r"\frac{\partial \hat y_i}{\partial z_j} = \hat y_i(\delta_{ij} - \hat y_j),\qquad"
             r" J = \operatorname{diag}(\hat y) - \hat y\,\hat y^\top",
-            "∂ŷ_i/∂z_j = ŷ_i (δ_ij − ŷ_j),   J = diag(ŷ) − ŷ ŷᵀ",
         ),
-        Step("For n = 3 (computed by SymPy):", "J = " + js_latex, "J = " + js_plain),
+        Step("For $n = 3$ (computed by SymPy):", "J = " + js_latex),
         Step(
-            "Properties: J is symmetric and positive semi-definite; its rows and columns sum to "
-            "0 because Σ_i ŷ_i = 1 and adding the same constant to every logit leaves ŷ "
-            "unchanged, so J·1 = 0 and J is singular.",
+            "Properties: $J$ is symmetric and positive semi-definite; its rows and columns sum "
+            r"to 0 because $\sum_i \hat y_i = 1$ and adding the same constant to every logit "
+            r"leaves $\hat y$ unchanged, so $J\mathbf{1} = 0$ and $J$ is singular.",
         ),
     ]
     torch = torch_module()
@@ -202,12 +196,11 @@ def softmax_jacobian(rng: np.random.Generator, points: int, v: dict) -> Derivati
         E, S_val = ex
         S = sp.Symbol("S")
         Jx = [[E[i] * (S * int(i == j) - E[j]) / S**2 for j in range(n)] for i in range(n)]
-        body = r" \\ ".join(" & ".join(sp.latex(e) for e in row) for row in Jx)
         steps.append(
             Step(
-                "The Jacobian exactly, J_ij = e^{t_i}(S δ_ij − e^{t_j})/S², with S as above:",
-                rf"J = \begin{{bmatrix}} {body} \end{{bmatrix}}",
-                "J = " + sp.sstr(sp.Matrix(Jx)),
+                r"The Jacobian exactly, $J_{ij} = e^{t_i}(S\,\delta_{ij} - e^{t_j})/S^2$, with "
+                "$S$ as above:",
+                *matrix_equations("J", [[sp.latex(e) for e in row] for row in Jx]),
             )
         )
         Jx_num = np.array([[float(sp.N(e.subs(S, S_val), 30)) for e in row] for row in Jx])
@@ -221,14 +214,13 @@ def softmax_jacobian(rng: np.random.Generator, points: int, v: dict) -> Derivati
     rows = float(np.max(np.abs(J.sum(axis=1))))
     steps += [
         Step(
-            "In float64:",
-            rf"J = \operatorname{{diag}}(\hat y) - \hat y\,\hat y^\top \approx {mat_latex(J.tolist())}",
-            "J = diag(ŷ) − ŷŷᵀ ≈\n" + mat_text(J.tolist()),
+            r"In float64, $J = \operatorname{diag}(\hat y) - \hat y\,\hat y^\top$:",
+            *mat_equations("J", J.tolist(), r"\approx"),
         ),
         Step(
-            f"Every row of J sums to 0 (the largest |row sum| in float64 here: {rows:.2g}), J is "
-            "symmetric, and its diagonal ŷ_i(1 − ŷ_i) is at most 1/4 (here at most "
-            f"{fmt(float(np.max(np.diag(J))), 4)})."
+            f"Every row of $J$ sums to 0 (the largest |row sum| in float64 here: {rows:.2g}), "
+            r"$J$ is symmetric, and its diagonal $\hat y_i(1 - \hat y_i)$ is at most 1/4 (here "
+            f"at most {fmt(float(np.max(np.diag(J))), 4)})."
         ),
     ]
     ref = torch.autograd.functional.jacobian(lambda u: torch.softmax(u, 0), tensor(float_array(z))).numpy()
@@ -281,34 +273,29 @@ def softmax_cross_entropy(rng: np.random.Generator, points: int, v: dict) -> Der
     symbolic = _softmax_cross_entropy_symbolic()
     steps = [
         Step(
-            "Cross-entropy of a softmax output ŷ = softmax(z) against a target distribution y "
-            "(one-hot or soft, Σ_k y_k = 1):",
+            r"Cross-entropy of a softmax output $\hat y = \mathrm{softmax}(z)$ against a target "
+            r"distribution $y$ (one-hot or soft, $\sum_k y_k = 1$):",
             r"L = -\sum_k y_k \ln \hat y_k",
-            "L = −Σ_k y_k ln ŷ_k",
         ),
         Step(
-            "Chain rule through every ŷ_k (each depends on every z_j), with the softmax "
-            "Jacobian ∂ŷ_k/∂z_j = ŷ_k(δ_kj − ŷ_j):",
+            r"Chain rule through every $\hat y_k$ (each depends on every $z_j$), with the softmax "
+            r"Jacobian $\partial \hat y_k/\partial z_j = \hat y_k(\delta_{kj} - \hat y_j)$:",
             r"\frac{\partial L}{\partial z_j} = \sum_k \frac{\partial L}{\partial \hat y_k}"
             r"\frac{\partial \hat y_k}{\partial z_j} = \sum_k \left(-\frac{y_k}{\hat y_k}\right)"
             r"\hat y_k(\delta_{kj} - \hat y_j) = -y_j + \hat y_j\sum_k y_k",
-            "∂L/∂z_j = Σ_k (∂L/∂ŷ_k)(∂ŷ_k/∂z_j) = Σ_k (−y_k/ŷ_k) ŷ_k (δ_kj − ŷ_j)"
-            " = −y_j + ŷ_j Σ_k y_k",
         ),
         Step(
             "The targets sum to 1, so:",
             r"\frac{\partial L}{\partial z_j} = \hat y_j - y_j,\qquad \nabla_z L = \hat y - y",
-            "∂L/∂z_j = ŷ_j − y_j,   ∇_z L = ŷ − y",
         ),
         Step(
-            "The same from the log-sum-exp form ln ŷ_k = z_k − ln Σ_m e^{z_m}:",
+            r"The same from the log-sum-exp form $\ln \hat y_k = z_k - \ln \sum_m e^{z_m}$:",
             r"L = -\sum_k y_k z_k + \ln\sum_m e^{z_m}\;\Rightarrow\;"
             r"\frac{\partial L}{\partial z_j} = -y_j + \frac{e^{z_j}}{\sum_m e^{z_m}}"
             r" = \hat y_j - y_j",
-            "L = −Σ_k y_k z_k + ln Σ_m e^{z_m}  ⇒  ∂L/∂z_j = −y_j + e^{z_j}/Σ_m e^{z_m} = ŷ_j − y_j",
         ),
         Step(
-            "So the output delta of a softmax classifier is simply δ = ŷ − y: bounded in "
+            r"So the output delta of a softmax classifier is simply $\delta = \hat y - y$: bounded in "
             "[−1, 1], zero only when the prediction equals the target, and it never vanishes "
             "because of a saturated unit. Libraries fuse softmax and cross-entropy "
             "(log-softmax) for this reason and for numerical stability.",
@@ -351,26 +338,25 @@ def softmax_cross_entropy(rng: np.random.Generator, points: int, v: dict) -> Der
     if s == 1:
         steps.append(
             Step(
-                f"Your targets y = {vec_text(y)} sum to 1, so ∂L/∂z = ŷ − y:",
-                rf"y = {vec_latex(y)},\quad \sum_k y_k = 1",
-                f"y = {vec_text(y)},   Σ_k y_k = 1",
+                r"Your targets sum to 1, so $\partial L/\partial z = \hat y - y$:",
+                f"y = {vec_latex(y)}", r"\sum_k y_k = 1",
             )
         )
     else:
         steps.append(
             Step(
-                f"Your targets y = {vec_text(y)} sum to {num_text(s)}, not 1, so the last "
-                "simplification does not hold: the general form ∂L/∂z_j = ŷ_j Σ_k y_k − y_j "
-                f"applies, here ∂L/∂z = {num_text(s)}·ŷ − y (and ŷ − y would be wrong).",
-                rf"y = {vec_latex(y)},\quad \sum_k y_k = {num_latex(s)},\quad"
-                rf" \nabla_z L = {paren(num_latex(s))}\,\hat y - y",
-                f"y = {vec_text(y)},   Σ_k y_k = {num_text(s)},   ∇_z L = {num_text(s)}·ŷ − y",
+                f"Your targets sum to {num_text(s)}, not 1, so the last simplification does not "
+                r"hold: the general form $\partial L/\partial z_j = \hat y_j \sum_k y_k - y_j$ "
+                rf"applies, here $\partial L/\partial z = {paren(num_latex(s))}\cdot \hat y - y$ "
+                r"(and $\hat y - y$ would be wrong).",
+                f"y = {vec_latex(y)}", rf"\sum_k y_k = {num_latex(s)}",
+                rf"\nabla_z L = {paren(num_latex(s))}\,\hat y - y",
             )
         )
         if any(u < 0 for u in y):
             d.notes.append(
                 "y has negative entries, so it is not a probability distribution: L then has no "
-                "minimum (it falls without bound as ŷ_k → 0 for a negative y_k); the gradient "
+                "minimum (it falls without bound as ŷₖ → 0 for a negative yₖ); the gradient "
                 "formula holds all the same."
             )
         elif s > 0:
@@ -388,10 +374,9 @@ def softmax_cross_entropy(rng: np.random.Generator, points: int, v: dict) -> Der
         )
         steps.append(
             Step(
-                "Exactly (S as above):",
-                r"\nabla_z L = \left(" + r",\ ".join(sp.latex(g) for g in gx)
-                + rf"\right),\quad L = {sp.latex(Lx)}",
-                "∇_z L = (" + ", ".join(sp.sstr(g) for g in gx) + f"),   L = {sp.sstr(Lx)}",
+                "Exactly ($S$ as above):",
+                r"\nabla_z L = \left(" + r",\ ".join(sp.latex(g) for g in gx) + r"\right)",
+                f"L = {sp.latex(Lx)}",
             )
         )
         g_num = np.array([float(sp.N(g.subs(S, S_val), 30)) for g in gx])
@@ -404,8 +389,7 @@ def softmax_cross_entropy(rng: np.random.Generator, points: int, v: dict) -> Der
     steps.append(
         Step(
             "In float64:",
-            rf"\nabla_z L \approx {vec_latex(list(grad))},\qquad L \approx {fmt_latex(L)}",
-            f"∇_z L ≈ {vec_text(list(grad))},   L ≈ {fmt(L)}",
+            rf"\nabla_z L \approx {vec_latex(list(grad))}", rf"L \approx {fmt_latex(L)}",
         )
     )
     u = tensor(float_array(z), grad=True)
@@ -494,44 +478,35 @@ def softmax_name(rng: np.random.Generator, points: int, v: dict) -> Derivation:
         rows.append((c, p, float(np.max(np.abs(p - hard))), lse))
     steps = [
         Step(
-            "Softmax turns scores z into probabilities; scale the scores by c > 0 (an inverse "
-            "temperature; c = 1 is the ordinary softmax):",
+            "Softmax turns scores $z$ into probabilities; scale the scores by $c > 0$ (an inverse "
+            "temperature; $c = 1$ is the ordinary softmax):",
             r"\mathrm{softmax}(cz)_k = \frac{e^{c z_k}}{\sum_j e^{c z_j}}",
-            "softmax(cz)_k = e^{c z_k} / Σ_j e^{c z_j}",
         ),
         Step(
-            "As c grows, the largest score takes all the mass: with k* = arg max_k z_k and the "
-            "gaps z_{k*} − z_j > 0, the k*-th entry tends to 1 and the others to 0 — the "
+            r"As $c$ grows, the largest score takes all the mass: with $k^* = \arg\max_k z_k$ and "
+            r"the gaps $z_{k^*} - z_j > 0$, the $k^*$-th entry tends to 1 and the others to 0 — the "
             "one-hot vector of the arg max, the 'hard' maximum (tied maxima share the mass "
-            "equally). As c → 0 it tends to the uniform 1/n. For every finite c it is a smooth, "
+            r"equally). As $c \to 0$ it tends to the uniform $1/n$. For every finite $c$ it is a smooth, "
             "differentiable version of that hard maximum: a 'soft' max, hence the name (Nielsen: "
             "a softened version of the maximum function).",
             r"\mathrm{softmax}(cz)_{k^*} = \frac{1}{1 + \sum_{j\ne k^*} e^{-c\,(z_{k^*} - z_j)}}"
             r"\ \xrightarrow{\;c\to\infty\;}\ 1,\qquad \mathrm{softmax}(cz)_k"
             r"\ \xrightarrow{\;c\to 0\;}\ \frac1n",
-            "softmax(cz)_{k*} = 1 / (1 + Σ_{j≠k*} e^{−c (z_{k*} − z_j)}) → 1 as c → ∞;   "
-            "softmax(cz)_k → 1/n as c → 0",
         ),
         Step(
             "The smooth maximum behind it is the log-sum-exp, whose gradient is the softmax: "
-            "it lies within ln(n)/c of the true maximum, so it too becomes the max as c → ∞.",
+            r"it lies within $\ln(n)/c$ of the true maximum, so it too becomes the max as "
+            r"$c \to \infty$.",
             r"\max_k z_k \le \frac1c\ln\sum_j e^{c z_j} \le \max_k z_k + \frac{\ln n}{c},\qquad"
             r" \frac{\partial}{\partial z_k}\,\frac1c\ln\sum_j e^{c z_j} = \mathrm{softmax}(cz)_k",
-            "max z ≤ (1/c) ln Σ_j e^{c z_j} ≤ max z + ln(n)/c,   "
-            "∂/∂z_k (1/c) ln Σ_j e^{c z_j} = softmax(cz)_k",
         ),
     ]
     label = (f"your z = {vec_text(z)}" if given
              else f"the example z = {vec_text(z)} (give --z for your own scores)")
     lat = [
-        rf"c = {fmt_latex(c)}:\ \mathrm{{softmax}}(cz) = {vec_latex(list(p))},\ "
-        rf"\lVert\mathrm{{softmax}}(cz) - h\rVert_\infty = {fmt_latex(dist, 3)}"
-        for c, p, dist, _ in rows
-    ]
-    txt = [
-        f"c = {fmt(c)}: softmax(cz) = {vec_text(list(p))}   max |softmax(cz) − h| = "
-        f"{fmt(dist, 3)}   "
-        f"(1/c) ln Σ e^(cz) = {fmt(lse)}"
+        rf"c = {fmt_latex(c)}:\quad \mathrm{{softmax}}(cz) = {vec_latex(list(p))},\quad "
+        rf"\lVert\mathrm{{softmax}}(cz) - h\rVert_\infty = {fmt_latex(dist, 3)},\quad "
+        rf"\tfrac1c\ln\sum_j e^{{c z_j}} = {fmt_latex(lse)}"
         for c, p, dist, lse in rows
     ]
     first, last = rows[0], rows[-1]
@@ -543,11 +518,10 @@ def softmax_name(rng: np.random.Generator, points: int, v: dict) -> Derivation:
         Step(
             f"With {label}: the arg max is at position(s) "
             f"{', '.join(str(k + 1) for k in top)}{ties} and 0 elsewhere:",
-            r",\\ ".join(lat),
-            "\n".join(txt),
+            *lat,
         ),
         Step(
-            f"From c = {fmt(first[0])} to c = {fmt(last[0])} the largest distance to the limit "
+            f"From $c = {fmt_latex(first[0])}$ to $c = {fmt_latex(last[0])}$ the largest distance to the limit "
             f"{_moves(first[2], last[2])} {fmt(first[2], 3)} to {fmt(last[2], 3)}, and the "
             f"log-sum-exp {_moves(first[3], last[3])} {fmt(first[3])} to {fmt(last[3])}; "
             f"max z = {num_text(max(z))}.",
