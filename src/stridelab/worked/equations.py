@@ -23,6 +23,7 @@ printable width.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
@@ -44,7 +45,9 @@ def display_width(tex: str) -> int:
     """Rendered characters of the longest line of ``tex`` set as a display formula."""
     from stridelab.worked._render import latex_to_text
 
-    return max((len(line) for line in latex_to_text(tex, display=True).split("\n")), default=0)
+    lines = latex_to_text(tex, display=True).split("\n")
+    # a combining mark (the hat of ŷ, the bar under 0̲) takes no width of its own
+    return max((sum(not unicodedata.combining(ch) for ch in line) for line in lines), default=0)
 
 
 def _tokens(tex: str):
@@ -156,20 +159,50 @@ def _independent(tex: str) -> list[str]:
     return [p for p in pieces if p]
 
 
+def _group(term: str) -> tuple[str, str, str] | None:
+    """``(prefix, inner, suffix)`` of the first top-level ``\\left…\\right`` group in
+    ``term``: prefix ends with ``\\left(``, suffix starts with ``\\right)``."""
+    opened = None
+    for start, end, token, depth in _tokens(term):
+        if token == r"\left" and depth == 0 and opened is None:
+            opened = end
+        elif token == r"\right" and depth == 0 and opened is not None:
+            return term[:opened], term[opened:start], term[start:]
+    return None
+
+
+def _items(body: str, width: int) -> list[tuple[str, bool]]:
+    """The terms of a sum, ``(term, inside)``; a term too wide that holds a ``\\left…\\right``
+    group is opened into the group's own terms (``inside``: a break after it is in the group)."""
+    out: list[tuple[str, bool]] = []
+    for term in _terms(body):
+        group = _group(term) if display_width(term) > width else None
+        inner = _terms(group[1]) if group else []
+        if len(inner) < 2:
+            out.append((term, False))
+            continue
+        inner[0], inner[-1] = group[0] + inner[0], inner[-1] + group[2]
+        out += [(t, k < len(inner) - 1) for k, t in enumerate(inner)]
+    return out
+
+
 def _wrap(relation: str, body: str, width: int, indent: int) -> list[str]:
-    """``relation body`` as rows of at most ``width`` characters, a long sum cut into terms."""
+    """``relation body`` as rows of at most ``width`` characters: a long sum cut between its
+    terms (inside a bracket ``\\left(…\\right)`` too, closed and reopened with ``.``)."""
     if display_width(f"{relation} {body}") + indent <= width:
         return [f"{relation} {body}".strip()]
-    terms = _terms(body)
-    if len(terms) < 2:
+    items = _items(body, width - indent)
+    if len(items) < 2:
         return [f"{relation} {body}".strip()]
-    rows, line = [], f"{relation} {terms[0]}".strip()
-    for term in terms[1:]:
-        if display_width(f"{line} {term}") + indent > width:
-            rows.append(line)
-            line = rf"\quad {term}"
+    rows, line, inside = [], f"{relation} {items[0][0]}".strip(), items[0][1]
+    for term, term_inside in items[1:]:
+        close, reopen = (r" \right.", r"\left. ") if inside else ("", "")
+        if display_width(f"{line} {term}{close}") + indent > width:
+            rows.append(line + close)
+            line = rf"\quad {reopen}{term}"
         else:
             line = f"{line} {term}"
+        inside = term_inside
     rows.append(line)
     return rows
 

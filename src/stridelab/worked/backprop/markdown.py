@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from stridelab.worked.backprop.engine import Step, Trace, combined_output_delta
 from stridelab.worked.backprop.spec import Layer, Spec
+from stridelab.worked.equations import WIDTH, display, display_width, matrix_equations
 from stridelab.worked.limits import MAX_EXACT_DIGITS
 from stridelab.worked.numbers import Number, fmt, fmt_latex, latex_matrix, normalize, paren
 
@@ -71,15 +72,15 @@ def _forward_lines(spec: Spec, layers: list[Layer], t: Trace, f: Fmt) -> list[st
             if ly.b is not None:
                 sym += f" + b^{{({l})}}_{{{i}}}"
                 num += f" + {f.p(ly.b[i - 1])}"
-            out.append(f"$$z^{{({l})}}_{{{i}}} = {sym} = {num} = {f(t.z[l - 1][i - 1])}$$")
+            out.append(f"z^{{({l})}}_{{{i}}} = {sym} = {num} = {f(t.z[l - 1][i - 1])}")
         act = ly.activation
         if act == "softmax":
             zs = ", ".join(f(v) for v in t.z[l - 1])
             vals = ", ".join(f(v) for v in t.a[l])
             name = r"\hat y" if l == L else f"a^{{({l})}}"
             out.append(
-                f"$${name} = \\mathrm{{softmax}}({zs}) = \\left(\\frac{{e^{{z_i}}}}"
-                f"{{\\sum_k e^{{z_k}}}}\\right)_i = ({vals})$$"
+                f"{name} = \\mathrm{{softmax}}({zs}) = \\left(\\frac{{e^{{z_i}}}}"
+                f"{{\\sum_k e^{{z_k}}}}\\right)_i = ({vals})"
             )
         else:
             for i in range(1, len(ly.W) + 1):
@@ -91,10 +92,10 @@ def _forward_lines(spec: Spec, layers: list[Layer], t: Trace, f: Fmt) -> list[st
                     "tanh": "",
                 }[act]
                 out.append(
-                    f"$${_sym_a(l, i, L)} = {_ACT_TEX[act]}(z^{{({l})}}_{{{i}}}) = "
-                    f"{_ACT_TEX[act]}({f(z)}){rhs} = {f(a)}$$"
+                    f"{_sym_a(l, i, L)} = {_ACT_TEX[act]}(z^{{({l})}}_{{{i}}}) = "
+                    f"{_ACT_TEX[act]}({f(z)}){rhs} = {f(a)}"
                 )
-    return out
+    return [display(e) for e in out]
 
 
 def _loss_line(spec: Spec, t: Trace, f: Fmt) -> str:
@@ -113,7 +114,7 @@ def _loss_line(spec: Spec, t: Trace, f: Fmt) -> str:
             + " + ".join(f"{f.p(y)}\\ln {f(p)} + {f.p(1 - y)}\\ln(1 - {f(p)})" for p, y in pairs)
             + "\\right]"
         )
-    return f"$${_LOSS_TEX[spec.loss]} = {num} = {f(t.loss)}$$"
+    return display(f"{_LOSS_TEX[spec.loss]} = {num} = {f(t.loss)}")
 
 
 def _fprime(act: str, z: Number, a: Number, sym_a: str, f: Fmt) -> tuple[str, str]:
@@ -156,17 +157,17 @@ def _combined_delta_line(loss: str, head: str, i: int, L: int, t: Trace, f: Fmt)
     if loss == "binary_cross_entropy":
         pn = f(p)
         return (
-            f"$${head} = \\frac{{\\partial L}}{{\\partial {yh}}}\\,\\sigma'({zi}) = "
+            f"{head} = \\frac{{\\partial L}}{{\\partial {yh}}}\\,\\sigma'({zi}) = "
             f"\\frac{{{yh} - {yi}}}{{{yh}(1 - {yh})}}\\cdot {yh}(1 - {yh}) = "
-            f"\\frac{{{pn} - {f.p(y)}}}{{{pn}(1 - {pn})}}\\cdot {pn}(1 - {pn}) = {tail}$$"
+            f"\\frac{{{pn} - {f.p(y)}}}{{{pn}(1 - {pn})}}\\cdot {pn}(1 - {pn}) = {tail}"
         )
     sum_y = normalize(sum(t.y))
     return (
-        f"$${head} = \\sum_k \\frac{{\\partial L}}{{\\partial \\hat y_k}}"
+        f"{head} = \\sum_k \\frac{{\\partial L}}{{\\partial \\hat y_k}}"
         f"\\frac{{\\partial \\hat y_k}}{{\\partial {zi}}} = "
         f"\\sum_k \\left(-\\frac{{y_k}}{{\\hat y_k}}\\right)\\hat y_k"
         f"\\left(\\mathbb{{1}}[k = {i}] - {yh}\\right) = -{yi} + {yh}\\sum_k y_k = "
-        f"{tail}\\quad\\left(\\textstyle\\sum_k y_k = {f(sum_y)}\\right)$$"
+        f"{tail}\\quad\\left(\\textstyle\\sum_k y_k = {f(sum_y)}\\right)"
     )
 
 
@@ -182,18 +183,18 @@ def _backward_lines(spec: Spec, layers: list[Layer], t: Trace, f: Fmt) -> list[s
         elif last.activation == "softmax":
             g = ", ".join(f(v) for v in t.dL_dyhat)
             out.append(
-                f"$${head} = \\hat y_{{{i}}}\\left("
+                f"{head} = \\hat y_{{{i}}}\\left("
                 f"\\frac{{\\partial L}}{{\\partial \\hat y_{{{i}}}}}"
                 f" - \\sum_k \\frac{{\\partial L}}{{\\partial \\hat y_k}}\\hat y_k\\right) = {f(d)}"
-                f"\\quad\\left(\\frac{{\\partial L}}{{\\partial \\hat y}} = ({g})\\right)$$"
+                f"\\quad\\left(\\frac{{\\partial L}}{{\\partial \\hat y}} = ({g})\\right)"
             )
         else:
             sym, num = _dL_dyhat(spec, i, t, f)
             fs, fn = _fprime(last.activation, t.z[-1][i - 1], t.y_hat[i - 1], f"\\hat y_{{{i}}}", f)
             out.append(
-                f"$${head} = \\frac{{\\partial L}}{{\\partial \\hat y_{{{i}}}}}"
+                f"{head} = \\frac{{\\partial L}}{{\\partial \\hat y_{{{i}}}}}"
                 f"\\frac{{\\partial \\hat y_{{{i}}}}}{{\\partial z^{{({L})}}_{{{i}}}}} = "
-                f"{sym}\\cdot {fs} = {num}\\cdot {fn} = {f(d)}$$"
+                f"{sym}\\cdot {fs} = {num}\\cdot {fn} = {f(d)}"
             )
     for l in range(L - 1, 0, -1):
         ly, nxt = layers[l - 1], layers[l]
@@ -211,23 +212,23 @@ def _backward_lines(spec: Spec, layers: list[Layer], t: Trace, f: Fmt) -> list[s
             head = f"\\delta^{{({l})}}_{{{j}}}"
             if ly.activation == "softmax":
                 out.append(
-                    f"$$\\frac{{\\partial L}}{{\\partial a^{{({l})}}_{{{j}}}}} = {sym} = "
-                    f"{num} = {f(g)}$$"
+                    f"\\frac{{\\partial L}}{{\\partial a^{{({l})}}_{{{j}}}}} = {sym} = "
+                    f"{num} = {f(g)}"
                 )
                 out.append(
-                    f"$${head} = a^{{({l})}}_{{{j}}}\\left(\\frac{{\\partial L}}"
+                    f"{head} = a^{{({l})}}_{{{j}}}\\left(\\frac{{\\partial L}}"
                     f"{{\\partial a^{{({l})}}_{{{j}}}}} - \\sum_k \\frac{{\\partial L}}"
-                    f"{{\\partial a^{{({l})}}_k}} a^{{({l})}}_k\\right) = {f(d)}$$"
+                    f"{{\\partial a^{{({l})}}_k}} a^{{({l})}}_k\\right) = {f(d)}"
                 )
                 continue
             fs, fn = _fprime(
                 ly.activation, t.z[l - 1][j - 1], t.a[l][j - 1], f"a^{{({l})}}_{{{j}}}", f
             )
             out.append(
-                f"$${head} = \\left({sym}\\right) {fs} = \\left({num}\\right)\\cdot {fn}"
-                f" = {f.p(g)}\\cdot {fn} = {f(d)}$$"
+                f"{head} = \\left({sym}\\right) {fs} = \\left({num}\\right)\\cdot {fn}"
+                f" = {f.p(g)}\\cdot {fn} = {f(d)}"
             )
-    return out
+    return [display(e) for e in out]
 
 
 def _gradient_lines(layers: list[Layer], t: Trace, f: Fmt) -> list[str]:
@@ -240,19 +241,19 @@ def _gradient_lines(layers: list[Layer], t: Trace, f: Fmt) -> list[str]:
             for j in range(1, len(ly.W[0]) + 1):
                 a = t.a[l - 1][j - 1]
                 out.append(
-                    f"$$\\frac{{\\partial L}}{{\\partial w^{{({l})}}_{{{i}{j}}}}} = "
+                    f"\\frac{{\\partial L}}{{\\partial w^{{({l})}}_{{{i}{j}}}}} = "
                     f"\\frac{{\\partial L}}{{\\partial z^{{({l})}}_{{{i}}}}}"
                     f"\\frac{{\\partial z^{{({l})}}_{{{i}}}}}"
                     f"{{\\partial w^{{({l})}}_{{{i}{j}}}}} = "
                     f"\\delta^{{({l})}}_{{{i}}}\\,{_sym_a(l - 1, j, L)} = {f.p(d)}\\cdot {f.p(a)}"
-                    f" = {f(t.dW[l - 1][i - 1][j - 1])}$$"
+                    f" = {f(t.dW[l - 1][i - 1][j - 1])}"
                 )
             if ly.b is not None:
                 out.append(
-                    f"$$\\frac{{\\partial L}}{{\\partial b^{{({l})}}_{{{i}}}}} = "
-                    f"\\delta^{{({l})}}_{{{i}}} = {f(d)}$$"
+                    f"\\frac{{\\partial L}}{{\\partial b^{{({l})}}_{{{i}}}}} = "
+                    f"\\delta^{{({l})}}_{{{i}}} = {f(d)}"
                 )
-    return out
+    return [display(e) for e in out]
 
 
 def update_entries(step: Step, lr: Number, f: Fmt) -> list[tuple[int, str, tuple, str]]:
@@ -307,16 +308,18 @@ def update_entries(step: Step, lr: Number, f: Fmt) -> list[tuple[int, str, tuple
 
 
 def _update_lines(step: Step, lr: Number, n_points: int, f: Fmt) -> list[str]:
-    return [f"$${line}$$" for _, _, _, line in update_entries(step, lr, f)]
+    return [display(line) for _, _, _, line in update_entries(step, lr, f)]
 
 
 def _params_latex(layers: list[Layer], f: Fmt) -> str:
+    """Every weight matrix and bias vector, as a display (wide matrices in column blocks)."""
     parts = []
     for l, ly in enumerate(layers, start=1):
-        parts.append(f"W^{{({l})}} = {latex_matrix(ly.W, f.digits)}")
+        parts += matrix_equations(f"W^{{({l})}}", [[f(v) for v in row] for row in ly.W],
+                                  name_of=lambda a, b, l=l: f"W^{{({l})}}_{{:,{a}..{b}}}")
         if ly.b is not None:
             parts.append(f"b^{{({l})}} = {latex_matrix([[v] for v in ly.b], f.digits)}")
-    return "$$" + ",\\quad ".join(parts) + "$$"
+    return display(*parts)
 
 
 def graph_latex(spec: Spec) -> str:
@@ -330,7 +333,14 @@ def graph_latex(spec: Spec) -> str:
         out = r"\hat y" if l == L else f"a^{{({l})}}"
         parts.append(f"{out} = {_ACT_TEX[ly.activation]}(z^{{({l})}})")
     parts.append(_LOSS_TEX[spec.loss])
-    return "$$" + r" \;\to\; ".join(parts) + "$$"
+    chain = r" \;\to\; ".join(parts)
+    if display_width(chain) <= WIDTH:
+        return f"$${chain}$$"
+    # too wide for a page: one layer per line, each line starting with its arrow
+    rows = [parts[0]] + [rf"\to {parts[k]} \;\to\; {parts[k + 1]}"
+                         for k in range(1, len(parts) - 1, 2)]
+    rows.append(rf"\to {parts[-1]}")
+    return r"$$\begin{aligned} &" + r" \\ &".join(rows) + r" \end{aligned}$$"
 
 
 def _conventions(answer: BackpropAnswer, digits: int) -> list[str]:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from stridelab.worked.conv.compute import CellTerms, KernelResult
 from stridelab.worked.conv.padding import output_size, resolve_padding
+from stridelab.worked.equations import WIDTH, display, display_width, matrix_equations
 from stridelab.worked.kernels import Kernel
 from stridelab.worked.numbers import (
     Matrix,
@@ -89,7 +90,7 @@ def _definition(answer: ConvAnswer) -> str:
     if answer.activation != "linear":
         act = f",\\qquad A_{{i,j}} = {_ACT_LATEX[answer.activation]}(Z_{{i,j}})"
     lines = [
-        f"$${Y}_{{i,j}} = {csum}{sums} {K}_{{{cidx}m,n}}\\, {xpad}_{{{cidx}{rows}}}{bias}{act}$$",
+        display(f"{Y}_{{i,j}} = {csum}{sums} {K}_{{{cidx}m,n}}\\, {xpad}_{{{cidx}{rows}}}{bias}{act}"),
         "",
     ]
     base = "1-based" if answer.one_based else "0-based"
@@ -147,7 +148,7 @@ def _definition_1d(answer: ConvAnswer) -> str:
         text += r". Convolution slides the filter reversed, $w^{\mathrm{rot}}_m = w_{M-1-m}$"
     else:
         text += " (cross-correlation: the filter is slid as written, not reversed)"
-    return f"$${rel}$$\n\nwith {text}."
+    return f"{display(rel)}\n\nwith {text}."
 
 
 def _size_formula(n: int, k: int, p_total: int, s: int, d: int) -> str:
@@ -198,7 +199,7 @@ def explain_line(answer: ConvAnswer, res: KernelResult, ct: CellTerms, digits: i
     ap = approx(z)
     if ap is not None:
         line += f" \\approx {ap}"
-    out = f"$${line}$$"
+    out = display(line)
     act = answer.activation
     if act != "linear":
         a_lhs = f"{sym['a']}_{{{cell}}}"
@@ -210,7 +211,7 @@ def explain_line(answer: ConvAnswer, res: KernelResult, ct: CellTerms, digits: i
                       f"{fmt_latex(ct.value, digits)}")
         else:
             a_line = f"\\tanh({zs}) \\approx {fmt_latex(ct.value, digits)}"
-        out += f"\n\n$${a_lhs} = {_ACT_LATEX[act]}({lhs}) = {a_line}$$"
+        out += "\n\n" + display(f"{a_lhs} = {_ACT_LATEX[act]}({lhs}) = {a_line}")
     return out
 
 
@@ -234,35 +235,42 @@ def _output_latex(answer: ConvAnswer, res: KernelResult, digits: int) -> str:
         s = f"{sym['z']} = {_vec(res.raw, digits)}{b} = {_vec(z, digits)}"
     else:
         s = f"{sym['z']} = {_vec(z, digits)}"
-    out = f"$${s}$$"
+    if display_width(s) > WIDTH:  # too wide for a page: the result alone, in column blocks
+        rel = r"\approx" if res.kernel.scale != 1 and any(
+            approx(v) is not None for row in z for v in row) else "="
+        cells = [[fmt_latex(float(v), 4) if rel != "=" else fmt_latex(v, digits) for v in row]
+                 for row in z]
+        out = display(*matrix_equations(sym["z"], cells, relation=rel))
+    else:
+        out = display(s)
     if answer.activation != "linear":
         rel = "=" if answer.activation == "relu" and all_exact(res.output) else "\\approx"
-        out += (f"\n\n$${sym['a']} = {_ACT_LATEX[answer.activation]}({sym['z']}) {rel} "
-                f"{_vec(res.output, digits)}$$")
+        act = f"{sym['a']} = {_ACT_LATEX[answer.activation]}({sym['z']})"
+        out += "\n\n" + display(act, *matrix_equations(
+            sym["a"], [[fmt_latex(v, digits) for v in row] for row in res.output], relation=rel))
     return out
 
 
+def _matrices(names: list[str], chans: list[Matrix], digits: int) -> str:
+    """A display of ``name = [matrix]`` for each channel; a matrix too wide for a page is
+    shown in blocks of columns."""
+    return display(*(eq for name, ch in zip(names, chans)
+                     for eq in matrix_equations(name, [[fmt_latex(v, digits) for v in row]
+                                                       for row in ch])))
+
+
 def _channels_latex(sym: str, chans: list[Matrix], digits: int) -> str:
-    if len(chans) == 1:
-        return f"$${sym} = {latex_matrix(chans[0], digits)}$$"
-    return (
-        "$$"
-        + ",\\quad ".join(
-            f"{sym}_{{c={c}}} = {latex_matrix(ch, digits)}" for c, ch in enumerate(chans)
-        )
-        + "$$"
-    )
+    names = [sym] if len(chans) == 1 else [f"{sym}_{{c={c}}}" for c in range(len(chans))]
+    return _matrices(names, chans, digits)
 
 
 def _vectors_latex(sym: str, chans: list[Matrix], digits: int, f: str = "") -> str:
     """1-D channels (C, 1, L) as ``x = [...]`` or ``x^{(0)} = [...], x^{(1)} = ...``."""
     if len(chans) == 1:
-        name = f"{sym}^{{({f})}}" if f else sym
-        return f"$${name} = {latex_matrix(chans[0], digits)}$$"
-    names = [f"{sym}^{{({f + ',' if f else ''}{c})}}" for c in range(len(chans))]
-    return "$$" + ",\\quad ".join(
-        f"{n} = {latex_matrix(ch, digits)}" for n, ch in zip(names, chans)
-    ) + "$$"
+        names = [f"{sym}^{{({f})}}" if f else sym]
+    else:
+        names = [f"{sym}^{{({f + ',' if f else ''}{c})}}" for c in range(len(chans))]
+    return _matrices(names, chans, digits)
 
 
 def _stride_relation_1d(answer: ConvAnswer, s: int) -> str:
