@@ -159,42 +159,51 @@ def _independent(tex: str) -> list[str]:
     return [p for p in pieces if p]
 
 
-def _group(term: str) -> tuple[str, str, str] | None:
-    """``(prefix, inner, suffix)`` of the first top-level ``\\left…\\right`` group in
-    ``term``: prefix ends with ``\\left(``, suffix starts with ``\\right)``."""
+def _groups(term: str):
+    """``(prefix, inner, suffix, paired)`` for each top-level bracket group of ``term``:
+    ``\\left(…\\right)`` (``paired``: a row may not end inside it unclosed), or ``(…)``,
+    ``[…]``, ``\\Big(…\\Big)``, whose halves stand on their own."""
     opened = None
     for start, end, token, depth in _tokens(term):
-        if token == r"\left" and depth == 0 and opened is None:
-            opened = end
-        elif token == r"\right" and depth == 0 and opened is not None:
-            return term[:opened], term[opened:start], term[start:]
-    return None
+        if depth == 0 and opened is None and token in (r"\left", "(", "["):
+            opened, paired = end, token == r"\left"
+        elif depth == 0 and opened is not None and token in (r"\right", ")", "]"):
+            if paired == (token == r"\right"):
+                yield term[:opened], term[opened:start], term[start:], paired
+            opened = None
 
 
 def _items(body: str, width: int) -> list[tuple[str, bool]]:
-    """The terms of a sum, ``(term, inside)``; a term too wide that holds a ``\\left…\\right``
-    group is opened into the group's own terms (``inside``: a break after it is in the group)."""
+    """The terms of a sum, ``(term, paired)``; a term too wide that holds a bracket with a sum
+    inside is opened into that sum's terms (``paired``: a break after the term falls inside a
+    ``\\left…\\right`` group, which the row must close with ``\\right.``)."""
     out: list[tuple[str, bool]] = []
     for term in _terms(body):
-        group = _group(term) if display_width(term) > width else None
-        inner = _terms(group[1]) if group else []
-        if len(inner) < 2:
+        opened = None
+        if display_width(term) > width:
+            opened = next(((prefix, _terms(group), suffix, paired)
+                           for prefix, group, suffix, paired in _groups(term)
+                           if len(_terms(group)) > 1), None)
+        if opened is None:
             out.append((term, False))
             continue
-        inner[0], inner[-1] = group[0] + inner[0], inner[-1] + group[2]
-        out += [(t, k < len(inner) - 1) for k, t in enumerate(inner)]
+        prefix, inner, suffix, paired = opened
+        inner[0], inner[-1] = prefix + inner[0], inner[-1] + suffix
+        out += [(t, paired and k < len(inner) - 1) for k, t in enumerate(inner)]
     return out
 
 
 def _wrap(relation: str, body: str, width: int, indent: int) -> list[str]:
     """``relation body`` as rows of at most ``width`` characters: a long sum cut between its
-    terms (inside a bracket ``\\left(…\\right)`` too, closed and reopened with ``.``)."""
-    if display_width(f"{relation} {body}") + indent <= width:
-        return [f"{relation} {body}".strip()]
-    items = _items(body, width - indent)
+    terms (inside a bracket too; a ``\\left(…\\right)`` is closed and reopened with ``.``).
+    ``body`` keeps its leading space, if any, after the relation."""
+    whole = f"{relation}{body}".strip()
+    if display_width(whole) + indent <= width:
+        return [whole]
+    items = _items(body.strip(), width - indent - display_width(relation) - 1)
     if len(items) < 2:
-        return [f"{relation} {body}".strip()]
-    rows, line, inside = [], f"{relation} {items[0][0]}".strip(), items[0][1]
+        return [whole]
+    rows, line, inside = [], f"{relation}{body[:len(body) - len(body.lstrip())]}{items[0][0]}".strip(), items[0][1]
     for term, term_inside in items[1:]:
         close, reopen = (r" \right.", r"\left. ") if inside else ("", "")
         if display_width(f"{line} {term}{close}") + indent > width:
@@ -207,29 +216,39 @@ def _wrap(relation: str, body: str, width: int, indent: int) -> list[str]:
     return rows
 
 
-def _rows(equation: str, width: int) -> list[tuple[str, str]]:
-    """``(left, right)`` cells of the aligned rows that set one equation within ``width``."""
+def _chain(equation: str) -> tuple[str, list[tuple[str, str]]]:
+    """``(lhs, [(relation, rhs), ...])`` of an equation; lhs "" when it has no relation."""
     parts = relations(equation)
-    if len(parts) == 1:  # no relation: a formula on its own, wrapped at its terms if long
-        return [("", row) for row in _wrap("", parts[0], width, 0)]
-    lhs, chain = parts[0], parts[1:]
-    indent = display_width(lhs) + 1
-    if display_width(equation) <= width:
-        return [(lhs, " ".join(chain))]
-    if indent > width // 3:  # a wide left side: it stands on its own line
-        rows = [(lhs, "")]
-        indent = 2
-    else:
-        rows = []
-    for piece in chain:
-        m = re.match(r"(=|\\[A-Za-z]+)", piece)
+    if len(parts) == 1:
+        return "", [("", parts[0])]
+    chain = []
+    for piece in parts[1:]:
+        m = re.match(r"(=|:=|\\[A-Za-z]+)", piece)
         relation = m.group(0) if m else ""
         rest = piece[len(relation):]
         if relation == r"\xrightarrow":  # the relation carries its label
             end = _group_end(rest, 0)
             relation, rest = relation + rest[:end], rest[end:]
-        for k, cell in enumerate(_wrap(relation, rest.strip(), width, indent)):
-            rows.append((lhs if not rows and k == 0 else "", cell))
+        chain.append((relation, rest.rstrip()))
+    return parts[0], chain
+
+
+def _rows(lhs: str, chain: list[tuple[str, str]], width: int, column: int
+          ) -> list[tuple[str, str]]:
+    """``(left, right)`` cells of the aligned rows that set one equation within ``width``;
+    ``column`` is the width of the left column the block aligns them to."""
+    one = " ".join(f"{rel}{rhs}".strip() for rel, rhs in chain)
+    if not lhs:  # no relation: a formula on its own, wrapped at its terms if long
+        return [("", row) for row in _wrap("", " " + one, width, column + 1)]
+    wide = display_width(lhs) > width // 3  # kept out of the left column, not to widen it
+    if display_width(one) + (display_width(lhs) + 1 if wide else column) + 1 <= width:
+        return [("", f"{lhs} {one}")] if wide else [(lhs, one)]
+    rows: list[tuple[str, str]] = []
+    if wide:  # the left side stands on its own line, in the right column
+        rows.append(("", lhs))
+    for relation, rhs in chain:
+        for cell in _wrap(relation, rhs, width, column + 1):
+            rows.append((lhs if not rows else "", cell))
     return rows
 
 
@@ -242,10 +261,11 @@ def layout(*equations: str, width: int = WIDTH) -> str:
     one_line = r",\qquad ".join(equations)
     if display_width(one_line) <= width:
         return one_line
-    rows: list[tuple[str, str]] = []
-    for eq in equations:
-        for part in _independent(eq):
-            rows += _rows(part, width)
+    chains = [_chain(part) for eq in equations for part in _independent(eq)]
+    # the left column is as wide as the widest left side that keeps its place in it
+    column = max((display_width(lhs) for lhs, _ in chains if display_width(lhs) <= width // 3),
+                 default=0)
+    rows = [row for lhs, chain in chains for row in _rows(lhs, chain, width, column)]
     body = r" \\ ".join(f"{left} &{right}" if right else f"{left} &" for left, right in rows)
     return rf"\begin{{aligned}} {body} \end{{aligned}}"
 

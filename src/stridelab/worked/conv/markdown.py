@@ -76,9 +76,11 @@ def _definition(answer: ConvAnswer) -> str:
     s, d = answer.stride, answer.dilation
     C = answer.input_shape[0]
     csum, cidx = (r"\sum_{c}", "c,") if C > 1 else ("", "")
-    if answer.one_based:
-        rows = r"s(i-1)+d(m-1)+1,\; s(j-1)+d(n-1)+1"
+    where = ""
+    if answer.one_based:  # the 1-based indices are long: named p, q and given after the sum
+        rows = "p,q"
         sums = r"\sum_{m=1}^{k_h}\sum_{n=1}^{k_w}"
+        where = r",\qquad p = s(i-1)+d(m-1)+1,\quad q = s(j-1)+d(n-1)+1"
     else:
         rows = r"s\,i+d\,m,\; s\,j+d\,n"
         sums = r"\sum_{m=0}^{k_h-1}\sum_{n=0}^{k_w-1}"
@@ -90,7 +92,8 @@ def _definition(answer: ConvAnswer) -> str:
     if answer.activation != "linear":
         act = f",\\qquad A_{{i,j}} = {_ACT_LATEX[answer.activation]}(Z_{{i,j}})"
     lines = [
-        display(f"{Y}_{{i,j}} = {csum}{sums} {K}_{{{cidx}m,n}}\\, {xpad}_{{{cidx}{rows}}}{bias}{act}"),
+        display(f"{Y}_{{i,j}} = {csum}{sums} {K}_{{{cidx}m,n}}\\, {xpad}_{{{cidx}{rows}}}{bias}{act}"
+                f"{where}"),
         "",
     ]
     base = "1-based" if answer.one_based else "0-based"

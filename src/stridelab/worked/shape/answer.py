@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from stridelab.errors import ConfigError
+from stridelab.worked._render import latex_to_text
 from stridelab.worked.answer import Answer
 from stridelab.worked.shape.check import ShapeCheck, check_answer
 from stridelab.worked.shape.layers import (
@@ -86,6 +88,18 @@ def solve(input_shape: str | tuple[int, ...], layers: str | list[str]) -> ShapeA
 
 
 
+def _cell(latex: str) -> str:
+    """A table cell: the formula in ``$…$`` and its words (``\\text{…}``, a remark in brackets)
+    as text, so that a narrow column can wrap them."""
+    if m := re.fullmatch(r"(.*?)\\ \((.*)\)", latex):  # a remark in brackets at the end
+        return f"${m.group(1)}$ ({latex_to_text(m.group(2))})"
+    if m := re.fullmatch(r"\\text\{([^}]*)\}(.*)", latex):  # words first
+        return m.group(1) + (f"${m.group(2)}$" if m.group(2) else "")
+    if m := re.fullmatch(r"(.*?)\\ \\text\{([^}]*)\}", latex):  # words last
+        return f"${m.group(1)}$ {m.group(2)}"
+    return f"${latex}$"
+
+
 def _markdown(answer: ShapeAnswer) -> str:
     inp = answer.input_shape
     axes = {3: "H\u00d7W\u00d7C", 2: "L\u00d7C", 1: "N"}[len(inp)]
@@ -112,9 +126,9 @@ def _markdown(answer: ShapeAnswer) -> str:
         "|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(answer.rows, start=1):
-        how_p = f"${r.params_latex}$" if r.params else ""
+        how_p = _cell(r.params_latex) if r.params else ""
         out.append(
-            f"| {i} | `{r.spec}` | {shape_text(r.output_shape)} | ${r.shape_latex}$ | "
+            f"| {i} | `{r.spec}` | {shape_text(r.output_shape)} | {_cell(r.shape_latex)} | "
             f"{count_text(r.params)} | {how_p} |"
         )
     nonzero = [r.params for r in answer.rows if r.params]
