@@ -29,11 +29,9 @@ Matrix = list[list[Number]]  # (rows, cols)
 _INT = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
 _RATIO = re.compile(r"([+-]?[0-9]+)/([0-9]+)")
-_SEP = re.compile(r"[,\s]+")
 _MINUS = str.maketrans({"\u2212": "-", "\u2013": "-"})
 _NON_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.I)
 _FLOAT_MAX = Fraction(sys.float_info.max)
-_FLOAT_TINY = Fraction(sys.float_info.min)  # the smallest normal float64, 2.2e-308
 _FLOAT_MAX_INT = int(sys.float_info.max)  # float64's largest value is an integer
 _POW10 = {60: 10**60}
 

@@ -568,19 +568,15 @@ def _conv_read(topic: str, v: dict, one_d: bool, notes: list[str]) -> dict:
                 dw=dw, db=db, dx=dx, zf=zf, C=C, H=H, W=W, KH=KH, KW=KW, Ho=Ho, Wo=Wo)
 
 
-def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
-    """The user's layer: forward, cost and gradients with the numbers, checked two ways."""
-    from scipy.signal import convolve2d, correlate2d
-
-    r = v  # read and computed by _conv_read before the derivation
-    x, w, b, y, s, act, exact = (r[k] for k in ("x", "w", "b", "y", "s", "act", "exact"))
-    z, a, J, delta, dw, db, dx, zf = (r[k] for k in ("z", "a", "J", "delta", "dw", "db", "dx",
-                                                      "zf"))
+def _layer_steps(r: dict, one_d: bool) -> list[Step]:
+    """The user's layer written out: its outputs, and the cost and gradients (or, without
+    targets, the gradients as sums over the deltas)."""
+    x, w, b, y, s, act = (r[k] for k in ("x", "w", "b", "y", "s", "act"))
+    z, a, J, delta, dw, db, dx = (r[k] for k in ("z", "a", "J", "delta", "dw", "db", "dx"))
     C, H, W, KH, KW, Ho, Wo = (r[k] for k in ("C", "H", "W", "KH", "KW", "Ho", "Wo"))
-    K = Ho * Wo
     sub = functools.partial(_index, one_d, C)
     outs = [(i, j) for i in range(Ho) for j in range(Wo)]
-    nm = "k" if one_d else "i,j"
+    taps = [(c, m, n) for c in range(C) for m in range(KH) for n in range(KW)][:6]
 
     def out_ix(i, j):
         return f"{j}" if one_d else f"{i},{j}"
@@ -592,7 +588,6 @@ def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
         return ([f"{name} {relation} {vec_latex(t[0])}"] if one_d
                 else mat_equations(name, t, relation))
 
-    # --- forward
     shown = outs[:6]
     lat = []
     for i, j in shown:
@@ -603,73 +598,46 @@ def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
                    + (r" + \dots" if len(pairs) > 9 else "") + rf"{bias_l} = {num_latex(z[i][j])}")
     dims = (f"$L = {W}$, $M = {KW}$" if one_d else f"{H}×{W} input, {KH}×{KW} filter") + (
         f", {C} channels" if C > 1 else "")
-    d.steps.append(
+    steps = [
         Step(
             f"With your layer ({dims}, stride {s}, $b = {num_latex(b)}$, activation {act}): "
             f"{'$K$' if one_d else '$H′×W′$'} = {Wo if one_d else f'{Ho}×{Wo}'} output(s)"
             + (f"; the first {len(shown)} written out" if len(outs) > len(shown) else "") + ":",
             *lat,
-        )
-    )
-    d.steps.append(Step("The output:", *array("z", z)))
+        ),
+        Step("The output:", *array("z", z)),
+    ]
     if act != "linear":
-        d.steps.append(Step(f"After the activation, $a = \\mathrm{{{act}}}(z)$:",
-                            *array("a", a, r"\approx")))
-    details = []
-    torch = torch_module()
-    xt = tensor(float_array(x)[:, 0] if one_d else float_array(x), True)  # (C, L) or (C, H, W)
-    wt = tensor(float_array(w)[:, 0] if one_d else float_array(w), True)
-    bt = tensor([to_float(b)], True)
-    conv = torch.nn.functional.conv1d if one_d else torch.nn.functional.conv2d
-    zt = conv(xt[None], wt[None], bt, stride=s)[0, 0]
-    at = {"sigmoid": torch.sigmoid, "tanh": torch.tanh}.get(act, lambda u: u)(zt)
-    xmax, wmax = float(np.max(np.abs(float_array(x)))), float(np.max(np.abs(float_array(w))))
-    z_tol = 1e-12 * (1 + C * KH * KW * xmax * wmax + abs(to_float(b)))
-    z_ref = zt.detach().numpy().reshape(Ho, Wo)
-    details.append((f"z vs torch {'conv1d' if one_d else 'conv2d'}", max_error(zf, z_ref), z_tol))
-
-    if y is None:
-        # the gradients as sums over δ_k = ∂J/∂z_k, with the user's numbers
-        lw = []
-        for c, m, n in [(c, m, n) for c in range(C) for m in range(KH) for n in range(KW)][:6]:
-            terms = [(x[c][s * i + m][s * j + n], out_ix(i, j)) for i, j in outs[:8]]
-            more = len(outs) > 8
-            lw.append(rf"\frac{{\partial J}}{{\partial w_{{{sub(c, m, n)}}}}} = "
-                      + " + ".join(rf"{paren(num_latex(q))}\cdot \delta_{{{k}}}" for q, k in terms)
-                      + (r" + \dots" if more else ""))
-        d.steps.append(
-            Step(
-                "Without targets (--y), the gradients with your numbers as sums over "
-                rf"$\delta_{{{nm}}} = \partial J/\partial z_{{{nm}}}$ (for the sheet's $J$, "
-                r"$\delta = \frac2K(z - y)$); $\partial J/\partial w$ is the cross-correlation "
-                r"of $x$ with $\delta$, $\partial J/\partial x$ the full convolution of $\delta$ "
-                "with $w$:",
-                *lw,
-            )
-        )
-        d.check = check_at_values(details, "torch")
-        zo = zf[0] if one_d else zf  # (K,) or (H', W')
-        d.output, d.values = zo, {"z": zo, "a": float_array(a)[0] if one_d else float_array(a)}
-        d.inputs = _conv_inputs(x, w, b, None, s, act, one_d)
-        return d
-
-    # --- cost and gradients
+        steps.append(Step(f"After the activation, $a = \\mathrm{{{act}}}(z)$:",
+                          *array("a", a, r"\approx")))
+    if y is None:  # the gradients as sums over δ_k = ∂J/∂z_k, with the user's numbers
+        nm = "k" if one_d else "i,j"
+        lw = [rf"\frac{{\partial J}}{{\partial w_{{{sub(c, m, n)}}}}} = "
+              + " + ".join(rf"{paren(num_latex(x[c][s * i + m][s * j + n]))}\cdot "
+                           rf"\delta_{{{out_ix(i, j)}}}" for i, j in outs[:8])
+              + (r" + \dots" if len(outs) > 8 else "") for c, m, n in taps]
+        return steps + [Step(
+            "Without targets (--y), the gradients with your numbers as sums over "
+            rf"$\delta_{{{nm}}} = \partial J/\partial z_{{{nm}}}$ (for the sheet's $J$, "
+            r"$\delta = \frac2K(z - y)$); $\partial J/\partial w$ is the cross-correlation "
+            r"of $x$ with $\delta$, $\partial J/\partial x$ the full convolution of $\delta$ "
+            "with $w$:",
+            *lw,
+        )]
     deriv = r"\frac{2}{K}(z - y)" if act == "linear" else rf"\frac{{2}}{{K}}(a - y)\,{act}'(z)"
-    d.steps.append(
-        Step(
-            r"Targets $y$, the cost $J = \frac1K \sum (y - a)^2$ with "
-            rf"$K = {K}$, and $\partial J/\partial z$:",
-            *array("y", y), f"J = {num_latex(J)}",
-            rf"\delta = \frac{{\partial J}}{{\partial z}} = {deriv}", *array(r"\delta", delta),
-        )
-    )
     lw = []
-    for c, m, n in [(c, m, n) for c in range(C) for m in range(KH) for n in range(KW)][:6]:
+    for c, m, n in taps:
         pairs = [(delta[i][j], x[c][s * i + m][s * j + n]) for i, j in outs]
         lw.append(rf"\frac{{\partial J}}{{\partial w_{{{sub(c, m, n)}}}}} = "
                   f"{products_latex(pairs[:8])}" + (r" + \dots" if len(pairs) > 8 else "")
                   + f" = {num_latex(dw[c][m][n])}")
-    d.steps += [
+    return steps + [
+        Step(
+            r"Targets $y$, the cost $J = \frac1K \sum (y - a)^2$ with "
+            rf"$K = {Ho * Wo}$, and $\partial J/\partial z$:",
+            *array("y", y), f"J = {num_latex(J)}",
+            rf"\delta = \frac{{\partial J}}{{\partial z}} = {deriv}", *array(r"\delta", delta),
+        ),
         Step(
             r"Weight gradient $\partial J/\partial w_m = \sum_k \delta_k x_{sk+m}$: the valid "
             r"cross-correlation of the input with $\partial J/\partial z$"
@@ -683,37 +651,68 @@ def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
             *array(r"\frac{\partial J}{\partial x}", dx),
         ),
     ]
-    # second and third routes: torch autograd, and SciPy's correlate/convolve
+
+
+def _layer_routes(r: dict, one_d: bool) -> list[tuple[str, float, float]]:
+    """The layer computed a second way: z by torch's conv1d/conv2d, and with targets the
+    gradients by torch.autograd and by SciPy's correlate2d/convolve2d (quantity, error, tol)."""
+    from scipy.signal import convolve2d, correlate2d
+
+    x, w, b, y, s, act = (r[k] for k in ("x", "w", "b", "y", "s", "act"))
+    C, KH, KW, Ho, Wo = (r[k] for k in ("C", "KH", "KW", "Ho", "Wo"))
+    torch = torch_module()
+    xf, wf = float_array(x), float_array(w)
+    xt = tensor(xf[:, 0] if one_d else xf, True)  # (C, L) or (C, H, W)
+    wt = tensor(wf[:, 0] if one_d else wf, True)
+    bt = tensor([to_float(b)], True)
+    conv = torch.nn.functional.conv1d if one_d else torch.nn.functional.conv2d
+    zt = conv(xt[None], wt[None], bt, stride=s)[0, 0]
+    at = {"sigmoid": torch.sigmoid, "tanh": torch.tanh}.get(act, lambda u: u)(zt)
+    xmax, wmax = float(np.max(np.abs(xf))), float(np.max(np.abs(wf)))
+    z_tol = 1e-12 * (1 + C * KH * KW * xmax * wmax + abs(to_float(b)))
+    z_ref = zt.detach().numpy().reshape(Ho, Wo)
+    details = [(f"z vs torch {'conv1d' if one_d else 'conv2d'}", max_error(r["zf"], z_ref),
+                z_tol)]
+    if y is None:
+        return details
     ((tensor(float_array(y)).reshape(at.shape) - at) ** 2).mean().backward()
-    dwf, dxf, dbf, df = float_array(dw), float_array(dx), to_float(db), float_array(delta)
+    dwf, dxf, df = float_array(r["dw"]), float_array(r["dx"]), float_array(r["delta"])
     dmax = float(np.max(np.abs(df)))
-    tw_tol = 1e-12 * (1 + K * dmax * xmax)
+    tw_tol = 1e-12 * (1 + Ho * Wo * dmax * xmax)
     tx_tol = 1e-12 * (1 + KH * KW * dmax * wmax)
-    w_ref = wt.grad.numpy().reshape(dwf.shape)
-    x_ref = xt.grad.numpy().reshape(dxf.shape)
-    details += [
-        ("∂J/∂w vs torch.autograd", max_error(dwf, w_ref), tw_tol),
-        ("∂J/∂b vs torch.autograd", max_error(dbf, float(bt.grad[0])), 1e-12 * (1 + K * dmax)),
-        ("∂J/∂x vs torch.autograd", max_error(dxf, x_ref), tx_tol),
-    ]
     up = np.zeros((s * (Ho - 1) + 1, s * (Wo - 1) + 1))
     up[::s, ::s] = df  # δ dilated by the stride
-    xf = float_array(x)
     sc_w = np.stack([correlate2d(xf[c, : up.shape[0] + KH - 1, : up.shape[1] + KW - 1], up,
                                  mode="valid") for c in range(C)])
     sc_x = np.zeros_like(xf)
-    wf = float_array(w)
     for c in range(C):
         full = convolve2d(up, wf[c], mode="full")
         sc_x[c, : full.shape[0], : full.shape[1]] = full
-    details += [
+    return details + [
+        ("∂J/∂w vs torch.autograd", max_error(dwf, wt.grad.numpy().reshape(dwf.shape)), tw_tol),
+        ("∂J/∂b vs torch.autograd", max_error(to_float(r["db"]), float(bt.grad[0])),
+         1e-12 * (1 + Ho * Wo * dmax)),
+        ("∂J/∂x vs torch.autograd", max_error(dxf, xt.grad.numpy().reshape(dxf.shape)), tx_tol),
         ("∂J/∂w vs scipy.signal.correlate2d(x, ∂J/∂z, 'valid')", max_error(dwf, sc_w), tw_tol),
         ("∂J/∂x vs scipy.signal.convolve2d(∂J/∂z, w, 'full')", max_error(dxf, sc_x), tx_tol),
     ]
-    route = "torch.autograd + scipy.signal"
-    d.check = check_at_values(details, route)
-    scipy_ok = all(e <= tol for q, e, tol in details if q.startswith(("∂J/∂w vs scipy",
-                                                                         "∂J/∂x vs scipy")))
+
+
+def _conv_with_values(d: Derivation, r: dict, *, one_d: bool) -> None:
+    """The user's layer (``r``, read and computed by :func:`_conv_read`): forward, cost and
+    gradients with the numbers, checked two ways."""
+    z, a, J, delta, dw, db, dx = (r[k] for k in ("z", "a", "J", "delta", "dw", "db", "dx"))
+    d.steps += _layer_steps(r, one_d)
+    details = _layer_routes(r, one_d)
+    d.inputs = _conv_inputs(r["x"], r["w"], r["b"], r["y"], r["s"], r["act"], one_d)
+    zf, af = r["zf"], float_array(a)
+    if r["y"] is None:
+        d.check = check_at_values(details, "torch")
+        d.output = zf[0] if one_d else zf  # (K,) or (H', W')
+        d.values = {"z": d.output, "a": af[0] if one_d else af}
+        return
+    d.check = check_at_values(details, "torch.autograd + scipy.signal")
+    scipy_ok = all(e <= tol for q, e, tol in details if "vs scipy" in q)
     d.steps.append(
         Step(
             r"So, with your numbers: $\partial J/\partial w$ is a cross-correlation "
@@ -725,18 +724,18 @@ def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
                "numbers (see the check).")
         )
     )
-    out = dwf[:, 0] if one_d else dwf  # (C, M) or (C, KH, KW)
-    d.output = out
+    dwf, dxf, df = float_array(dw), float_array(dx), float_array(delta)
+    d.output = dwf[:, 0] if one_d else dwf  # (C, M) or (C, KH, KW)
     d.values = {
         "z": zf[0] if one_d else zf,
-        "a": float_array(a)[0] if one_d else float_array(a),
+        "a": af[0] if one_d else af,
         "J": np.float64(to_float(J)),
         "dJ_dz": df[0] if one_d else df,
-        "dJ_dw": out,
-        "dJ_db": np.float64(dbf),
+        "dJ_dw": d.output,
+        "dJ_db": np.float64(to_float(db)),
         "dJ_dx": dxf[:, 0] if one_d else dxf,
     }
-    if act == "linear" and exact:
+    if r["act"] == "linear" and r["exact"]:
         sq = (lambda t: [ch[0] for ch in t]) if one_d else (lambda t: t)
         d.exact = {
             k: val for k, val in {
@@ -748,7 +747,6 @@ def _conv_with_values(d: Derivation, v: dict, *, one_d: bool) -> None:
                 "dJ_dx": exact_json(sq(dx)),
             }.items() if val is not None
         }
-    d.inputs = _conv_inputs(x, w, b, y, s, act, one_d)
 
 
 def _conv_inputs(x, w, b, y, s, act, one_d: bool) -> dict:

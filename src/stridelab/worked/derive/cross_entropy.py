@@ -26,7 +26,7 @@ from stridelab.worked.derive.numeric import (
     torch_module,
     vec_latex,
 )
-from stridelab.worked.derive.registry import need, topic
+from stridelab.worked.derive.registry import read_z_and_y, topic
 from stridelab.worked.derive.symbolic import rational, sympy_env, verify
 from stridelab.worked.numbers import fmt, fmt_latex
 from stridelab.worked.values import read_scalar, read_vector
@@ -64,7 +64,8 @@ def _bce_float(zf: np.ndarray, yf: np.ndarray) -> np.ndarray:
     return np.maximum(zf, 0) - yf * zf + np.log1p(np.exp(-np.abs(zf)))
 
 
-def targets01(raw, what: str, notes: list[str]) -> list:
+def targets01(raw, *, what: str, notes: list[str]) -> list:
+    """Targets of a binary cross-entropy: a vector of probabilities, each in [0, 1]."""
     y = read_vector(raw, what=what, notes=notes)
     bad = [u for u in y if u < 0 or u > 1]
     if bad:
@@ -76,12 +77,7 @@ def targets01(raw, what: str, notes: list[str]) -> list:
 
 
 def _read_sigmoid_targets(v: dict, notes: list[str]) -> dict:
-    need(v, ("z", "y"), "sigmoid-cross-entropy")
-    z = read_vector(v["z"], what="--z", notes=notes)
-    y = targets01(v["y"], "--y", notes)
-    if len(y) != len(z):
-        raise DataError(f"--y has {len(y)} values but --z has {len(z)}; give one target per z")
-    return {"z": z, "y": y}
+    return read_z_and_y(v, notes, "sigmoid-cross-entropy", per="z", targets=targets01)
 
 
 @topic("sigmoid-cross-entropy", "why δ = a − y, and what goes wrong with the arguments swapped",
@@ -251,7 +247,7 @@ _MAX_MINIMISED = 20  # targets checked by a numerical minimisation (the gradient
 
 
 def _read_targets(v: dict, notes: list[str]) -> dict:
-    return {"y": targets01(v["y"], "--y", notes)}
+    return {"y": targets01(v["y"], what="--y", notes=notes)}
 
 
 @topic("cross-entropy-minimum",
@@ -454,7 +450,7 @@ def _read_output(v: dict, notes: list[str]) -> dict:
     if not 0 < a < 1:
         raise DataError(f"--a must lie strictly between 0 and 1 (a = σ(z) never reaches 0 or 1), "
                         f"got {num_text(a)}")
-    return {"a": a} | ({"y": targets01(v["y"], "--y", notes)} if "y" in v else {})
+    return {"a": a} | ({"y": targets01(v["y"], what="--y", notes=notes)} if "y" in v else {})
 
 
 @topic("cross-entropy-swapped",

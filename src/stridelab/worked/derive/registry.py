@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stridelab.errors import ConfigError
+from stridelab.errors import ConfigError, DataError
 from stridelab.worked._args import positive_int
 from stridelab.worked.derive.answer import Derivation, DerivationSet
 from stridelab.worked.limits import MAX_POINTS, check_limit
+from stridelab.worked.values import read_vector
 
 # every value option: its flag (for messages and --help)
 VALUE_OPTIONS: dict[str, str] = {
@@ -81,6 +82,18 @@ def need(v: dict, names: tuple[str, ...], topic: str) -> None:
             f"{topic} with {given} also needs {' '.join(missing)}; give "
             + " ".join(VALUE_OPTIONS[k] for k in names)
         )
+
+
+def read_z_and_y(v: dict, notes: list[str], topic: str, *, per: str,
+                 targets: Callable[..., list] = read_vector) -> dict:
+    """``--z`` and ``--y`` given together, one target per value of z (a ``per``)."""
+    need(v, ("z", "y"), topic)
+    z = read_vector(v["z"], what="--z", notes=notes)
+    y = targets(v["y"], what="--y", notes=notes)
+    if len(y) != len(z):
+        raise DataError(f"--y has {len(y)} values but --z has {len(z)}; give one target per "
+                        f"{per}")
+    return {"z": z, "y": y}
 
 
 def _topic_key(name: str) -> str:

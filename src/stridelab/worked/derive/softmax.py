@@ -8,7 +8,6 @@ from fractions import Fraction
 
 import numpy as np
 
-from stridelab.errors import DataError
 from stridelab.worked.derive.answer import Derivation, Step
 from stridelab.worked.derive.numeric import (
     MAX_EXACT_SOFTMAX,
@@ -26,7 +25,7 @@ from stridelab.worked.derive.numeric import (
     vec_latex,
     vec_text,
 )
-from stridelab.worked.derive.registry import need, topic
+from stridelab.worked.derive.registry import read_z_and_y, topic
 from stridelab.worked.derive.symbolic import matrix_zero, rational, sympy_env, verify
 from stridelab.worked.equations import matrix_equations
 from stridelab.worked.limits import check_limit
@@ -259,12 +258,7 @@ def _softmax_cross_entropy_symbolic() -> tuple[str, ...]:
 
 
 def _read_softmax_targets(v: dict, notes: list[str]) -> dict:
-    need(v, ("z", "y"), "softmax-cross-entropy")
-    z = read_vector(v["z"], what="--z", notes=notes)
-    y = read_vector(v["y"], what="--y", notes=notes)
-    if len(y) != len(z):
-        raise DataError(f"--y has {len(y)} values but --z has {len(z)}; give one target per logit")
-    return {"z": z, "y": y}
+    return read_z_and_y(v, notes, "softmax-cross-entropy", per="logit")
 
 
 @topic("softmax-cross-entropy", "∂L/∂z = ŷ − y for softmax with cross-entropy",
