@@ -249,8 +249,10 @@ def _output_latex(answer: ConvAnswer, res: KernelResult, digits: int) -> str:
     if answer.activation != "linear":
         rel = "=" if answer.activation == "relu" and all_exact(res.output) else "\\approx"
         act = f"{sym['a']} = {_ACT_LATEX[answer.activation]}({sym['z']})"
-        out += "\n\n" + display(act, *matrix_equations(
-            sym["a"], [[fmt_latex(v, digits) for v in row] for row in res.output], relation=rel))
+        one = f"{act} {rel} {_vec(res.output, digits)}"
+        out += "\n\n" + (display(one) if display_width(one) <= WIDTH else display(
+            act, *matrix_equations(sym["a"], [[fmt_latex(v, digits) for v in row]
+                                              for row in res.output], relation=rel)))
     return out
 
 
