@@ -519,6 +519,8 @@ def test_check_names_each_slip(net, student, wrong, slip):
     for e in c.wrong:
         assert len(e.slips) == len(slips), (e.name, e.slips)
         assert all(got.startswith(want) for got, want in zip(e.slips, slips)), e.slips
+        assert [backprop.SLIPS[k] for k in e.slip_keys] == [s.split(" (that gives")[0]
+                                                           for s in e.slips]
         assert r"\leftarrow" in e.update
 
 

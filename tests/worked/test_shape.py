@@ -368,6 +368,9 @@ def test_check_names_each_shape_slip(inp, layers, student, slips):
     assert c.shape_ok is False and not c.correct
     assert len(c.shape_slips) == len(slips)
     assert all(got.startswith(want) for got, want in zip(c.shape_slips, slips))
+    # each sentence with the key a grader records (the slip named, not only described)
+    assert [shape.SHAPE_SLIPS[k] for k in c.shape_slip_keys] == [
+        s.split(".")[0] for s in c.shape_slips]
 
 
 @pytest.mark.parametrize(
@@ -388,6 +391,9 @@ def test_check_names_each_parameter_slip(inp, layers, params, slips):
     assert c.shape_ok is True and c.params_ok is False
     assert len(c.params_slips) == len(slips)
     assert all(got.startswith(want) for got, want in zip(c.params_slips, slips))
+    assert len(c.params_slip_keys) == len(slips)
+    assert all(s.startswith({**shape.PARAM_SLIPS, **shape.SHAPE_SLIPS}[k])
+               for k, s in zip(c.params_slip_keys, c.params_slips))
 
 
 def test_check_all_correct_and_with_symbols(run_cli):

@@ -17,7 +17,13 @@ from __future__ import annotations
 
 from stridelab.worked._callable import make_callable
 from stridelab.worked.backprop.answer import BackpropAnswer, solve, to_dict
-from stridelab.worked.backprop.check import BackpropCheck, EntryCheck, check_answer, run_with_slip
+from stridelab.worked.backprop.check import (
+    SLIPS,
+    BackpropCheck,
+    EntryCheck,
+    check_answer,
+    run_with_slip,
+)
 from stridelab.worked.backprop.engine import (
     Step,
     Trace,
@@ -46,6 +52,7 @@ __all__ = [
     "DETAIL_STEPS",
     "LOSSES",
     "MODES",
+    "SLIPS",
     "BackpropAnswer",
     "BackpropCheck",
     "EntryCheck",

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 
 # slips a student makes, in the order they are named when several explain a value
-_SLIPS = {
+SLIPS = {
     "sign": "the sign of the step: w + η·∂L/∂w instead of w − η·∂L/∂w",
     "lr": "forgot the learning rate: w − ∂L/∂w instead of w − η·∂L/∂w",
     "new_weights": "used the new (already updated) weights of the layer above in the chain "
@@ -176,6 +176,7 @@ class EntryCheck:
     ok: bool
     update: str = ""  # the correct update as LaTeX, numbers substituted
     slips: list[str] = field(default_factory=list)
+    slip_keys: list[str] = field(default_factory=list)  # a key of SLIPS per sentence
 
     @property
     def name(self) -> str:
@@ -324,6 +325,7 @@ def check_answer(answer: BackpropAnswer, student, tol: float | None = None) -> B
                     W_v, b_v = final[l - 1]
                     v = W_v[index] if kind == "W" else b_v[index[0]]
                     if abs(s - float(v)) <= _tolerance(s_val, float(v), tol):
-                        e.slips.append(f"{_SLIPS[slip]} (that gives {fmt(float(v), 8)})")
+                        e.slip_keys.append(slip)
+                        e.slips.append(f"{SLIPS[slip]} (that gives {fmt(float(v), 8)})")
             entries.append(e)
     return BackpropCheck(entries, len(answer.steps), missing)

@@ -16,7 +16,13 @@ from __future__ import annotations
 from stridelab.worked._callable import make_callable
 from stridelab.worked.notebook import shape as _notebook_shape
 from stridelab.worked.shape.answer import ShapeAnswer, solve, to_dict, to_markdown
-from stridelab.worked.shape.check import ShapeCheck, check_answer, parse_student
+from stridelab.worked.shape.check import (
+    PARAM_SLIPS,
+    SHAPE_SLIPS,
+    ShapeCheck,
+    check_answer,
+    parse_student,
+)
 from stridelab.worked.shape.layers import (
     MAX_LAYERS,
     MAX_SIZE,
@@ -32,6 +38,8 @@ from stridelab.worked.shape.sym import Sym
 __all__ = [
     "MAX_LAYERS",
     "MAX_SIZE",
+    "PARAM_SLIPS",
+    "SHAPE_SLIPS",
     "LayerRow",
     "LayerSpec",
     "ShapeAnswer",

@@ -48,6 +48,8 @@ class ShapeCheck(Answer):
     params_ok: bool | None
     shape_slips: list[str] = field(default_factory=list)
     params_slips: list[str] = field(default_factory=list)
+    shape_slip_keys: list[str] = field(default_factory=list)  # a key of SHAPE_SLIPS per sentence
+    params_slip_keys: list[str] = field(default_factory=list)  # of PARAM_SLIPS or SHAPE_SLIPS
     shape_note: str = ""
     params_note: str = ""
 
@@ -110,7 +112,7 @@ class ShapeCheck(Answer):
 # ---------------------------------------------------------------- a student's answer
 
 
-_SHAPE_SLIPS = {
+SHAPE_SLIPS = {
     "padding": "forgot the padding (computed as if p = 0)",
     "one_side": "padded one side only (h + p instead of h + 2p)",
     "plus_one": "forgot the +1 in \u230a(h + 2p \u2212 k)/s\u230b + 1",
@@ -118,7 +120,7 @@ _SHAPE_SLIPS = {
     "depth": "counted channels wrong: a conv layer's output depth is its number of filters "
     "n, not the input's channels",
 }
-_PARAM_SLIPS = {
+PARAM_SLIPS = {
     "bias": "forgot the bias in the parameter count (one per filter or unit)",
     "channels": "counted channels wrong: each filter spans all C input channels "
     "(k\u00b7k\u00b7C weights, not k\u00b7k)",
@@ -264,7 +266,7 @@ def check_answer(answer: ShapeAnswer, student) -> ShapeCheck:
         check.shape_note = note if shape_ok is False else ""
         check.params_note = note if params_ok is False else ""
         return check
-    variants = _variants(answer, {**_PARAM_SLIPS, **_SHAPE_SLIPS})
+    variants = _variants(answer, {**PARAM_SLIPS, **SHAPE_SLIPS})
     if shape_ok is False:
         if len(s_shape) != len(out):
             axes = {3: "H\u00d7W\u00d7C", 2: "L\u00d7C", 1: "a flat N"}[len(out)]
@@ -274,11 +276,12 @@ def check_answer(answer: ShapeAnswer, student) -> ShapeCheck:
         else:
             seen = set()
             for slip, rows in variants:
-                if (slip in _SHAPE_SLIPS and rows[-1].output_shape == tuple(s_shape)
+                if (slip in SHAPE_SLIPS and rows[-1].output_shape == tuple(s_shape)
                         and slip not in seen):
                     seen.add(slip)
+                    check.shape_slip_keys.append(slip)
                     check.shape_slips.append(
-                        _slip_sentence(_SHAPE_SLIPS[slip], answer.rows, rows, "output_shape")
+                        _slip_sentence(SHAPE_SLIPS[slip], answer.rows, rows, "output_shape")
                     )
             if not seen:
                 check.shape_note = "No single slip explains it; " + _chain_note(answer)
@@ -288,9 +291,10 @@ def check_answer(answer: ShapeAnswer, student) -> ShapeCheck:
             got = simplify(sum((r.params for r in rows), 0))
             if got == s_params and slip not in seen:
                 seen.add(slip)
-                msg = _PARAM_SLIPS.get(slip) or (
-                    _SHAPE_SLIPS[slip] + ", which changes the inputs a later layer counts"
+                msg = PARAM_SLIPS.get(slip) or (
+                    SHAPE_SLIPS[slip] + ", which changes the inputs a later layer counts"
                 )
+                check.params_slip_keys.append(slip)
                 check.params_slips.append(_slip_sentence(msg, answer.rows, rows, "params"))
         if not seen:
             per_layer = " + ".join(count_text(r.params) for r in answer.rows if r.params) or "0"
