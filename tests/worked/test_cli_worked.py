@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from latex_text import flat
 
 SHEET = "8 2 9; 3 4 6; 5 9 3"
 NET = (
@@ -71,7 +72,8 @@ def test_conv_subprocess():
     )
     assert p.returncode == 0, p.stderr
     # Y[0,1] = -(2) + ... : sobel_x on the padded window [0 0 0; 8 2 9; 3 4 6] = 5
-    assert r"Y_{0,1} = (-1)\cdot \underline{0}" in p.stdout and "= 5$$" in p.stdout
+    out = flat(p.stdout)
+    assert r"Y_{0,1} = (-1)\cdot \underline{0}" in out and "= 5$$" in out
 
 
 def test_shape_subprocess():

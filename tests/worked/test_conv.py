@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from latex_text import flat
 from scipy.signal import correlate2d
 
 from stridelab.errors import ConfigError, DataError, StridelabError
-from stridelab.worked import _conv as conv
+from stridelab.worked import conv
+from stridelab.worked.conv import cli as conv_cli
 from stridelab.worked.kernels import KERNELS, parse_kernel
 
 SHEET = "8 2 9; 3 4 6; 5 9 3"
@@ -28,8 +30,8 @@ def outputs(answer):
 
 def run_main(capsys, *argv):
     parser = argparse.ArgumentParser()
-    conv.add_arguments(parser)
-    code = conv.main(parser.parse_args(list(argv)))
+    conv_cli.add_arguments(parser)
+    code = conv_cli.main(parser.parse_args(list(argv)))
     return code, capsys.readouterr().out
 
 
@@ -115,7 +117,7 @@ def test_explain_terms_show_padding():
     assert [p for _, _, p in cell.terms[0]] == [True] * 3 + [False] * 6
     assert [x for _, x, _ in cell.terms[0]] == [0, 0, 0, 8, 2, 9, 3, 4, 6]
     assert cell.value == -5
-    md = conv.to_markdown(ans)
+    md = flat(conv.to_markdown(ans))
     assert r"Y_{0,1} = 1\cdot \underline{0}" in md
     assert r"(-2)\cdot 9" in md and "= -5$$" in md
 

@@ -8,10 +8,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from latex_text import flat
 
 from stridelab.cli import main as cli_main
 from stridelab.errors import ConfigError
-from stridelab.worked import _conv as conv
+from stridelab.worked import conv
+from stridelab.worked.conv import cli as conv_cli
 
 
 def sigmoid(z):
@@ -22,8 +24,8 @@ def sigmoid(z):
 
 def answer(*argv):
     parser = argparse.ArgumentParser()
-    conv.add_arguments(parser)
-    return conv.answer_from_args(parser.parse_args(list(argv)))
+    conv_cli.add_arguments(parser)
+    return conv_cli.answer_from_args(parser.parse_args(list(argv)))
 
 
 # ------------------------------------------------------------------ TU Wien 4.1.1, one command each
@@ -40,7 +42,7 @@ def test_two_filters_one_channel_relu():
     assert [r.z[0] for r in ans.results] == [
         [Fraction(-1, 2), Fraction(3, 2), Fraction(-1, 2)], [5, 3, 6]]
     assert ans.output.tolist() == [[0, 1.5, 0], [5, 3, 6]]
-    md = ans.to_markdown()
+    md = flat(ans.to_markdown())
     assert r"z^{(f)}_k = \sum_{m=0}^{M-1} w^{(f)}_m\, x_{k+m} + b^{(f)}" in md
     assert r"a^{(f)}_k = \mathrm{relu}(z^{(f)}_k)" in md
     assert r"z^{(0)}_{1} = 1\cdot 1 + 0\cdot 3 + (-1)\cdot 0 + 0.5 = 1 + 0.5 = 1.5$$" in md
@@ -58,7 +60,7 @@ def test_one_filter_two_channels_sigmoid():
     assert ans.results[0].z == [[Fraction(5, 2), Fraction(3, 2), Fraction(1, 2)]]
     assert ans.output.shape == (1, 3)
     assert ans.output[0] == pytest.approx([sigmoid(2.5), sigmoid(1.5), sigmoid(0.5)], abs=1e-15)
-    md = ans.to_markdown()
+    md = flat(ans.to_markdown())
     assert r"z_k = \sum_{c}\sum_{m=0}^{M-1} w^{(c)}_m\, x^{(c)}_{k+m} + b" in md
     assert r"\left(1\cdot 1 + (-1)\cdot 2\right)_{c=0} + \left(0\cdot 4 + 1\cdot 3\right)_{c=1}" in md
     assert r"= (-1) + 3 + 0.5 = 2.5$$" in md
@@ -77,7 +79,7 @@ def test_2d_layer_one_filter():
     assert ans.ndim == 2
     assert ans.results[0].z == [[Fraction(1, 2), Fraction(-3, 2)], [Fraction(-1, 2), Fraction(-5, 2)]]
     assert ans.output.tolist() == [[[0.5, 0.0], [0.0, 0.0]]]
-    md = ans.to_markdown()
+    md = flat(ans.to_markdown())
     assert r"A_{i,j} = \mathrm{relu}(Z_{i,j})" in md and "+ b" in md
     assert r"Z_{0,0} = 1\cdot 3 + 0\cdot 1 + 0\cdot 1 + (-1)\cdot 2 + (-0.5) = 1 + (-0.5) = 0.5$$" in md
     d = ans.to_dict()
@@ -91,7 +93,7 @@ def test_tanh_keeps_the_exact_pre_activation():
     # z = (3, 5) + 1/3 = (10/3, 16/3), exact; a = tanh(z) in float64
     assert ans.results[0].z == [[Fraction(10, 3), Fraction(16, 3)]]
     assert ans.output[0] == pytest.approx([math.tanh(10 / 3), math.tanh(16 / 3)], abs=1e-15)
-    md = ans.to_markdown()
+    md = flat(ans.to_markdown())
     assert r"= \tfrac{10}{3} \approx 3.333" in md and r"\tanh(\tfrac{10}{3}) \approx" in md
 
 
@@ -100,7 +102,7 @@ def test_stride_in_1d():
     # L_out = floor((7 - 2)/2) + 1 = 3; the stride-1 output has 6 values
     ans = answer("--input", "1 4 2 8 3 9 5", "--kernel", "1 -1", "--stride", "2")
     assert ans.output.tolist() == [[-3, -6, -6]]
-    md = ans.to_markdown()
+    md = flat(ans.to_markdown())
     assert r"x_{2k+m}" in md
     assert r"L_{out} = \left\lfloor \frac{7 - 2}{2} \right\rfloor + 1 = 3" in md
     assert "every 2nd position of the stride-1 output (positions 0, 2, 4)" in md
@@ -224,7 +226,7 @@ def test_literal_equal_to_a_named_kernel_up_to_sign(literal, alias, fragment):
     ans = conv.solve([[8, 2, 9], [3, 4, 6], [5, 9, 3]], [literal])
     k = ans.results[0].kernel
     assert k.alias == alias and not k.named
-    md = ans.to_markdown()
+    md = flat(ans.to_markdown())
     assert fragment in md
     assert ans.to_dict()["results"][0]["alias"] == alias
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from stridelab.cli import main as cli_main
-from stridelab.worked import _conv as conv
+from stridelab.worked import conv
 
 RPTU = "8 2 9 8 3; 3 4 6 2 7; 5 9 3 9 7; 6 1 3 6 8; 5 1 6 8 1"
 LMU = "5 5 2 5 5; 5 5 2 5 5; 7 7 5 7 7; 5 5 2 5 5; 5 5 2 5 5"

@@ -111,12 +111,12 @@ def test_a_padding_under_the_number_limit_but_too_many_cells():
 
 
 def test_camera_with_a_huge_padding_is_refused_before_loading(monkeypatch):
-    import stridelab.worked._conv as conv
+    import stridelab.worked.conv.cli as conv
 
     def no_loading(name):
         raise AssertionError("the image must not be loaded")
 
-    monkeypatch.setattr(conv, "_load_image", no_loading)
+    monkeypatch.setattr(conv, "load_image", no_loading)
     err = refused("--image", "camera", "--kernel", "sobel_x", "--padding", "100000")
     assert "above the limit of 10,000" in err
 
@@ -136,7 +136,7 @@ def test_camera_with_a_padding_under_the_limit_is_refused_by_cells(tmp_path):
 
 
 def test_figure_under_a_regular_file_is_refused_before_computing(tmp_path, monkeypatch):
-    import stridelab.worked._conv as conv
+    import stridelab.worked.conv.cli as conv
 
     def no_solving(*a, **k):
         raise AssertionError("nothing may be computed")
@@ -155,7 +155,7 @@ def test_figure_under_a_regular_file_is_refused_before_computing(tmp_path, monke
     [
         (["--input", "1 2; 3 4", "--kernel", "1", "--dilation", "9" * 30], "--dilation is 999,999"),
         (["--input", "1 2; 3 4", "--kernel", "1", "--digits", "100000000"], "limit of 17"),
-        (["--input", "/dev/zero", "--kernel", "1"], "larger than the limit"),
+        (["--input", "/dev/zero", "--kernel", "1"], "not a regular file"),
         (["--input", "1 2; 3 4", "--kernel", "1", "--explain", "99999999999,0"], "outside"),
         (["--input", "1 2; 3 4", "--kernel", "1", "--padding", "\u00b2"], "not understood"),
         (["--input", "1\x002", "--kernel", "1"], "not a number"),

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from stridelab.cli import main
-from stridelab.worked import _derive as derive
+from stridelab.worked import derive
 
 pytest.importorskip("sympy")
 pytest.importorskip("torch")
@@ -84,7 +84,7 @@ def warm():
         (["ridge", "--X", "1 2; 3 4", "--y", "1 2", "--lam", "0"], "--lam must be > 0"),
         (["ridge", "--X", "1 2; 3 4", "--y", "1 2", "--lam", "-1"], "--lam must be > 0"),
         (["ridge", "--X", "1 2; 3 4", "--y", "1 2", "--lam", "1 2"], "one number"),
-        (["ridge", "--X", "no-such-file.csv", "--y", "1 2", "--lam", "1"], "neither a file"),
+        (["ridge", "--X", "no-such-file.csv", "--y", "1 2", "--lam", "1"], "file 'no-such-file.csv' not found"),
         (["ridge", "--X", "/dev/zero", "--y", "1", "--lam", "1"], "not a regular file"),
         (["ridge", "--X", "1e300 1; 1 1", "--y", "1 1", "--lam", "1"], "overflows float64"),
         (["conv1d", "--x", "1 2 3", "--w", "1 2 3 4"], "larger than the input"),

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from stridelab.errors import ConfigError, DataError
-from stridelab.worked import _derive as derive
+from stridelab.worked import derive
+from stridelab.worked.derive import cli as derive_cli
+from stridelab.worked.derive import softmax
 
 pytest.importorskip("sympy")
 pytest.importorskip("torch")
@@ -51,7 +53,8 @@ def test_softmax_jacobian_with_the_cli(run_cli):
     assert doc["check"]["passed"] is True
     assert "torch.autograd" in doc["check"]["route"]
     code, out, _ = run_cli("derive", "softmax-jacobian", "--z", "1 2 3")
-    assert code == 0 and "S = e^{-2} + e^{-1} + 1" in out and "**passed**" in out
+    assert code == 0 and "S = e^{-2} + e^{-1} + 1" in out.replace("&", "")
+    assert "**passed**" in out
     assert "Numerically at your values" in out
 
 
@@ -62,8 +65,8 @@ def test_softmax_jacobian_long_vector_is_float_only():
 
 
 def test_a_wrong_value_fails_the_check(monkeypatch):
-    real = derive._softmax_float
-    monkeypatch.setattr(derive, "_softmax_float", lambda t: (real(t)[0] * 1.01, real(t)[1]))
+    real = softmax._softmax_float
+    monkeypatch.setattr(softmax, "_softmax_float", lambda t: (real(t)[0] * 1.01, real(t)[1]))
     d = derive.derive("softmax-jacobian", z="1 2 3")
     assert not d.check["passed"] and "FAILED" in d.to_markdown()
 
@@ -80,7 +83,7 @@ def test_softmax_cross_entropy_targets_not_summing_to_one():
     # sum y = 0.8, so grad = 0.8 y_hat - y = (0.4 - 0.5, 0.4 - 0.3) = (-0.1, 0.1)
     d = passed(derive.derive("softmax-cross-entropy", z="0 0", y="0.5 0.3"))
     assert np.allclose(d.output, [-0.1, 0.1], atol=1e-16)
-    assert "sum to 0.8, not 1" in d.text and "0.8·ŷ − y" in d.text
+    assert "sum to 0.8, not 1" in d.text and "∂L/∂z = 0.8·ŷ - y" in d.text
     assert any("least at ŷ = y/0.8" in n for n in d.notes)
     d = passed(derive.derive("softmax-cross-entropy", z="0 0", y="-1 1"))
     assert any("not a probability distribution" in n for n in d.notes)
@@ -229,7 +232,7 @@ def test_conv1d_two_channels_sigmoid_is_float_and_checked():
 def test_conv1d_without_targets():
     d = passed(derive.derive("conv1d", x="1 2 3 4 5", w="1 0 -1"))
     assert d.output.tolist() == [-2.0, -2.0, -2.0]  # z, with no y to differentiate
-    assert "∂J/∂w_0 = 1·δ_0 + 2·δ_1 + 3·δ_2" in d.text
+    assert "∂J/∂w₀ = 1·δ₀ + 2·δ₁ + 3·δ₂" in d.text
 
 
 def test_conv2d_by_hand():
@@ -242,11 +245,11 @@ def test_conv2d_by_hand():
 
 def test_answer_from_args_is_what_main_prints(capsys):
     parser = argparse.ArgumentParser()
-    derive.add_arguments(parser)
+    derive_cli.add_arguments(parser)
     args = parser.parse_args(["conv1d", "--x", "1 2 3", "--w", "1 1", "--y", "2 5", "--json"])
-    answer = derive.answer_from_args(args)
+    answer = derive_cli.answer_from_args(args)
     assert capsys.readouterr().out == ""  # builds, prints nothing
-    assert derive.main(args) == 0
+    assert derive_cli.main(args) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(answer.to_json())
     assert answer.exact["dJ_dw"] == [[1, 2]]  # delta = (1, 0): (x_0, x_1)
 

@@ -1,6 +1,7 @@
 """The number policy shared by the worked commands, and the small helpers beside it."""
 
 import json
+import os
 from fractions import Fraction
 
 import pytest
@@ -8,16 +9,13 @@ import pytest
 from stridelab.errors import ConfigError, DataError
 from stridelab.worked._args import positive_int
 from stridelab.worked._figures import check_figure_path
-from stridelab.worked._limits import MAX_EXACT_DIGITS, MAX_LITERAL_CHARS, check_limit
-from stridelab.worked._numbers import (
+from stridelab.worked.limits import MAX_EXACT_DIGITS, MAX_LITERAL_CHARS, check_limit
+from stridelab.worked.numbers import exact_digits, ordinal, parse_number, plural
+from stridelab.worked.values import (
     count_values,
-    exact_digits,
     exact_from_array,
     json_number_hooks,
-    ordinal,
     parse_channels,
-    parse_number,
-    plural,
     read_text_file,
 )
 
@@ -121,8 +119,11 @@ def test_read_text_file(tmp_path):
     assert read_text_file(f, what="--input") == "1,2\n3,4\n"
     with pytest.raises(DataError, match="larger than the limit of 3 bytes"):
         read_text_file(f, what="--input", max_bytes=3)
-    with pytest.raises(DataError, match="larger than the limit"):
-        read_text_file("/dev/zero", what="--input", max_bytes=1000)  # endless: read 1001 bytes
+    with pytest.raises(DataError, match="not a regular file"):
+        read_text_file("/dev/zero", what="--input", max_bytes=1000)  # endless, or a FIFO: never
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(DataError, match="not a regular file"):
+        read_text_file(tmp_path / "fifo", what="--input")  # would block until a writer came
     with pytest.raises(DataError, match="not found"):
         read_text_file("x" * 300, what="--input")  # too long for a file name
     with pytest.raises(DataError, match="not found"):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from stridelab.errors import ConfigError, StridelabError
-from stridelab.worked import _shape as shape
+from stridelab.worked import shape
+from stridelab.worked.shape import cli as shape_cli
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -191,8 +192,8 @@ def test_shapes_match_the_numpy_engine():
 
 def test_json_document(capsys):
     parser = argparse.ArgumentParser()
-    shape.add_arguments(parser)
-    assert shape.main(parser.parse_args(["--input", "50x50x1", *SHEET, "--json"])) == 0
+    shape_cli.add_arguments(parser)
+    assert shape_cli.main(parser.parse_args(["--input", "50x50x1", *SHEET, "--json"])) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["input_shape"] == [50, 50, 1]
     assert [layer["spec"] for layer in d["layers"]] == SHEET
@@ -367,6 +368,9 @@ def test_check_names_each_shape_slip(inp, layers, student, slips):
     assert c.shape_ok is False and not c.correct
     assert len(c.shape_slips) == len(slips)
     assert all(got.startswith(want) for got, want in zip(c.shape_slips, slips))
+    # each sentence with the key a grader records (the slip named, not only described)
+    assert [shape.SHAPE_SLIPS[k] for k in c.shape_slip_keys] == [
+        s.split(".")[0] for s in c.shape_slips]
 
 
 @pytest.mark.parametrize(
@@ -387,6 +391,9 @@ def test_check_names_each_parameter_slip(inp, layers, params, slips):
     assert c.shape_ok is True and c.params_ok is False
     assert len(c.params_slips) == len(slips)
     assert all(got.startswith(want) for got, want in zip(c.params_slips, slips))
+    assert len(c.params_slip_keys) == len(slips)
+    assert all(s.startswith({**shape.PARAM_SLIPS, **shape.SHAPE_SLIPS}[k])
+               for k, s in zip(c.params_slip_keys, c.params_slips))
 
 
 def test_check_all_correct_and_with_symbols(run_cli):

@@ -78,7 +78,8 @@ def yale_torch_side(spec: tuple, size: tuple[int, int, int]) -> list[int]:
 def measure(config: WorkedAnswersConfig, ctx) -> dict:
     """Solve each sheet problem, write its answer files and figures, record every check."""
     from stridelab import worked
-    from stridelab.worked import _backprop, _conv
+    from stridelab.worked import backprop as _backprop
+    from stridelab.worked import conv as _conv
 
     answers: dict[str, dict] = {}
     checks: list[dict] = []

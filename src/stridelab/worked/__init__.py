@@ -12,163 +12,32 @@ arrays and ``to_markdown()``, ``to_text()``, ``to_json()``, ``to_dict()``:
 >>> worked.shape("50x50x1", "conv:k=4,s=1,p=1,n=8").output
 (49, 49, 8)
 
-- :func:`conv`: filters applied to a matrix, a vector or a photo, cell by cell;
-- :func:`shape`: output shapes and parameter counts of a layer chain;
-- :func:`backprop`: forward pass, chain rule and SGD updates of a small network;
-- :func:`derive`: SymPy derivations checked numerically by autodiff.
+- ``worked.conv``: filters applied to a matrix, a vector or a photo, cell by cell;
+- ``worked.shape``: output shapes and parameter counts of a layer chain;
+- ``worked.backprop``: forward pass, chain rule and SGD updates of a small network;
+- ``worked.derive``: SymPy derivations checked numerically by autodiff.
 
-The implementations live in the private modules ``_conv``, ``_shape``, ``_backprop`` and
-``_derive`` (each also serves its command, ``stridelab conv`` …). Importing this package imports
-only NumPy; SciPy, SymPy, matplotlib and PyTorch load when an answer needs them.
+Each of the four is a package (``stridelab.worked.conv`` …) that is also the notebook call
+(:mod:`stridelab.worked.notebook`); its ``cli`` module serves the command (``stridelab conv``
+…). Importing this package imports only NumPy; a command package loads when it is first
+used, and SciPy, SymPy, matplotlib and PyTorch when an answer needs them.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from collections.abc import Sequence
-from typing import Any
+import importlib
 
-import numpy as np
+from stridelab.worked.answer import Answer
+from stridelab.worked.values import literal
 
-from stridelab.worked._answer import Answer
+__all__ = ["Answer", "backprop", "conv", "derive", "literal", "shape"]
 
-__all__ = ["Answer", "backprop", "conv", "derive", "shape"]
+_PACKAGES = ("conv", "shape", "backprop", "derive")
 
 
-# ---------------------------------------------------------------------------------------------
-# values -> the command line's literals
-
-
-def _number(v: Any) -> str:
-    """One number as a literal the commands parse exactly (ints stay ints, floats round-trip)."""
-    if isinstance(v, (bool, np.bool_)):
-        return str(int(v))
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    from fractions import Fraction
-
-    if isinstance(v, Fraction):
-        return str(v)
-    f = float(v)
-    return str(int(f)) if f.is_integer() and abs(f) < 1e15 else repr(f)
-
-
-def literal(value: Any) -> str:
-    """A vector, matrix or stack of matrices as the commands' text: ``"1 2; 3 4"``, ``"…|…"``.
-
-    Strings pass through unchanged (a kernel name, a literal, a file name).
-    """
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (list, tuple)) and value and all(isinstance(r, (list, tuple, np.ndarray))
-                                                        for r in value):
-        depth = {np.ndim(r) for r in value}
-        if depth == {1}:  # rows of a matrix, possibly ragged: the command says which row
-            return "; ".join(" ".join(_number(x) for x in r) for r in value)
-    a = np.asarray(value, dtype=object)
-    if a.ndim == 0:
-        return _number(a.item())
-    if a.ndim == 1:
-        return " ".join(_number(x) for x in a)
-    if a.ndim == 2:
-        return "; ".join(" ".join(_number(x) for x in row) for row in a)
-    if a.ndim == 3:
-        return " | ".join(literal(ch) for ch in a)
-    raise ValueError(f"expected a vector, a matrix or a stack of matrices, got {a.ndim} dims")
-
-
-def _options(kwargs: dict[str, Any]) -> list[str]:
-    """``dict(padding="same", one_based=True, bias=[1, 2])`` -> ``--padding same --one-based …``."""
-    argv: list[str] = []
-    for key, v in kwargs.items():
-        if v is None or v is False:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if v is True:
-            argv.append(flag)
-        elif isinstance(v, (list, tuple)) and v and all(isinstance(x, str) for x in v):
-            for x in v:
-                argv += [flag, x]
-        else:  # flag=value, so a negative value ("-1/3") is not read as an option
-            text = literal(v) if not isinstance(v, (int, float, str)) else _number(v) \
-                if not isinstance(v, str) else v
-            argv.append(f"{flag}={text}")
-    return argv
-
-
-def _answer(command: str, argv: list[str]) -> Answer:
-    """Parse ``argv`` with the command's own parser and build its answer (nothing printed)."""
-    from stridelab.worked.commands import answer
-
-    return answer(command, argv)
-
-
-# ---------------------------------------------------------------------------------------------
-# the four answers
-
-
-def conv(X: Any = None, K: Any = None, *, kernels: Sequence[Any] | None = None,
-         padding: str | int = "valid", stride: int = 1, dilation: int = 1,
-         mode: str = "correlate", image: str | None = None, **options: Any) -> Answer:
-    """Correlate (or convolve) ``X`` with one or more kernels, every step shown.
-
-    Parameters
-    ----------
-    X : array-like of shape (H, W), (C, H, W) or (L,) for a vector, or a literal string
-        (``"8 2 9; 3 4 6"``); omit it and give ``image="camera"`` for a photo.
-    K : a kernel name (``"sobel_x"``, ``"laplace4"``, ``"gaussian5"`` …), an array of shape
-        (kh, kw), (C, kh, kw) or (k,), or a literal; ``kernels=[...]`` gives several.
-    padding : ``"valid"``, ``"same"`` or a number of zeros per side.
-    options : any other option of ``stridelab conv`` by its name (``explain="0,1"``,
-        ``bias=1``, ``activation="relu"``, ``one_based=True``, ``channels_first=True`` …).
-    """
-    given = list(kernels or []) + ([K] if K is not None else [])
-    argv: list[str] = []
-    if image is not None:
-        argv += ["--image", image]
-    if X is not None:
-        argv += ["--input", literal(X)]
-    for k in given:
-        argv += ["--kernel", literal(k)]
-    argv += ["--padding", str(padding), "--stride", str(stride), "--dilation", str(dilation),
-             "--mode", mode]
-    return _answer("conv", argv + _options(options))
-
-
-def shape(input: str | Sequence[int], *layers: str, **options: Any) -> Answer:
-    """Output shape and parameter count after each layer, with the formulas.
-
-    ``input`` is ``"50x50x1"`` or a tuple ``(50, 50, 1)`` (channel-last H×W×C, as the sheets
-    write it); each layer is a spec such as ``"conv:k=4,s=1,p=1,n=8"``, ``"pool:k=2,s=2"``,
-    ``"flatten"``, ``"dense:n=10"`` (``stridelab shape --help`` lists them all).
-    """
-    text = input if isinstance(input, str) else "x".join(str(int(n)) for n in input)
-    return _answer("shape", ["--input", text, *layers] + _options(options))
-
-
-def backprop(spec: dict | str | os.PathLike, **options: Any) -> Answer:
-    """One (or more) gradient-descent steps on a small network given as a dict or a JSON file.
-
-    ``spec`` has the layout of ``stridelab backprop``'s JSON: ``{"layers": [{"W": …, "b": …,
-    "activation": "sigmoid"}, …], "loss": "sse_half", "lr": 0.1, "data": [{"x": …, "y": …}]}``.
-    """
-    if isinstance(spec, dict):
-        fd, path = tempfile.mkstemp(suffix=".json", prefix="stridelab-backprop-")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(spec, fh, default=lambda o: np.asarray(o).tolist())
-            return _answer("backprop", [path] + _options(options))
-        finally:
-            os.unlink(path)
-    return _answer("backprop", [os.fspath(spec)] + _options(options))
-
-
-def derive(topic: str, **values: Any) -> Answer:
-    """A derivation (``worked.derive("softmax-jacobian", z=[1, 2, 3])``), checked numerically.
-
-    ``stridelab derive list`` names the topics; ``values`` are the topic's options by name
-    (``z``, ``y``, ``X``, ``lam``, ``points``, ``seed`` …), arrays or numbers.
-    """
-    return _answer("derive", [topic] + _options(values))
+def __getattr__(name: str):
+    # PEP 562: worked.conv and the others are imported when first used, so that importing
+    # stridelab.worked (the command line's start-up) stays light
+    if name in _PACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

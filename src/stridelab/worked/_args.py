@@ -42,7 +42,15 @@ def positive_int(
     if n < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {n}")
     if maximum is not None and n > maximum:
-        from stridelab.worked._limits import check_limit
+        from stridelab.worked.limits import check_limit
 
         check_limit(n, maximum, what=name)
     return n
+
+
+def one_of(value: object, what: str, choices: tuple[str, ...]) -> str:
+    """``value`` (case and spaces ignored) if it is one of ``choices``, else a one-line error."""
+    v = str(value).strip().lower()
+    if v not in choices:
+        raise ConfigError(f"{what} must be one of {', '.join(choices)}, got {str(value)[:40]!r}")
+    return v

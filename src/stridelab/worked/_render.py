@@ -62,12 +62,13 @@ def emit(answer, args: argparse.Namespace, *, extra_lines: list[str] | None = No
 
 
 class Box:
-    __slots__ = ("lines", "base")
+    __slots__ = ("lines", "base", "stacked")
 
-    def __init__(self, lines: list[str], base: int = 0):
+    def __init__(self, lines: list[str], base: int = 0, stacked: bool = False):
         width = max((len(line) for line in lines), default=0)
         self.lines = [line.ljust(width) for line in lines] or [""]
         self.base = base
+        self.stacked = stacked  # a fraction set over its rule
 
     @property
     def width(self) -> int:
@@ -164,8 +165,9 @@ def _delimiter(char: str, height: int, base: int) -> Box:
 class _Tex:
     """A small recursive-descent reader of the LaTeX the worked answers write."""
 
-    def __init__(self, tex: str, display: bool):
+    def __init__(self, tex: str, display: bool, stacked: bool | None = None):
         self.s, self.i, self.display = tex, 0, display
+        self.stacked = display if stacked is None else stacked  # fractions over a rule
 
     # -- tokens ----------------------------------------------------------------------------
     def _peek(self) -> str:
@@ -218,7 +220,7 @@ class _Tex:
         return text
 
     def _sub(self, text: str) -> Box:
-        return _Tex(text, self.display).parse()
+        return _Tex(text, self.display, self.stacked).parse()
 
     # -- grammar ---------------------------------------------------------------------------
     def parse(self, stop: tuple[str, ...] = ()) -> Box:
@@ -248,6 +250,8 @@ class _Tex:
                 self.i += 1
                 box = Box([c])
             if box is not None:
+                if box.stacked and items and items[-1].stacked:  # two fractions side by side
+                    items.append(Box([" "]))
                 items.append(box)
         return _hcat(items)
 
@@ -280,10 +284,10 @@ class _Tex:
             return Box(["\n"])  # a line break outside an environment: handled by the caller
         if name in ("frac", "dfrac", "tfrac", "cfrac"):
             num, den = self._sub(self._group_text()), self._sub(self._group_text())
-            if self.display and num.height == 1 and den.height == 1:
+            if self.stacked and num.height == 1 and den.height == 1:
                 width = max(num.width, den.width)
                 return Box([num.lines[0].strip().center(width), "─" * width,
-                            den.lines[0].strip().center(width)], 1)
+                            den.lines[0].strip().center(width)], 1, stacked=True)
             a, b = (" ".join(x.lines).strip() for x in (num, den))
             a = a if _atomic(a) else f"({a})"
             b = b if _atomic(b) else f"({b})"
@@ -365,9 +369,10 @@ class _Tex:
         rows = self._rows(env)
         if not rows:
             return Box([""])
-        if env in ("aligned", "align", "align*", "split", "gathered", "eqnarray"):
-            lines = [_hcat(row) for row in rows]
-            return _vcat(lines, 0)
+        if env in ("aligned", "align", "align*", "split", "eqnarray"):
+            return _aligned(rows)
+        if env == "gathered":
+            return _vcat([_hcat(row) for row in rows], 0)
         if env == "cases":
             body = _grid(rows, gap=3)
             return _hcat([_delimiter("{", body.height, body.base), Box([" "]), body])
@@ -378,6 +383,32 @@ class _Tex:
                         else body.lines[0]])
         return _hcat([_delimiter(left, body.height, body.base), Box([" "]), body, Box([" "]),
                       _delimiter(right, body.height, body.base)])
+
+
+def _aligned(rows: list[list[Box]]) -> Box:
+    """An ``aligned`` block: columns in pairs, the first of each right-aligned and the second
+    left-aligned (so the relations line up), one relation's space between them."""
+    n_cols = max(len(r) for r in rows)
+    cells = [[_trim(r[c]) if c < len(r) else Box([""]) for c in range(n_cols)] for r in rows]
+    widths = [max(row[c].width for row in cells) for c in range(n_cols)]
+    lines = []
+    for row in cells:
+        padded = []
+        for c, (box, w) in enumerate(zip(row, widths)):
+            pad = " " * (w - box.width)
+            lines_c = [pad + ln if c % 2 == 0 else ln + pad for ln in box.lines]
+            padded.append(Box(lines_c, box.base))
+            if c % 2 == 0 and c + 1 < n_cols and w:
+                padded.append(Box([" "]))
+        lines.append(_hcat(padded))
+    return _vcat(lines, 0)
+
+
+def _trim(box: Box) -> Box:
+    """``box`` without the blank columns on its left and right."""
+    text = [ln.rstrip() for ln in box.lines]
+    lead = min((len(ln) - len(ln.lstrip()) for ln in text if ln.strip()), default=0)
+    return Box([ln[lead:] for ln in text], box.base)
 
 
 def _grid(rows: list[list[Box]], gap: int = 2, align_right: bool = False) -> Box:
@@ -391,16 +422,25 @@ def _grid(rows: list[list[Box]], gap: int = 2, align_right: bool = False) -> Box
     return Box(lines, (len(lines) - 1) // 2)
 
 
+_OPERATORS = frozenset("+-−·×/=,<>≤≥≈: ")
+
+
 def _atomic(text: str) -> bool:
-    """True when ``text`` needs no parentheses as a numerator or denominator."""
+    """True when ``text`` needs no parentheses as a numerator or denominator: one symbol,
+    number or bracketed group (``∂L``, ``ŷₖ``, ``-0.5``, ``(a + b)``), no operator in it."""
     t = text.strip()
-    return bool(t) and (t.replace(".", "", 1).lstrip("-").isalnum() or
-                        (t.startswith("(") and t.endswith(")")) or len(t) == 1)
+    if not t:
+        return False
+    if t.startswith("(") and t.endswith(")"):
+        return True
+    body = t[1:] if t[0] in "-−" else t
+    return not any(ch in _OPERATORS for ch in body)
 
 
-def latex_to_text(tex: str, display: bool = False) -> str:
-    """A LaTeX formula as Unicode text; display formulas may take several lines (matrices)."""
-    box = _Tex(tex.strip(), display).parse()
+def latex_to_text(tex: str, display: bool = False, stacked: bool | None = None) -> str:
+    """A LaTeX formula as Unicode text; display formulas may take several lines (matrices,
+    the rows of ``aligned``, and fractions set over a rule unless ``stacked`` is False)."""
+    box = _Tex(tex.strip(), display, stacked).parse()
     if not display:
         text = " ".join(line.strip() for line in box.lines).replace("\n", " ")
     else:
@@ -423,6 +463,11 @@ def _inline(text: str) -> str:
     text = _CODE.sub(lambda m: m.group(1), text)
     text = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
     return text.replace("\\$", "$")
+
+
+def inline_text(markdown: str) -> str:
+    """One line of Markdown (``$…$`` formulas, ``**bold**``, ``code``) as plain Unicode text."""
+    return _inline(markdown)
 
 
 def _table(lines: list[str], width: int) -> list[str]:

@@ -1,8 +1,9 @@
 """The worked-solution commands in one table: what the CLI, the sheets and the notebook API use.
 
-Each command (``conv``, ``shape``, ``backprop``, ``derive``) is a module with
-``add_arguments(parser)``, ``answer_from_args(args) -> Answer`` and ``main(args) -> int``. Callers
-go through this table, never through the modules by name, so the modules can move freely:
+Each command (``conv``, ``shape``, ``backprop``, ``derive``) is a package of the same name whose
+``cli`` module has ``add_arguments(parser)``, ``answer_from_args(args) -> Answer`` and
+``main(args) -> int`` (its docstring is the command's ``--help``). Callers go through this
+table, never through the modules by name, so the modules can move freely:
 
 >>> from stridelab.worked.commands import COMMANDS, command_parser, answer
 >>> sorted(COMMANDS)
@@ -28,18 +29,18 @@ __all__ = ["COMMANDS", "Command", "RaisingParser", "answer", "command_parser", "
 @dataclass(frozen=True)
 class Command:
     name: str  # what follows `stridelab`
-    module: str  # the module with add_arguments, answer_from_args and main
+    module: str  # the module with add_arguments, answer_from_args and main (and the --help text)
     help: str  # one line for `stridelab --help`
 
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
-    Command("conv", "stridelab.worked._conv",
+    Command("conv", "stridelab.worked.conv.cli",
             "convolve/correlate small matrices or photos, every product shown"),
-    Command("shape", "stridelab.worked._shape",
+    Command("shape", "stridelab.worked.shape.cli",
             "output shapes and parameter counts of a layer stack, with formulas"),
-    Command("backprop", "stridelab.worked._backprop",
+    Command("backprop", "stridelab.worked.backprop.cli",
             "one gradient-descent step on a tiny network, every partial derivative shown"),
-    Command("derive", "stridelab.worked._derive",
+    Command("derive", "stridelab.worked.derive.cli",
             "symbolic derivations (softmax, cross-entropy, ridge, conv gradients ...)"),
 )}
 

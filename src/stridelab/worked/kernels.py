@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from stridelab.errors import ConfigError
-from stridelab.worked._numbers import Matrix, Number, normalize, parse_channels
+from stridelab.worked.numbers import Matrix, Number, normalize
+from stridelab.worked.values import channels_from_array, parse_channels
 
 _NAME = re.compile(r"[A-Za-z_][\w\-]*")
 
@@ -264,7 +265,7 @@ def parse_kernel(spec: str, *, channels_first: bool = False) -> Kernel:
     of length 2), as for ``stridelab conv --channels-first``. A literal equal to a named
     kernel up to sign gets that kernel's description (``alias`` ``"-sobel_x"``).
     """
-    from stridelab.worked._limits import MAX_EXACT_CELLS
+    from stridelab.worked.limits import MAX_EXACT_CELLS
 
     text = spec.strip()
     if _NAME.fullmatch(text):
@@ -296,31 +297,8 @@ def parse_kernel(spec: str, *, channels_first: bool = False) -> Kernel:
 def kernel_from_array(weights, *, name: str = "literal", channels_first: bool = False) -> Kernel:
     """A :class:`Kernel` from nested lists or an array: (K,) 1-D, (KH, KW) 2-D, (C, KH, KW);
     with ``channels_first`` a 2-D array is (C, K), one 1-D kernel row per input channel."""
-    from stridelab.worked._numbers import exact_from_array
-
-    table = exact_from_array(weights, what=f"kernel {name!r}")  # nested lists of numbers
-    depth = _depth(table)
-    if depth == 1:
-        table = [[table]]
-    elif depth == 2:
-        table = [[row] for row in table] if channels_first else [table]
-    elif depth != 3:
-        raise ConfigError(f"kernel {name!r} must have 1, 2 or 3 dimensions, got {depth}")
-    if not table or not table[0] or not table[0][0]:
-        raise ConfigError(f"kernel {name!r} is empty")
-    shapes = {(len(ch), len(row)) for ch in table for row in ch}
-    if len({len(ch) for ch in table}) != 1 or len(shapes) != 1:
-        raise ConfigError(f"kernel {name!r} is ragged: every row needs the same length")
+    table = channels_from_array(weights, what=f"kernel {name!r}", channels_first=channels_first)
     return _with_alias(Kernel(name, tuple(tuple(tuple(r) for r in ch) for ch in table)))
-
-
-def _depth(v) -> int:
-    d = 0
-    while isinstance(v, (list, tuple)):
-        if not v:
-            return d + 1
-        v, d = v[0], d + 1
-    return d
 
 
 def _short(text: str, limit: int = 40) -> str:

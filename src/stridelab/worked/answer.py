@@ -1,16 +1,17 @@
 """The answer object every worked solution returns, and how it shows itself.
 
-Each solver (``_conv.solve``, ``_shape.solve``, ``_backprop.solve``, ``_derive.derive``)
-returns a dataclass that mixes in :class:`Answer` and implements two methods:
+Each solver (``conv.solve``, ``shape.solve``, ``backprop.solve``, ``derive.derive``) returns a
+dataclass that mixes in :class:`Answer` and implements two methods:
 
-- ``to_markdown(self) -> str``: Markdown with ``$...$``/``$$...$$`` LaTeX;
+- ``to_markdown(self) -> str``: Markdown with ``$...$``/``$$...$$`` LaTeX, the typeset form
+  only (display equations set by :mod:`stridelab.worked.equations` to fit a printed page);
 - ``to_dict(self) -> dict``: the JSON form (plain lists, numbers and strings).
 
 The mixin derives every other form from those two, so the command line, a notebook, the HTML
 report and a solution sheet all show the same answer:
 
-- ``to_json()``, ``to_text(width)`` (aligned matrices and Unicode sub/superscripts, for a
-  terminal), ``to_html()``;
+- ``to_json()``, ``to_text(width)`` (aligned matrices and equations, Unicode sub- and
+  superscripts, rendered from the Markdown for a terminal), ``to_html()``;
 - ``_repr_markdown_`` and ``_repr_latex_`` so Jupyter renders the answer;
 - ``check(student)`` where the solver supports it (a student's own answer compared).
 """
@@ -30,7 +31,7 @@ class Answer:
         raise NotImplementedError
 
     def to_json(self, indent: int = 2) -> str:
-        from stridelab.worked._numbers import dumps_json
+        from stridelab.worked.numbers import dumps_json
 
         return dumps_json(self.to_dict(), indent=indent)
 

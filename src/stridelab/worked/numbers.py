@@ -1,9 +1,15 @@
-"""Exact numbers for worked answers: parsing, JSON conversion and formatting.
+"""Exact numbers for worked answers: the number policy, JSON conversion and the one formatter.
 
 Worked answers compute with Python ``int`` and :class:`fractions.Fraction` whenever the
 inputs allow it, so "exact" is literally exact: ``0.1`` typed by a user is the rational
-1/10, not the nearest binary float. Transcendental steps (``exp``, ``log``) fall back to
-``float``; Python's own promotion (``Fraction * float -> float``) makes that automatic.
+1/10, not the nearest binary float, and so is the Python float ``0.1`` (read as the decimal it
+prints as). Transcendental steps (``exp``, ``log``) fall back to ``float``; Python's own
+promotion (``Fraction * float -> float``) makes that automatic.
+
+- :func:`parse_number` reads a typed number, :func:`exact_number` a Python or NumPy one, both
+  with the same policy (finite, inside float64's range, exact while short enough);
+- :func:`fmt` (plain text) and :func:`fmt_latex` (LaTeX) write one, :func:`decimal_places`
+  says how many places a terminating decimal has (what a student's rounding is judged by).
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import re
 import sys
 from collections.abc import Iterable
 from fractions import Fraction
-from pathlib import Path
 
 from stridelab.errors import DataError
 
@@ -24,11 +29,9 @@ Matrix = list[list[Number]]  # (rows, cols)
 _INT = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
 _RATIO = re.compile(r"([+-]?[0-9]+)/([0-9]+)")
-_SEP = re.compile(r"[,\s]+")
 _MINUS = str.maketrans({"\u2212": "-", "\u2013": "-"})
 _NON_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.I)
 _FLOAT_MAX = Fraction(sys.float_info.max)
-_FLOAT_TINY = Fraction(sys.float_info.min)  # the smallest normal float64, 2.2e-308
 _FLOAT_MAX_INT = int(sys.float_info.max)  # float64's largest value is an integer
 _POW10 = {60: 10**60}
 
@@ -87,7 +90,7 @@ def parse_number(
       (default ``MAX_EXACT_DIGITS``, 60) is returned as the nearest ``float``: exact arithmetic
       on it would not stay printable. Callers say so (``all_exact`` is then false).
     """
-    from stridelab.worked._limits import MAX_EXACT_DIGITS, MAX_LITERAL_CHARS
+    from stridelab.worked.limits import MAX_EXACT_DIGITS, MAX_LITERAL_CHARS
 
     limit = MAX_EXACT_DIGITS if max_exact_digits is None else max_exact_digits
     t = token.strip().translate(_MINUS)
@@ -156,145 +159,30 @@ def finite_float(value: object, *, what: str = "value") -> float:
     return f
 
 
-def json_number_hooks(*, what: str = "value") -> dict:
-    """``parse_int``/``parse_float``/``parse_constant`` for :func:`json.loads` with the policy
-    of :func:`parse_number`: ``json.loads(text, **json_number_hooks(what="spec"))`` refuses
-    ``NaN``, ``Infinity``, ``1e400`` and 5000-digit integers with one line, and reads every
-    other number exactly (decimals as :class:`~fractions.Fraction`)."""
+def exact_number(v: object, *, what: str = "value") -> Number:
+    """A Python or NumPy number (or a string) read with :func:`parse_number`'s policy.
 
-    def number(s: str):
-        return parse_number(s, what=what)
-
-    def constant(s: str):
-        raise DataError(f"{what}: {s} is not a finite number; give finite values only")
-
-    return {"parse_int": number, "parse_float": number, "parse_constant": constant}
-
-
-def exact_from_array(values, *, what: str = "value"):
-    """Nested lists, tuples or a NumPy array -> nested lists of exact numbers.
-
-    Python ints and Fractions stay exact, NumPy integers become ints, strings are read by
-    :func:`parse_number`, floats stay floats (finite ones only: NaN and Inf are refused with a
-    one-line :class:`DataError`). The nesting is kept as it is.
+    ints and Fractions stay exact, a float is the decimal it prints as (``0.1`` is 1/10, as when
+    typed), a string is parsed; a value beyond float64's range, NaN or infinity is refused with
+    one line, and one of more than ``MAX_EXACT_DIGITS`` digits is returned as a float. A bool
+    is not a number here.
     """
-    if hasattr(values, "tolist") and not isinstance(values, (list, tuple)):
-        values = values.tolist()  # ndarray -> nested lists of Python scalars
-    if isinstance(values, (list, tuple)):
-        return [exact_from_array(v, what=what) for v in values]
-    if isinstance(values, bool):
-        return int(values)
-    if isinstance(values, (int, Fraction)):
-        v = normalize(values)
-        if abs(v) > _FLOAT_MAX:
-            raise _out_of_range(str(v)[:30], what)
-        return v
-    if isinstance(values, str):
-        return parse_number(values, what=what)
-    if hasattr(values, "item") and not isinstance(values, float):  # a NumPy scalar
-        return exact_from_array(values.item(), what=what)
-    return finite_float(values, what=what)
+    from stridelab.worked.limits import MAX_EXACT_DIGITS
 
-
-def count_values(text: str) -> int:
-    """How many values ``text`` holds (tokens between separators), without parsing them."""
-    return sum(
-        1 for line in re.split(r"[;\n|]", text) for tok in _SEP.split(line.split("#", 1)[0]) if tok
-    )
-
-
-def parse_matrix(text: str, *, what: str = "matrix") -> Matrix:
-    """Parse ``"8 2 9; 3 4 6"`` (rows split by ``;`` or newlines, values by spaces/commas)."""
-    rows = []
-    for line in re.split(r"[;\n]", text):
-        line = line.split("#", 1)[0].strip()
-        if line:
-            rows.append([parse_number(tok, what=what) for tok in _SEP.split(line) if tok])
-    if not rows:
-        raise DataError(f"{what} is empty; give rows separated by ';', e.g. \"1 2; 3 4\"")
-    for i, row in enumerate(rows[1:], start=2):
-        if len(row) != len(rows[0]):
-            raise DataError(
-                f"{what}: row {i} has {len(row)} values but row 1 has {len(rows[0])}; "
-                "every row needs the same number of values"
-            )
-    return rows
-
-
-def parse_channels(
-    text: str, *, what: str = "matrix", max_cells: int | None = None
-) -> list[Matrix]:
-    """Parse one or more channels separated by ``|`` (or blank lines in a file); (C, H, W).
-
-    With ``max_cells``, text holding more values is refused (one line) before any is parsed.
-    """
-    if max_cells is not None:
-        n = count_values(text)
-        if n > max_cells:
-            raise DataError(
-                f"{what} has {n:,} values, above the limit of {max_cells:,}; give a smaller "
-                "matrix"
-            )
-    blocks = [b for b in re.split(r"\||\n[ \t]*\n", text) if b.strip()]
-    if not blocks:
-        raise DataError(f"{what} is empty; give rows separated by ';', e.g. \"1 2; 3 4\"")
-    channels = [
-        parse_matrix(b, what=f"{what} channel {c}" if len(blocks) > 1 else what)
-        for c, b in enumerate(blocks)
-    ]
-    shape0 = matrix_shape(channels[0])
-    for c, ch in enumerate(channels[1:], start=1):
-        if matrix_shape(ch) != shape0:
-            raise DataError(
-                f"{what}: channel {c} is {_shape_str(matrix_shape(ch))} but channel 0 is "
-                f"{_shape_str(shape0)}; every channel needs the same size"
-            )
-    return channels
-
-
-def read_text_file(path: str | Path, *, what: str, max_bytes: int | None = None) -> str:
-    """Read a small text file, turning OS errors into one-line :class:`DataError`.
-
-    At most ``max_bytes`` (default ``MAX_TEXT_BYTES``) are read: a larger file, or an endless
-    one such as ``/dev/zero``, is refused without reading it all. A name that is too long or
-    otherwise impossible as a path is reported as not found.
-    """
-    from stridelab.worked._limits import MAX_TEXT_BYTES
-
-    limit = MAX_TEXT_BYTES if max_bytes is None else max_bytes
-    p = Path(path)
-    shown = _short(str(p), 60)
-    try:
-        exists, is_dir = p.exists(), p.is_dir()
-    except (OSError, ValueError):  # ENAMETOOLONG, an embedded NUL byte ...
-        exists = is_dir = False
-    if not exists:
-        raise DataError(f"{what}: file {shown} not found; check the path")
-    if is_dir:
-        raise DataError(f"{what}: {shown} is a directory; give a file")
-    try:
-        with open(p, "rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as e:
-        raise DataError(
-            f"{what}: cannot read {shown} ({e.strerror or e.__class__.__name__})"
-        ) from None
-    if len(data) > limit:
-        raise DataError(
-            f"{what}: {shown} is larger than the limit of {limit:,} bytes; give a smaller file"
-        )
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DataError(f"{what}: cannot read {shown} as UTF-8 text") from None
-
-
-def matrix_shape(m: Matrix) -> tuple[int, int]:
-    return (len(m), len(m[0]) if m else 0)
-
-
-def _shape_str(shape: Iterable[int]) -> str:
-    return "\u00d7".join(str(s) for s in shape)
+    if isinstance(v, str):
+        return parse_number(v, what=what)
+    if hasattr(v, "item") and not isinstance(v, (int, float, Fraction)):  # a NumPy scalar
+        v = v.item()
+    if isinstance(v, bool) or not isinstance(v, (int, float, Fraction)):
+        raise DataError(f"{what}: {_short(repr(v))} is not a number")
+    if isinstance(v, float):
+        v = Fraction(repr(finite_float(v, what=what)))  # its shortest decimal, exactly
+    n, d = (v.numerator, v.denominator) if isinstance(v, Fraction) else (v, 1)
+    if abs(n) > _FLOAT_MAX_INT * d:  # never str() of a huge int: Python refuses 4300 digits
+        raise _out_of_range(f"a number of about 1e{_digits(n) - _digits(d)}", what)
+    if max(_digits(n), _digits(d)) > MAX_EXACT_DIGITS:
+        return float(v)
+    return n if d == 1 else Fraction(n, d)
 
 
 # ------------------------------------------------------------------ conversion
@@ -338,18 +226,29 @@ def to_exact_str(v):
 # ------------------------------------------------------------------ formatting
 
 
-def terminating_decimal(v: Fraction, max_places: int = 12) -> str | None:
-    """The exact decimal expansion of ``v`` if it terminates within ``max_places`` digits."""
-    d = v.denominator
-    twos = fives = 0
+def decimal_places(v: Number) -> int | None:
+    """Decimal places of ``v`` written as a terminating decimal (``5.44`` -> 2, ``3`` -> 0).
+
+    None for a fraction whose decimal does not terminate (1/3). A float counts as the decimal
+    it prints as (``1e-05`` has 5 places).
+    """
+    if isinstance(v, float):
+        v = Fraction(repr(v))
+    v = Fraction(v)
+    d, twos, fives = v.denominator, 0, 0
     while d % 2 == 0:
         d //= 2
         twos += 1
     while d % 5 == 0:
         d //= 5
         fives += 1
-    places = max(twos, fives)
-    if d != 1 or places > max_places:
+    return max(twos, fives) if d == 1 else None
+
+
+def terminating_decimal(v: Fraction, max_places: int = 12) -> str | None:
+    """The exact decimal expansion of ``v`` if it terminates within ``max_places`` digits."""
+    places = decimal_places(v)
+    if places is None or places > max_places:
         return None
     scaled = abs(v.numerator) * (10**places // v.denominator)
     whole, frac = divmod(scaled, 10**places)

@@ -1,11 +1,14 @@
 """Documented limits on what one worked-solution command will compute.
 
 Every command refuses, before any work, a request whose size is beyond these limits, with
-one line that names the limit and how to raise it (``--max-cells N`` and friends where the
-command has that option). The numbers are chosen so that a request at the limit answers in a
-few seconds and a few hundred MiB on a laptop.
+one line that names the limit. The limits are fixed (no option raises them); they are chosen
+so that a request at the limit answers in a few seconds and a few hundred MiB on a laptop.
 
-Numbers typed by a user (``stridelab conv``; :func:`stridelab.worked._numbers.parse_number`):
+Values read by any worked command (:mod:`stridelab.worked.values`): a file at most
+``MAX_TEXT_BYTES`` bytes (and a regular file), at most ``MAX_EXACT_CELLS`` values per matrix
+typed or read from a file, at most ``MAX_VECTOR`` values in one vector.
+
+Numbers typed by a user (:func:`stridelab.worked.numbers.parse_number`):
 
 - only finite values inside float64's range are accepted: ``nan``, ``inf``, ``1e400`` and
   non-zero values closer to 0 than 2.2e-308 are refused with one line;
@@ -24,8 +27,7 @@ Numbers typed by a user (``stridelab conv``; :func:`stridelab.worked._numbers.pa
 
 ``stridelab conv --image`` (float64): ``MAX_CELLS`` cells of one padded channel and
 ``MAX_IMAGE_PRODUCTS`` multiply-adds per kernel. For both: ``MAX_WINDOW`` for the stride, the
-dilation and each explicit padding; ``MAX_DIGITS`` for ``--digits``; ``MAX_TEXT_BYTES`` for a
-text file read as input.
+dilation and each explicit padding; ``MAX_DIGITS`` for ``--digits``.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ MAX_STEPS = 1_000
 MAX_WEIGHTS = 10_000
 # derive: random points for the numerical check
 MAX_POINTS = 1_000
+# derive: values in one vector (logits, targets, a 1-D input)
+MAX_VECTOR = 1_000
 # exact rationals are kept while numerator and denominator have at most this many digits;
 # past it the command falls back to float64 and says so
 MAX_EXACT_DIGITS = 60
@@ -64,13 +68,13 @@ MAX_EXACT_DIGITS = 60
 MAX_LITERAL_CHARS = 400
 # JSON nesting depth accepted in a backprop spec
 MAX_JSON_DEPTH = 32
-# the largest text file read as an input, a kernel or a spec (bytes)
+# the largest file read as a value, a kernel, a spec or a student's answer, by every
+# command (bytes)
 MAX_TEXT_BYTES = 4_000_000
 
 
-def check_limit(value: int, limit: int, *, what: str, option: str | None = None) -> None:
-    """Refuse ``value`` above ``limit`` with one line naming the limit (and how to raise it)."""
+def check_limit(value: int, limit: int, *, what: str) -> None:
+    """Refuse ``value`` above ``limit`` with one line naming the limit."""
     if value > limit:
-        how = f"; raise it with {option} N" if option else ""
         shown = f"{value:,}" if value < 10**30 else f"a {len(str(value))}-digit number"
-        raise ConfigError(f"{what} is {shown}, above the limit of {limit:,}{how}")
+        raise ConfigError(f"{what} is {shown}, above the limit of {limit:,}")
