@@ -40,6 +40,7 @@ from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, claim, num
 from stridelab.experiments.plots import confusion_counts, most_confused_pairs, take, to_float
 from stridelab.experiments.registry import register
+from stridelab.torch import schedules
 from stridelab.torch.loop import fit, history_summary, make_loader, predict, rank
 from stridelab.torch.models.autoencoders import ConvAutoencoder, MLPAutoencoder
 
@@ -198,14 +199,8 @@ def train_autoencoder(model: torch.nn.Module, X_train: torch.Tensor, X_test: tor
     test_in = X_test if X_test_input is None else X_test_input
     test_loader = make_loader(test_in, X_test, 512)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = None
-    total_steps = max(1, epochs * len(train_loader))
-    if cosine and warmup > 0:
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=lr, total_steps=total_steps, pct_start=warmup,
-            cycle_momentum=False)
-    elif cosine:
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    sched = (schedules.cosine(optimizer, epochs * len(train_loader), warmup=warmup)
+             if cosine else None)
     return fit(model, train_loader, test_loader, optimizer=optimizer, loss_fn=torch.nn.MSELoss(),
                num_epochs=epochs, device=ctx.device,
                log=ctx.log, progress=ctx.progress, metric=None,

@@ -25,6 +25,7 @@ from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, claim, num
 from stridelab.experiments.plots import learning_curves_figure, take, to_float
 from stridelab.experiments.registry import bounded, register
+from stridelab.torch import schedules
 from stridelab.torch.loop import fit, make_loader, predict
 from stridelab.torch.models.sequence import DigitCalculator, DigitCNN, SumRNN, n_sum_digits
 
@@ -149,9 +150,7 @@ def _bank(images: np.ndarray, device) -> torch.Tensor:
 
 def _adam(model, lr: float, num_epochs: int, loader):
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr,
-                                                total_steps=max(1, num_epochs * len(loader)))
-    return opt, sched
+    return opt, schedules.one_cycle(opt, num_epochs * len(loader))
 
 
 def digit_cnn(config: CalculatorConfig) -> DigitCNN:
@@ -203,8 +202,7 @@ def _fit_on_sums(model: DigitCalculator, idx: np.ndarray, targets: np.ndarray,
     groups = [{"params": model.cnn.parameters(), "lr": config.lr},
               {"params": model.rnn.parameters(), "lr": config.rnn_lr}]
     opt = torch.optim.Adam(groups)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=[config.lr, config.rnn_lr], total_steps=max(1, num_epochs * len(train)))
+    sched = schedules.one_cycle(opt, num_epochs * len(train))  # each group's lr is its peak
     return fit(model, train, test_loader, optimizer=opt, loss_fn=sequence_cross_entropy,
                num_epochs=num_epochs, device=ctx.device,
                log=ctx.log, progress=ctx.progress, scheduler=sched,

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, claim, num
 from stridelab.experiments.registry import register
+from stridelab.torch import schedules
 from stridelab.torch.loop import fit, make_loader
 from stridelab.torch.models.sequence import VideoCaptioner
 
@@ -346,8 +347,7 @@ def pretrain_frame_cnn(captioner: VideoCaptioner, images: np.ndarray, labels: np
     train = make_loader(torch.arange(len(targets)), targets, config.batch_size, shuffle=True,
                         seed=ctx.seed)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=max(1, config.pretrain_epochs * len(train)))
+    sched = schedules.one_cycle(opt, config.pretrain_epochs * len(train))
     return fit(model, train, None, optimizer=opt, loss_fn=loss_fn,
                num_epochs=config.pretrain_epochs, device=ctx.device,
                log=ctx.log, progress=ctx.progress, metric=None,
@@ -381,8 +381,7 @@ def train_captioner(motion: bool, data: dict, n_train: int, config: CaptioningCo
                         shuffle=True, seed=ctx.seed)
     test = make_loader(torch.arange(n_train, n_total), torch.arange(n_train, n_total), 256)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr,
-                                                total_steps=max(1, config.epochs * len(train)))
+    sched = schedules.one_cycle(opt, config.epochs * len(train))
 
     def resample(epoch: int, history: dict) -> None:  # after epoch index ``epoch``
         if epoch + 1 < config.epochs:

@@ -1,13 +1,14 @@
 """cifar10: a fast CNN on CIFAR-10, above the RPTU exercise's 70% (task 2.4).
 
 A ResNet-9-style CNN (``stridelab.torch.models.cifar.CifarResNet``) with random crops
-(reflect padding 4) and horizontal flips done on the device, per-channel normalisation, a
-one-cycle SGD schedule and, on CUDA, bf16 autocast and channels_last. Two presets: ``cpu``
-(width 16, sized to finish within ``time_budget_s`` on 2 cores) and ``gpu`` (width 64). The
-lesson is the test accuracy against the sheet's 0.70 for a full run.
+(reflect padding 4) and horizontal flips done on the device, per-channel normalisation, an SGD
+learning rate that rises and falls linearly (a triangle) and, on CUDA, bf16 autocast and
+channels_last. Two presets: ``cpu`` (width 16, sized to finish within ``time_budget_s`` on 2
+cores) and ``gpu`` (width 64). The lesson is the test accuracy against the sheet's 0.70 for a
+full run.
 
 Also here, shared with ``depthwise-separable``: :func:`image_tensors` (uint8 NCHW tensors of a
-data set) and :func:`one_cycle` (the learning-rate schedule).
+data set).
 """
 
 from __future__ import annotations  # noqa: I001  (ruff takes tests/torch/ for `torch`)
@@ -33,6 +34,7 @@ from stridelab.experiments.plots import (
     take,
 )
 from stridelab.experiments.registry import register
+from stridelab.torch import schedules
 from stridelab.torch.models.cifar import (
     CifarResNet,
     FlipAverage,
@@ -44,7 +46,7 @@ from stridelab.torch.models.cifar import (
 )
 
 # ---------------------------------------------------------------------------------------------
-# shared: data as uint8 tensors, the one-cycle schedule
+# shared: data as uint8 tensors
 
 
 def image_tensors(ds, n_train: int = 0, n_test: int = 0):
@@ -54,20 +56,6 @@ def image_tensors(ds, n_train: int = 0, n_test: int = 0):
     n_test = take(n_test, len(ds.y_test))
     return (to_nchw_uint8(ds.X_train[:n_train]), torch.from_numpy(ds.y_train[:n_train]),
             to_nchw_uint8(ds.X_test[:n_test]), torch.from_numpy(ds.y_test[:n_test]))
-
-
-def one_cycle(optimizer: torch.optim.Optimizer, total_steps: int,
-              warmup: float) -> torch.optim.lr_scheduler.LambdaLR:
-    """Learning rate rising linearly from 0 to its peak over the first ``warmup`` fraction of
-    the steps, then falling linearly to 0 at the last step (stepped once per batch)."""
-    peak_step = max(1, round(warmup * total_steps))
-
-    def factor(step: int) -> float:
-        if step < peak_step:
-            return (step + 1) / peak_step
-        return max(0.0, (total_steps - step) / max(1, total_steps - peak_step))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def integer_epochs(fig):
@@ -102,7 +90,7 @@ class CifarConfig:
     width: int | None = None  # channels of the first layer (w, 2w, 4w, 8w); cpu 16, gpu 64
     epochs: int | None = None  # passes over the training set; cpu 8, gpu 30
     batch_size: int | None = None  # images per step per process; cpu 256, gpu 512
-    lr: float | None = None  # peak SGD learning rate of the one-cycle schedule; cpu 0.2, gpu 0.4
+    lr: float | None = None  # peak SGD learning rate (linear warm-up and decay); cpu 0.2, gpu 0.4
     momentum: float = 0.9  # Nesterov momentum
     weight_decay: float = 5e-4  # L2 penalty coefficient (on the mean loss)
     label_smoothing: float = 0.2  # probability mass spread over the other classes
@@ -166,7 +154,8 @@ def train_cifar(config: CifarConfig, X_train: torch.Tensor, y_train: torch.Tenso
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 nesterov=True, weight_decay=config.weight_decay)
-    scheduler = one_cycle(optimizer, config.epochs * len(train_loader), config.warmup)
+    scheduler = schedules.linear_warmup_decay(optimizer, config.epochs * len(train_loader),
+                                              config.warmup)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     checkpoint = ctx.path("checkpoint.pt") if ctx is not None and ctx.is_main else None
     t0 = time.perf_counter()
@@ -273,9 +262,9 @@ def narrate(metrics: dict, config: CifarConfig) -> Notes:
                  " and no flips")
     notes.add(
         f"Each training batch is augmented on the device ({crop}{flip}) after per-channel "
-        f"normalisation with the training set's mean and standard deviation. The schedule is "
-        f"one cycle: a linear rise over {num(config, 'warmup', '.0%')} of the steps to lr "
-        f"{num(m, 'lr', 'g')}, then a linear decay to zero, with Nesterov SGD (momentum "
+        f"normalisation with the training set's mean and standard deviation. The learning "
+        f"rate rises linearly over {num(config, 'warmup', '.0%')} of the steps to "
+        f"{num(m, 'lr', 'g')}, then falls linearly to zero, with Nesterov SGD (momentum "
         f"{num(config, 'momentum', 'g')}), weight decay {num(config, 'weight_decay', 'g')} and "
         f"label smoothing {num(config, 'label_smoothing', 'g')};",
         claim(m["device"] == "cuda",
@@ -296,4 +285,4 @@ register("cifar10", CifarConfig,
                          label="CIFAR-10 test accuracy"),))(measure)
 
 
-__all__ = ["CifarConfig", "image_tensors", "one_cycle", "resolve_preset", "train_cifar"]
+__all__ = ["CifarConfig", "image_tensors", "resolve_preset", "train_cifar"]

@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from stridelab.errors import ConfigError, DataNotFound
-from stridelab.experiments.cifar10 import image_tensors, one_cycle
+from stridelab.experiments.cifar10 import image_tensors
 from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
 from stridelab.experiments.registry import register
+from stridelab.torch import schedules
 from stridelab.torch.models.cifar import (
     DepthwiseSeparableConv2d,
     ImagePipeline,
@@ -50,7 +51,7 @@ class SeparableConfig:
     width: int = 32  # channels of the stem of the comparison network (then 2w, 4w, 4w)
     epochs: int = 8  # passes over the training set, per network
     batch_size: int = 128  # images per step
-    lr: float = 0.1  # peak SGD learning rate of the one-cycle schedule
+    lr: float = 0.1  # peak SGD learning rate (linear warm-up over a quarter, then decay)
     n_train: int = 0  # training images used (0: all)
     n_test: int = 0  # test images used (0: all)
 
@@ -186,7 +187,8 @@ def _train_comparison(kind: str, config: SeparableConfig, tensors, *, colour: bo
                                    in_channels=X_train.shape[1])
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
                                 weight_decay=5e-4)
-    scheduler = one_cycle(optimizer, config.epochs * len(train_loader), 0.25)
+    scheduler = schedules.linear_warmup_decay(optimizer, config.epochs * len(train_loader),
+                                              0.25)
     history = fit(model, train_loader, test_loader, optimizer=optimizer,
                   loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1), num_epochs=config.epochs,
                   device=ctx.device, log=ctx.log, progress=ctx.progress, scheduler=scheduler,

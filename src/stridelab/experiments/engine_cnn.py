@@ -35,6 +35,7 @@ from stridelab.experiments.plots import (
     to_float,
 )
 from stridelab.experiments.registry import register
+from stridelab.torch.schedules import cosine_lr
 
 # ---------------------------------------------------------------------- configuration
 
@@ -103,11 +104,6 @@ def build_lenet(config: EngineCNNConfig, image_size: tuple[int, int], n_classes:
 
 
 # ---------------------------------------------------------------------- training
-
-
-def cosine_lr(step: int, total_steps: int, peak: float) -> float:
-    """Learning rate at ``step``: from ``peak`` down to 0 along half a cosine."""
-    return 0.5 * peak * (1 + math.cos(math.pi * step / max(total_steps, 1)))
 
 
 def train_one_epoch(model: nn.Module, opt: Adam, X: np.ndarray, y: np.ndarray,

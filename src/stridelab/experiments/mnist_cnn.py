@@ -35,6 +35,7 @@ from stridelab.experiments.plots import (
     to_float,
 )
 from stridelab.experiments.registry import bounded, register
+from stridelab.torch import schedules
 
 @dataclass
 class CNNConfig:
@@ -129,8 +130,7 @@ def training_recipe(model: nn.Module, config: CNNConfig, steps_per_epoch: int):
     rotations (and, with ``config.flip``, mirror images) of the training images."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch)
+    scheduler = schedules.one_cycle(optimizer, config.epochs * steps_per_epoch)
     return optimizer, scheduler, augmentation(config)
 
 
