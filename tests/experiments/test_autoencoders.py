@@ -540,3 +540,21 @@ def test_narration_refuses_a_missing_metric():
     del metrics["pca2_knn_accuracy"]
     with pytest.raises(KeyError):  # NarrationError is a KeyError: never a guess
         ae.narrate_linear(metrics, ae.AEConfig())
+
+
+def test_a_channels_last_model_exports_without_warnings(tmp_path):
+    """Trained models hold channels-last weights; their program saves without torch.export's
+    "No complete tensor found in the group!" and computes what the model computes."""
+    import warnings
+
+    torch.manual_seed(0)
+    model = ConvAutoencoder(skip=True).to(memory_format=torch.channels_last).eval()
+    assert not model.encoder[3].weight.is_contiguous()  # (8, 4, 3, 3) stored channels-last
+    program = ae.export_program(model, torch.rand(2, 1, 28, 28))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch.export.save(program, tmp_path / "m.pt2")
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.export.load(tmp_path / "m.pt2").module()(x), model(x))
+    assert not model.encoder[3].weight.is_contiguous()  # the model itself is left as it was

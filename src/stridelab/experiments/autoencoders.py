@@ -354,8 +354,13 @@ def export_program(model: torch.nn.Module, example: torch.Tensor):
 
     ``example`` is a float32 batch (N, 1, 28, 28) with N ≥ 2 (a batch of 1 would let the
     exporter specialise the batch dimension); the program takes (B, 1, 28, 28) for any B ≥ 1.
+    Training stores convolution weights channels-last (``fit(channels_last=True)``); the copy
+    is put back in the standard layout, since ``torch.export.save`` takes a weight that does
+    not cover its storage in order for a slice of a larger one (and warns "No complete tensor
+    found in the group!").
     """
     cpu_model = copy.deepcopy(model).cpu().float().eval()
+    cpu_model = cpu_model.to(memory_format=torch.contiguous_format)
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
     return torch.export.export(cpu_model, (example.cpu().float(),),
                                dynamic_shapes=({0: batch},))
