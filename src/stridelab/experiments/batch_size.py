@@ -16,12 +16,11 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
-from stridelab.experiments.plots import subsample, take, to_float
+from stridelab.experiments.plots import integer_ticks, subsample, take, to_float
 from stridelab.experiments.registry import register
 
 
@@ -146,7 +145,7 @@ def _curves_figure(runs: dict[str, dict[int, dict]]):
         if key == "updates":
             ax.set_xscale("symlog", linthresh=10)
         if key == "epochs":
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            integer_ticks(ax)
         ax.set_xlabel(xlabel)
         ax.set_title(f"{phase}: loss vs {key}", fontsize=10)
         ax.grid(alpha=0.3)

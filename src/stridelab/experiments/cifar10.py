@@ -6,9 +6,6 @@ learning rate that rises and falls linearly (a triangle) and, on CUDA, bf16 auto
 channels_last. Two presets: ``cpu`` (width 16, sized to finish within ``time_budget_s`` on 2
 cores) and ``gpu`` (width 64). The lesson is the test accuracy against the sheet's 0.70 for a
 full run.
-
-Also here, shared with ``depthwise-separable``: :func:`image_tensors` (uint8 NCHW tensors of a
-data set).
 """
 
 from __future__ import annotations  # noqa: I001  (ruff takes tests/torch/ for `torch`)
@@ -20,7 +17,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from stridelab.errors import ConfigError
@@ -29,9 +25,9 @@ from stridelab.experiments.plots import (
     confusion_counts,
     confusion_figure,
     image_grid_figure,
+    integer_ticks,
     learning_curves_figure,
     most_confused_pairs,
-    take,
 )
 from stridelab.experiments.registry import register
 from stridelab.torch import schedules
@@ -42,28 +38,8 @@ from stridelab.torch.models.cifar import (
     channel_stats,
     count_macs,
     count_params,
-    to_nchw_uint8,
+    image_tensors,
 )
-
-# ---------------------------------------------------------------------------------------------
-# shared: data as uint8 tensors
-
-
-def image_tensors(ds, n_train: int = 0, n_test: int = 0):
-    """uint8 (N, C, H, W) tensors and int64 labels of the first ``n_train`` / ``n_test`` images
-    (0: all of them)."""
-    n_train = take(n_train, len(ds.y_train))
-    n_test = take(n_test, len(ds.y_test))
-    return (to_nchw_uint8(ds.X_train[:n_train]), torch.from_numpy(ds.y_train[:n_train]),
-            to_nchw_uint8(ds.X_test[:n_test]), torch.from_numpy(ds.y_test[:n_test]))
-
-
-def integer_epochs(fig):
-    """Whole-number ticks on the epoch axes of a learning-curves figure; returns ``fig``."""
-    for ax in fig.axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    return fig
-
 
 def _augmentation_figure(X: torch.Tensor, pipeline: ImagePipeline, classes, y, title: str,
                          n_images: int = 3, n_views: int = 3):
@@ -205,7 +181,7 @@ def measure(config: CifarConfig, ctx) -> dict:
         "epoch_time_s": float(np.median(history["epoch_time"])), "total_time_s": total_time,
     }
     if ctx.is_main:
-        ctx.savefig(integer_epochs(learning_curves_figure(
+        ctx.savefig(integer_ticks(learning_curves_figure(
             history, f"CifarResNet (width {config.width}) on {ds.name}: loss and accuracy per "
                      "epoch")),
             "learning_curves", caption="Loss and accuracy per epoch (train accuracy is on "
@@ -285,4 +261,4 @@ register("cifar10", CifarConfig,
                          label="CIFAR-10 test accuracy"),))(measure)
 
 
-__all__ = ["CifarConfig", "image_tensors", "resolve_preset", "train_cifar"]
+__all__ = ["CifarConfig", "resolve_preset", "train_cifar"]

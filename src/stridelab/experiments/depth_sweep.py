@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
-from stridelab.experiments.plots import subsample, take, to_float
+from stridelab.experiments.plots import integer_ticks, subsample, take, to_float
 from stridelab.experiments.registry import register
 
 # The sheet's notebook (TU/e assignment 4, Keras, full MNIST: 60,000 training and 10,000 test
@@ -229,7 +228,7 @@ def _accuracy_by_depth_figure(results: dict[str, dict], config: DepthConfig, cha
         ax2.plot(h["epoch"], h["test_accuracy"], "o-", ms=3, label=r["label"])
     ax2.axhline(chance, color="grey", ls=":", lw=1)
     ax2.set_ylim(0, 1)
-    ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
+    integer_ticks(ax2)
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("test accuracy")
     ax2.set_title(f"{deepest} hidden layers: test accuracy per epoch", fontsize=10)
@@ -251,7 +250,7 @@ def _curves_figure(results: dict[str, dict], config: DepthConfig, ds_name: str):
             ax.plot(h["epoch"], h["test_accuracy"], "--", color=f"C{i}", label=f"{act} test")
         ax.set_title(f"{d} hidden layer{'s' if d > 1 else ''}", fontsize=10)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        integer_ticks(ax)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("accuracy")

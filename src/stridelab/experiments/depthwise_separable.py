@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from stridelab.errors import ConfigError, DataNotFound
-from stridelab.experiments.cifar10 import image_tensors
 from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
+from stridelab.experiments.plots import integer_ticks
 from stridelab.experiments.registry import register
 from stridelab.torch import schedules
 from stridelab.torch.models.cifar import (
@@ -29,6 +29,7 @@ from stridelab.torch.models.cifar import (
     conv_params,
     count_macs,
     count_params,
+    image_tensors,
     separable_macs,
     separable_params,
     separable_ratio,
@@ -250,7 +251,6 @@ def separable_summary_markdown(counts, times, nets, dataset_name: str, fallback:
 def separable_figure(counts, nets, dataset_name: str):
     """Cost ratios against 1/F + 1/K² (left) and the two networks' test accuracy (right)."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 5.6))
     ax = axes[0]
@@ -282,7 +282,7 @@ def separable_figure(counts, nets, dataset_name: str):
         ax.plot(h["epoch"], h["test_accuracy"], marker + "-",
                 label=f"{n['kind']} ({n['n_params']:,} params): {n['test_accuracy']:.3f}")
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    integer_ticks(ax)
     ax.set_ylabel("test accuracy")
     ax.set_title(f"one network, either convolution\n({dataset_name})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False)

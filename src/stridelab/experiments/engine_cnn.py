@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.ticker import MaxNLocator
 
 from stridelab.core import Adam, Tensor, cross_entropy, nn, no_grad
 from stridelab.errors import TrainingDiverged
@@ -29,6 +28,7 @@ from stridelab.experiments.plots import (
     confusion_counts,
     confusion_figure,
     image_grid_figure,
+    integer_ticks,
     learning_curves_figure,
     most_confused_pairs,
     take,
@@ -224,9 +224,7 @@ def measure(config: EngineCNNConfig, ctx) -> dict:
     cm = confusion_counts(y_test, y_pred, len(ds.classes))
     curves = learning_curves_figure(history, f"LeNet-style CNN trained by the NumPy engine on "
                                              f"{ds.name} (final test accuracy {test_acc:.4f})")
-    for ax in curves.axes:  # epochs are whole numbers
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    ctx.savefig(curves, "learning_curves", caption="Loss and accuracy per epoch, train and test")
+    ctx.savefig(integer_ticks(curves), "learning_curves", caption="Loss and accuracy per epoch, train and test")
     ctx.savefig(filters_figure(model[0].weight.data,
                                f"First-layer 5x5 filters after {config.epochs} epochs"),
                 "first_layer_filters",

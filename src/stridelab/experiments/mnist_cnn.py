@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
@@ -28,6 +27,7 @@ from stridelab.experiments.plots import (
     confusion_counts,
     confusion_figure,
     image_grid_figure,
+    integer_ticks,
     learning_curves_figure,
     most_confused_pairs,
     subsample,
@@ -235,11 +235,6 @@ def _summary_record(summary) -> list[dict]:
 # figures
 
 
-def _integer_epochs(fig) -> None:
-    for ax in fig.axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
 def _misclassified_figure(X, y, y_hat, proba, classes, chosen, title: str):
     titles = [f"#{i}: true {classes[y[i]]}\npredicted {classes[y_hat[i]]} "
               f"(p={proba[i, y_hat[i]]:.2f})" for i in chosen]
@@ -355,7 +350,7 @@ def measure(config: CNNConfig, ctx) -> dict:
     ctx.save_torch(model.state_dict(), "model.pt")
     fig = learning_curves_figure(history, f"CNN on {ds.name}: loss and accuracy per epoch "
                                           "(training images augmented)")
-    _integer_epochs(fig)
+    integer_ticks(fig)
     ctx.savefig(fig, "learning_curves", caption="Loss and accuracy on the training and test "
                 "images per epoch")
 

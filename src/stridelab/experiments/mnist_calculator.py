@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, claim, num
-from stridelab.experiments.plots import learning_curves_figure, take, to_float
+from stridelab.experiments.plots import integer_ticks, learning_curves_figure, take, to_float
 from stridelab.experiments.registry import bounded, register
 from stridelab.torch import schedules
 from stridelab.torch.loop import fit, make_loader, predict
@@ -477,10 +477,11 @@ def measure(config: CalculatorConfig, ctx) -> dict:
                 "and the sums written by the separately trained and the end-to-end network")
     ctx.savefig(position_figure(results, f"Accuracy of each sum digit (D={D}, K={K})"),
                 "position_accuracy", caption="Per-position accuracy of the sum digits")
-    ctx.savefig(_curves_figure(cnn_history, "Separate regime: the digit CNN"),
+    ctx.savefig(integer_ticks(learning_curves_figure(cnn_history,
+                                                     "Separate regime: the digit CNN")),
                 "cnn_learning_curves", caption="The digit classifier (separate regime)")
-    ctx.savefig(_curves_figure(e2e_histories[D],
-                               "End to end: per-position accuracy of the sum digits"),
+    ctx.savefig(integer_ticks(learning_curves_figure(
+        e2e_histories[D], "End to end: per-position accuracy of the sum digits")),
                 "e2e_learning_curves", caption="End-to-end training on sums only")
     sweep = {"separate": [dict(n_digits=d, **_with_estimates(separate[d], d * K,
                                                              config.n_test_seq))
@@ -515,16 +516,6 @@ def measure(config: CalculatorConfig, ctx) -> dict:
         "cnn_epoch_time_s": float(np.median(cnn_history["epoch_time"])),
         "e2e_epoch_time_s": float(np.median(e2e_histories[D]["epoch_time"])),
     }
-
-
-def _curves_figure(history: dict, title: str):
-    """The shared learning-curve figure with integer epoch ticks."""
-    from matplotlib.ticker import MaxNLocator
-
-    fig = learning_curves_figure(history, title)
-    for ax in fig.axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return fig
 
 
 # A verdict on which regime wins needs both trained to a plateau: end to end counts as levelled

@@ -1,0 +1,45 @@
+"""ae-conv-skip: the smoke run's skip model and bypass numbers, and its notes both ways."""
+
+import json  # noqa: I001  (ruff files `torch` under stridelab.torch)
+import math
+
+import torch
+
+from stridelab.experiments import ae_conv_skip
+from stridelab.experiments.autoencoding import ConvAEConfig
+from stridelab.torch.models.autoencoders import ConvAutoencoder
+
+
+def test_ae_conv_skip_study_saves_a_loadable_skip_model_and_bypass_numbers(smoke_runs, lessons_by_metric):
+    result = smoke_runs.ok("ae-conv-skip")
+    m = result.metrics
+    for key in ("test_mse", "test_mse_no_skip", "knn_accuracy", "knn_accuracy_no_skip",
+                "mse_skips_only", "mse_embedding_only", "pca2_test_mse"):
+        assert key in m and math.isfinite(m[key])
+    assert 0 < m["test_mse"] < 0.3 and 0 <= m["knn_accuracy"] <= 1
+    assert m["n_parameters"] == 16859  # addition: the skips add no parameter
+    state = torch.load(result.out / "mnist-cae-skip.pt", weights_only=True)
+    model = ConvAutoencoder(skip=True)
+    model.load_state_dict(state)
+    for fig in ("skip_reconstructions", "skip_embeddings", "skip_losses"):
+        assert (result.out / "figures" / f"{fig}.png").stat().st_size > 1000
+    history = json.loads((result.out / "history.json").read_text())
+    assert set(history) == {"no skips", "with skips"}
+    lessons = lessons_by_metric(result)
+    assert lessons["mse_skips_only"]["met"] == (m["mse_skips_only"] < m["test_mse_no_skip"])
+    assert lessons["test_mse"]["met"] == (m["test_mse"] < m["test_mse_no_skip"])
+
+
+def _skip_metrics(skip_mse, plain_mse, mean_code_mse, knn, knn_plain):
+    return {"test_mse": skip_mse, "test_mse_no_skip": plain_mse, "mse_skips_only": mean_code_mse,
+            "mse_embedding_only": 0.11, "knn_accuracy": knn, "knn_accuracy_no_skip": knn_plain,
+            "dataset": "mnist-5k", "n_train": 4000, "n_parameters": 16859}
+
+
+def test_skip_notes_say_the_code_is_bypassed_only_when_measured():
+    config = ConvAEConfig()
+    bypassed = str(ae_conv_skip.narrate(_skip_metrics(0.0023, 0.046, 0.0024, 0.30, 0.55), config))
+    relies = str(ae_conv_skip.narrate(_skip_metrics(0.0300, 0.046, 0.0800, 0.60, 0.55), config))
+    assert ae_conv_skip.BYPASSED in bypassed and ae_conv_skip.RELIES not in bypassed
+    assert ae_conv_skip.RELIES in relies and ae_conv_skip.BYPASSED not in relies
+    assert "0.0024" in bypassed and "0.0800" in relies
