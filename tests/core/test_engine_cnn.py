@@ -65,12 +65,8 @@ def test_lesson_targets_are_registered_data():
         "test_accuracy", ">=", 0.96, 0.97)
 
 
-def test_smoke_run_writes_metrics_and_figures(tmp_path):
-    from stridelab.experiments.runner import run_experiment
-
-    result = run_experiment("engine-cnn", smoke=True, out=tmp_path, echo=False)
-    assert result.status == "ok", result.reason
-    run_dir = tmp_path / "engine-cnn"
+def test_smoke_run_writes_metrics_and_figures(smoke_runs):
+    run_dir = smoke_runs.ok("engine-cnn").out
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     assert metrics["epoch_time_s"] > 0 and len(metrics["epoch_times_s"]) == 1

@@ -31,10 +31,8 @@ def test_gradient_variance_is_zero_for_the_full_batch_and_falls_with_batch_size(
     assert v1 > 5 * v16 > 0
 
 
-def test_batch_size_smoke_counts_updates_and_noise(tmp_path):
-    result = run_experiment("batch-size", smoke=True, out=tmp_path, echo=False,
-                            dataset="mnist-5k")
-    assert result.status == "ok", result.reason
+def test_batch_size_smoke_counts_updates_and_noise(smoke_runs):
+    result = smoke_runs.ok("batch-size")
     m = result.metrics
     # smoke: 200 images, 1 epoch → 200, 10 and ⌈200/128⌉ = 2 updates; 40 updates each
     assert m["n_train"] == 200

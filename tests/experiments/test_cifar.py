@@ -312,6 +312,7 @@ def test_timing_returns_positive_medians_for_each_layer():
 
 
 def test_depthwise_smoke_falls_back_to_mnist_without_cifar(tmp_path):
+    # the smoke run reads mnist-5k (its quick configuration's data set): ask for CIFAR-10
     result = run_experiment("depthwise-separable", smoke=True, out=tmp_path,
                             data_dir=str(tmp_path / "empty"), overrides={"dataset": "cifar10"},
                             echo=False)

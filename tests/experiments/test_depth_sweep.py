@@ -18,7 +18,6 @@ from stridelab.experiments.depth_sweep import (
     activation_slopes,
     narrate,
 )
-from stridelab.experiments.runner import run_experiment
 from stridelab.torch.models.classifiers import MLP, MnistCNN
 
 # ---------------------------------------------------------------------------------------------
@@ -103,12 +102,9 @@ def test_run_list_is_every_activation_at_every_depth_then_the_variants():
 # the smoke run
 
 
-@pytest.fixture(scope="module")
-def depth_run(tmp_path_factory):
-    result = run_experiment("depth-sweep", smoke=True, out=tmp_path_factory.mktemp("depth"),
-                            echo=False, device="cpu", dataset="mnist-5k")
-    assert result.status == "ok", result.reason
-    return result
+@pytest.fixture
+def depth_run(smoke_runs):
+    return smoke_runs.ok("depth-sweep")
 
 
 def test_depth_sweep_records_per_layer_gradient_norms(depth_run):

@@ -47,10 +47,8 @@ def test_count_parameters():
     assert count_parameters(nn.Linear(784, 10)) == 7850
 
 
-def test_mlp_vs_cnn_smoke_parameters_and_shifts(tmp_path):
-    result = run_experiment("mlp-vs-cnn", smoke=True, out=tmp_path, echo=False,
-                            dataset="mnist-5k")
-    assert result.status == "ok", result.reason
+def test_mlp_vs_cnn_smoke_parameters_and_shifts(smoke_runs):
+    result = smoke_runs.ok("mlp-vs-cnn")
     m = result.metrics
     # smoke CNN (4, 8): convs 1·4·9 + 4 = 40 and 4·8·9 + 8 = 296; 28 → 14 → 7, so the
     # dense layer maps 8·7·7 = 392 features to 10 classes: 3,930; total 4,266

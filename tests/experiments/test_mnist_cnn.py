@@ -96,20 +96,19 @@ def test_augmentation_follows_the_config():
 # the smoke run
 
 
-@pytest.fixture(scope="module")
-def cnn_run(tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("cnn-runs"))
+@pytest.fixture
+def cnn_run(smoke_runs):
+    return smoke_runs.ok("mnist-cnn")
 
 
-def test_cnn_runs_the_svc_it_depends_on_and_scores_itself_on_its_test_images(cnn_run):
+def test_cnn_reads_the_svc_run_and_scores_itself_on_its_test_images(cnn_run, smoke_runs):
     m = cnn_run.metrics
-    root = cnn_run.out.parent
-    svc = json.loads((root / "svc-baseline" / "metrics.json").read_text())
-    assert m["svc_accuracy"] == svc["test_accuracy"]
+    svc = smoke_runs.ok("svc-baseline")
+    assert m["svc_accuracy"] == svc.metrics["test_accuracy"]
     # the SVC's smoke config tests 100 images, the CNN's 64: the CNN predicts all 100
     assert (m["svc_n_test"], m["n_test"], m["svc_n_train"]) == (100, 64, 200)
     config = json.loads((cnn_run.out / "config.json").read_text())
-    assert config["dependencies"]["svc-baseline"]["source"] == "ran"
+    assert config["dependencies"]["svc-baseline"] == {"run": str(svc.out), "source": "found"}
     cm = np.asarray(m["confusion_matrix"])
     assert cm.shape == (10, 10) and cm.sum() == 64
     assert np.trace(cm) == round(m["test_accuracy"] * 64) == 64 - m["n_errors"]

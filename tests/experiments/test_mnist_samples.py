@@ -5,13 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from stridelab.experiments.mnist_samples import SamplesConfig, narrate
-from stridelab.experiments.runner import run_experiment
 
 
-def test_samples_run_shows_one_image_of_each_class(tmp_path):
-    result = run_experiment("mnist-samples", smoke=True, out=tmp_path, echo=False,
-                            dataset="mnist-5k")
-    assert result.status == "ok", result.reason
+def test_samples_run_shows_one_image_of_each_class(smoke_runs):
+    result = smoke_runs.ok("mnist-samples")
     m = result.metrics
     # mnist-5k: 400 training and 100 test images of each of the 10 classes
     assert sorted(m["labels"]) == list(range(10)) and m["n_shown"] == 10

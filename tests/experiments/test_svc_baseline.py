@@ -20,10 +20,8 @@ def test_fit_svc_separates_two_constant_grey_levels():
     assert 2 <= result["n_support_vectors"] <= 40
 
 
-def test_svc_smoke_run_counts(tmp_path):
-    result = run_experiment("svc-baseline", smoke=True, out=tmp_path, echo=False,
-                            dataset="mnist-5k")
-    assert result.status == "ok", result.reason
+def test_svc_smoke_run_counts(smoke_runs):
+    result = smoke_runs.ok("svc-baseline")
     m = result.metrics
     assert (m["n_train"], m["n_test"], m["n_features"]) == (200, 100, 784)
     cm = np.asarray(m["confusion_matrix"])

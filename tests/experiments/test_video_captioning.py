@@ -224,10 +224,8 @@ def test_trace_shapes_follow_the_data():
     plt.close(fig)
 
 
-def test_captioning_run_smoke(tmp_path):
-    result = run_experiment("video-captioning", smoke=True, dataset="mnist-5k", out=tmp_path,
-                            device="cpu", echo=False)
-    assert result.status == "ok", result.reason
+def test_captioning_run_smoke(smoke_runs):
+    result = smoke_runs.ok("video-captioning")
     m = result.metrics
     assert set(m["variants"]) == {"frames", "motion"}
     for r in m["variants"].values():
