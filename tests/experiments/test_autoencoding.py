@@ -1,4 +1,4 @@
-"""What the autoencoder studies share: config checks, the exported models, schedule wording."""
+"""What the autoencoder studies share: config bounds, the exported models, schedule wording."""
 
 import subprocess
 import sys
@@ -7,22 +7,26 @@ import pytest
 import torch
 
 from stridelab.errors import ConfigError
-from stridelab.experiments import ae_denoise, autoencoding, corruption_demo, pca_vs_linear_ae
+from stridelab.experiments import autoencoding, pca_vs_linear_ae
+from stridelab.experiments.registry import get
 from stridelab.torch.models.autoencoders import ConvAutoencoder, MLPAutoencoder
 
 
-@pytest.mark.parametrize("config, fragment", [
-    (ae_denoise.DenoiseConfig(noise_std=-0.1), "noise_std"),
-    (autoencoding.AEConfig(epochs=0), "epochs"),
-    (pca_vs_linear_ae.LinearAEConfig(hidden=(128, 0)), "hidden"),
-    (corruption_demo.CorruptionConfig(x_low=1.0, x_high=-1.0), "x_low"),
-    (autoencoding.ConvAEConfig(warmup=1.0), "warmup"),
-    (autoencoding.ConvAEConfig(warmup=-0.1), "warmup"),
+@pytest.mark.parametrize("name, key, text, fragment", [
+    ("ae-denoise", "noise_std", "-0.1", "noise_std must be at least 0"),
+    ("ae-linear", "epochs", "0", "epochs must be at least 1"),
+    ("ae-linear", "knn_k", "0", "knn_k must be at least 1"),
+    ("pca-vs-linear-ae", "hidden", "128,0", "each value of hidden must be at least 1"),
+    ("pca-vs-linear-ae", "variance_span", "1.5", "variance_span must be at most 1"),
+    ("corruption-demo", "x_low", "1", "--set x_low=1: x_high must be greater than x_low (1)"),
+    ("ae-conv", "warmup", "1", "warmup must be less than 1"),
+    ("ae-conv-skip", "warmup", "-0.1", "warmup must be at least 0"),
 ])
-def test_bad_configs_raise_config_errors(config, fragment):
-    with pytest.raises(ConfigError, match=fragment):
-        autoencoding.check_config(config)
-    autoencoding.check_config(type(config)())  # the defaults are valid
+def test_bad_configs_are_refused_by_the_declared_bounds(name, key, text, fragment):
+    with pytest.raises(ConfigError) as info:
+        get(name).make_config(overrides={key: text})
+    assert fragment in str(info.value)
+    get(name).make_config()  # the defaults are valid
 
 
 _LOAD_IN_PLAIN_TORCH = """

@@ -75,11 +75,11 @@ def test_batch_size_config_problems_are_one_line_user_errors(tmp_path, overrides
     assert fragment in result.reason and "\n" not in result.reason
 
 
-def test_check_refuses_non_positive_sizes():
-    from stridelab.experiments.batch_size import _check
+def test_non_positive_sizes_are_refused_by_the_field_bounds():
+    from stridelab.experiments.registry import get
 
-    with pytest.raises(ConfigError, match="positive"):
-        _check(BatchSizeConfig(batch_sizes=(0, 1)), 100)
+    with pytest.raises(ConfigError, match="each value of batch_sizes must be at least 1"):
+        get("batch-size").make_config(overrides={"batch_sizes": "0,1"})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from stridelab.experiments.depth_sweep import (
     activation_slopes,
     narrate,
 )
+from stridelab.experiments.registry import get
 from stridelab.torch.models.classifiers import MLP, MnistCNN
 
 # ---------------------------------------------------------------------------------------------
@@ -82,12 +83,17 @@ def test_activation_slopes_on_hand_made_inputs():
 
 @pytest.mark.parametrize("field, value, fragment", [
     ("variants", ("adam", "dropout"), "unknown dropout"),
-    ("depths", (0, 1), "hidden-layer counts"),
+    ("depths", (), "at least one hidden-layer count"),
     ("activations", ("relu", "tanh"), "compares sigmoid with relu"),
 ])
 def test_run_list_refuses_configs_the_study_cannot_answer(field, value, fragment):
     with pytest.raises(ConfigError, match=fragment):
         _runs(DepthConfig(**{field: value}))
+
+
+def test_hidden_layer_counts_are_bounded_beside_the_field():
+    with pytest.raises(ConfigError, match="each value of depths must be at least 1"):
+        get("depth-sweep").make_config(overrides={"depths": "0,1"})
 
 
 def test_run_list_is_every_activation_at_every_depth_then_the_variants():

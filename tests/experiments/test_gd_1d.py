@@ -121,8 +121,10 @@ def test_an_unstable_rate_on_the_quadratic_is_predicted_to_fail(tmp_path):
 def test_non_positive_learning_rates_are_refused():
     from stridelab.experiments.registry import get
 
-    with pytest.raises(ConfigError, match="positive learning rates"):
-        get("gd-1d").run(GD1DConfig(quartic_lrs=(0.1, -0.1)), ctx=None)
+    with pytest.raises(ConfigError, match="each value of quartic_lrs must be greater than 0"):
+        get("gd-1d").make_config(overrides={"quartic_lrs": "0.1,-0.1"})
+    with pytest.raises(ConfigError, match="need at least one learning rate"):
+        get("gd-1d").run(GD1DConfig(quartic_lrs=()), ctx=None)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 
 from stridelab.cluster import KMeans
 from stridelab.data.blobs import load_points
+from stridelab.errors import ConfigError
 from stridelab.experiments.kmeans_steps import StepsConfig
 from stridelab.experiments.kmeans_steps import narrate as narrate_steps
 from stridelab.experiments.runner import run_experiment
@@ -61,10 +62,10 @@ def test_kmeans_steps_smoke_metrics(smoke_runs):
 
 
 def test_kmeans_steps_refuses_an_empty_region(tmp_path):
-    result = run_experiment("kmeans-steps", smoke=True, out=tmp_path, echo=False, device="cpu",
-                            overrides={"init_x0_min": "5", "init_x0_max": "4"})
-    assert result.status == "failed" and result.user_error
-    assert "init_x0_max" in result.reason and not (tmp_path / "kmeans-steps").exists()
+    with pytest.raises(ConfigError, match="init_x0_max must be at least init_x0_min"):
+        run_experiment("kmeans-steps", smoke=True, out=tmp_path, echo=False, device="cpu",
+                       overrides={"init_x0_min": "5", "init_x0_max": "4"})
+    assert not (tmp_path / "kmeans-steps").exists()
 
 
 def _history(first, final, *, reseeded=0, max_moved=36):

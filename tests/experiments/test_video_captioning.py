@@ -238,15 +238,20 @@ def test_captioning_run_smoke(smoke_runs):
     assert len(examples) == 16 and all("true" in e for e in examples)
 
 
-@pytest.mark.parametrize("overrides", [{"min_frames": "2"}, {"p_two": "1.5"},
-                                       {"min_speed": "4", "max_speed": "2"}])
-def test_captioning_rejects_bad_config(tmp_path, overrides):
-    try:
-        result = run_experiment("video-captioning", smoke=True, dataset="mnist-5k",
-                                out=tmp_path, device="cpu", echo=False, overrides=overrides)
-    except ConfigError:
-        return  # refused by the field bounds before any directory was made
-    assert result.status == "failed" and result.user_error
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"min_frames": "2"}, "--set min_frames=2: min_frames must be at least 3"),
+    ({"p_two": "1.5"}, "--set p_two=1.5: p_two must be at most 1"),
+    ({"min_speed": "4", "max_speed": "2"}, "--set max_speed=2: max_speed must be at least "
+                                           "min_speed (4)"),
+    ({"max_speed": "19"}, "max_speed must be at most 18"),
+    ({"min_frames": "17"}, "--set min_frames=17: max_frames must be at least min_frames (17)"),
+])
+def test_captioning_rejects_bad_config(tmp_path, overrides, fragment):
+    with pytest.raises(ConfigError) as info:  # refused by the field bounds, before any run
+        run_experiment("video-captioning", smoke=True, dataset="mnist-5k", out=tmp_path,
+                       device="cpu", echo=False, overrides=overrides)
+    assert fragment in str(info.value)
+    assert not (tmp_path / "video-captioning").exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,13 +19,13 @@ from stridelab.experiments.autoencoding import (
 from stridelab.experiments.codes import reconstruction_mse
 from stridelab.experiments.narrate import Lesson, Notes, claim, num
 from stridelab.experiments.plots import losses_figure, rows_figure
-from stridelab.experiments.registry import register
+from stridelab.experiments.registry import bounded, register
 from stridelab.torch.loop import predict
 
 
 @dataclass
 class DenoiseConfig(ConvAEConfig):
-    noise_std: float = 0.3  # standard deviation σ of the additive Gaussian noise, pixel units
+    noise_std: float = bounded(0.3, ge=0)  # standard deviation σ of the additive Gaussian noise, pixel units
     export: bool = True  # also save both denoisers as torch.export programs (.pt2)
 
 

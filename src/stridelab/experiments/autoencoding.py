@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stridelab.errors import ConfigError
 from stridelab.experiments.codes import (
     code_separation,
     knn_predict,
@@ -32,6 +31,7 @@ from stridelab.experiments.codes import (
     reconstruction_mse,
 )
 from stridelab.experiments.narrate import claim, num
+from stridelab.experiments.registry import bounded
 from stridelab.experiments.plots import (
     embeddings_figure,
     losses_figure,
@@ -56,16 +56,16 @@ from stridelab.torch.reconstruction import (
 
 @dataclass
 class AEConfig:
-    epochs: int = 20  # passes over the training set
-    lr: float = 1e-3  # Adam learning rate
+    epochs: int = bounded(20, ge=1)  # passes over the training set
+    lr: float = bounded(1e-3, gt=0)  # Adam learning rate
     cosine: bool = False  # anneal the learning rate to 0 along a cosine over the run
-    warmup: float = 0.0  # with cosine: fraction of the steps spent rising from lr/25 to lr
-    batch_size: int = 32  # images per step
-    n_train: int = 0  # training images used, the first n of the split (0: all)
-    n_test: int = 0  # test images used (0: all)
-    n_show: int = 8  # test images shown in the reconstruction figures
-    n_embed: int = 2000  # test images in the embedding scatter plots
-    knn_k: int = 5  # neighbours of the k-NN classifier on the two-dimensional code
+    warmup: float = bounded(0.0, ge=0, lt=1)  # with cosine: fraction of the steps spent rising from lr/25 to lr
+    batch_size: int = bounded(32, ge=1)  # images per step
+    n_train: int = bounded(0, ge=0)  # training images used, the first n of the split (0: all)
+    n_test: int = bounded(0, ge=0)  # test images used (0: all)
+    n_show: int = bounded(8, ge=1)  # test images shown in the reconstruction figures
+    n_embed: int = bounded(2000, ge=1)  # test images in the embedding scatter plots
+    knn_k: int = bounded(5, ge=1)  # neighbours of the k-NN classifier on the two-dimensional code
 
 
 @dataclass
@@ -74,38 +74,11 @@ class ConvAEConfig(AEConfig):
     # step annealed to 0 reaches a lower error than a constant 1e-3 in the same epochs, and
     # a short warm-up first (a one-cycle schedule) a lower one still (full MNIST, 10 epochs:
     # 0.0416 against 0.0429 for the cosine alone).
-    epochs: int = 50  # passes over the training set
-    lr: float = 3e-3  # peak Adam learning rate
+    epochs: int = bounded(50, ge=1)  # passes over the training set
+    lr: float = bounded(3e-3, gt=0)  # peak Adam learning rate
     cosine: bool = True  # anneal the learning rate to 0 along a cosine over the run
-    warmup: float = 0.15  # fraction of the steps spent rising from lr/25 to lr
+    warmup: float = bounded(0.15, ge=0, lt=1)  # fraction of the steps spent rising from lr/25 to lr
     relu_bias: float = 1.0  # starting bias of the Linear layers that feed a ReLU
-
-
-
-def check_config(config) -> None:
-    """Raise :class:`ConfigError` for values no study can run with."""
-    positive = ("epochs", "batch_size", "knn_k", "n_points")
-    for name in positive:
-        value = getattr(config, name, 1)
-        if value < 1:
-            raise ConfigError(f"{name}={value}: must be at least 1 (--set {name}=...)")
-    warmup = getattr(config, "warmup", 0.0)
-    if not 0.0 <= warmup < 1.0:
-        raise ConfigError(f"warmup={warmup}: must be a fraction of the steps in [0, 1) "
-                          "(--set warmup=0.15)")
-    for name in ("lr", "noise_std"):
-        value = getattr(config, name, 1.0)
-        if not np.isfinite(value) or value < 0 or (name == "lr" and value == 0):
-            raise ConfigError(f"{name}={value}: must be a positive number (--set {name}=...)")
-    if any(width < 1 for width in getattr(config, "hidden", ())):
-        raise ConfigError(f"hidden={config.hidden}: every width must be at least 1 "
-                          "(e.g. --set hidden=128,64,12)")
-    span = getattr(config, "variance_span", 0.5)
-    if not 0.0 < span <= 1.0:
-        raise ConfigError(f"variance_span={span}: must be a fraction in (0, 1] "
-                          "(--set variance_span=0.99)")
-    if getattr(config, "x_low", 0.0) >= getattr(config, "x_high", 1.0):
-        raise ConfigError(f"x_low={config.x_low} must be below x_high={config.x_high}")
 
 
 
@@ -259,7 +232,6 @@ def versus_pca(metrics: dict, config) -> list[str]:
 def single_model_study(model: torch.nn.Module, config: AEConfig, ctx, *, label: str,
                         stem: str) -> dict:
     """Train one autoencoder, score it against PCA, draw it, save it; returns the metrics."""
-    check_config(config)
     ds = ctx.load_dataset(family="mnist")
     X_train, y_train, X_test, y_test = subset(ds, config.n_train, config.n_test)
     n_params = sum(p.numel() for p in model.parameters())
@@ -312,7 +284,6 @@ def single_model_study(model: torch.nn.Module, config: AEConfig, ctx, *, label: 
 
 def skip_pair(config: ConvAEConfig, ctx, *, noise_std: float = 0.0):
     """Train the convolutional autoencoder without and with skips on the same data."""
-    check_config(config)
     ds = ctx.load_dataset(family="mnist")
     X_train, y_train, X_test, y_test = subset(ds, config.n_train, config.n_test)
     X_test_input = X_train_input = None

@@ -21,30 +21,27 @@ from torch import nn
 from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
 from stridelab.experiments.plots import integer_ticks, subsample, take, to_float
-from stridelab.experiments.registry import register
+from stridelab.experiments.registry import bounded, register
 
 
 @dataclass
 class BatchSizeConfig:
-    n_train: int = 0  # training images, a stratified random subset (0: the whole split)
-    n_test: int = 0  # test images, the first n of the test split (0: all)
-    batch_sizes: tuple[int, ...] = (1, 20, 128)  # samples per update; 1 is online learning
+    n_train: int = bounded(0, ge=0)  # training images, a stratified random subset (0: the whole split)
+    n_test: int = bounded(0, ge=0)  # test images, the first n of the test split (0: all)
+    batch_sizes: tuple[int, ...] = bounded((1, 20, 128), ge=1)  # samples per update; 1 is online learning
     minibatch: int = 20  # the mini-batch size online learning is compared with (the sheet's)
-    epochs: int = 5  # passes over the training images in the equal-epochs comparison
-    n_updates: int = 2000  # parameter updates per batch size in the equal-updates comparison
+    epochs: int = bounded(5, ge=1)  # passes over the training images in the equal-epochs comparison
+    n_updates: int = bounded(2000, ge=1)  # parameter updates per batch size in the equal-updates comparison
     points: int = 10  # loss measurements along each run
     width: int = 100  # hidden units of the MLP (one hidden ReLU layer)
-    lr: float = 0.05  # SGD learning rate, the same for every batch size
-    n_noise_batches: int = 50  # mini-batches drawn to estimate the gradient variance
-    n_eval: int = 1000  # training images on which the training loss is measured (0: all)
+    lr: float = bounded(0.05, gt=0)  # SGD learning rate, the same for every batch size
+    n_noise_batches: int = bounded(50, ge=1)  # mini-batches drawn to estimate the gradient variance
+    n_eval: int = bounded(1000, ge=0)  # training images on which the training loss is measured (0: all)
 
 
 def _check(config: BatchSizeConfig, n_train: int) -> list[int]:
-    sizes = sorted(set(config.batch_sizes))
-    if not sizes or sizes[0] < 1:
-        raise ConfigError(f"--set batch_sizes: must be positive, e.g. 1,20,128; got "
-                          f"{','.join(map(str, config.batch_sizes))}")
-    if sizes[0] != 1:
+    sizes = sorted(set(config.batch_sizes))  # each one is at least 1: the field's bounds
+    if not sizes or sizes[0] != 1:
         raise ConfigError("--set batch_sizes: must include 1 (online learning), e.g. 1,20,128")
     if config.minibatch not in sizes:
         raise ConfigError(f"--set minibatch={config.minibatch}: must be one of batch_sizes "

@@ -29,7 +29,7 @@ from stridelab.experiments.plots import (
     learning_curves_figure,
     most_confused_pairs,
 )
-from stridelab.experiments.registry import register
+from stridelab.experiments.registry import bounded, register
 from stridelab.torch import schedules
 from stridelab.torch.models.cifar import (
     CifarResNet,
@@ -63,19 +63,19 @@ def _augmentation_figure(X: torch.Tensor, pipeline: ImagePipeline, classes, y, t
 @dataclass
 class CifarConfig:
     preset: Literal["auto", "cpu", "gpu"] = "auto"  # auto: gpu on CUDA, else cpu; fills None fields
-    width: int | None = None  # channels of the first layer (w, 2w, 4w, 8w); cpu 16, gpu 64
-    epochs: int | None = None  # passes over the training set; cpu 8, gpu 30
-    batch_size: int | None = None  # images per step per process; cpu 256, gpu 512
-    lr: float | None = None  # peak SGD learning rate (linear warm-up and decay); cpu 0.2, gpu 0.4
-    momentum: float = 0.9  # Nesterov momentum
-    weight_decay: float = 5e-4  # L2 penalty coefficient (on the mean loss)
+    width: int | None = bounded(None, ge=1)  # channels of the first layer (w, 2w, 4w, 8w); cpu 16, gpu 64
+    epochs: int | None = bounded(None, ge=1)  # passes over the training set; cpu 8, gpu 30
+    batch_size: int | None = bounded(None, ge=1)  # images per step per process; cpu 256, gpu 512
+    lr: float | None = bounded(None, gt=0)  # peak SGD learning rate (linear warm-up and decay); cpu 0.2, gpu 0.4
+    momentum: float = bounded(0.9, ge=0, le=1)  # Nesterov momentum
+    weight_decay: float = bounded(5e-4, ge=0)  # L2 penalty coefficient (on the mean loss)
     label_smoothing: float = 0.2  # probability mass spread over the other classes
     warmup: float = 0.25  # fraction of the steps with a rising learning rate
     padding: int = 4  # pixels of reflect padding before the random 32x32 crop (0: no crop)
     flip: bool = True  # random horizontal flips while training
     tta: bool = True  # final accuracy: mean logits of each test image and its mirror image
-    n_train: int = 0  # training images used (0: all 50,000)
-    n_test: int = 0  # test images used (0: all 10,000)
+    n_train: int = bounded(0, ge=0)  # training images used (0: all 50,000)
+    n_test: int = bounded(0, ge=0)  # test images used (0: all 10,000)
     time_budget_s: float = 900.0  # wall-clock seconds the cpu preset is sized to finish in
 
 
@@ -95,12 +95,7 @@ def resolve_preset(config: CifarConfig, device: str) -> tuple[str, CifarConfig]:
     if preset not in PRESETS:
         raise ConfigError(f"--set preset={preset}: expected auto, cpu or gpu")
     filled = {k: v for k, v in PRESETS[preset].items() if getattr(config, k) is None}
-    config = dataclasses.replace(config, **filled)
-    if config.width < 1 or config.epochs < 1 or config.batch_size < 1 or config.lr <= 0:
-        raise ConfigError("cifar10: width, epochs and batch_size must be >= 1 and lr > 0 "
-                          f"(got width={config.width}, epochs={config.epochs}, "
-                          f"batch_size={config.batch_size}, lr={config.lr})")
-    return preset, config
+    return preset, dataclasses.replace(config, **filled)
 
 
 def train_cifar(config: CifarConfig, X_train: torch.Tensor, y_train: torch.Tensor,

@@ -11,18 +11,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stridelab.experiments.autoencoding import check_config
 from stridelab.experiments.narrate import Lesson, Notes, claim, num
-from stridelab.experiments.registry import register
+from stridelab.experiments.registry import bounded, register
 
 
 @dataclass
 class CorruptionConfig:
-    n_points: int = 300  # samples of the clean data set
-    noise_std: float = 0.1  # standard deviation σ of the corruption, data units
+    n_points: int = bounded(300, ge=1)  # samples of the clean data set
+    noise_std: float = bounded(0.1, ge=0)  # standard deviation σ of the corruption, data units
     x_low: float = -1.0  # smallest x of the clean samples
-    x_high: float = 1.0  # largest x of the clean samples
-    n_arrows: int = 60  # corrupted points drawn with an arrow back to their clean point
+    x_high: float = bounded(1.0, gt="x_low")  # largest x of the clean samples
+    n_arrows: int = bounded(60, ge=1)  # corrupted points drawn with an arrow back to their clean point
 
 
 
@@ -57,7 +56,6 @@ def measure(config: CorruptionConfig, ctx) -> dict:
     """corruption-demo: samples of the parabola before and after C(x̃ | x)."""
     import matplotlib.pyplot as plt
 
-    check_config(config)
     rs = np.random.RandomState(ctx.seed)
     X = parabola_samples(config.n_points, config.x_low, config.x_high, rs)  # (N, 2)
     X_tilde = X + config.noise_std * rs.standard_normal(X.shape)  # (N, 2)

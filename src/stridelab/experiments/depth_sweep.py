@@ -18,7 +18,7 @@ from __future__ import annotations  # noqa: I001  (ruff files `torch` under stri
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -28,7 +28,7 @@ from torch import nn
 from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
 from stridelab.experiments.plots import integer_ticks, subsample, take, to_float
-from stridelab.experiments.registry import register
+from stridelab.experiments.registry import bounded, register
 
 # The sheet's notebook (TU/e assignment 4, Keras, full MNIST: 60,000 training and 10,000 test
 # images, 10 epochs of SGD at lr 0.01 in batches of 128): its printed test accuracies per number
@@ -51,20 +51,20 @@ VARIANTS = {
 
 @dataclass
 class DepthConfig:
-    n_train: int = 0  # training images, a stratified random subset (0: all)
-    n_test: int = 0  # test images, the first n of the test split (0: all)
-    depths: tuple[int, ...] = (1, 2, 3)  # numbers of hidden layers compared
+    n_train: int = bounded(0, ge=0)  # training images, a stratified random subset (0: all)
+    n_test: int = bounded(0, ge=0)  # test images, the first n of the test split (0: all)
+    depths: tuple[int, ...] = bounded((1, 2, 3), ge=1)  # numbers of hidden layers compared
     activations: tuple[str, ...] = ("sigmoid", "relu")  # hidden activations (both required)
     variants: tuple[str, ...] = ("batchnorm", "adam", "he", "torch-init")  # see VARIANTS
     width: int = 512  # units per hidden layer
-    dropout: float = 0.2  # dropout after each hidden activation
-    epochs: int = 10  # passes over the training images
-    batch_size: int = 128  # images per step
-    lr: float = 0.01  # plain SGD learning rate (no momentum), Keras' default
-    adam_lr: float = 1e-3  # Adam's learning rate, for the "adam" variant
+    dropout: float = bounded(0.2, ge=0, lt=1)  # dropout after each hidden activation
+    epochs: int = bounded(10, ge=1)  # passes over the training images
+    batch_size: int = bounded(128, ge=1)  # images per step
+    lr: float = bounded(0.01, gt=0)  # plain SGD learning rate (no momentum), Keras' default
+    adam_lr: float = bounded(1e-3, gt=0)  # Adam's learning rate, for the "adam" variant
     # CPU threads for training (0: PyTorch's default); one thread ran these MLPs up to twenty
     # times faster than two on a busy 2-core machine
-    torch_threads: int = field(default=1, metadata={"ge": 0})
+    torch_threads: int = bounded(1, ge=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,8 +88,8 @@ def _runs(config: DepthConfig) -> list[_Run]:
     if unknown:
         raise ConfigError(f"--set variants: unknown {', '.join(unknown)}; choose from "
                           f"{', '.join(VARIANTS)}")
-    if not config.depths or min(config.depths) < 1:
-        raise ConfigError(f"--set depths: need hidden-layer counts >= 1, got {config.depths}")
+    if not config.depths:  # each one is at least 1: the field's bounds
+        raise ConfigError("--set depths: need at least one hidden-layer count, e.g. 1,2,3")
     if not {"sigmoid", "relu"} <= set(config.activations):
         raise ConfigError(f"--set activations={','.join(config.activations)}: the study "
                           "compares sigmoid with relu; keep both (tanh may be added)")

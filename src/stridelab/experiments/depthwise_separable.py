@@ -18,7 +18,7 @@ from torch import nn
 from stridelab.errors import ConfigError, DataNotFound
 from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
 from stridelab.experiments.plots import integer_ticks
-from stridelab.experiments.registry import register
+from stridelab.experiments.registry import bounded, register
 from stridelab.torch import schedules
 from stridelab.torch.models.cifar import (
     DepthwiseSeparableConv2d,
@@ -50,11 +50,11 @@ class SeparableConfig:
     repeats: int = 15  # timed repetitions (medians are reported)
     dataset: str = "cifar10"  # data for the accuracy comparison (mnist when CIFAR-10 is absent)
     width: int = 32  # channels of the stem of the comparison network (then 2w, 4w, 4w)
-    epochs: int = 8  # passes over the training set, per network
-    batch_size: int = 128  # images per step
-    lr: float = 0.1  # peak SGD learning rate (linear warm-up over a quarter, then decay)
-    n_train: int = 0  # training images used (0: all)
-    n_test: int = 0  # test images used (0: all)
+    epochs: int = bounded(8, ge=1)  # passes over the training set, per network
+    batch_size: int = bounded(128, ge=1)  # images per step
+    lr: float = bounded(0.1, gt=0)  # peak SGD learning rate (linear warm-up over a quarter, then decay)
+    n_train: int = bounded(0, ge=0)  # training images used (0: all)
+    n_test: int = bounded(0, ge=0)  # test images used (0: all)
 
 
 def _sync(device: torch.device) -> None:

@@ -34,7 +34,7 @@ from stridelab.experiments.plots import (
     take,
     to_float,
 )
-from stridelab.experiments.registry import register
+from stridelab.experiments.registry import bounded, register
 from stridelab.torch.schedules import cosine_lr
 
 # ---------------------------------------------------------------------- configuration
@@ -42,18 +42,18 @@ from stridelab.torch.schedules import cosine_lr
 
 @dataclass
 class EngineCNNConfig:
-    epochs: int = 20  # passes over the training set
-    batch_size: int = 64  # images per Adam step
-    lr: float = 3e-3  # peak Adam learning rate, cosine-annealed to 0 over all steps
+    epochs: int = bounded(20, ge=1)  # passes over the training set
+    batch_size: int = bounded(64, ge=1)  # images per Adam step
+    lr: float = bounded(3e-3, gt=0)  # peak Adam learning rate, cosine-annealed to 0 over all steps
     conv1_filters: int = 6  # 5x5 filters of the first convolution ("same" padding)
     conv2_filters: int = 16  # 5x5 filters of the second convolution (no padding)
     hidden: int = 120  # units of the hidden dense layer
-    dropout: float = 0.25  # dropout probability on the hidden layer while training
+    dropout: float = bounded(0.25, ge=0, lt=1)  # dropout probability on the hidden layer while training
     shift: int = 1  # training digits move by up to this many pixels each way (0: no shifts)
-    n_train: int = 0  # training images used (0: the whole split)
-    n_test: int = 0  # test images used (0: the whole split)
+    n_train: int = bounded(0, ge=0)  # training images used (0: the whole split)
+    n_test: int = bounded(0, ge=0)  # test images used (0: the whole split)
     dataset: str = "mnist-5k"  # data set used unless --dataset names another
-    eval_batch_size: int = 500  # images per forward pass when evaluating
+    eval_batch_size: int = bounded(500, ge=1)  # images per forward pass when evaluating
     blas_threads: int = 1  # NumPy BLAS threads (0: its default); 1 is fastest for GEMMs this small
 
 

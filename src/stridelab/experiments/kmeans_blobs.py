@@ -32,9 +32,9 @@ from stridelab.experiments.registry import bounded, register
 class BlobsConfig:
     data: str = "three-blobs"  # "three-blobs" (mlxtend), "make-blobs" or a CSV path (x0,x1[,label])
     ks: tuple[int, ...] = bounded((2, 3, 4), ge=1)  # numbers of clusters, one scatter each
-    n_init: int = 10  # k-means++ starts per k in the scatters and the elbow (the best is kept)
+    n_init: int = bounded(10, ge=1)  # k-means++ starts per k in the scatters and the elbow (the best is kept)
     stability_k: int = bounded(3, ge=1)  # the k fitted over many seeds
-    n_seeds: int = 10  # runs with different seeds for the stability study
+    n_seeds: int = bounded(10, ge=1)  # runs with different seeds for the stability study
     stability_init: Literal["random", "k-means++"] = "random"  # init of those runs
     max_k_elbow: int = bounded(8, ge=1)  # inertia against k for k = 1..max_k_elbow
 

@@ -23,11 +23,11 @@ from stridelab.experiments.registry import bounded, register
 
 @dataclass
 class MnistConfig:
-    n_train: int = 10_000  # the first n training images (all of mnist-5k's 4,000 there)
+    n_train: int = bounded(10_000, ge=1)  # the first n training images (all of mnist-5k's 4,000 there)
     n_clusters: int = bounded(10, ge=1)  # k
-    n_init: int = 1  # k-means++ restarts of the shown fit; the lowest inertia is kept
+    n_init: int = bounded(1, ge=1)  # k-means++ restarts of the shown fit; the lowest inertia is kept
     max_iter: int = 300  # Lloyd iterations at most
-    n_seeds: int = 3  # fits per initialisation for k-means++ against random samples (the
+    n_seeds: int = bounded(3, ge=1)  # fits per initialisation for k-means++ against random samples (the
 
 
 

@@ -32,8 +32,8 @@ class StepsConfig:
     data: str = "three-blobs"  # "three-blobs" (mlxtend), "make-blobs" or a CSV path (x0,x1[,label])
     n_clusters: int = bounded(3, ge=1)  # k
     init_x0_min: float = 4.0  # the initial means lie in the region x0 in (min, max] ...
-    init_x0_max: float = 6.0  # ... (samples there when it holds k of them, else uniform points)
-    n_seeds: int = 200  # seeds for the comparison of initialisations
+    init_x0_max: float = bounded(6.0, ge="init_x0_min")  # ... (samples there when it holds k of them, else uniform points)
+    n_seeds: int = bounded(200, ge=1)  # seeds for the comparison of initialisations
     max_panels: int = bounded(12, ge=2)  # iterations drawn per run at most (the last always)
 
 
@@ -125,9 +125,6 @@ def _init_comparison_figure(schemes: dict, names: dict, summary: dict, n_seeds: 
 def measure(config: StepsConfig, ctx) -> dict:
     """Lloyd's iterations from means in the region and from k-means++, then both (and random
     samples) over ``n_seeds`` seeds."""
-    if config.init_x0_max < config.init_x0_min:
-        raise ConfigError(f"--set init_x0_max={config.init_x0_max:g}: must be at least "
-                          f"init_x0_min ({config.init_x0_min:g})")
     X, _, source = load_points(config.data)
     k = config.n_clusters
     if k > len(X):

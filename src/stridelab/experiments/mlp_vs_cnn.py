@@ -43,11 +43,11 @@ def matched_mlp_width(n_params: int, in_features: int = 784, n_classes: int = 10
 
 @dataclass
 class MLPvsCNNConfig:
-    n_train: int = 0  # training images, a stratified random subset (0: the whole split)
-    n_test: int = 0  # test images, the first n of the test split (0: all)
-    epochs: int = 10  # passes over the training images, both networks
-    batch_size: int = 64  # samples per step
-    lr: float = 2e-3  # Adam learning rate
+    n_train: int = bounded(0, ge=0)  # training images, a stratified random subset (0: the whole split)
+    n_test: int = bounded(0, ge=0)  # test images, the first n of the test split (0: all)
+    epochs: int = bounded(10, ge=1)  # passes over the training images, both networks
+    batch_size: int = bounded(64, ge=1)  # samples per step
+    lr: float = bounded(2e-3, gt=0)  # Adam learning rate
     cnn_channels: tuple[int, ...] = (8, 16, 32)  # filters of the 3×3 conv + 2×2 pool blocks
     mlp_width: int = bounded(0, ge=0)  # MLP hidden units (0: match the CNN's parameters)
     max_shift: int = bounded(3, ge=1)  # largest test shift (pixels)

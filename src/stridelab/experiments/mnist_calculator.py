@@ -16,6 +16,7 @@ images only, so no test image is ever seen in training.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -32,35 +33,35 @@ from stridelab.torch.models.sequence import DigitCalculator, DigitCNN, SumRNN, n
 
 @dataclass
 class CalculatorConfig:
-    n_digits: int = 3  # D: digits per number (leading zeros allowed)
-    n_numbers: int = 2  # K: numbers summed
-    n_train_images: int = 0  # training images used (0: the whole training split)
-    n_train_seq: int = 30_000  # end-to-end training sequences, from training images
-    n_test_seq: int = 5_000  # test sequences, from test images only
-    n_rnn_seq: int = 20_000  # one-hot digit sequences for the separately trained RNN
-    rnn_lr: float = 1e-2  # peak Adam learning rate of the RNN on one-hot digits
-    rnn_batch_size: int = 64  # one-hot digit sequences per step
-    cnn_epochs: int = 20  # digit-classifier epochs (separate regime)
-    rnn_epochs: int = 4  # RNN epochs on one-hot digits (separate regime)
-    e2e_epochs: int = 12  # end-to-end epochs
-    e2e_batch_size: int = 64  # sequences per end-to-end step
+    n_digits: int = bounded(3, ge=1)  # D: digits per number (leading zeros allowed)
+    n_numbers: int = bounded(2, ge=2)  # K: numbers summed
+    n_train_images: int = bounded(0, ge=0)  # training images used (0: the whole training split)
+    n_train_seq: int = bounded(30_000, ge=1)  # end-to-end training sequences, from training images
+    n_test_seq: int = bounded(5_000, ge=1)  # test sequences, from test images only
+    n_rnn_seq: int = bounded(20_000, ge=1)  # one-hot digit sequences for the separately trained RNN
+    rnn_lr: float = bounded(1e-2, gt=0)  # peak Adam learning rate of the RNN on one-hot digits
+    rnn_batch_size: int = bounded(64, ge=1)  # one-hot digit sequences per step
+    cnn_epochs: int = bounded(20, ge=1)  # digit-classifier epochs (separate regime)
+    rnn_epochs: int = bounded(4, ge=1)  # RNN epochs on one-hot digits (separate regime)
+    e2e_epochs: int = bounded(12, ge=1)  # end-to-end epochs
+    e2e_batch_size: int = bounded(64, ge=1)  # sequences per end-to-end step
     e2e_normalise: bool = True  # standardise the CNN's ten scores before the softmax (e2e)
-    batch_size: int = 128  # samples (images or sequences) per step
-    lr: float = 3e-3  # peak Adam learning rate of the one-cycle schedule
-    dropout: float = 0.25  # dropout in the CNN's head
-    cnn_channels: tuple[int, int] = (16, 32)  # channels of the digit CNN's two conv blocks
+    batch_size: int = bounded(128, ge=1)  # samples (images or sequences) per step
+    lr: float = bounded(3e-3, gt=0)  # peak Adam learning rate of the one-cycle schedule
+    dropout: float = bounded(0.25, ge=0, lt=1)  # dropout in the CNN's head
+    cnn_channels: tuple[int, int] = bounded((16, 32), ge=1)  # channels of the digit CNN's two conv blocks
     cnn_hidden: int = 128  # width of the digit CNN's hidden Linear layer
     cnn_convs_per_block: int = bounded(1, ge=1)  # 3×3 convolutions per conv block of the CNN
     cnn_batch_norm: bool = False  # BatchNorm after each of the CNN's convolutions
     hidden: int = 64  # recurrent state size
-    cell: str = "lstm"  # "lstm" or "gru"
-    reader: str = "columns"  # how the RNN reads the digits: "columns" or "sequence"
-    chain_readout: str = "onehot"  # what the chained adder reads: the CNN's argmax as a
-    #                                one-hot digit ("onehot") or its softmax ("softmax")
+    cell: Literal["lstm", "gru"] = "lstm"  # the recurrent cell
+    reader: Literal["columns", "sequence"] = "columns"  # how the RNN reads the digits
+    # what the chained adder reads: the CNN's argmax as a one-hot digit, or its softmax
+    chain_readout: Literal["onehot", "softmax"] = "onehot"
     shift: int = 2  # random translation of training images, in pixels (0: none)
     d_sweep: str = "1,2,3"  # values of D for the accuracy-against-D figure ("": no sweep)
     sweep_e2e: bool = True  # also train end to end at each swept D (the costly part)
-    n_examples: int = 8  # example sequences drawn in the figure
+    n_examples: int = bounded(8, ge=1)  # example sequences drawn in the figure
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,15 +411,8 @@ def _last_epoch_gain(history: dict) -> float:
 
 def measure(config: CalculatorConfig, ctx) -> dict:
     """Train both regimes at D (and the chained one at every swept D); figures and metrics."""
-    if config.n_digits < 1 or config.n_numbers < 2:
-        raise ConfigError("mnist-calculator: n_digits must be ≥ 1 and n_numbers ≥ 2")
-    if config.cell not in ("lstm", "gru") or config.reader not in ("columns", "sequence"):
-        raise ConfigError("mnist-calculator: cell must be lstm or gru, reader columns or sequence")
-    if config.chain_readout not in ("onehot", "softmax"):
-        raise ConfigError(f"chain_readout={config.chain_readout!r}: expected onehot or softmax "
-                          "(--set chain_readout=onehot)")
-    if len(config.cnn_channels) != 2 or min(config.cnn_channels) < 1:
-        raise ConfigError("mnist-calculator: cnn_channels needs two positive counts, "
+    if len(config.cnn_channels) != 2:  # each one is at least 1: the field's bounds
+        raise ConfigError("mnist-calculator: cnn_channels needs two counts, "
                           "e.g. --set cnn_channels=16,32")
     D, K = config.n_digits, config.n_numbers
     sweep_ds = parse_sweep(config.d_sweep)

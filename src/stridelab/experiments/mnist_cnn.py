@@ -39,18 +39,18 @@ from stridelab.torch import schedules
 
 @dataclass
 class CNNConfig:
-    n_train: int = 0  # training images, a stratified random subset (0: all)
-    n_test: int = 0  # test images, the first n of the test split (0: all)
+    n_train: int = bounded(0, ge=0)  # training images, a stratified random subset (0: all)
+    n_test: int = bounded(0, ge=0)  # test images, the first n of the test split (0: all)
     # filters of the convolutions in each block; (16, 32) trains at about a third of the cost
     # of (32, 64) and still reaches 0.995 on full MNIST (benchmarks/time_to_accuracy.py)
     channels: tuple[int, ...] = (16, 32)
     convs_per_block: int = bounded(2, ge=1)  # 3×3 convolutions (+ BatchNorm + ReLU) per block
     hidden: int = bounded(128, ge=0)  # units of the dense hidden layer (0: none)
-    dropout: float = 0.3  # dropout rate before the output layer
-    epochs: int = 20  # passes over the training images
-    batch_size: int = 64  # images per step
-    lr: float = 3e-3  # peak learning rate of the one-cycle schedule (AdamW)
-    weight_decay: float = 5e-4  # AdamW's decoupled weight decay
+    dropout: float = bounded(0.3, ge=0, lt=1)  # dropout rate before the output layer
+    epochs: int = bounded(20, ge=1)  # passes over the training images
+    batch_size: int = bounded(64, ge=1)  # images per step
+    lr: float = bounded(3e-3, gt=0)  # peak learning rate of the one-cycle schedule (AdamW)
+    weight_decay: float = bounded(5e-4, ge=0)  # AdamW's decoupled weight decay
     shift: float = bounded(2.0, ge=0)  # random translation of training images (pixels, at most)
     rotate: float = bounded(10.0, ge=0)  # random rotation of training images (degrees, at most)
     # mirror a random half of the training images left-right: right for clothing

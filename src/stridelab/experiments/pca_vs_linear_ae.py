@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from stridelab.experiments.autoencoding import (
-    check_config,
     cpu_state,
     schedule_text,
     score,
@@ -25,24 +24,24 @@ from stridelab.experiments.autoencoding import (
 from stridelab.experiments.codes import pca_reference, principal_angles_deg, principal_components
 from stridelab.experiments.narrate import Lesson, Notes, claim, num
 from stridelab.experiments.plots import embeddings_figure, integer_ticks
-from stridelab.experiments.registry import register
+from stridelab.experiments.registry import bounded, register
 from stridelab.torch.loop import history_summary
 from stridelab.torch.models.autoencoders import MLPAutoencoder
 
 
 @dataclass
 class LinearAEConfig:
-    epochs: int = 60  # passes over the training set
-    lr: float = 1e-3  # Adam learning rate at the start of the cosine
+    epochs: int = bounded(60, ge=1)  # passes over the training set
+    lr: float = bounded(1e-3, gt=0)  # Adam learning rate at the start of the cosine
     cosine: bool = True  # anneal the learning rate to 0 along a cosine over the run
-    warmup: float = 0.0  # with cosine: fraction of the steps spent rising from lr/25 to lr
-    batch_size: int = 64  # images per step
-    n_train: int = 0  # training images used (0: all)
-    n_test: int = 0  # test images used (0: all)
-    hidden: tuple[int, ...] = (128, 64, 12)  # hidden widths of the encoder (decoder: reversed)
-    n_embed: int = 2000  # test images in the embedding scatter plots
-    knn_k: int = 5  # neighbours of the k-NN classifier on the two-dimensional code
-    variance_span: float = 0.99  # fraction of the variance held by the directions the
+    warmup: float = bounded(0.0, ge=0, lt=1)  # with cosine: fraction of the steps spent rising from lr/25 to lr
+    batch_size: int = bounded(64, ge=1)  # images per step
+    n_train: int = bounded(0, ge=0)  # training images used (0: all)
+    n_test: int = bounded(0, ge=0)  # test images used (0: all)
+    hidden: tuple[int, ...] = bounded((128, 64, 12), ge=1)  # hidden widths of the encoder (decoder: reversed)
+    n_embed: int = bounded(2000, ge=1)  # test images in the embedding scatter plots
+    knn_k: int = bounded(5, ge=1)  # neighbours of the k-NN classifier on the two-dimensional code
+    variance_span: float = bounded(0.99, gt=0, le=1)  # fraction of the variance held by the directions the
 
 
 
@@ -57,7 +56,6 @@ def measure(config: LinearAEConfig, ctx) -> dict:
     """pca-vs-linear-ae: the angles between the decoder's plane and PCA's, per epoch."""
     import matplotlib.pyplot as plt
 
-    check_config(config)
     ds = ctx.load_dataset(family="mnist")
     X_train, y_train, X_test, y_test = subset(ds, config.n_train, config.n_test)
     pca = pca_reference(X_train, y_train, X_test, y_test, k=config.knn_k)

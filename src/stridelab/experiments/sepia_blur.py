@@ -15,17 +15,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 from torch import nn
 
-from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, claim, num
 from stridelab.experiments.plots import FIG_WIDTH
-from stridelab.experiments.registry import register
+from stridelab.experiments.registry import bounded, register
 from stridelab.torch.models.filters import GAUSS, SEPIA, apply_to_image, sepia_blur_net
 
 
 @dataclass
 class SepiaBlurConfig:
     image: str = "astronaut"  # skimage sample name or image file path (colour)
-    size: int = 128  # the image is centre-cropped to a square and resized to size×size pixels
+    size: int = bounded(128, ge=5)  # side of the square the image is centre-cropped and resized to
+    #                                (pixels; at least the 5×5 blur)
 
 
 def square_image(X: np.ndarray, size: int) -> np.ndarray:
@@ -139,8 +139,6 @@ def measure(config: SepiaBlurConfig, ctx) -> dict:
     from stridelab.data.images import load_image
     from stridelab.torch.summary import summarize
 
-    if config.size < 5:
-        raise ConfigError(f"--set size={config.size}: need at least 5 pixels for the 5×5 blur")
     X = square_image(load_image(config.image), config.size)  # (H, W, 3)
     x = X.transpose(2, 0, 1)  # (3, H, W)
     nets = {p: sepia_blur_net(p) for p in ("valid", "same")}

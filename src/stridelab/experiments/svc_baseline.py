@@ -30,8 +30,8 @@ from stridelab.experiments.registry import bounded, register
 
 @dataclass
 class SVCConfig:
-    n_train: int = 10_000  # training images, a stratified random subset (0: all)
-    n_test: int = 0  # test images, the first n of the test split (0: all)
+    n_train: int = bounded(10_000, ge=0)  # training images, a stratified random subset (0: all)
+    n_test: int = bounded(0, ge=0)  # test images, the first n of the test split (0: all)
     C: float = bounded(1.0, gt=0)  # inverse regularisation strength
     gamma: str = "scale"  # RBF width: "scale" = 1 / (n_features · Var(X)), or a number
 

@@ -35,10 +35,9 @@ from stridelab.data.moving_digits import (
     decode_caption,
     make_clips,
 )
-from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, claim, num
 from stridelab.experiments.plots import losses_figure
-from stridelab.experiments.registry import register
+from stridelab.experiments.registry import bounded, register
 from stridelab.torch import schedules
 from stridelab.torch.loop import fit, make_loader
 from stridelab.torch.models.sequence import VideoCaptioner
@@ -46,26 +45,26 @@ from stridelab.torch.models.sequence import VideoCaptioner
 
 @dataclass
 class CaptioningConfig:
-    n_train_clips: int = 6000  # training clips, built from training-split digits
-    n_test_clips: int = 1000  # test clips, built from test-split digits only
-    min_frames: int = 8  # shortest clip, in frames
-    max_frames: int = 16  # longest clip, in frames
-    p_two: float = 0.5  # probability that a clip holds two digits
-    min_speed: int = 1  # slowest motion, in pixels per frame
-    max_speed: int = 3  # fastest motion, in pixels per frame
-    epochs: int = 20  # passes over the training clips
-    batch_size: int = 32  # clips per step
-    lr: float = 3e-3  # peak Adam learning rate of the one-cycle schedule
-    dropout: float = 0.2  # dropout in the per-frame CNN
+    n_train_clips: int = bounded(6000, ge=1)  # training clips, built from training-split digits
+    n_test_clips: int = bounded(1000, ge=1)  # test clips, built from test-split digits only
+    min_frames: int = bounded(8, ge=3)  # shortest clip, in frames
+    max_frames: int = bounded(16, ge="min_frames")  # longest clip, in frames
+    p_two: float = bounded(0.5, ge=0, le=1)  # probability that a clip holds two digits
+    min_speed: int = bounded(1, ge=1)  # slowest motion, in pixels per frame
+    max_speed: int = bounded(3, ge="min_speed", le=TRAVEL // 2)  # fastest motion, in pixels per frame
+    epochs: int = bounded(20, ge=1)  # passes over the training clips
+    batch_size: int = bounded(32, ge=1)  # clips per step
+    lr: float = bounded(3e-3, gt=0)  # peak Adam learning rate of the one-cycle schedule
+    dropout: float = bounded(0.2, ge=0, lt=1)  # dropout in the per-frame CNN
     feature_dim: int = 128  # per-frame feature size F (and pooled vector size)
     hidden: int = 128  # decoder LSTM state size
-    n_examples: int = 6  # clips drawn in the sample figure
-    pretrain_epochs: int = 8  # epochs training the per-frame CNN on labelled single digits first
+    n_examples: int = bounded(6, ge=1)  # clips drawn in the sample figure
+    pretrain_epochs: int = bounded(8, ge=0)  # epochs training the per-frame CNN on labelled single digits first
     # draw new training clips (the same number, from the same training digits) before every
     # epoch after the first, so the captioner cannot learn the clips by heart; False: the same
     # n_train_clips clips every epoch
     resample_clips: bool = True
-    n_pretrain: int = 4000  # frame pairs for that, from training-split digits
+    n_pretrain: int = bounded(4000, ge=1)  # frame pairs for that, from training-split digits
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,14 +524,6 @@ VARIANTS = ("frames", "motion")  # per-frame input: the frame alone, or with its
 
 def measure(config: CaptioningConfig, ctx) -> dict:
     """Train the frames-only and the motion captioner on the same clips; metrics and figures."""
-    if not 3 <= config.min_frames <= config.max_frames:
-        raise ConfigError("video-captioning: need 3 ≤ min_frames ≤ max_frames (e.g. 8 and 16)")
-    if not 1 <= config.min_speed <= config.max_speed <= TRAVEL // 2:
-        raise ConfigError(f"video-captioning: need 1 ≤ min_speed ≤ max_speed ≤ {TRAVEL // 2}")
-    if not 0.0 <= config.p_two <= 1.0:
-        raise ConfigError(f"p_two={config.p_two}: must be a probability in [0, 1]")
-    if config.pretrain_epochs < 0:
-        raise ConfigError(f"pretrain_epochs={config.pretrain_epochs}: must be 0 or more")
     ds = ctx.load_dataset(family="mnist")
     kw = dict(min_frames=config.min_frames, max_frames=config.max_frames, p_two=config.p_two,
               min_speed=config.min_speed, max_speed=config.max_speed)
