@@ -1,9 +1,11 @@
 """Helpers shared by the study tests."""
 
 import json
+import pickle
 
 import numpy as np
 import pytest
+import torch
 
 from stridelab.data.dataset import Dataset
 
@@ -66,3 +68,49 @@ def single_model_metrics():
     of ae-linear or ae-conv (digit 1 best separated, 8 worst, 4 read as 9 most often; 3, 0
     and 11 dead units in the three Linear layers feeding a ReLU)."""
     return _single_model_metrics
+
+
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                 "ship", "truck"]
+CIFAR_PER_BATCH = 64  # images in each generated batch: 5 x 64 = 320 train, 64 test
+
+
+def write_cifar(root, n=CIFAR_PER_BATCH, seed=0):
+    """cifar-10-batches-py/ under root/cifar10: five training batches, a test batch and
+    batches.meta, as the CIFAR-10 python archive holds them. Returns the arrays (N, 32, 32, 3)."""
+    d = root / "cifar10" / "cifar-10-batches-py"
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)  # (N, 1024 R + G + B)
+        labels = [int(v) for v in rng.integers(0, 10, size=n)]
+        batch = {b"batch_label": f"generated {name}".encode(), b"labels": labels, b"data": data,
+                 b"filenames": [f"{name}_{i}.png".encode() for i in range(n)]}
+        (d / name).write_bytes(pickle.dumps(batch, protocol=2))
+        arrays[name] = (data.reshape(n, 3, 32, 32).transpose(0, 2, 3, 1), np.array(labels))
+    meta = {b"label_names": [c.encode() for c in CIFAR_CLASSES], b"num_cases_per_batch": n,
+            b"num_vis": 3072}
+    (d / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    X_train = np.concatenate([arrays[f"data_batch_{i}"][0] for i in range(1, 6)])
+    y_train = np.concatenate([arrays[f"data_batch_{i}"][1] for i in range(1, 6)])
+    X_test, y_test = arrays["test_batch"]
+    return X_train, y_train.astype(np.int64), X_test, y_test.astype(np.int64)
+
+
+
+@pytest.fixture(scope="module")
+def cifar_dir(tmp_path_factory):
+    """A data directory holding generated CIFAR-10 python batches: (root, (X_train, y_train,
+    X_test, y_test)), 320 training and 64 test images of uint8 (N, 32, 32, 3)."""
+    root = tmp_path_factory.mktemp("cifar-data")
+    return root, write_cifar(root)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models train fastest on one thread (and do not fight other processes for cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

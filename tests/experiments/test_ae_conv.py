@@ -36,7 +36,12 @@ def test_ae_conv_study_saves_the_models_and_judges_its_lessons(smoke_runs, lesso
 
 
 def test_conv_notes_count_dead_units_per_layer(single_model_metrics):
-    notes = str(ae_conv.narrate(single_model_metrics(0.045, 0.056, 0.61, 0.42),
-                                ConvAEConfig(relu_bias=0.5)))
+    none = single_model_metrics(0.045, 0.056, 0.61, 0.42, dead_relu_units=[
+        {"in_features": 392, "out_features": 20, "dead": 0}])
+    assert ae_conv.narrate(none, ConvAEConfig()).branches["none_dead"] is True
+    some = ae_conv.narrate(single_model_metrics(0.045, 0.056, 0.61, 0.42),
+                           ConvAEConfig(relu_bias=0.5))
+    assert some.branches["none_dead"] is False
+    notes = str(some)
     assert "3 of 20 in the layer from 392" in notes and "11 of 392 in the layer from 20" in notes
     assert "bias 0.5" in notes

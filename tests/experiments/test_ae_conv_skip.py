@@ -3,6 +3,7 @@
 import json  # noqa: I001  (ruff files `torch` under stridelab.torch)
 import math
 
+import pytest
 import torch
 
 from stridelab.experiments import ae_conv_skip
@@ -36,10 +37,15 @@ def _skip_metrics(skip_mse, plain_mse, mean_code_mse, knn, knn_plain):
             "dataset": "mnist-5k", "n_train": 4000, "n_parameters": 16859}
 
 
-def test_skip_notes_say_the_code_is_bypassed_only_when_measured():
-    config = ConvAEConfig()
-    bypassed = str(ae_conv_skip.narrate(_skip_metrics(0.0023, 0.046, 0.0024, 0.30, 0.55), config))
-    relies = str(ae_conv_skip.narrate(_skip_metrics(0.0300, 0.046, 0.0800, 0.60, 0.55), config))
-    assert ae_conv_skip.BYPASSED in bypassed and ae_conv_skip.RELIES not in bypassed
-    assert ae_conv_skip.RELIES in relies and ae_conv_skip.BYPASSED not in relies
-    assert "0.0024" in bypassed and "0.0800" in relies
+@pytest.mark.parametrize("metrics, branches", [
+    (_skip_metrics(0.0023, 0.046, 0.0024, 0.30, 0.55),
+     {"lower_error": True, "bypassed": True, "code_loses_digits": True}),
+    (_skip_metrics(0.0300, 0.046, 0.0800, 0.60, 0.55),
+     {"lower_error": True, "bypassed": False, "code_loses_digits": False}),
+    (_skip_metrics(0.0500, 0.046, 0.0800, 0.30, 0.55),
+     {"lower_error": False, "bypassed": False, "code_loses_digits": True}),
+])
+def test_skip_notes_take_the_branches_the_numbers_decide(metrics, branches):
+    notes = ae_conv_skip.narrate(metrics, ConvAEConfig())
+    assert notes.branches == branches
+    assert f"{metrics['mse_skips_only']:.4f}" in str(notes)  # the mean-code MSE, both ways

@@ -30,10 +30,20 @@ def _denoise_metrics(plain, skip, noisy=0.09, to_noisy=(0.12, 0.10)):
             "n_train": 4000, "n_test": 2000}
 
 
-def test_denoise_notes_compare_the_output_with_the_noisy_input():
-    config = ae_denoise.DenoiseConfig(noise_std=0.25)
-    good = str(ae_denoise.narrate(_denoise_metrics(0.046, 0.007), config))
-    bad = str(ae_denoise.narrate(_denoise_metrics(0.095, 0.007), config))
-    assert ae_denoise.DENOISES in good and ae_denoise.NO_DENOISE not in good
-    assert ae_denoise.NO_DENOISE in bad and ae_denoise.DENOISES not in bad
-    assert "σ = 0.25" in good  # σ from the config
+@pytest.mark.parametrize("metrics, branches", [
+    (_denoise_metrics(0.046, 0.007), {"plain_denoises": True, "skip_denoises": True,
+                                      "neither_copies": True, "skips_help": True}),
+    (_denoise_metrics(0.095, 0.007), {"plain_denoises": False, "skip_denoises": True,
+                                      "neither_copies": True, "skips_help": True}),
+    (_denoise_metrics(0.046, 0.095), {"plain_denoises": True, "skip_denoises": False,
+                                      "neither_copies": True, "skips_help": False}),
+    (_denoise_metrics(0.046, 0.007, to_noisy=(0.03, 0.10)),
+     {"plain_denoises": True, "skip_denoises": True, "neither_copies": False,
+      "skips_help": True}),
+])
+def test_denoise_notes_compare_the_output_with_the_noisy_input(metrics, branches):
+    notes = ae_denoise.narrate(metrics, ae_denoise.DenoiseConfig(noise_std=0.25))
+    assert {k: notes.branches[k] for k in branches} == branches
+    assert notes.branches["skip_beats_identity"] == branches["skip_denoises"]
+    assert notes.branches["skip_better_on_clean"] and notes.branches["skip_code_loses_digits"]
+    assert "σ = 0.25" in str(notes)  # σ from the config

@@ -31,10 +31,9 @@ def test_corruption_demo_measures_its_corruption(smoke_runs, lessons_by_metric):
 def test_corruption_notes_both_ways():
     config = corruption_demo.CorruptionConfig(noise_std=0.2, n_points=50)
     base = {"measured_noise_std": 0.19, "mean_squared_displacement": 0.08}
-    off = str(corruption_demo.narrate({**base, "mean_distance_clean": 1e-4,
-                                     "mean_distance_corrupted": 0.15}, config))
-    on = str(corruption_demo.narrate({**base, "mean_distance_clean": 0.2,
-                                    "mean_distance_corrupted": 0.1}, config))
-    assert corruption_demo.OFF_CURVE in off and corruption_demo.ON_CURVE not in off
-    assert corruption_demo.ON_CURVE in on and corruption_demo.OFF_CURVE not in on
-    assert "50 clean points" in off and "σ = 0.2" in off
+    off = corruption_demo.narrate({**base, "mean_distance_clean": 1e-4,
+                                   "mean_distance_corrupted": 0.15}, config)
+    on = corruption_demo.narrate({**base, "mean_distance_clean": 0.2,
+                                  "mean_distance_corrupted": 0.1}, config)
+    assert off.branches == {"off_curve": True} and on.branches == {"off_curve": False}
+    assert "50 clean points" in str(off) and "σ = 0.2" in str(off)

@@ -94,8 +94,11 @@ def _steps_metrics(*, from_samples=False, saved=1.76, reseeded=0) -> dict:
 
 def test_narrate_steps_says_how_the_means_were_chosen():
     config = StepsConfig()
-    uniform = str(narrate_steps(_steps_metrics(from_samples=False), config))
-    samples = str(narrate_steps(_steps_metrics(from_samples=True), config))
+    uniform = narrate_steps(_steps_metrics(from_samples=False), config)
+    samples = narrate_steps(_steps_metrics(from_samples=True), config)
+    assert uniform.branches["init_from_samples"] is False
+    assert samples.branches["init_from_samples"] is True
+    uniform, samples = str(uniform), str(samples)
     assert "3.25" in uniform and "3.25" not in samples  # the data's x0 end: 'uniform' only
     # the region comes from the config, not the sheet's literal
     moved = str(narrate_steps(_steps_metrics(), StepsConfig(init_x0_min=2.5, init_x0_max=7.0)))
@@ -104,15 +107,17 @@ def test_narrate_steps_says_how_the_means_were_chosen():
 
 def test_narrate_steps_reports_reseeded_means_only_when_there_were_some():
     config = StepsConfig()
-    none = str(narrate_steps(_steps_metrics(reseeded=0), config))
-    some = str(narrate_steps(_steps_metrics(reseeded=7), config))
-    assert " 7 time" in some and " 7 time" not in none
+    none = narrate_steps(_steps_metrics(reseeded=0), config)
+    some = narrate_steps(_steps_metrics(reseeded=7), config)
+    assert not none.branches["region_reseeded"] and some.branches["region_reseeded"]
+    assert not some.branches["kmeanspp_reseeded"]  # the k-means++ run had none
+    assert " 7 time" in str(some)
 
 
 def test_narrate_steps_says_whether_kmeanspp_saved_iterations():
     config = StepsConfig()
-    saved = str(narrate_steps(_steps_metrics(saved=1.76), config))
-    lost = str(narrate_steps(_steps_metrics(saved=-0.43), config))
-    assert "1.76" in saved and "-0.43" in lost
-    sentence = lambda text: next(s for s in text.split(". ") if "saves" in s)  # noqa: E731
-    assert sentence(saved).replace("1.76", "") != sentence(lost).replace("-0.43", "")
+    saved = narrate_steps(_steps_metrics(saved=1.76), config)
+    lost = narrate_steps(_steps_metrics(saved=-0.43), config)
+    assert saved.branches["kmeanspp_saves"] and not lost.branches["kmeanspp_saves"]
+    assert "1.76" in str(saved) and "-0.43" in str(lost)
+    assert saved.branches["kmeanspp_worst_no_worse"]  # 72.48 against 274.8 for the others

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from stridelab.experiments.mnist_samples import SamplesConfig, narrate
 
@@ -26,10 +27,13 @@ def _fake(*, lo=400, hi=400, background=0.81) -> dict:
             "pixel_mean": 0.1307, "pixel_std": 0.3081, "background_fraction": background}
 
 
-def test_narrate_reads_balance_and_background_from_the_counts():
-    balanced = str(narrate(_fake(), SamplesConfig()))
-    skewed = str(narrate(_fake(lo=350, hi=470), SamplesConfig()))
-    assert "350" in skewed and "470" in skewed and "350" not in balanced
-    assert "81.0%" in balanced and "most of each image is background" in balanced
-    sparse = str(narrate(_fake(background=np.float64(0.3)), SamplesConfig()))
-    assert "less than half" in sparse and "most of each image" not in sparse
+@pytest.mark.parametrize("metrics, branches", [
+    (_fake(), {"balanced": True, "mostly_background": True}),
+    (_fake(lo=350, hi=470), {"balanced": False, "mostly_background": True}),
+    (_fake(background=np.float64(0.3)), {"balanced": True, "mostly_background": False}),
+])
+def test_narrate_reads_balance_and_background_from_the_counts(metrics, branches):
+    notes = narrate(metrics, SamplesConfig())
+    assert notes.branches == branches
+    assert f"{metrics['train_count_min']}" in str(notes)
+    assert f"{metrics['background_fraction']:.1%}" in str(notes)

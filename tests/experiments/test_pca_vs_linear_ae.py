@@ -25,10 +25,12 @@ def _pca_metrics(max_angle, r2=0.9999):
             "n_train": 4000}
 
 
-def test_pca_notes_claim_the_same_plane_only_when_the_angles_are_small():
-    config = pca_vs_linear_ae.LinearAEConfig(variance_span=0.95)
-    near = str(pca_vs_linear_ae.narrate(_pca_metrics(0.3), config))
-    far = str(pca_vs_linear_ae.narrate(_pca_metrics(25.0, r2=0.7), config))
-    assert pca_vs_linear_ae.SAME_PLANE in near and pca_vs_linear_ae.NOT_YET not in near
-    assert pca_vs_linear_ae.NOT_YET in far and pca_vs_linear_ae.SAME_PLANE not in far
-    assert "0.95" in near and "318" in near  # the span and its size, from config and metrics
+@pytest.mark.parametrize("metrics, branches", [
+    (_pca_metrics(0.3), {"same_plane": True, "code_is_pca_in_another_basis": True}),
+    (_pca_metrics(25.0, r2=0.7), {"same_plane": False, "code_is_pca_in_another_basis": False}),
+    (_pca_metrics(2.0, r2=0.98), {"same_plane": True, "code_is_pca_in_another_basis": False}),
+])
+def test_pca_notes_claim_the_same_plane_only_when_the_angles_are_small(metrics, branches):
+    notes = pca_vs_linear_ae.narrate(metrics, pca_vs_linear_ae.LinearAEConfig(variance_span=0.95))
+    assert notes.branches == branches
+    assert "0.95" in str(notes) and "318" in str(notes)  # the span and its size

@@ -18,14 +18,18 @@ from stridelab.experiments.autoencoding import (
     save_models,
     skip_pair,
 )
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import losses_figure, rows_figure
 from stridelab.experiments.registry import register
 from stridelab.torch.models.autoencoders import ConvAutoencoder
 
-# Words that tell which branch of a claim a note took (the tests look for them).
-BYPASSED, RELIES = "bypasses the code", "still relies on its code"
-
+LOWER_ERROR = Lesson("Skip connections lower the reconstruction error", "test_mse", "<",
+                     quick="test_mse_no_skip", full="test_mse_no_skip",
+                     label="test MSE with skips")
+BYPASS = Lesson("The skips bypass the code: with every code replaced by the mean code the "
+                "skip model still reconstructs better than the plain model with its own",
+                "mse_skips_only", "<", quick="test_mse_no_skip", full="test_mse_no_skip",
+                label="MSE with the mean code")
 
 
 @torch.no_grad()
@@ -47,7 +51,6 @@ def bypass_scores(model: ConvAutoencoder, X: torch.Tensor, device) -> dict:
             "mse_skips_only": float(((skips_only - X) ** 2).mean()),
             "X_embedding_only": embedding_only.cpu().numpy(),
             "X_skips_only": skips_only.cpu().numpy()}
-
 
 
 def measure(config: ConvAEConfig, ctx) -> dict:
@@ -92,7 +95,6 @@ def measure(config: ConvAEConfig, ctx) -> dict:
             "epoch_time_s": float(np.median(pair["histories"]["with skips"]["epoch_time"]))}
 
 
-
 def narrate(metrics: dict, config: ConvAEConfig) -> Notes:
     k = num(config, "knn_k")
     skip, plain = num(metrics, "test_mse", ".4f"), num(metrics, "test_mse_no_skip", ".4f")
@@ -102,35 +104,37 @@ def narrate(metrics: dict, config: ConvAEConfig) -> Notes:
               f"count, {num(metrics, 'n_parameters')}, stay as in the plain model). Both were "
               f"trained alike for {num(config, 'epochs')} epochs on {num(metrics, 'n_train')} "
               f"images of {metrics['dataset']}.",
-              claim(metrics["test_mse"] < metrics["test_mse_no_skip"],
-                    f"With skips the test MSE is **{skip}** per pixel against **{plain}** "
-                    "without: the decoder also receives the encoder's pooled maps, far more "
-                    "than the code's two numbers.",
-                    f"With skips the test MSE is **{skip}** per pixel, not below the **{plain}** "
-                    "of the plain model: in this run the skips did not help the "
-                    "reconstruction."))
-    notes.add(claim(metrics["mse_skips_only"] < metrics["test_mse_no_skip"],
-                    "With every image's code replaced by the mean code the skip model still "
-                    f"reconstructs with an MSE of **{num(metrics, 'mse_skips_only', '.4f')}**, "
-                    f"better than the plain model does with its own codes ({plain}): the "
-                    f"decoder {BYPASSED}. Skips make a good image-to-image network "
-                    "(a U-Net) but defeat the purpose of an autoencoder's bottleneck: the "
-                    "reconstruction error no longer measures what the code has learned.",
-                    "With every image's code replaced by the mean code the skip model's MSE "
-                    f"rises to **{num(metrics, 'mse_skips_only', '.4f')}**, not below the plain "
-                    f"model's {plain}: in this run the skip model {RELIES}."),
+              notes.claim(
+                  "lower_error", LOWER_ERROR.holds(metrics),
+                  f"With skips the test MSE is **{skip}** per pixel against **{plain}** "
+                  "without: the decoder also receives the encoder's pooled maps, far more "
+                  "than the code's two numbers.",
+                  f"With skips the test MSE is **{skip}** per pixel, not below the **{plain}** "
+                  "of the plain model: in this run the skips did not help the "
+                  "reconstruction."))
+    notes.add(notes.claim(
+        "bypassed", BYPASS.holds(metrics),
+        "With every image's code replaced by the mean code the skip model still "
+        f"reconstructs with an MSE of **{num(metrics, 'mse_skips_only', '.4f')}**, "
+        f"better than the plain model does with its own codes ({plain}): the "
+        f"decoder bypasses the code. Skips make a good image-to-image network "
+        "(a U-Net) but defeat the purpose of an autoencoder's bottleneck: the "
+        "reconstruction error no longer measures what the code has learned.",
+        "With every image's code replaced by the mean code the skip model's MSE "
+        f"rises to **{num(metrics, 'mse_skips_only', '.4f')}**, not below the plain "
+        f"model's {plain}: in this run the skip model still relies on its code."),
               "Decoding the code alone, skips left out, gives "
               f"{num(metrics, 'mse_embedding_only', '.4f')}.")
-    notes.add(claim(metrics["knn_accuracy"] < metrics["knn_accuracy_no_skip"],
-                    f"The code carries less of the digit's identity: {k}-NN accuracy on it is "
-                    f"{num(metrics, 'knn_accuracy')} with skips against "
-                    f"{num(metrics, 'knn_accuracy_no_skip')} without.",
-                    f"In this run the code did not lose class information ({k}-NN accuracy "
-                    f"{num(metrics, 'knn_accuracy')} with skips, "
-                    f"{num(metrics, 'knn_accuracy_no_skip')} without), though nothing in the "
-                    "training objective asks it to keep any."))
+    notes.add(notes.claim(
+        "code_loses_digits", metrics["knn_accuracy"] < metrics["knn_accuracy_no_skip"],
+        f"The code carries less of the digit's identity: {k}-NN accuracy on it is "
+        f"{num(metrics, 'knn_accuracy')} with skips against "
+        f"{num(metrics, 'knn_accuracy_no_skip')} without.",
+        f"In this run the code did not lose class information ({k}-NN accuracy "
+        f"{num(metrics, 'knn_accuracy')} with skips, "
+        f"{num(metrics, 'knn_accuracy_no_skip')} without), though nothing in the "
+        "training objective asks it to keep any."))
     return notes
-
 
 
 register("ae-conv-skip", ConvAEConfig,
@@ -138,12 +142,4 @@ register("ae-conv-skip", ConvAEConfig,
                      "against the plain one",
          quick={"epochs": 4, "n_train": 4000, "n_test": 2000}, smoke=SMOKE,
          needs="mnist", key_metric="test_mse", order=72, narrate=narrate,
-         lessons=(
-             Lesson("Skip connections lower the reconstruction error", "test_mse", "<",
-                    quick="test_mse_no_skip", full="test_mse_no_skip",
-                    label="test MSE with skips"),
-             Lesson("The skips bypass the code: with every code replaced by the mean code the "
-                    "skip model still reconstructs better than the plain model with its own",
-                    "mse_skips_only", "<", quick="test_mse_no_skip", full="test_mse_no_skip",
-                    label="MSE with the mean code"),
-         ))(measure)
+         lessons=(LOWER_ERROR, BYPASS))(measure)

@@ -17,7 +17,7 @@ from stridelab.experiments.autoencoding import (
     skip_pair,
 )
 from stridelab.experiments.codes import reconstruction_mse
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import losses_figure, rows_figure
 from stridelab.experiments.registry import bounded, register
 from stridelab.torch.loop import predict
@@ -25,14 +25,17 @@ from stridelab.torch.loop import predict
 
 @dataclass
 class DenoiseConfig(ConvAEConfig):
-    noise_std: float = bounded(0.3, ge=0)  # standard deviation σ of the additive Gaussian noise, pixel units
+    # standard deviation σ of the additive Gaussian noise, pixel units
+    noise_std: float = bounded(0.3, ge=0)
     export: bool = True  # also save both denoisers as torch.export programs (.pt2)
 
 
-
-# Words that tell which branch of a claim a note took (the tests look for them).
-DENOISES, NO_DENOISE = "brings that down", "does not improve on it"
-
+DENOISES = Lesson("The denoiser's output is closer to the clean image than its noisy input "
+                  "is", "test_mse", "<", quick="noisy_input_mse", full="noisy_input_mse",
+                  label="output against clean (no skips)")
+SKIPS_HELP = Lesson("With skips, the output is closer to the clean image still",
+                    "test_mse_skip", "<", quick="test_mse", full="test_mse",
+                    label="output against clean (skips)")
 
 
 def measure(config: DenoiseConfig, ctx) -> dict:
@@ -86,7 +89,6 @@ def measure(config: DenoiseConfig, ctx) -> dict:
             "dataset": ds.name, "n_train": len(pair["X_train"]), "n_test": len(X_test)}
 
 
-
 def narrate(metrics: dict, config: DenoiseConfig) -> Notes:
     k = num(config, "knn_k")
     noisy = num(metrics, "noisy_input_mse", ".4f")
@@ -97,12 +99,12 @@ def narrate(metrics: dict, config: DenoiseConfig) -> Notes:
               "(fresh noise for every batch, clean targets) and evaluated on one fixed "
               f"corruption of the test set, whose images lie {noisy} per pixel from the clean "
               "ones.",
-              claim(metrics["test_mse"] < metrics["noisy_input_mse"],
-                    f"The plain denoiser {DENOISES} to **{plain}**,",
-                    f"The plain denoiser {NO_DENOISE} (**{plain}**),"),
-              claim(metrics["test_mse_skip"] < metrics["noisy_input_mse"],
-                    f"the one with skips to **{skip}**",
-                    f"nor does the one with skips (**{skip}**)"),
+              notes.claim("plain_denoises", DENOISES.holds(metrics),
+                          f"The plain denoiser brings that down to **{plain}**,",
+                          f"The plain denoiser does not improve on it (**{plain}**),"),
+              notes.claim("skip_denoises", metrics["test_mse_skip"] < metrics["noisy_input_mse"],
+                          f"the one with skips to **{skip}**",
+                          f"nor does the one with skips (**{skip}**)"),
               f"(PCA's plane, projecting the corrupted images: "
               f"{num(metrics, 'pca2_test_mse', '.4f')}).")
     closer = (metrics["output_to_noisy_mse"] > metrics["test_mse"]
@@ -110,16 +112,18 @@ def narrate(metrics: dict, config: DenoiseConfig) -> Notes:
     notes.add("Compared with the corrupted images they were given, the outputs lie "
               f"{num(metrics, 'output_to_noisy_mse', '.4f')} (no skips) and "
               f"{num(metrics, 'output_to_noisy_mse_skip', '.4f')} (with skips) from them:",
-              claim(closer, "both are closer to the clean image than to their own input, so "
-                            "neither copies it.",
+              notes.claim(
+                  "neither_copies", closer,
+                  "both are closer to the clean image than to their own input, so "
+                    "neither copies it.",
                     "at least one of them stays closer to its noisy input than to the clean "
                     "image, so it partly copies the noise."),
               f"On clean inputs they score {num(metrics, 'clean_input_mse', '.4f')} and "
               f"{num(metrics, 'clean_input_mse_skip', '.4f')}.",
-              claim(metrics["test_mse_skip"] < metrics["test_mse"],
-                    "The skips help here too: the decoder sees the corrupted image's pooled "
-                    "maps and acts as a local denoiser made of its convolutions.",
-                    "The skips did not help the denoising in this run."))
+              notes.claim("skips_help", SKIPS_HELP.holds(metrics),
+                          "The skips help here too: the decoder sees the corrupted image's pooled "
+                          "maps and acts as a local denoiser made of its convolutions.",
+                          "The skips did not help the denoising in this run."))
     notes.add("**Keeping an autoencoder from learning the identity.** A network that can copy "
               "its input reaches zero reconstruction error and learns nothing. Three design "
               "choices prevent it: an *undercomplete* bottleneck (here a code of two numbers "
@@ -130,26 +134,29 @@ def narrate(metrics: dict, config: DenoiseConfig) -> Notes:
               "code, sparse (an L1 penalty on the activations) or contractive (a penalty on "
               "the encoder's Jacobian), for overcomplete codes. Skip connections undo the "
               "first: they hand the decoder the input's feature maps around the bottleneck.",
-              claim(metrics["clean_input_mse_skip"] < metrics["clean_input_mse"],
-                    "On clean inputs the skip denoiser reconstructs better "
-                    f"({num(metrics, 'clean_input_mse_skip', '.4f')} against "
-                    f"{num(metrics, 'clean_input_mse', '.4f')}).",
-                    "On clean inputs the skip denoiser does not reconstruct better "
-                    f"({num(metrics, 'clean_input_mse_skip', '.4f')} against "
-                    f"{num(metrics, 'clean_input_mse', '.4f')})."),
-              claim(metrics["test_mse_skip"] < metrics["noisy_input_mse"],
-                    "Under denoising it still cannot win by copying, and it beats the "
-                    f"identity's {noisy}.",
-                    f"Under denoising it does not beat the identity's {noisy}."))
-    notes.add(claim(metrics["knn_accuracy_skip"] < metrics["knn_accuracy"],
-                    f"The codes of corrupted images separate the digits less with skips: "
-                    f"{k}-NN accuracy {num(metrics, 'knn_accuracy_skip')} against "
-                    f"{num(metrics, 'knn_accuracy')} without.",
-                    f"The codes of corrupted images separate the digits at least as well with "
-                    f"skips: {k}-NN accuracy {num(metrics, 'knn_accuracy_skip')} against "
-                    f"{num(metrics, 'knn_accuracy')} without."))
+              notes.claim(
+                  "skip_better_on_clean",
+                  metrics["clean_input_mse_skip"] < metrics["clean_input_mse"],
+                  "On clean inputs the skip denoiser reconstructs better "
+                  f"({num(metrics, 'clean_input_mse_skip', '.4f')} against "
+                  f"{num(metrics, 'clean_input_mse', '.4f')}).",
+                  "On clean inputs the skip denoiser does not reconstruct better "
+                  f"({num(metrics, 'clean_input_mse_skip', '.4f')} against "
+                  f"{num(metrics, 'clean_input_mse', '.4f')})."),
+              notes.claim(
+                  "skip_beats_identity", metrics["test_mse_skip"] < metrics["noisy_input_mse"],
+                  "Under denoising it still cannot win by copying, and it beats the "
+                  f"identity's {noisy}.",
+                  f"Under denoising it does not beat the identity's {noisy}."))
+    notes.add(notes.claim(
+        "skip_code_loses_digits", metrics["knn_accuracy_skip"] < metrics["knn_accuracy"],
+        f"The codes of corrupted images separate the digits less with skips: "
+        f"{k}-NN accuracy {num(metrics, 'knn_accuracy_skip')} against "
+        f"{num(metrics, 'knn_accuracy')} without.",
+        f"The codes of corrupted images separate the digits at least as well with "
+        f"skips: {k}-NN accuracy {num(metrics, 'knn_accuracy_skip')} against "
+        f"{num(metrics, 'knn_accuracy')} without."))
     return notes
-
 
 
 register("ae-denoise", DenoiseConfig,
@@ -159,11 +166,4 @@ register("ae-denoise", DenoiseConfig,
          quick={"epochs": 4, "n_train": 4000, "n_test": 2000, "export": False},
          smoke={**SMOKE, "export": True},
          needs="mnist", key_metric="test_mse", order=73, narrate=narrate,
-         lessons=(
-             Lesson("The denoiser's output is closer to the clean image than its noisy input "
-                    "is", "test_mse", "<", quick="noisy_input_mse", full="noisy_input_mse",
-                    label="output against clean (no skips)"),
-             Lesson("With skips, the output is closer to the clean image still",
-                    "test_mse_skip", "<", quick="test_mse", full="test_mse",
-                    label="output against clean (skips)"),
-         ))(measure)
+         lessons=(DENOISES, SKIPS_HELP))(measure)

@@ -14,8 +14,9 @@ from stridelab.experiments.autoencoding import (
     single_model_study,
     schedule_text,
     versus_pca,
+    versus_pca_lessons,
 )
-from stridelab.experiments.narrate import Lesson, Notes, num
+from stridelab.experiments.narrate import Notes, num
 from stridelab.experiments.registry import register
 from stridelab.torch.models.autoencoders import MLPAutoencoder
 
@@ -26,6 +27,8 @@ def measure(config: AEConfig, ctx) -> dict:
     return single_model_study(model, config, ctx, label="MLP autoencoder", stem="mnist_ae")
 
 
+LESSONS = versus_pca_lessons("The code of the fully connected autoencoder")
+
 
 def narrate(metrics: dict, config: AEConfig) -> Notes:
     notes = Notes()
@@ -34,10 +37,9 @@ def narrate(metrics: dict, config: AEConfig) -> Notes:
               f"code; {num(metrics, 'n_parameters')} parameters) was trained for "
               f"{num(config, 'epochs')} epochs with Adam ({schedule_text(config)}, batch "
               f"{num(config, 'batch_size')}) on {num(metrics, 'n_train')} images of "
-              f"{metrics['dataset']}.", *versus_pca(metrics, config))
+              f"{metrics['dataset']}.", *versus_pca(notes, metrics, config, LESSONS))
     notes.add(separation_text(metrics, config))
     return notes
-
 
 
 register("ae-linear", AEConfig,
@@ -45,11 +47,4 @@ register("ae-linear", AEConfig,
                      "two-dimensional code, k-NN on it",
          quick={"epochs": 8, "n_train": 4000, "n_test": 2000}, smoke=SMOKE,
          needs="mnist", key_metric="test_mse", order=70, narrate=narrate,
-         lessons=(
-             Lesson("The code of the fully connected autoencoder separates the digits better "
-                    "than PCA's two scores", "knn_accuracy", ">", quick="pca2_knn_accuracy",
-                    full="pca2_knn_accuracy", label="k-NN accuracy on the code"),
-             Lesson("It reconstructs the test images better than PCA with two components",
-                    "test_mse", "<", quick="pca2_test_mse", full="pca2_test_mse",
-                    label="test MSE per pixel"),
-         ))(measure)
+         lessons=LESSONS)(measure)

@@ -30,7 +30,7 @@ from stridelab.experiments.codes import (
     pca_reference,
     reconstruction_mse,
 )
-from stridelab.experiments.narrate import claim, num
+from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.registry import bounded
 from stridelab.experiments.plots import (
     embeddings_figure,
@@ -59,7 +59,8 @@ class AEConfig:
     epochs: int = bounded(20, ge=1)  # passes over the training set
     lr: float = bounded(1e-3, gt=0)  # Adam learning rate
     cosine: bool = False  # anneal the learning rate to 0 along a cosine over the run
-    warmup: float = bounded(0.0, ge=0, lt=1)  # with cosine: fraction of the steps spent rising from lr/25 to lr
+    # with cosine: fraction of the steps spent rising from lr/25 to lr
+    warmup: float = bounded(0.0, ge=0, lt=1)
     batch_size: int = bounded(32, ge=1)  # images per step
     n_train: int = bounded(0, ge=0)  # training images used, the first n of the split (0: all)
     n_test: int = bounded(0, ge=0)  # test images used (0: all)
@@ -81,8 +82,8 @@ class ConvAEConfig(AEConfig):
     relu_bias: float = 1.0  # starting bias of the Linear layers that feed a ReLU
 
 
-
-SMOKE = {"epochs": 1, "n_train": 256, "n_test": 128, "n_embed": 128, "n_show": 4}  # the smoke run of the four image studies
+# the smoke run of the four image studies
+SMOKE = {"epochs": 1, "n_train": 256, "n_test": 128, "n_embed": 128, "n_show": 4}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,12 +172,19 @@ def save_models(ctx, model: torch.nn.Module, example: torch.Tensor, stem: str,
 
 
 # ---------------------------------------------------------------------------------------------
-# narration pieces
+# lessons and narration pieces
 
 
-# Words that tell which branch of a claim a note took (the tests look for them).
-BEATS_PCA, NOT_PCA = "separates the digits better", "separates the digits no better"
-
+def versus_pca_lessons(code: str) -> tuple[Lesson, Lesson]:
+    """The two lessons of one autoencoder against PCA with two components: ``code`` (e.g. "The
+    code of the fully connected autoencoder") separates the digits better than PCA's scores,
+    and the model reconstructs the test images better than PCA's plane."""
+    return (Lesson(f"{code} separates the digits better than PCA's two scores", "knn_accuracy",
+                   ">", quick="pca2_knn_accuracy", full="pca2_knn_accuracy",
+                   label="k-NN accuracy on the code"),
+            Lesson("It reconstructs the test images better than PCA with two components",
+                   "test_mse", "<", quick="pca2_test_mse", full="pca2_test_mse",
+                   label="test MSE per pixel"))
 
 
 def schedule_text(config) -> str:
@@ -193,35 +201,40 @@ def schedule_text(config) -> str:
 def separation_text(metrics: dict, config) -> str:
     """What the code's scatter shows, from the k-NN classifier's recall per digit."""
     best, worst = metrics["best_separated_digit"], metrics["worst_separated_digit"]
+    recall = metrics["knn_recall_by_digit"]
     text = (f"On the code, the {num(config, 'knn_k')}-NN classifier labels "
-            f"{num(metrics, f'knn_recall_by_digit.{best}', '.2f')} of the test images of digit "
-            f"{num(metrics, 'best_separated_digit')} right (its best-separated digit) and "
-            f"{num(metrics, f'knn_recall_by_digit.{worst}', '.2f')} of digit "
-            f"{num(metrics, 'worst_separated_digit')} (its worst)")
-    if metrics.get("most_confused"):
-        text += (f"; the most frequent confusion is digit {num(metrics, 'most_confused.true')} "
-                 f"read as {num(metrics, 'most_confused.predicted')} (a fraction "
-                 f"{num(metrics, 'most_confused.fraction', '.2f')} of them)")
+            f"{fmt(recall[best], '.2f')} of the test images of digit {fmt(best)} right (its "
+            f"best-separated digit) and {fmt(recall[worst], '.2f')} of digit {fmt(worst)} "
+            "(its worst)")
+    confused = metrics.get("most_confused")
+    if confused:
+        text += (f"; the most frequent confusion is digit {num(confused, 'true')} read as "
+                 f"{num(confused, 'predicted')} (a fraction {num(confused, 'fraction', '.2f')} "
+                 "of them)")
     return text + ": digits whose clusters overlap in the plane are the ones it mixes up."
 
 
-def versus_pca(metrics: dict, config) -> list[str]:
-    """The reconstruction and the k-NN accuracy of the code, each against PCA's, both ways."""
+def versus_pca(notes: Notes, metrics: dict, config, lessons: tuple[Lesson, Lesson]) -> list[str]:
+    """The k-NN accuracy of the code and the reconstruction, each against PCA's, both ways:
+    the claims of the two :func:`versus_pca_lessons` (``separates_digits``, ``reconstructs``)."""
+    separates, reconstructs = lessons
     k = num(config, "knn_k")
     mse = (f"test MSE **{num(metrics, 'test_mse', '.4f')}** per pixel against "
            f"{num(metrics, 'pca2_test_mse', '.4f')} for PCA with two components")
     return [
-        claim(metrics["test_mse"] < metrics["pca2_test_mse"],
-              f"It reconstructs the test images better than PCA's best plane: {mse}.",
-              f"It reconstructs the test images no better than PCA's best plane: {mse}."),
-        claim(metrics["knn_accuracy"] > metrics["pca2_knn_accuracy"],
-              f"A {k}-NN classifier on its code reaches **{num(metrics, 'knn_accuracy')}** "
-              f"test accuracy against {num(metrics, 'pca2_knn_accuracy')} on PCA's two scores: "
-              f"the nonlinear encoder {BEATS_PCA} than two linear projections.",
-              f"A {k}-NN classifier on its code reaches **{num(metrics, 'knn_accuracy')}** "
-              f"test accuracy, not above the {num(metrics, 'pca2_knn_accuracy')} of PCA's two "
-              f"scores: in this run the nonlinear encoder {NOT_PCA} than two linear "
-              "projections."),
+        notes.claim("reconstructs", reconstructs.holds(metrics),
+                    f"It reconstructs the test images better than PCA's best plane: {mse}.",
+                    f"It reconstructs the test images no better than PCA's best plane: {mse}."),
+        notes.claim("separates_digits", separates.holds(metrics),
+                    f"A {k}-NN classifier on its code reaches "
+                    f"**{num(metrics, 'knn_accuracy')}** test accuracy against "
+                    f"{num(metrics, 'pca2_knn_accuracy')} on PCA's two scores: the nonlinear "
+                    "encoder separates the digits better than two linear projections.",
+                    f"A {k}-NN classifier on its code reaches "
+                    f"**{num(metrics, 'knn_accuracy')}** test accuracy, not above the "
+                    f"{num(metrics, 'pca2_knn_accuracy')} of PCA's two scores: in this run the "
+                    "nonlinear encoder separates the digits no better than two linear "
+                    "projections."),
     ]
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from stridelab.errors import ConfigError
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import (
     confusion_counts,
     confusion_figure,
@@ -63,10 +63,12 @@ def _augmentation_figure(X: torch.Tensor, pipeline: ImagePipeline, classes, y, t
 @dataclass
 class CifarConfig:
     preset: Literal["auto", "cpu", "gpu"] = "auto"  # auto: gpu on CUDA, else cpu; fills None fields
-    width: int | None = bounded(None, ge=1)  # channels of the first layer (w, 2w, 4w, 8w); cpu 16, gpu 64
+    # channels of the first layer (w, 2w, 4w, 8w); cpu 16, gpu 64
+    width: int | None = bounded(None, ge=1)
     epochs: int | None = bounded(None, ge=1)  # passes over the training set; cpu 8, gpu 30
     batch_size: int | None = bounded(None, ge=1)  # images per step per process; cpu 256, gpu 512
-    lr: float | None = bounded(None, gt=0)  # peak SGD learning rate (linear warm-up and decay); cpu 0.2, gpu 0.4
+    # peak SGD learning rate (linear warm-up and decay); cpu 0.2, gpu 0.4
+    lr: float | None = bounded(None, gt=0)
     momentum: float = bounded(0.9, ge=0, le=1)  # Nesterov momentum
     weight_decay: float = bounded(5e-4, ge=0)  # L2 penalty coefficient (on the mean loss)
     label_smoothing: float = 0.2  # probability mass spread over the other classes
@@ -210,27 +212,28 @@ def narrate(metrics: dict, config: CifarConfig) -> Notes:
         f"parameters, {num(m, 'macs_per_image')} multiply-adds per image) trained for "
         f"{num(m, 'epochs')} epoch(s) on {num(m, 'n_train')} {m['dataset']} images reaches "
         f"**{num(m, 'test_accuracy', '.4f')}** test accuracy on {num(m, 'n_test')} test images"
-        + claim(m["tta"], " (mean logits of each image and its mirror image; "
-                          f"{num(m, 'test_accuracy_last_epoch', '.4f')} without)", "")
+        + notes.claim(
+            "flip_averaged", m["tta"], " (mean logits of each image and its mirror image; "
+                f"{num(m, 'test_accuracy_last_epoch', '.4f')} without)", "")
         + f", on {m['device']}, in {num(m, 'train_time_s', '.0f')} s of training "
         f"({num(m, 'epoch_time_s', '.1f')} s per epoch; {num(m, 'total_time_s', '.0f')} s for "
         "the whole run).",
-        claim(m["preset"] != "cpu", "",
-              claim(m["total_time_s"] <= config.time_budget_s,
-                    f"The run stayed within the cpu preset's budget of "
-                    f"{num(config, 'time_budget_s', '.0f')} s.",
-                    f"The run took longer than the cpu preset's budget of "
-                    f"{num(config, 'time_budget_s', '.0f')} s.")))
+        notes.claim("gpu_preset", m["preset"] != "cpu", "",
+                    notes.claim("within_budget", m["total_time_s"] <= config.time_budget_s,
+                                f"The run stayed within the cpu preset's budget of "
+                                f"{num(config, 'time_budget_s', '.0f')} s.",
+                                f"The run took longer than the cpu preset's budget of "
+                                f"{num(config, 'time_budget_s', '.0f')} s.")))
     if m.get("most_confused"):
         top = m["most_confused"][0]
         notes.add(f"The most frequent confusion is a true {top['true']} predicted as "
-                  f"{top['predicted']} ({num(m, 'most_confused.0.count')} times).")
-    crop = claim(config.padding > 0,
-                 f"a random crop of the image reflect-padded by {num(config, 'padding')} "
-                 f"pixels, i.e. a shift of up to {num(config, 'padding')} pixels each way,",
-                 "no crop")
-    flip = claim(config.flip, " and a horizontal flip with probability one half",
-                 " and no flips")
+                  f"{top['predicted']} ({num(top, 'count')} times).")
+    crop = notes.claim("cropped", config.padding > 0,
+                       f"a random crop of the image reflect-padded by {num(config, 'padding')} "
+                       f"pixels, i.e. a shift of up to {num(config, 'padding')} pixels each way,",
+                       "no crop")
+    flip = notes.claim("flipped", config.flip, " and a horizontal flip with probability one half",
+                       " and no flips")
     notes.add(
         f"Each training batch is augmented on the device ({crop}{flip}) after per-channel "
         f"normalisation with the training set's mean and standard deviation. The learning "
@@ -238,9 +241,9 @@ def narrate(metrics: dict, config: CifarConfig) -> Notes:
         f"{num(m, 'lr', 'g')}, then falls linearly to zero, with Nesterov SGD (momentum "
         f"{num(config, 'momentum', 'g')}), weight decay {num(config, 'weight_decay', 'g')} and "
         f"label smoothing {num(config, 'label_smoothing', 'g')};",
-        claim(m["device"] == "cuda",
-              "the forward pass ran in bf16 autocast with channels_last tensors.",
-              "on the CPU it ran in float32 with channels_last tensors."))
+        notes.claim("ran_on_cuda", m["device"] == "cuda",
+                    "the forward pass ran in bf16 autocast with channels_last tensors.",
+                    "on the CPU it ran in float32 with channels_last tensors."))
     return notes
 
 

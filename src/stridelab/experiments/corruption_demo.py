@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.registry import bounded, register
 
 
@@ -21,17 +21,11 @@ class CorruptionConfig:
     noise_std: float = bounded(0.1, ge=0)  # standard deviation σ of the corruption, data units
     x_low: float = -1.0  # smallest x of the clean samples
     x_high: float = bounded(1.0, gt="x_low")  # largest x of the clean samples
-    n_arrows: int = bounded(60, ge=1)  # corrupted points drawn with an arrow back to their clean point
-
-
-
-# Words that tell which branch of a claim a note took (the tests look for them).
-OFF_CURVE, ON_CURVE = "off the curve", "hardly moves them"
-
+    # corrupted points drawn with an arrow back to their clean point
+    n_arrows: int = bounded(60, ge=1)
 
 
 CORRUPTION_FORMULA = r"$C(\tilde{x}\mid x)=\mathcal{N}(\tilde{x};\,x,\,\sigma^{2}I)$"
-
 
 
 def parabola_samples(n_points: int, x_low: float, x_high: float,
@@ -49,7 +43,6 @@ def distance_to_parabola(P: np.ndarray, x_low: float, x_high: float,
     curve = np.column_stack([t, t ** 2])  # (G, 2)
     d2 = ((P[:, None, :] - curve[None, :, :]) ** 2).sum(-1)  # (N, G)
     return np.sqrt(d2.min(axis=1))
-
 
 
 def measure(config: CorruptionConfig, ctx) -> dict:
@@ -106,29 +99,28 @@ def measure(config: CorruptionConfig, ctx) -> dict:
             "mean_squared_displacement": float(np.mean(np.sum((X_tilde - X) ** 2, axis=1)))}
 
 
-
 def narrate(metrics: dict, config: CorruptionConfig) -> Notes:
     sigma = num(config, "noise_std", "g")
-    return Notes().add(
+    notes = Notes()
+    return notes.add(
         f"**Corruption process.** {num(config, 'n_points')} clean points x = (x₁, x₁²) with x₁ "
         f"uniform on [{num(config, 'x_low', 'g')}, {num(config, 'x_high', 'g')}] are corrupted "
         f"by C(x̃ | x) = N(x̃; x, σ² I), that is x̃ = x + ε with ε ~ N(0, σ² I) and σ = {sigma}. "
-        f"The measured standard deviation of x̃ − x is "
+        "The measured standard deviation of x̃ − x is "
         f"{num(metrics, 'measured_noise_std', '.4f')} (σ = {sigma}), and the mean squared "
         f"displacement per point {num(metrics, 'mean_squared_displacement', '.4f')}, the sum "
         "of the two coordinates' variances.",
-        claim(metrics["mean_distance_corrupted"] > metrics["mean_distance_clean"],
-              f"The clean points lie on the curve (mean distance "
-              f"{num(metrics, 'mean_distance_clean', '.2g')}); the corrupted ones lie on "
-              f"average {num(metrics, 'mean_distance_corrupted', '.4f')} {OFF_CURVE}. A "
-              "denoising "
-              "autoencoder is trained to map x̃ back to x, so it has to learn where the data "
-              "lie (the curve), not the identity.",
-              f"The corrupted points lie no further from the curve on average "
-              f"({num(metrics, 'mean_distance_corrupted', '.4f')}) than the clean ones "
-              f"({num(metrics, 'mean_distance_clean', '.2g')}): at this σ the corruption "
-              f"{ON_CURVE}."))
-
+        notes.claim(
+            "off_curve", metrics["mean_distance_corrupted"] > metrics["mean_distance_clean"],
+            f"The clean points lie on the curve (mean distance "
+            f"{num(metrics, 'mean_distance_clean', '.2g')}); the corrupted ones lie on "
+            f"average {num(metrics, 'mean_distance_corrupted', '.4f')} off the curve. A "
+            "denoising autoencoder is trained to map x̃ back to x, so it has to learn where the "
+            "data lie (the curve), not the identity.",
+            f"The corrupted points lie no further from the curve on average "
+            f"({num(metrics, 'mean_distance_corrupted', '.4f')}) than the clean ones "
+            f"({num(metrics, 'mean_distance_clean', '.2g')}): at this σ the corruption "
+            "hardly moves them."))
 
 
 register("corruption-demo", CorruptionConfig,

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from stridelab.errors import ConfigError
-from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
+from stridelab.experiments.narrate import Lesson, Notes, compare, fmt, num
 from stridelab.experiments.plots import integer_ticks, subsample, take, to_float
 from stridelab.experiments.registry import bounded, register
 
@@ -363,15 +363,16 @@ def _by_depth(m: dict, act: str, depths: list[int]) -> str:
     return ", ".join(f"{num(m, f'{act}_{d}_test_accuracy', '.4f')}" for d in depths)
 
 
-def _variant_sentence(m: dict, variant: str, base: str, name: str, base_name: str) -> str:
+def _variant_sentence(notes: Notes, m: dict, variant: str, base: str, name: str,
+                      base_name: str) -> str:
+    """The variant against its base network; the claim is named ``{variant}_helps``."""
     key = variant.replace("-", "_")
     better = m[f"{key}_test_accuracy"] > m[f"{base}_test_accuracy"]
+    ratio = num(m, f"{key}_grad_ratio", ".3g")
     return (compare(m, f"{key}_test_accuracy", f"{base}_test_accuracy",
                     names=(name, base_name), spec=".4f")
-            + claim(better, f" (first/output gradient {num(m, f'{key}_grad_ratio', '.3g')}): "
-                            "it helps.",
-                    f" (first/output gradient {num(m, f'{key}_grad_ratio', '.3g')}): "
-                    "no help at this budget."))
+            + notes.claim(f"{key}_helps", better, f" (first/output gradient {ratio}): it helps.",
+                          f" (first/output gradient {ratio}): no help at this budget."))
 
 
 def narrate(metrics: dict, config: DepthConfig) -> Notes:
@@ -396,16 +397,18 @@ def narrate(metrics: dict, config: DepthConfig) -> Notes:
         f"With {num(m, 'deepest')} hidden layers "
         + compare(m, "relu_deepest_test_accuracy", "sigmoid_deepest_test_accuracy",
                   names=("ReLU", "sigmoid"), spec=".4f") + ":",
-        claim(relu_wins, "ReLU keeps learning as the network deepens",
-              "at this budget ReLU does not beat sigmoid"),
-        claim(sigmoid_stuck,
-              f"while sigmoid stays at chance level ({num(m, 'chance_accuracy', '.2f')}).",
-              f"and sigmoid is above chance level ({num(m, 'chance_accuracy', '.2f')})."),
+        notes.claim("relu_wins", relu_wins, "ReLU keeps learning as the network deepens",
+                    "at this budget ReLU does not beat sigmoid"),
+        notes.claim("sigmoid_at_chance", sigmoid_stuck,
+                    f"while sigmoid stays at chance level ({num(m, 'chance_accuracy', '.2f')}).",
+                    f"and sigmoid is above chance level ({num(m, 'chance_accuracy', '.2f')})."),
         "Sigmoid with " + num(m, "shallowest") + " hidden layer(s) reached "
         + num(m, "sigmoid_shallowest_test_accuracy", ".4f") + "; "
-        + claim(m["sigmoid_deepest_test_accuracy"] < m["sigmoid_shallowest_test_accuracy"],
-                "depth made the sigmoid network worse, not better.",
-                "depth did not hurt the sigmoid network here."))
+        + notes.claim(
+            "depth_hurts_sigmoid",
+            m["sigmoid_deepest_test_accuracy"] < m["sigmoid_shallowest_test_accuracy"],
+            "depth made the sigmoid network worse, not better.",
+            "depth did not hurt the sigmoid network here."))
     vanishing = m["sigmoid_deepest_grad_ratio"] < m["relu_deepest_grad_ratio"]
     slopes = ", ".join(f"{s:.3f}" for s in m["sigmoid_deepest_slopes_init"])
     active = ", ".join(f"{a:.0%}" for a in m["relu_deepest_active_fraction_init"])
@@ -418,47 +421,49 @@ def narrate(metrics: dict, config: DepthConfig) -> Notes:
         f"In the first epoch the first hidden layer's weight gradient is "
         f"{num(m, 'sigmoid_deepest_grad_ratio', '.3g')} times the output layer's with sigmoid "
         f"and {num(m, 'relu_deepest_grad_ratio', '.3g')} times with ReLU:",
-        claim(vanishing,
-              "the sigmoid network passes a smaller share of the error back to its first "
-              "layer: the vanishing gradient.",
-              "the sigmoid network's first layer gets no smaller share than ReLU's here, so "
-              "the vanishing gradient does not explain this run."))
+        notes.claim("vanishing_gradient", vanishing,
+                    "the sigmoid network passes a smaller share of the error back to its first "
+                    "layer: the vanishing gradient.",
+                    "the sigmoid network's first layer gets no smaller share than ReLU's here, so "
+                    "the vanishing gradient does not explain this run."))
     variants = [v for v in config.variants if f"{v.replace('-', '_')}_test_accuracy" in m]
     sentences = []
     sig, relu = f"sigmoid_{deep}", f"relu_{deep}"
     if "batchnorm" in variants:
-        sentences.append(_variant_sentence(m, "batchnorm", sig, "sigmoid + BatchNorm",
+        sentences.append(_variant_sentence(notes, m, "batchnorm", sig, "sigmoid + BatchNorm",
                                            "plain sigmoid"))
     if "adam" in variants:
-        sentences.append(_variant_sentence(m, "adam", sig, f"sigmoid + Adam (lr "
+        sentences.append(_variant_sentence(notes, m, "adam", sig, f"sigmoid + Adam (lr "
                                            f"{num(config, 'adam_lr')})", "plain sigmoid"))
     if "he" in variants:
         sentences.append(
-            _variant_sentence(m, "he", relu, "ReLU with He initialisation", "Glorot")
-            + " " + claim(m["he_first_grad"] > m[f"{relu}_first_grad"],
-                          f"He's larger weights (variance two over fan-in) give the first "
-                          f"layer a larger gradient ({num(m, 'he_first_grad', '.3g')} "
-                          f"against {num(m, f'{relu}_first_grad', '.3g')}).",
-                          f"He's larger weights did not give the first layer a larger "
-                          f"gradient ({num(m, 'he_first_grad', '.3g')} against "
-                          f"{num(m, f'{relu}_first_grad', '.3g')})."))
+            _variant_sentence(notes, m, "he", relu, "ReLU with He initialisation", "Glorot")
+            + " " + notes.claim(
+                "he_larger_first_gradient", m["he_first_grad"] > m[f"{relu}_first_grad"],
+                f"He's larger weights (variance two over fan-in) give the first "
+                f"layer a larger gradient ({num(m, 'he_first_grad', '.3g')} "
+                f"against {num(m, f'{relu}_first_grad', '.3g')}).",
+                f"He's larger weights did not give the first layer a larger "
+                f"gradient ({num(m, 'he_first_grad', '.3g')} against "
+                f"{num(m, f'{relu}_first_grad', '.3g')})."))
     if "torch-init" in variants:
         sentences.append(
-            _variant_sentence(m, "torch-init", relu, "ReLU with PyTorch's default "
+            _variant_sentence(notes, m, "torch-init", relu, "ReLU with PyTorch's default "
                               "initialisation", "Glorot")
-            + " " + claim(m["torch_init_test_accuracy"] < m[f"{relu}_test_accuracy"],
-                          "PyTorch's smaller default weights are why this study builds the "
-                          "network with Keras' initialisation to match the notebook.",
-                          "The initialisation made no loss here."))
+            + " " + notes.claim(
+                "torch_init_loses", m["torch_init_test_accuracy"] < m[f"{relu}_test_accuracy"],
+                "PyTorch's smaller default weights are why this study builds the "
+                "network with Keras' initialisation to match the notebook.",
+                "The initialisation made no loss here."))
     if sentences:
         notes.add(f"**Variants with {num(m, 'deepest')} hidden layers.**", *sentences)
     ref = m["notebook_reference"]
     pairs = [(act, d) for act in ("sigmoid", "relu") for d in depths
              if d <= len(ref["test_accuracy"][act])]
     listed = "; ".join(f"{act} {d}: {num(m, f'{act}_{d}_test_accuracy', '.4f')} against "
-                       f"{num(ref, f'test_accuracy.{act}.{d - 1}', '.4f')}" for act, d in pairs)
-    notes.add(claim(
-        m["comparable_to_notebook"],
+                       f"{fmt(ref['test_accuracy'][act][d - 1], '.4f')}" for act, d in pairs)
+    notes.add(notes.claim(
+        "comparable_to_notebook", m["comparable_to_notebook"],
         f"**Against the notebook** (same data and setup): {listed}.",
         f"**The notebook** trained {num(ref, 'n_train')} images for {num(ref, 'epochs')} "
         "epochs; this run is not that setup, so its printed accuracies (dashed in the "

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from stridelab.errors import ConfigError, DataNotFound
-from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
+from stridelab.experiments.narrate import Lesson, Notes, compare, num
 from stridelab.experiments.plots import integer_ticks
 from stridelab.experiments.registry import bounded, register
 from stridelab.torch import schedules
@@ -52,7 +52,8 @@ class SeparableConfig:
     width: int = 32  # channels of the stem of the comparison network (then 2w, 4w, 4w)
     epochs: int = bounded(8, ge=1)  # passes over the training set, per network
     batch_size: int = bounded(128, ge=1)  # images per step
-    lr: float = bounded(0.1, gt=0)  # peak SGD learning rate (linear warm-up over a quarter, then decay)
+    # peak SGD learning rate (linear warm-up over a quarter, then decay)
+    lr: float = bounded(0.1, gt=0)
     n_train: int = bounded(0, ge=0)  # training images used (0: all)
     n_test: int = bounded(0, ge=0)  # test images used (0: all)
 
@@ -411,36 +412,38 @@ def measure(config: SeparableConfig, ctx) -> dict:
 def narrate(metrics: dict, config: SeparableConfig) -> Notes:
     """Counts against the formula, time against the multiply-adds, and the two networks."""
     m = metrics
-    r = "reference_layer"
+    r = m["reference_layer"]
+    smallest_F, largest_F = m["ratio_smallest_F"], m["ratio_largest_F"]
     notes = Notes()
     exact = abs(m["param_ratio"] - m["formula_ratio"]) < 1e-12
     notes.add(
-        f"A standard {num(m, r + '.K')}×{num(m, r + '.K')} convolution from C = "
-        f"{num(m, r + '.C')} to F = {num(m, r + '.F')} channels holds C·F·K² = "
-        f"{num(m, r + '.standard_params')} weights; the depthwise-separable one holds "
-        f"C·K² + C·F = {num(m, r + '.separable_params')}, a ratio of "
+        f"A standard {num(r, 'K')}×{num(r, 'K')} convolution from C = {num(r, 'C')} to "
+        f"F = {num(r, 'F')} channels holds C·F·K² = {num(r, 'standard_params')} weights; the "
+        f"depthwise-separable one holds C·K² + C·F = {num(r, 'separable_params')}, a ratio of "
         f"**{num(m, 'param_ratio', '.4f')}**"
-        + claim(exact, f", exactly the formula (K² + F)/(F·K²) = {num(m, 'formula_ratio', '.4f')}.",
-                f", not the formula's (K² + F)/(F·K²) = {num(m, 'formula_ratio', '.4f')}.")
-        + f" The multiply-adds on an input of {num(m, r + '.H')}×{num(m, r + '.W')}, counted with "
-        f"forward hooks, are {num(m, r + '.standard_macs')} against "
-        f"{num(m, r + '.separable_macs')}, a ratio of {num(m, 'mac_ratio', '.4f')}.",
+        + notes.claim(
+            "params_exactly_formula", exact,
+            f", exactly the formula (K² + F)/(F·K²) = {num(m, 'formula_ratio', '.4f')}.",
+            f", not the formula's (K² + F)/(F·K²) = {num(m, 'formula_ratio', '.4f')}.")
+        + f" The multiply-adds on an input of {num(r, 'H')}×{num(r, 'W')}, counted with "
+        f"forward hooks, are {num(r, 'standard_macs')} against {num(r, 'separable_macs')}, a "
+        f"ratio of {num(m, 'mac_ratio', '.4f')}.",
         f"Over all {num(m, 'n_layer_shapes')} layer shapes the measured counts",
-        claim(m["counts_match_formula"], "equal the formulas exactly.",
-              "**differ** from the formulas (see the log)."),
-        claim(m["ratio_largest_F"]["param_ratio"] < m["ratio_smallest_F"]["param_ratio"],
-              f"As F grows the ratio falls, from {num(m, 'ratio_smallest_F.param_ratio', '.4f')} "
-              f"at F = {num(m, 'ratio_smallest_F.F')} to "
-              f"{num(m, 'ratio_largest_F.param_ratio', '.4f')} at F = "
-              f"{num(m, 'ratio_largest_F.F')}, towards its floor, the reciprocal of K²: the "
-              "saving is at most K²-fold.",
-              "The ratio does not fall as F grows here."))
+        notes.claim(
+            "counts_match_formula", m["counts_match_formula"], "equal the formulas exactly.",
+            "**differ** from the formulas (see the log)."),
+        notes.claim("ratio_falls_with_F", largest_F["param_ratio"] < smallest_F["param_ratio"],
+                    f"As F grows the ratio falls, from {num(smallest_F, 'param_ratio', '.4f')} at "
+                    f"F = {num(smallest_F, 'F')} to {num(largest_F, 'param_ratio', '.4f')} at "
+                    f"F = {num(largest_F, 'F')}, towards its floor, the reciprocal of K²: the "
+                    "saving is at most K²-fold.",
+                    "The ratio does not fall as F grows here."))
     small, large = m["timing_smallest"], m["timing_largest"]
     one = small["C"] == large["C"]
-    speedup = claim(one, f"{num(m, 'min_speedup', '.3g')}×",
-                    f"{num(m, 'min_speedup', '.3g')}× to {num(m, 'max_speedup', '.3g')}×")
-    promise = claim(one, f"{num(m, 'min_mac_speedup', '.1f')}×",
-                    f"{num(m, 'min_mac_speedup', '.1f')}× to {num(m, 'max_mac_speedup', '.1f')}×")
+    speedup = f"{num(m, 'min_speedup', '.3g')}×" + (
+        "" if one else f" to {num(m, 'max_speedup', '.3g')}×")
+    promise = f"{num(m, 'min_mac_speedup', '.1f')}×" + (
+        "" if one else f" to {num(m, 'max_mac_speedup', '.1f')}×")
     at = [f"at C = {num(t, 'C')} on {t['device']}: forward "
           f"{num(t, 'standard_forward_ms', '.2f')} → {num(t, 'separable_forward_ms', '.2f')} ms"
           for t in ((small,) if one else (small, large))]
@@ -450,14 +453,14 @@ def narrate(metrics: dict, config: SeparableConfig) -> Notes:
         f"{num(small, 'K')} layers with C = F): the forward + backward speed-up of the "
         f"separable layer is {speedup} where the multiply-adds promise {promise} "
         f"({'; '.join(at)}).",
-        claim(m["time_behind_macs"],
-              "So the time falls by less than the multiply-adds do. A depthwise convolution "
-              "does only K² multiply-adds for each input value it reads, against K²·F for a "
-              "standard one: far less arithmetic per value moved through memory, which a "
-              "count of multiply-adds does not see.",
-              "So at some size the time falls at least as much as the multiply-adds do."),
-        "" if one else claim(
-            small["saving_kept"] < large["saving_kept"],
+        notes.claim("time_behind_macs", m["time_behind_macs"],
+                    "So the time falls by less than the multiply-adds do. A depthwise convolution "
+                    "does only K² multiply-adds for each input value it reads, against K²·F for a "
+                    "standard one: far less arithmetic per value moved through memory, which a "
+                    "count of multiply-adds does not see.",
+                    "So at some size the time falls at least as much as the multiply-adds do."),
+        "" if one else notes.claim(
+            "larger_keeps_more", small["saving_kept"] < large["saving_kept"],
             f"The larger layer keeps more of the saving: {num(small, 'saving_kept', '.0%')} of "
             f"it at C = {num(small, 'C')}, {num(large, 'saving_kept', '.0%')} at C = "
             f"{num(large, 'C')}.",
@@ -468,8 +471,8 @@ def narrate(metrics: dict, config: SeparableConfig) -> Notes:
     notes.add(
         f"**One network, either convolution** ({channels} channels, a standard first layer), "
         f"{num(config, 'epochs')} epoch(s) on {m['dataset']}"
-        + claim(bool(m["dataset_fallback"]),
-                ", because CIFAR-10 is not on this machine (see `stridelab data list`)", "")
+        + notes.claim("cifar_absent", bool(m["dataset_fallback"]),
+                      ", because CIFAR-10 is not on this machine (see `stridelab data list`)", "")
         + ": "
         + compare(m, "separable_test_accuracy", "standard_test_accuracy",
                   names=("the separable network's test accuracy", "the standard one's"),

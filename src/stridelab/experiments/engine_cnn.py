@@ -23,7 +23,7 @@ import numpy as np
 from stridelab.core import Adam, Tensor, cross_entropy, nn, no_grad
 from stridelab.errors import TrainingDiverged
 from stridelab.experiments.artifacts import write_bytes_atomic
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import (
     confusion_counts,
     confusion_figure,
@@ -48,7 +48,8 @@ class EngineCNNConfig:
     conv1_filters: int = 6  # 5x5 filters of the first convolution ("same" padding)
     conv2_filters: int = 16  # 5x5 filters of the second convolution (no padding)
     hidden: int = 120  # units of the hidden dense layer
-    dropout: float = bounded(0.25, ge=0, lt=1)  # dropout probability on the hidden layer while training
+    # dropout probability on the hidden layer while training
+    dropout: float = bounded(0.25, ge=0, lt=1)
     shift: int = 1  # training digits move by up to this many pixels each way (0: no shifts)
     n_train: int = bounded(0, ge=0)  # training images used (0: the whole split)
     n_test: int = bounded(0, ge=0)  # test images used (0: the whole split)
@@ -224,7 +225,8 @@ def measure(config: EngineCNNConfig, ctx) -> dict:
     cm = confusion_counts(y_test, y_pred, len(ds.classes))
     curves = learning_curves_figure(history, f"LeNet-style CNN trained by the NumPy engine on "
                                              f"{ds.name} (final test accuracy {test_acc:.4f})")
-    ctx.savefig(integer_ticks(curves), "learning_curves", caption="Loss and accuracy per epoch, train and test")
+    ctx.savefig(integer_ticks(curves), "learning_curves",
+                caption="Loss and accuracy per epoch, train and test")
     ctx.savefig(filters_figure(model[0].weight.data,
                                f"First-layer 5x5 filters after {config.epochs} epochs"),
                 "first_layer_filters",
@@ -272,20 +274,23 @@ def narrate(metrics: dict, config: EngineCNNConfig) -> Notes:
         f"{num(m, 'epochs')} epoch(s) of Adam on {num(m, 'n_train')} digits, at "
         f"{num(m, 'epoch_time_s', '.1f')} s per epoch (median; "
         f"{num(m, 'train_time_s', '.1f')} s of training).",
-        claim(m["best_test_accuracy"] > m["test_accuracy"],
-              f"Its best epoch was epoch {num(m, 'best_epoch')}, at "
-              f"{num(m, 'best_test_accuracy', '.4f')}.",
-              "No earlier epoch scored higher on the test digits."),
+        notes.claim("earlier_epoch_better", m["best_test_accuracy"] > m["test_accuracy"],
+                    f"Its best epoch was epoch {num(m, 'best_epoch')}, at "
+                    f"{num(m, 'best_test_accuracy', '.4f')}.",
+                    "No earlier epoch scored higher on the test digits."),
         f"Training accuracy in the last epoch is {num(m, 'train_accuracy', '.4f')}, measured "
         "while training: "
-        + claim(config.shift > 0, f"on digits shifted by up to {num(config, 'shift')} pixel(s)",
-                "on unshifted digits")
-        + claim(config.dropout > 0, f" with dropout {num(config, 'dropout', 'g')}.",
-                " without dropout."))
+        + notes.claim(
+            "shifted", config.shift > 0,
+            f"on digits shifted by up to {num(config, 'shift')} pixel(s)",
+            "on unshifted digits")
+        + notes.claim(
+            "dropout", config.dropout > 0, f" with dropout {num(config, 'dropout', 'g')}.",
+            " without dropout."))
     if m["most_confused"]:
-        notes.add(
-            f"The most frequent confusion is a true {m['most_confused'][0]['true']} read as "
-            f"{m['most_confused'][0]['predicted']} ({num(m, 'most_confused.0.count')} times).")
+        top = m["most_confused"][0]
+        notes.add(f"The most frequent confusion is a true {top['true']} read as "
+                  f"{top['predicted']} ({num(top, 'count')} times).")
     notes.add(
         "Every gradient came from the engine's own backward passes: convolution weights from "
         "the input correlated with dZ, inputs from dZ fully convolved with the flipped kernel.")

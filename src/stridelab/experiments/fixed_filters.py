@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from stridelab.errors import ConfigError
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import FIG_WIDTH
 from stridelab.experiments.registry import bounded, register
 from stridelab.torch.models.filters import (
@@ -162,7 +162,6 @@ def _magnitude_figure(outputs: dict[str, np.ndarray]):
     return fig
 
 
-
 def measure(config: FixedFiltersConfig, ctx) -> dict:
     """The fixed Sobel layer on probe images and photos, against the engine and scipy."""
     from stridelab.data.images import load_image
@@ -225,7 +224,6 @@ def measure(config: FixedFiltersConfig, ctx) -> dict:
             "device": ctx.device}
 
 
-
 def narrate(metrics: dict, config: FixedFiltersConfig) -> Notes:
     """What each filter responds to (from the probes), per photo, and the agreement checks."""
     m = metrics
@@ -233,58 +231,56 @@ def narrate(metrics: dict, config: FixedFiltersConfig) -> Notes:
     notes = Notes()
     v0, v1 = p["vertical_step"]["max_abs"]
     h0, h1 = p["horizontal_step"]["max_abs"]
+    flat = p["flat"]["max_abs"]
+    kh, kw = m["kernel_shape"]
     notes.add(
         f"**What the Sobel filters detect**, measured on {num(config, 'probe_size')}-pixel "
         f"probe images: on a vertical black-to-white step the largest |output| of W0 is "
-        f"{num(m, 'probes.vertical_step.max_abs.0', '.3g')} and of W1 "
-        f"{num(m, 'probes.vertical_step.max_abs.1', '.3g')}; on a horizontal step W0 gives "
-        f"{num(m, 'probes.horizontal_step.max_abs.0', '.3g')} and W1 "
-        f"{num(m, 'probes.horizontal_step.max_abs.1', '.3g')}.",
-        claim(v0 > v1 and h1 > h0,
-              "W0 subtracts the column left of a pixel from the column right of it (a "
-              "horizontal derivative d/dx, smoothed along the column), so it responds to "
-              "vertical edges, positive where the image gets brighter to the right; W1 is its "
-              "transpose, d/dy, and responds to horizontal edges.",
-              "The probes do not separate the two directions: each filter responds to both "
-              "steps."),
-        claim(max(p["flat"]["max_abs"]) == 0.0,
-              f"On the flat grey image both give {num(m, 'probes.flat.max_abs.0', 'g')}: each "
-              f"filter's weights sum to {num(m, 'weight_sums.0', 'g')}, so a region without "
-              "change gives nothing.",
-              f"On the flat grey image they give {num(m, 'probes.flat.max_abs.0', '.3g')} and "
-              f"{num(m, 'probes.flat.max_abs.1', '.3g')}, not zero."),
+        f"{fmt(v0, '.3g')} and of W1 {fmt(v1, '.3g')}; on a horizontal step W0 gives "
+        f"{fmt(h0, '.3g')} and W1 {fmt(h1, '.3g')}.",
+        notes.claim(
+            "separates_directions", v0 > v1 and h1 > h0,
+            "W0 subtracts the column left of a pixel from the column right of it (a "
+            "horizontal derivative d/dx, smoothed along the column), so it responds to "
+            "vertical edges, positive where the image gets brighter to the right; W1 is its "
+            "transpose, d/dy, and responds to horizontal edges.",
+            "The probes do not separate the two directions: each filter responds to both "
+            "steps."),
+        notes.claim("flat_gives_zero", max(flat) == 0.0,
+                    f"On the flat grey image both give {fmt(flat[0], 'g')}: each filter's weights "
+                    f"sum to {fmt(m['weight_sums'][0], 'g')}, so a region without change gives "
+                    "nothing.",
+                    f"On the flat grey image they give {fmt(flat[0], '.3g')} and "
+                    f"{fmt(flat[1], '.3g')}, not zero."),
         f"The strongest response to a step from black to white is "
-        f"{num(m, 'probes.vertical_step.max.0', '.3g')}; with valid padding a "
-        f"{num(m, 'kernel_shape.0')}×{num(m, 'kernel_shape.1')} kernel makes each output "
+        f"{fmt(p['vertical_step']['max'][0], '.3g')}; with valid padding a "
+        f"{fmt(kh)}×{fmt(kw)} kernel makes each output "
         f"{num(m, 'valid_shrink')} pixels shorter and narrower than its input.")
     lines = []
-    for label in m["images"]:
-        key = f"images.{label}"
-        r = m["images"][label]
+    for label, r in m["images"].items():
+        lo, hi, mean_abs, edges = r["min"], r["max"], r["mean_abs"], r["edge_fraction"]
         lines.append(
             f"*{label}* ({r['input_shape'][0]}×{r['input_shape'][1]} → "
             f"{r['output_shape'][1]}×{r['output_shape'][2]} per filter): W0 ranges "
-            f"{num(m, key + '.min.0', '.2f')} … {num(m, key + '.max.0', '.2f')} (mean |out| "
-            f"{num(m, key + '.mean_abs.0', '.4f')}, {num(m, key + '.edge_fraction.0', '.1%')} "
-            f"of pixels above {num(config, 'edge_threshold', 'g')}), W1 "
-            f"{num(m, key + '.min.1', '.2f')} … {num(m, key + '.max.1', '.2f')} (mean |out| "
-            f"{num(m, key + '.mean_abs.1', '.4f')}, {num(m, key + '.edge_fraction.1', '.1%')})")
+            f"{fmt(lo[0], '.2f')} … {fmt(hi[0], '.2f')} (mean |out| {fmt(mean_abs[0], '.4f')}, "
+            f"{fmt(edges[0], '.1%')} of pixels above {num(config, 'edge_threshold', 'g')}), W1 "
+            f"{fmt(lo[1], '.2f')} … {fmt(hi[1], '.2f')} (mean |out| {fmt(mean_abs[1], '.4f')}, "
+            f"{fmt(edges[1], '.1%')})")
     notes.add("**On the photos:** " + "; ".join(lines) + ".")
     within = m["max_abs_diff"] <= m["float32_error_bound"]
     notes.add(
         f"`torch.nn.Conv2d` (float32, on {m['device']}) against the NumPy engine "
         f"(`core.functional.conv2d`, float64): max |Δ| **{num(m, 'max_abs_diff_engine', '.2e')}**"
         f"; against `scipy.signal.correlate2d`: {num(m, 'max_abs_diff_scipy', '.2e')}.",
-        claim(within,
-              f"Both are within the float32 rounding bound of "
-              f"{num(m, 'float32_error_bound', '.2e')}: the layer computes the "
-              "cross-correlation out[i, j] = Σ_a Σ_b W[a, b]·X[i + a, j + b], with no kernel "
-              "flip.",
-              f"That is more than float32 rounding explains (bound "
-              f"{num(m, 'float32_error_bound', '.2e')}): the layer does not compute the same "
-              "cross-correlation."))
+        notes.claim("within_float32_bound", within,
+                    f"Both are within the float32 rounding bound of "
+                    f"{num(m, 'float32_error_bound', '.2e')}: the layer computes the "
+                    "cross-correlation out[i, j] = Σ_a Σ_b W[a, b]·X[i + a, j + b], with no kernel "
+                    "flip.",
+                    f"That is more than float32 rounding explains (bound "
+                    f"{num(m, 'float32_error_bound', '.2e')}): the layer does not compute the same "
+                    "cross-correlation."))
     return notes
-
 
 
 register("fixed-filters", FixedFiltersConfig,

@@ -18,7 +18,7 @@ from sklearn.metrics import adjusted_rand_score
 from stridelab.cluster import KMeans
 from stridelab.data.blobs import load_points
 from stridelab.experiments.lloyd import history_record
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import (
     CLUSTER_COLORS,
     FIG_WIDTH,
@@ -27,17 +27,21 @@ from stridelab.experiments.plots import (
 )
 from stridelab.experiments.registry import bounded, register
 
+NOT_ALWAYS_SAME = Lesson("For a fixed k, k-means from different random starts does not always "
+                         "reach the same solution", "n_distinct_solutions", ">=", quick=2,
+                         full=2, label="distinct solutions over the seeds")
+
 
 @dataclass
 class BlobsConfig:
     data: str = "three-blobs"  # "three-blobs" (mlxtend), "make-blobs" or a CSV path (x0,x1[,label])
     ks: tuple[int, ...] = bounded((2, 3, 4), ge=1)  # numbers of clusters, one scatter each
-    n_init: int = bounded(10, ge=1)  # k-means++ starts per k in the scatters and the elbow (the best is kept)
+    # k-means++ starts per k in the scatters and the elbow (the best is kept)
+    n_init: int = bounded(10, ge=1)
     stability_k: int = bounded(3, ge=1)  # the k fitted over many seeds
     n_seeds: int = bounded(10, ge=1)  # runs with different seeds for the stability study
     stability_init: Literal["random", "k-means++"] = "random"  # init of those runs
     max_k_elbow: int = bounded(8, ge=1)  # inertia against k for k = 1..max_k_elbow
-
 
 
 def _same_partition_groups(label_sets) -> list[int]:
@@ -62,7 +66,6 @@ def n_distinct(values, rtol: float = 1e-6) -> int:
         if not distinct or not np.isclose(v, distinct[-1], rtol=rtol, atol=0.0):
             distinct.append(v)
     return len(distinct)
-
 
 
 def _clusters_by_k_figure(X, fits: dict, source: str):
@@ -124,7 +127,6 @@ def _stability_figure(X, runs, seeds, groups, ari, config: BlobsConfig):
     ax_ctr.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False)
     fig.tight_layout()
     return fig
-
 
 
 def measure(config: BlobsConfig, ctx) -> dict:
@@ -192,50 +194,50 @@ def measure(config: BlobsConfig, ctx) -> dict:
     return metrics
 
 
-
 def narrate(metrics: dict, config: BlobsConfig) -> Notes:
     """Inertia against k, and whether one k reached the same solution from every seed."""
     m = metrics
     notes = Notes()
     by_k = [float(m["inertia_by_k"][str(k)]) for k in config.ks]
-    per_k = ", ".join(f"k = {k}: {num(m, f'inertia_by_k.{k}', '.1f')}" for k in config.ks)
+    per_k = ", ".join(f"k = {k}: {fmt(inertia, '.1f')}" for k, inertia in zip(config.ks, by_k))
     falls = all(b < a for a, b in zip(by_k, by_k[1:]))
     notes.add(
         f"**k-means on {m['data']}** ({num(m, 'n_samples')} points), the best of "
         f"{num(config, 'n_init')} k-means++ starts per k: inertia {per_k}.",
-        claim(falls,
-              "It falls with every added cluster, so the inertia alone cannot choose k; the "
-              "elbow figure shows where adding a cluster stops paying off.",
-              "It does not fall with every added cluster here: for some k even the best start "
-              "stopped in a poorer local minimum than a smaller k reached."))
+        notes.claim(
+            "inertia_falls_with_k", falls,
+            "It falls with every added cluster, so the inertia alone cannot choose k; the "
+            "elbow figure shows where adding a cluster stops paying off.",
+            "It does not fall with every added cluster here: for some k even the best start "
+            "stopped in a poorer local minimum than a smaller k reached."))
     k_text = f"k = {num(m, 'stability_k')} and init = {m['stability_init']}"
-    same = m["n_distinct_solutions"] == 1
+    same = not NOT_ALWAYS_SAME.holds(m)  # one partition from every seed
     notes.add(
         f"**Does k-means always reach the same solution?** With {k_text} over "
         f"{num(config, 'n_seeds')} seeds:",
-        claim(same,
-              f"every run found the same partition (adjusted Rand index 1 between every pair), "
-              f"at inertia {num(m, 'lowest_inertia', '.2f')}.",
-              f"no. The runs ended in {num(m, 'n_distinct_solutions')} different partitions "
-              f"with {num(m, 'n_distinct_inertias')} distinct final inertias: "
-              f"{num(m, 'n_at_lowest_inertia')} of {num(config, 'n_seeds')} reached the lowest, "
-              f"{num(m, 'lowest_inertia', '.2f')}, the worst stopped at "
-              f"{num(m, 'worst_inertia', '.2f')}; the mean adjusted Rand index between runs is "
-              f"{num(m, 'mean_pairwise_ari', '.3f')} (lowest "
-              f"{num(m, 'min_pairwise_ari', '.3f')})."),
-        claim(m["inertia_never_rose"],
-              "In every run the inertia never rose from one iteration to the next",
-              "In some run the inertia rose between two iterations")
-        + claim(same,
-                "; on these data every start descended to the same minimum.",
-                ", so each run stopped in the local minimum its start led to, and which one "
-                "depends on the starting means: this is why several starts are run and the "
-                "lowest inertia kept."))
+        notes.claim(
+            "same_solution", same,
+            f"every run found the same partition (adjusted Rand index 1 between every pair), "
+            f"at inertia {num(m, 'lowest_inertia', '.2f')}.",
+            f"no. The runs ended in {num(m, 'n_distinct_solutions')} different partitions "
+            f"with {num(m, 'n_distinct_inertias')} distinct final inertias: "
+            f"{num(m, 'n_at_lowest_inertia')} of {num(config, 'n_seeds')} reached the lowest, "
+            f"{num(m, 'lowest_inertia', '.2f')}, the worst stopped at "
+            f"{num(m, 'worst_inertia', '.2f')}; the mean adjusted Rand index between runs is "
+            f"{num(m, 'mean_pairwise_ari', '.3f')} (lowest "
+            f"{num(m, 'min_pairwise_ari', '.3f')})."),
+        notes.claim("inertia_never_rose", m["inertia_never_rose"],
+                    "In every run the inertia never rose from one iteration to the next",
+                    "In some run the inertia rose between two iterations")
+        + notes.claim("same_minimum", same,
+                      "; on these data every start descended to the same minimum.",
+                      ", so each run stopped in the local minimum its start led to, and which one "
+                      "depends on the starting means: this is why several starts are run and the "
+                      "lowest inertia kept."))
     if "ari_vs_true_blobs" in m:
         notes.add(f"Against the true blob labels, the k = {num(m, 'stability_k')} fit of the "
                   f"first figure has adjusted Rand index {num(m, 'ari_vs_true_blobs', '.3f')}.")
     return notes
-
 
 
 register("kmeans-blobs", BlobsConfig,
@@ -243,6 +245,4 @@ register("kmeans-blobs", BlobsConfig,
                      "same solution",
          quick={}, smoke={"n_seeds": 3, "ks": (2, 3), "max_k_elbow": 3, "n_init": 3},
          needs=None, key_metric="n_distinct_solutions", order=60, narrate=narrate,
-         lessons=(Lesson("For a fixed k, k-means from different random starts does not always "
-                         "reach the same solution", "n_distinct_solutions", ">=", quick=2,
-                         full=2, label="distinct solutions over the seeds"),))(measure)
+         lessons=(NOT_ALWAYS_SAME,))(measure)

@@ -16,19 +16,25 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from stridelab.cluster import KMeans
 from stridelab.experiments.lloyd import history_record
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import FIG_WIDTH, integer_ticks, take, to_float
 from stridelab.experiments.registry import bounded, register
+
+PURER = Lesson("k-means++ starts give purer digit clusters than random samples",
+               "purity_kmeanspp_mean", ">", quick="purity_random_mean", full="purity_random_mean",
+               label="mean purity, k-means++ (target: random starts)")
 
 
 @dataclass
 class MnistConfig:
-    n_train: int = bounded(10_000, ge=1)  # the first n training images (all of mnist-5k's 4,000 there)
+    # the first n training images (all of mnist-5k's 4,000 there)
+    n_train: int = bounded(10_000, ge=1)
     n_clusters: int = bounded(10, ge=1)  # k
-    n_init: int = bounded(1, ge=1)  # k-means++ restarts of the shown fit; the lowest inertia is kept
+    # k-means++ restarts of the shown fit; the lowest inertia is kept
+    n_init: int = bounded(1, ge=1)
     max_iter: int = 300  # Lloyd iterations at most
-    n_seeds: int = bounded(3, ge=1)  # fits per initialisation for k-means++ against random samples (the
-
+    # fits per initialisation for k-means++ against random samples (the
+    n_seeds: int = bounded(3, ge=1)
 
 
 def contingency(labels, y, n_clusters: int, n_classes: int) -> np.ndarray:
@@ -41,7 +47,6 @@ def contingency(labels, y, n_clusters: int, n_classes: int) -> np.ndarray:
 def purity(table: np.ndarray) -> float:
     """Fraction of samples whose cluster's most common class is their own class."""
     return float(table.max(axis=1).sum() / max(table.sum(), 1))
-
 
 
 def _cluster_sizes_figure(table: np.ndarray, classes: list[str], pur: float, ari: float):
@@ -116,7 +121,6 @@ def _training_figure(record: dict):
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
-
 
 
 def measure(config: MnistConfig, ctx) -> dict:
@@ -196,7 +200,6 @@ def measure(config: MnistConfig, ctx) -> dict:
     }
 
 
-
 def narrate(metrics: dict, config: MnistConfig) -> Notes:
     """Purity and agreement of the shown fit, and k-means++ against random initialisation."""
     m = metrics
@@ -212,29 +215,28 @@ def narrate(metrics: dict, config: MnistConfig) -> Notes:
         f"the adjusted Rand index against the true classes is "
         f"{num(m, 'adjusted_rand_index', '.3f')} (normalised mutual information "
         f"{num(m, 'normalized_mutual_info', '.3f')}).",
-        claim(bool(unclaimed),
-              f"No cluster is mostly {', '.join(unclaimed)}: those classes are spread over "
-              "clusters that other classes dominate,",
-              "Every class is the majority of some cluster,"),
+        notes.claim("unclaimed_classes", bool(unclaimed),
+                    f"No cluster is mostly {', '.join(unclaimed)}: those classes are spread over "
+                    "clusters that other classes dominate,",
+                    "Every class is the majority of some cluster,"),
         f"and the most mixed cluster ({num(mixed, 'cluster')}) holds "
-        f"{num(mixed, 'counts.0')} × {names[mixed['classes'][0]]} and "
-        f"{num(mixed, 'counts.1')} × {names[mixed['classes'][1]]}, its majority only "
+        f"{fmt(mixed['counts'][0])} × {names[mixed['classes'][0]]} and "
+        f"{fmt(mixed['counts'][1])} × {names[mixed['classes'][1]]}, its majority only "
         f"{num(mixed, 'share', '.0%')} of it.")
-    pp, rnd = m["purity_kmeanspp_mean"], m["purity_random_mean"]
+    pp, rnd = m["by_init"]["k-means++"], m["by_init"]["random"]
     notes.add(
         f"**k-means++ against random samples as starting means**, {num(config, 'n_seeds')} "
         f"seeds each: mean purity {num(m, 'purity_kmeanspp_mean', '.3f')} against "
         f"{num(m, 'purity_random_mean', '.3f')}, after "
-        f"{num(m, 'by_init.k-means++.mean_n_iter', '.1f')} against "
-        f"{num(m, 'by_init.random.mean_n_iter', '.1f')} iterations on average.",
-        claim(pp > rnd,
-              "The spread-out k-means++ starts give purer clusters here",
-              "k-means++ starts do not give purer clusters here"),
-        claim(m["by_init"]["k-means++"]["mean_n_iter"] < m["by_init"]["random"]["mean_n_iter"],
-              "and converge in fewer iterations.",
-              "and do not converge in fewer iterations."))
+        f"{num(pp, 'mean_n_iter', '.1f')} against {num(rnd, 'mean_n_iter', '.1f')} iterations "
+        "on average.",
+        notes.claim("kmeanspp_purer", PURER.holds(m),
+                    "The spread-out k-means++ starts give purer clusters here",
+                    "k-means++ starts do not give purer clusters here"),
+        notes.claim("kmeanspp_fewer_iterations", pp["mean_n_iter"] < rnd["mean_n_iter"],
+                    "and converge in fewer iterations.",
+                    "and do not converge in fewer iterations."))
     return notes
-
 
 
 register("kmeans-mnist", MnistConfig,
@@ -242,7 +244,4 @@ register("kmeans-mnist", MnistConfig,
                      "purity, ARI, and k-means++ against random starts",
          quick={"n_seeds": 2}, smoke={"n_train": 400, "max_iter": 20, "n_seeds": 1},
          needs="mnist", key_metric="purity", order=62, narrate=narrate,
-         lessons=(Lesson("k-means++ starts give purer digit clusters than random samples",
-                         "purity_kmeanspp_mean", ">", quick="purity_random_mean",
-                         full="purity_random_mean",
-                         label="mean purity, k-means++ (target: random starts)"),))(measure)
+         lessons=(PURER,))(measure)

@@ -17,7 +17,7 @@ from stridelab.cluster import KMeans, kmeans_plusplus
 from stridelab.data.blobs import load_points
 from stridelab.errors import ConfigError
 from stridelab.experiments.lloyd import history_record
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import (
     CLUSTER_COLORS,
     FIG_WIDTH,
@@ -26,16 +26,20 @@ from stridelab.experiments.plots import (
 )
 from stridelab.experiments.registry import bounded, register
 
+FEWER_ITERATIONS = Lesson("k-means++ converges in fewer Lloyd iterations than means chosen in "
+                          "the region", "iterations_saved_by_kmeanspp", ">", quick=0.0,
+                          full=0.0, label="iterations saved by k-means++ (mean)")
+
 
 @dataclass
 class StepsConfig:
     data: str = "three-blobs"  # "three-blobs" (mlxtend), "make-blobs" or a CSV path (x0,x1[,label])
     n_clusters: int = bounded(3, ge=1)  # k
     init_x0_min: float = 4.0  # the initial means lie in the region x0 in (min, max] ...
-    init_x0_max: float = bounded(6.0, ge="init_x0_min")  # ... (samples there when it holds k of them, else uniform points)
+    # ... (samples there when it holds k of them, else uniform points)
+    init_x0_max: float = bounded(6.0, ge="init_x0_min")
     n_seeds: int = bounded(200, ge=1)  # seeds for the comparison of initialisations
     max_panels: int = bounded(12, ge=2)  # iterations drawn per run at most (the last always)
-
 
 
 def region_means(X: np.ndarray, config: StepsConfig,
@@ -53,7 +57,6 @@ def region_means(X: np.ndarray, config: StepsConfig,
     x0 = rng.uniform(config.init_x0_min, config.init_x0_max, size=k)
     x1 = rng.uniform(X[:, 1].min(), X[:, 1].max(), size=k)
     return np.column_stack([x0, x1]), False
-
 
 
 def _steps_figure(X, km: KMeans, title: str, max_panels: int, marks=None):
@@ -119,7 +122,6 @@ def _init_comparison_figure(schemes: dict, names: dict, summary: dict, n_seeds: 
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=9, frameon=False)
     fig.tight_layout()
     return fig
-
 
 
 def measure(config: StepsConfig, ctx) -> dict:
@@ -201,25 +203,23 @@ def measure(config: StepsConfig, ctx) -> dict:
     }
 
 
-
-def _iterations_sentence(m: dict, key: str) -> str:
-    """What the iterations of one run did, from its history record ``m[key]``."""
-    h = m[key]
-    text = (f"The first assignment has inertia {num(m, f'{key}.first_inertia', '.1f')}; after "
-            f"{num(m, f'{key}.n_iter')} iterations no assignment changes and the inertia is "
-            f"{num(m, f'{key}.final_inertia', '.1f')}")
+def _iterations_sentence(notes: Notes, h: dict, start: str) -> str:
+    """What the iterations of one run did, from its history record ``h``; the claim is named
+    ``{start}_reseeded``."""
+    text = (f"The first assignment has inertia {num(h, 'first_inertia', '.1f')}; after "
+            f"{num(h, 'n_iter')} iterations no assignment changes and the inertia is "
+            f"{num(h, 'final_inertia', '.1f')}")
     if "max_moved" in h:
-        text += (f". At most {num(m, f'{key}.max_moved')} of the {num(m, f'{key}.n_samples')} "
-                 f"samples changed cluster between two iterations (iteration "
-                 f"{num(m, f'{key}.max_moved_iteration')})")
-    text += (f"; the means moved {num(m, f'{key}.mean_travel', '.2f')} on average from where "
+        text += (f". At most {num(h, 'max_moved')} of the {num(h, 'n_samples')} samples "
+                 "changed cluster between two iterations (iteration "
+                 f"{num(h, 'max_moved_iteration')})")
+    text += (f"; the means moved {num(h, 'mean_travel', '.2f')} on average from where "
              "they started, and "
-             + claim(h["n_reseeded"] > 0,
-                     f"{num(m, f'{key}.n_reseeded')} time(s) a mean won no sample and was "
-                     "re-seeded at the sample farthest from its centre.",
-                     "no mean was ever left without samples."))
+             + notes.claim(f"{start}_reseeded", h["n_reseeded"] > 0,
+                           f"{num(h, 'n_reseeded')} time(s) a mean won no sample and was "
+                           "re-seeded at the sample farthest from its centre.",
+                           "no mean was ever left without samples."))
     return text
-
 
 
 def narrate(metrics: dict, config: StepsConfig) -> Notes:
@@ -230,43 +230,44 @@ def narrate(metrics: dict, config: StepsConfig) -> Notes:
     k = num(config, "n_clusters")
     notes.add(
         f"**Lloyd's steps from means in {region}** (k = {k}, {m['data']}).",
-        claim(m["init_from_samples"],
-              f"The region holds {num(m, 'n_samples_in_region')} of the "
-              f"{num(m, 'n_samples')} samples, and the {k} initial means are samples drawn "
-              "from it.",
-              f"The region holds {num(m, 'n_samples_in_region')} of the {num(m, 'n_samples')} "
-              f"samples, fewer than k (the data's x0 ends at {num(m, 'data_x0_max', '.2f')}), "
-              f"so the {k} initial means are points drawn uniformly in it, with x1 in the "
-              "data's range."),
-        _iterations_sentence(m, "region_history"))
-    notes.add("**From k-means++ centres.**", _iterations_sentence(m, "kmeanspp_history"))
+        notes.claim(
+            "init_from_samples", m["init_from_samples"],
+            f"The region holds {num(m, 'n_samples_in_region')} of the "
+            f"{num(m, 'n_samples')} samples, and the {k} initial means are samples drawn "
+            "from it.",
+            f"The region holds {num(m, 'n_samples_in_region')} of the {num(m, 'n_samples')} "
+            f"samples, fewer than k (the data's x0 ends at {num(m, 'data_x0_max', '.2f')}), "
+            f"so the {k} initial means are points drawn uniformly in it, with x1 in the "
+            "data's range."),
+        _iterations_sentence(notes, m["region_history"], "region"))
+    notes.add("**From k-means++ centres.**",
+              _iterations_sentence(notes, m["kmeanspp_history"], "kmeanspp"))
     pp, reg, rnd = (m["by_init"][key] for key in ("k-means++", "region", "random samples"))
-    saved = m["iterations_saved_by_kmeanspp"]
     notes.add(
         f"**What k-means++ buys**, over {num(config, 'n_seeds')} seeds: on average "
-        f"{num(m, 'by_init.k-means++.mean_n_iter', '.2f')} iterations from k-means++, "
-        f"{num(m, 'by_init.region.mean_n_iter', '.2f')} from means in the region and "
-        f"{num(m, 'by_init.random samples.mean_n_iter', '.2f')} from random samples.",
-        claim(saved > 0,
-              f"k-means++ saves {num(m, 'iterations_saved_by_kmeanspp', '.2f')} iterations "
-              "against the region start.",
-              f"k-means++ saves no iterations against the region start here (difference "
-              f"{num(m, 'iterations_saved_by_kmeanspp', '.2f')})."),
+        f"{num(pp, 'mean_n_iter', '.2f')} iterations from k-means++, "
+        f"{num(reg, 'mean_n_iter', '.2f')} from means in the region and "
+        f"{num(rnd, 'mean_n_iter', '.2f')} from random samples.",
+        notes.claim("kmeanspp_saves", FEWER_ITERATIONS.holds(m),
+                    f"k-means++ saves {num(m, 'iterations_saved_by_kmeanspp', '.2f')} iterations "
+                    "against the region start.",
+                    f"k-means++ saves no iterations against the region start here (difference "
+                    f"{num(m, 'iterations_saved_by_kmeanspp', '.2f')})."),
         f"The lowest final inertia ({num(m, 'lowest_inertia', '.1f')}) is reached by "
-        f"{num(m, 'by_init.k-means++.fraction_at_lowest', '.0%')} of k-means++ runs, "
-        f"{num(m, 'by_init.region.fraction_at_lowest', '.0%')} of region runs and "
-        f"{num(m, 'by_init.random samples.fraction_at_lowest', '.0%')} of random-sample runs;",
-        claim(pp["worst_inertia"] <= min(reg["worst_inertia"], rnd["worst_inertia"]),
-              f"the worst k-means++ run ({num(m, 'by_init.k-means++.worst_inertia', '.1f')}) "
-              "is no worse than the worst of either other start.",
-              f"the worst k-means++ run ({num(m, 'by_init.k-means++.worst_inertia', '.1f')}) "
-              f"is worse than the worst of another start (region "
-              f"{num(m, 'by_init.region.worst_inertia', '.1f')}, random samples "
-              f"{num(m, 'by_init.random samples.worst_inertia', '.1f')})."),
+        f"{num(pp, 'fraction_at_lowest', '.0%')} of k-means++ runs, "
+        f"{num(reg, 'fraction_at_lowest', '.0%')} of region runs and "
+        f"{num(rnd, 'fraction_at_lowest', '.0%')} of random-sample runs;",
+        notes.claim(
+            "kmeanspp_worst_no_worse",
+            pp["worst_inertia"] <= min(reg["worst_inertia"], rnd["worst_inertia"]),
+            f"the worst k-means++ run ({num(pp, 'worst_inertia', '.1f')}) is no worse "
+            "than the worst of either other start.",
+            f"the worst k-means++ run ({num(pp, 'worst_inertia', '.1f')}) is worse than "
+            f"the worst of another start (region {num(reg, 'worst_inertia', '.1f')}, random "
+            f"samples {num(rnd, 'worst_inertia', '.1f')})."),
         "The seeding costs one pass over the data for each centre after the first, to "
         "compute the distances D(x).")
     return notes
-
 
 
 register("kmeans-steps", StepsConfig,
@@ -274,6 +275,4 @@ register("kmeans-steps", StepsConfig,
                      "from k-means++",
          quick={"n_seeds": 100}, smoke={"n_seeds": 8, "max_panels": 4},
          needs=None, key_metric="iterations_saved_by_kmeanspp", order=61, narrate=narrate,
-         lessons=(Lesson("k-means++ converges in fewer Lloyd iterations than means chosen in "
-                         "the region", "iterations_saved_by_kmeanspp", ">", quick=0.0,
-                         full=0.0, label="iterations saved by k-means++ (mean)"),))(measure)
+         lessons=(FEWER_ITERATIONS,))(measure)

@@ -23,7 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from stridelab.errors import ConfigError
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import integer_ticks, learning_curves_figure, take, to_float
 from stridelab.experiments.registry import bounded, register
 from stridelab.torch import schedules
@@ -49,7 +49,8 @@ class CalculatorConfig:
     batch_size: int = bounded(128, ge=1)  # samples (images or sequences) per step
     lr: float = bounded(3e-3, gt=0)  # peak Adam learning rate of the one-cycle schedule
     dropout: float = bounded(0.25, ge=0, lt=1)  # dropout in the CNN's head
-    cnn_channels: tuple[int, int] = bounded((16, 32), ge=1)  # channels of the digit CNN's two conv blocks
+    # channels of the digit CNN's two conv blocks
+    cnn_channels: tuple[int, int] = bounded((16, 32), ge=1)
     cnn_hidden: int = 128  # width of the digit CNN's hidden Linear layer
     cnn_convs_per_block: int = bounded(1, ge=1)  # 3×3 convolutions per conv block of the CNN
     cnn_batch_norm: bool = False  # BatchNorm after each of the CNN's convolutions
@@ -524,110 +525,102 @@ INDEPENDENT_TOLERANCE = 0.05
 # Exact sums count as a real difference beyond this many standard errors of the difference.
 N_SE = 2.0
 
-MISREAD = "one misread image"  # the separate paragraph's branch word, for the tests
-STILL_IMPROVING = "still improving"  # the verdict withheld
-E2E_WINS, SEPARATE_WINS, NO_WINNER = "End-to-end training wins", "separately wins", "within"
-
-
 def narrate(metrics: dict, config: CalculatorConfig) -> Notes:
     D, K = num(metrics, "n_digits"), num(metrics, "n_numbers")
     sep, e2e = metrics["separate"], metrics["end_to_end"]
+    independent = (abs(sep["all_digits_correct"] - sep["independent_all_right"])
+                   <= INDEPENDENT_TOLERANCE
+                   and sep["exact_sum_accuracy"]
+                   <= sep["all_digits_correct"] + N_SE * sep["exact_sum_se"])
     notes = Notes()
     notes.add(
         f"**Separately trained, then chained.** The digit CNN reads "
-        f"{num(metrics, 'separate.digit_accuracy', '.4f')} of the {metrics['dataset']} test "
-        "images right; the adder, trained only on one-hot digits, writes "
+        f"{num(sep, 'digit_accuracy', '.4f')} of the {metrics['dataset']} test images right; "
+        "the adder, trained only on one-hot digits, writes "
         f"{num(metrics, 'rnn_exact_on_true_digits', '.4f')} of the test sums right when given "
         f"the true digits. Chained, the network gets "
-        f"**{num(metrics, 'separate.exact_sum_accuracy', '.4f')}** of the "
+        f"**{num(sep, 'exact_sum_accuracy', '.4f')}** of the "
         f"{num(metrics, 'n_test_sequences')} test sums exactly right (D={D}, K={K}), against "
-        f"{num(metrics, 'separate.all_digits_correct', '.4f')} of sequences whose "
+        f"{num(sep, 'all_digits_correct', '.4f')} of sequences whose "
         f"{num(metrics, 'n_images_per_sum')} images are all read right.",
-        claim(config.chain_readout == "onehot",
-              "The adder reads each image as the CNN's most likely digit, one-hot, the input "
-              "it was trained on.",
-              "The adder reads the CNN's softmax, a softer input than the one-hot digits it was "
-              "trained on."),
-        claim(abs(sep["all_digits_correct"] - sep["independent_all_right"])
-              <= INDEPENDENT_TOLERANCE
-              and sep["exact_sum_accuracy"] <= sep["all_digits_correct"] + N_SE
-              * sep["exact_sum_se"],
-              "Independent misreads predict "
-              f"{num(metrics, 'separate.independent_all_right', '.4f')} (the digit accuracy "
-              f"to the power {num(metrics, 'n_images_per_sum')}): {MISREAD} almost always "
-              "means a wrong sum, so the error compounds with the length of the sequence.",
-              "Independent misreads would predict "
-              f"{num(metrics, 'separate.independent_all_right', '.4f')} (the digit accuracy "
-              f"to the power {num(metrics, 'n_images_per_sum')}); the measured rates are not "
-              "explained by independent misreads alone."))
-    normalise = claim(config.e2e_normalise,
-                      "A standardisation of the ten scores before the softmax (a BatchNorm "
-                      "without parameters) keeps a fresh CNN's softmax from being nearly "
-                      "uniform, so the adder cannot learn to ignore it at the start.",
-                      "This run feeds the raw scores to the softmax (`e2e_normalise=false`).")
+        notes.claim("onehot_readout", config.chain_readout == "onehot",
+                    "The adder reads each image as the CNN's most likely digit, one-hot, the "
+                    "input it was trained on.",
+                    "The adder reads the CNN's softmax, a softer input than the one-hot digits "
+                    "it was trained on."),
+        notes.claim("independent_misreads", independent,
+                    f"Independent misreads predict {num(sep, 'independent_all_right', '.4f')} "
+                    f"(the digit accuracy to the power {num(metrics, 'n_images_per_sum')}): one "
+                    "misread image almost always means a wrong sum, so the error compounds "
+                    "with the length of the sequence.",
+                    "Independent misreads would predict "
+                    f"{num(sep, 'independent_all_right', '.4f')} (the digit accuracy to the "
+                    f"power {num(metrics, 'n_images_per_sum')}); the measured rates are not "
+                    "explained by independent misreads alone."))
     notes.add(
         f"**End to end.** The same network trained from scratch on the sums alone, never shown "
         f"a digit label, for {num(config, 'e2e_epochs')} "
         f"{'epoch' if config.e2e_epochs == 1 else 'epochs'} over "
         f"{num(config, 'n_train_seq')} sequences, reaches "
-        f"**{num(metrics, 'end_to_end.exact_sum_accuracy', '.4f')}** exact-sum accuracy. Its "
-        "CNN sorts the test images into ten softmax slots which, after the best one-to-one "
-        f"relabelling (fitted on training images), match the digits for "
-        f"{num(metrics, 'end_to_end.digit_accuracy', '.4f')} of them.",
-        claim(e2e["slot_is_digit"], "Here slot k is digit k.",
-              "Nothing forces slot k to be digit k: the adder learns which slot means which "
-              "digit."),
-        normalise)
+        f"**{num(e2e, 'exact_sum_accuracy', '.4f')}** exact-sum accuracy. Its CNN sorts the "
+        "test images into ten softmax slots which, after the best one-to-one relabelling "
+        f"(fitted on training images), match the digits for {num(e2e, 'digit_accuracy', '.4f')} "
+        "of them.",
+        notes.claim("slot_is_digit", e2e["slot_is_digit"], "Here slot k is digit k.",
+                    "Nothing forces slot k to be digit k: the adder learns which slot means "
+                    "which digit."),
+        notes.claim("normalised", config.e2e_normalise,
+                    "A standardisation of the ten scores before the softmax (a BatchNorm "
+                    "without parameters) keeps a fresh CNN's softmax from being nearly "
+                    "uniform, so the adder cannot learn to ignore it at the start.",
+                    "This run feeds the raw scores to the softmax (`e2e_normalise=false`)."))
+    # A verdict needs both ways trained to a plateau, then a difference beyond the noise.
     diff, se = metrics["exact_sum_difference"], metrics["exact_sum_difference_se"]
-    gain = metrics["e2e_last_epoch_gain"]
-    if gain >= E2E_PLATEAU or e2e["digit_accuracy"] < sep["digit_accuracy"] - READING_GAP:
-        verdict = (f"End to end had not finished learning to read: its per-position test "
-                   f"accuracy changed by {num(metrics, 'e2e_last_epoch_gain', '+.3f')} in the "
-                   f"last epoch and its CNN reads {num(metrics, 'end_to_end.digit_accuracy', '.4f')} "
-                   f"of the images right against "
-                   f"{num(metrics, 'separate.digit_accuracy', '.4f')} for the separately trained "
-                   f"one. It was {STILL_IMPROVING} or stuck short of reading the digits when "
-                   "training stopped, so this run does not say which way of training wins; that "
-                   "takes the full configuration's longer end-to-end training.")
-    elif abs(diff) <= N_SE * se:
-        verdict = ("The two exact-sum rates differ by "
-                   f"{num(metrics, 'exact_sum_difference', '.4f')}, {NO_WINNER} measurement "
-                   "noise (standard error of the difference "
-                   f"{num(metrics, 'exact_sum_difference_se', '.4f')}): neither way of training "
-                   "wins here.")
-    else:
-        verdict = claim(diff > 0,
-                        f"{E2E_WINS} here, by {num(metrics, 'exact_sum_difference', '.4f')} "
-                        f"(standard error {num(metrics, 'exact_sum_difference_se', '.4f')}), "
-                        "with no digit labels at all: the sum loss also tunes the CNN on "
-                        "exactly the inputs it will see.",
-                        f"Training the parts {SEPARATE_WINS} here, by "
-                        f"{num(metrics, 'exact_sum_difference', '.4f')} (standard error "
-                        f"{num(metrics, 'exact_sum_difference_se', '.4f')}): the digit labels "
-                        f"are a more direct signal than a sum that mixes "
-                        f"{num(metrics, 'n_images_per_sum')} images.")
-    notes.add(verdict)
+    trained = (metrics["e2e_last_epoch_gain"] < E2E_PLATEAU
+               and e2e["digit_accuracy"] >= sep["digit_accuracy"] - READING_GAP)
+    difference = (f"{num(metrics, 'exact_sum_difference', '.4f')} (standard error "
+                  f"{num(metrics, 'exact_sum_difference_se', '.4f')})")
+    notes.add(notes.claim(
+        "both_trained", trained,
+        notes.claim(
+            "rates_differ", abs(diff) > N_SE * se,
+            notes.claim("e2e_wins", diff > 0,
+                        f"End-to-end training wins here, by {difference}, with no digit labels "
+                        "at all: the sum loss also tunes the CNN on exactly the inputs it will "
+                        "see.",
+                        f"Training the parts separately wins here, by {difference}: the digit "
+                        f"labels are a more direct signal than a sum that mixes "
+                        f"{num(metrics, 'n_images_per_sum')} images."),
+            "The two exact-sum rates differ by "
+            f"{num(metrics, 'exact_sum_difference', '.4f')}, within measurement noise "
+            "(standard error of the difference "
+            f"{num(metrics, 'exact_sum_difference_se', '.4f')}): neither way of training wins "
+            "here."),
+        "End to end had not finished learning to read: its per-position test accuracy changed "
+        f"by {num(metrics, 'e2e_last_epoch_gain', '+.3f')} in the last epoch and its CNN reads "
+        f"{num(e2e, 'digit_accuracy', '.4f')} of the images right against "
+        f"{num(sep, 'digit_accuracy', '.4f')} for the separately trained one. It was still "
+        "improving or stuck short of reading the digits when training stopped, so this run "
+        "does not say which way of training wins; that takes the full configuration's longer "
+        "end-to-end training."))
     rows = metrics["sweep"]["separate"]
     if len(rows) > 1:
         parts = ", ".join(
-            f"D={num(metrics, f'sweep.separate.{i}.n_digits')}: "
-            f"{num(metrics, f'sweep.separate.{i}.exact_sum_accuracy', '.3f')} (independent "
-            f"misreads: {num(metrics, f'sweep.separate.{i}.independent_all_right', '.3f')})"
-            for i in range(len(rows)))
+            f"D={num(r, 'n_digits')}: {num(r, 'exact_sum_accuracy', '.3f')} (independent "
+            f"misreads: {num(r, 'independent_all_right', '.3f')})" for r in rows)
         follows = all(abs(r["exact_sum_accuracy"] - r["independent_all_right"])
                       <= INDEPENDENT_TOLERANCE for r in rows)
         text = (f"Exact-sum accuracy of the chained network against D: {parts}. "
-                + claim(follows, "It follows the digit accuracy raised to the number of images "
-                                 "that must all be read right.",
-                        "It departs from the digit accuracy raised to the number of images, so "
-                        "more than independent misreads is at work."))
+                + notes.claim("sweep_follows_misreads", follows,
+                              "It follows the digit accuracy raised to the number of images "
+                              "that must all be read right.",
+                              "It departs from the digit accuracy raised to the number of "
+                              "images, so more than independent misreads is at work."))
         e2e_rows = metrics["sweep"]["end-to-end"]
         if len(e2e_rows) > 1:
             parts = ", ".join(
-                f"D={num(metrics, f'sweep.end-to-end.{i}.n_digits')}: "
-                f"{num(metrics, f'sweep.end-to-end.{i}.exact_sum_accuracy', '.3f')} (images "
-                f"read right {num(metrics, f'sweep.end-to-end.{i}.digit_accuracy', '.3f')})"
-                for i in range(len(e2e_rows)))
+                f"D={num(r, 'n_digits')}: {num(r, 'exact_sum_accuracy', '.3f')} (images read "
+                f"right {num(r, 'digit_accuracy', '.3f')})" for r in e2e_rows)
             text += (f" End to end, with the same {num(config, 'e2e_epochs')} epochs of "
                      f"{num(config, 'n_train_seq')} sequences at every D: {parts}.")
         notes.add(text)

@@ -22,7 +22,7 @@ from stridelab.experiments.autoencoding import (
     train,
 )
 from stridelab.experiments.codes import pca_reference, principal_angles_deg, principal_components
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import embeddings_figure, integer_ticks
 from stridelab.experiments.registry import bounded, register
 from stridelab.torch.loop import history_summary
@@ -34,22 +34,24 @@ class LinearAEConfig:
     epochs: int = bounded(60, ge=1)  # passes over the training set
     lr: float = bounded(1e-3, gt=0)  # Adam learning rate at the start of the cosine
     cosine: bool = True  # anneal the learning rate to 0 along a cosine over the run
-    warmup: float = bounded(0.0, ge=0, lt=1)  # with cosine: fraction of the steps spent rising from lr/25 to lr
+    # with cosine: fraction of the steps spent rising from lr/25 to lr
+    warmup: float = bounded(0.0, ge=0, lt=1)
     batch_size: int = bounded(64, ge=1)  # images per step
     n_train: int = bounded(0, ge=0)  # training images used (0: all)
     n_test: int = bounded(0, ge=0)  # test images used (0: all)
-    hidden: tuple[int, ...] = bounded((128, 64, 12), ge=1)  # hidden widths of the encoder (decoder: reversed)
+    # hidden widths of the encoder (decoder: reversed)
+    hidden: tuple[int, ...] = bounded((128, 64, 12), ge=1)
     n_embed: int = bounded(2000, ge=1)  # test images in the embedding scatter plots
     knn_k: int = bounded(5, ge=1)  # neighbours of the k-NN classifier on the two-dimensional code
-    variance_span: float = bounded(0.99, gt=0, le=1)  # fraction of the variance held by the directions the
-
+    # fraction of the variance held by the directions the
+    variance_span: float = bounded(0.99, gt=0, le=1)
 
 
 SAME_PLANE_DEG = 2.0  # largest principal angle (degrees) read as "the same plane as PCA's"
 
-# Words that tell which branch of a claim a note took (the tests look for them).
-SAME_PLANE, NOT_YET = "reaches it", "has not reached it"
-
+SAME_PLANE = Lesson("The linear autoencoder's decoder spans PCA's plane: its largest principal "
+                    "angle to it, in degrees", "max_angle_deg", "<=", quick=SAME_PLANE_DEG,
+                    full=SAME_PLANE_DEG, label="largest principal angle (°)")
 
 
 def measure(config: LinearAEConfig, ctx) -> dict:
@@ -146,10 +148,10 @@ def measure(config: LinearAEConfig, ctx) -> dict:
             **history_summary(history)}
 
 
-
 def narrate(metrics: dict, config: LinearAEConfig) -> Notes:
-    angles = (f"{num(metrics, 'decoder_angles_deg.0', '.2f')}° and "
-              f"{num(metrics, 'decoder_angles_deg.1', '.2f')}°")
+    decoder, encoder = metrics["decoder_angles_deg"], metrics["encoder_angles_deg"]
+    in_span = metrics["encoder_angles_in_span_deg"]
+    angles = f"{fmt(decoder[0], '.2f')}° and {fmt(decoder[1], '.2f')}°"
     notes = Notes()
     notes.add("**PCA against a linear autoencoder.** Without nonlinearities the autoencoder "
               f"({num(metrics, 'n_linear_per_half')} Linear layers per half, "
@@ -158,34 +160,34 @@ def narrate(metrics: dict, config: LinearAEConfig) -> Notes:
               "x̂ = B(Ax + a) + b whose rank is the code's size. Minimising the squared error "
               "over such maps has the same optimum as PCA: the plane through the mean spanned "
               "by the top principal directions (Eckart–Young).",
-              claim(metrics["max_angle_deg"] <= SAME_PLANE_DEG,
-                    f"The trained decoder {SAME_PLANE}: the principal angles between the column "
-                    f"space of its map B and PCA's plane are **{angles}**,",
-                    f"The trained decoder {NOT_YET} in this run: the principal angles "
-                    f"between the column space of its map B and PCA's plane are **{angles}**,"),
+              notes.claim(
+                  "same_plane", SAME_PLANE.holds(metrics),
+                  f"The trained decoder reaches it: the principal angles between the column "
+                  f"space of its map B and PCA's plane are **{angles}**,",
+                  f"The trained decoder has not reached it in this run: the principal angles "
+                  f"between the column space of its map B and PCA's plane are **{angles}**,"),
               f"and its test MSE is **{num(metrics, 'test_mse', '.5f')}** against PCA's "
               f"{num(metrics, 'pca2_test_mse', '.5f')}.")
-    notes.add(claim(metrics["code_to_pca_r2"] >= 0.99,
-                    "What differs is the basis: the autoencoder's code is PCA's scores after an "
-                    "invertible linear map (a linear fit between them explains R² = "
-                    f"{num(metrics, 'code_to_pca_r2', '.4f')}), so its axes are neither "
-                    "orthogonal nor ordered by variance.",
-                    "A linear fit from the autoencoder's code to PCA's scores explains only "
-                    f"R² = {num(metrics, 'code_to_pca_r2', '.4f')}: the code has not yet become "
-                    "PCA's scores in another basis."),
+    notes.add(notes.claim(
+        "code_is_pca_in_another_basis", metrics["code_to_pca_r2"] >= 0.99,
+        "What differs is the basis: the autoencoder's code is PCA's scores after an "
+        "invertible linear map (a linear fit between them explains R² = "
+        f"{num(metrics, 'code_to_pca_r2', '.4f')}), so its axes are neither "
+        "orthogonal nor ordered by variance.",
+        "A linear fit from the autoencoder's code to PCA's scores explains only "
+        f"R² = {num(metrics, 'code_to_pca_r2', '.4f')}: the code has not yet become "
+        "PCA's scores in another basis."),
               "Gradient descent only approaches the plane that PCA computes in closed form "
               "from one eigendecomposition.")
-    notes.add(f"The encoder's rows are at {num(metrics, 'encoder_angles_deg.0', '.2f')}° and "
-              f"{num(metrics, 'encoder_angles_deg.1', '.2f')}° from PCA's plane. The squared "
+    notes.add(f"The encoder's rows are at {fmt(encoder[0], '.2f')}° and "
+              f"{fmt(encoder[1], '.2f')}° from PCA's plane. The squared "
               "error weighs the encoder's weights along each direction by the data's variance "
               "there, so along directions of little or no variance (border pixels that are "
               "always 0) nothing pulls them to PCA's values. Within the "
               f"{num(metrics, 'span_dim')} principal directions that hold a fraction "
               f"{num(config, 'variance_span', '.2f')} of the variance they are at "
-              f"{num(metrics, 'encoder_angles_in_span_deg.0', '.2f')}° and "
-              f"{num(metrics, 'encoder_angles_in_span_deg.1', '.2f')}°.")
+              f"{fmt(in_span[0], '.2f')}° and {fmt(in_span[1], '.2f')}°.")
     return notes
-
 
 
 register("pca-vs-linear-ae", LinearAEConfig,
@@ -195,9 +197,7 @@ register("pca-vs-linear-ae", LinearAEConfig,
          smoke={"epochs": 1, "n_train": 256, "n_test": 128, "n_embed": 128},
          needs="mnist", key_metric="max_angle_deg", order=74, narrate=narrate,
          lessons=(
-             Lesson("The linear autoencoder's decoder spans PCA's plane: its largest principal "
-                    "angle to it, in degrees", "max_angle_deg", "<=", quick=SAME_PLANE_DEG,
-                    full=SAME_PLANE_DEG, label="largest principal angle (°)"),
+             SAME_PLANE,
              Lesson("Its reconstruction error is PCA's, within one percent", "mse_ratio", "<=",
                     quick=1.01, full=1.01, label="test MSE / PCA's"),
          ))(measure)

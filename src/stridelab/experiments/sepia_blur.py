@@ -15,10 +15,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 from torch import nn
 
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import FIG_WIDTH
 from stridelab.experiments.registry import bounded, register
 from stridelab.torch.models.filters import GAUSS, SEPIA, apply_to_image, sepia_blur_net
+
+
+VALID_SIZE = Lesson("Without padding the 5×5 blur maps the 128×128×3 image to 124×124×3 "
+                    "(n − k + 1 per side)", "valid_size_error", "<=", quick=0, full=0,
+                    label="pixels off n − k + 1")
 
 
 @dataclass
@@ -133,7 +138,6 @@ def _sepia_figure(X, S, B, title: str):
     return fig
 
 
-
 def measure(config: SepiaBlurConfig, ctx) -> dict:
     """The fixed two-layer CNN on one photo with valid and same padding, against scipy."""
     from stridelab.data.images import load_image
@@ -187,63 +191,63 @@ def measure(config: SepiaBlurConfig, ctx) -> dict:
             "n_params": summary.total_params, **layers, "device": ctx.device}
 
 
-
 def narrate(metrics: dict, config: SepiaBlurConfig) -> Notes:
     """Each layer from its read-back weights, the output sizes, and the scipy check."""
     m = metrics
     notes = Notes()
     rgb = "RGB"
-    mix = ", ".join(f"{rgb[o]}' = " + " + ".join(
-        f"{num(m, f'sepia_weights.{o}.{i}', '.3f')}{rgb[i]}" for i in range(3))
-        for o in range(3))
-    clipped = [o for o in range(3) if m["sepia_row_sums"][o] > 1]
+    row_sums, clipped_fraction = m["sepia_row_sums"], m["clipped_fraction"]
+    n_weights, n_nonzero = m["n_weights"], m["n_nonzero_weights"]
+    mix = ", ".join(f"{rgb[o]}' = " + " + ".join(f"{fmt(w, '.3f')}{rgb[i]}"
+                                                for i, w in enumerate(row))
+                    for o, row in enumerate(m["sepia_weights"]))
+    clipped = [o for o in range(3) if row_sums[o] > 1]
     clipped_names = ", ".join(f"{rgb[o]}'" for o in clipped)
     k1 = "×".join(str(v) for v in m["layer1_kernel"])
     notes.add(
         f"**Layer 1, sepia as a {k1} convolution.** A kernel of one pixel mixes channels at each "
         f"pixel and never looks at neighbours: filter o holds row o of the sepia matrix, {mix} "
-        f"({num(m, 'n_weights.0')} weights, no bias). The rows sum to "
-        f"{num(m, 'sepia_row_sums.0', '.3f')}, {num(m, 'sepia_row_sums.1', '.3f')} and "
-        f"{num(m, 'sepia_row_sums.2', '.3f')},",
-        claim(bool(clipped),
-              f"so bright pixels exceed the top of the range in {clipped_names}: on this "
-              f"image {num(m, 'clipped_fraction.0', '.1%')} of R', "
-              f"{num(m, 'clipped_fraction.1', '.1%')} of G' and "
-              f"{num(m, 'clipped_fraction.2', '.1%')} of B' values are clipped (a Hardtanh "
-              "layer between the convolutions clips to the unit interval).",
-              "so no channel can exceed the top of the range and the clip between the "
-              "convolutions changes nothing."))
+        f"({fmt(n_weights[0])} weights, no bias). The rows sum to "
+        f"{fmt(row_sums[0], '.3f')}, {fmt(row_sums[1], '.3f')} and {fmt(row_sums[2], '.3f')},",
+        notes.claim("clips", bool(clipped),
+                    f"so bright pixels exceed the top of the range in {clipped_names}: on this "
+                    f"image {fmt(clipped_fraction[0], '.1%')} of R', "
+                    f"{fmt(clipped_fraction[1], '.1%')} of G' and "
+                    f"{fmt(clipped_fraction[2], '.1%')} of B' values are clipped (a Hardtanh "
+                    "layer between the convolutions clips to the unit interval).",
+                    "so no channel can exceed the top of the range and the clip between the "
+                    "convolutions changes nothing."))
     kh, kw = m["layer2_kernel"]
     notes.add(
         f"**Layer 2, a Gaussian blur.** Each of the {num(m, 'n_filters')} filters has "
-        f"{kh}×{kw}×{num(m, 'n_filters')} weights, {num(m, 'n_weights.1')} in all; filter o "
+        f"{kh}×{kw}×{num(m, 'n_filters')} weights, {fmt(n_weights[1])} in all; filter o "
         f"holds the Gaussian table divided by its sum, {num(m, 'gauss_table_sum')}, on input "
         f"channel o,",
-        claim(m["blur_own_channel_only"],
-              f"and zeros on the others, so channels are blurred independently: only "
-              f"{num(m, 'n_nonzero_weights.1')} of the {num(m, 'n_weights.1')} weights are "
-              "non-zero (a depthwise convolution, groups = C, would store just those).",
-              f"but also non-zero weights on other channels ({num(m, 'n_nonzero_weights.1')} "
-              f"of {num(m, 'n_weights.1')} non-zero), so it mixes channels."),
-        claim(all(abs(s - 1) < 1e-6 for s in m["blur_filter_sums"]),
-              f"Each filter's weights sum to {num(m, 'blur_filter_sums.0', 'g')}, so flat "
-              "regions keep their value;",
-              f"The filters' weights sum to {num(m, 'blur_filter_sums.0', 'g')}, so flat "
-              "regions change brightness;"),
-        claim(m["neighbour_step_after"] < m["neighbour_step_before"],
-              f"the mean step between horizontal neighbours drops from "
-              f"{num(m, 'neighbour_step_before', '.4f')} to "
-              f"{num(m, 'neighbour_step_after', '.4f')}.",
-              f"the mean step between horizontal neighbours does not drop "
-              f"({num(m, 'neighbour_step_before', '.4f')} before, "
-              f"{num(m, 'neighbour_step_after', '.4f')} after)."))
+        notes.claim("own_channel_only", m["blur_own_channel_only"],
+                    f"and zeros on the others, so channels are blurred independently: only "
+                    f"{fmt(n_nonzero[1])} of the {fmt(n_weights[1])} weights are "
+                    "non-zero (a depthwise convolution, groups = C, would store just those).",
+                    f"but also non-zero weights on other channels ({fmt(n_nonzero[1])} "
+                    f"of {fmt(n_weights[1])} non-zero), so it mixes channels."),
+        notes.claim("filters_sum_to_one", all(abs(s - 1) < 1e-6 for s in m["blur_filter_sums"]),
+                    f"Each filter's weights sum to {fmt(m['blur_filter_sums'][0], 'g')}, so flat "
+                    "regions keep their value;",
+                    f"The filters' weights sum to {fmt(m['blur_filter_sums'][0], 'g')}, so flat "
+                    "regions change brightness;"),
+        notes.claim("blur_smooths", m["neighbour_step_after"] < m["neighbour_step_before"],
+                    f"the mean step between horizontal neighbours drops from "
+                    f"{num(m, 'neighbour_step_before', '.4f')} to "
+                    f"{num(m, 'neighbour_step_after', '.4f')}.",
+                    f"the mean step between horizontal neighbours does not drop "
+                    f"({num(m, 'neighbour_step_before', '.4f')} before, "
+                    f"{num(m, 'neighbour_step_after', '.4f')} after)."))
     shape = lambda key: "×".join(str(v) for v in m[key])  # noqa: E731
     notes.add(
         f"**Output sizes** for the {shape('input_shape')} input: without padding "
         f"{shape('valid_shape')}",
-        claim(m["valid_size_error"] == 0,
-              f"(n − k + 1 per side: {num(m, 'input_shape.0')} − {kh} + 1),",
-              f"({num(m, 'valid_size_error')} pixel(s) off n − k + 1 per side),"),
+        notes.claim("valid_size_formula", VALID_SIZE.holds(m),
+                    f"(n − k + 1 per side: {fmt(m['input_shape'][0])} − {kh} + 1),",
+                    f"({num(m, 'valid_size_error')} pixel(s) off n − k + 1 per side),"),
         f"with 'same' padding {shape('same_shape')} ({num(m, 'same_padding')} zeros on each "
         f"side; on that border the zeros darken the result to "
         f"{num(m, 'border_ratio_same', '.3f')} of the sepia brightness).")
@@ -255,15 +259,12 @@ def narrate(metrics: dict, config: SepiaBlurConfig) -> Notes:
     return notes
 
 
-
 register("sepia-blur", SepiaBlurConfig,
          description="A fixed two-layer CNN: 1×1 sepia conv + clip, then a 5×5 per-channel "
                      "Gaussian blur, checked against scipy.ndimage",
          quick={}, smoke={"size": 32}, needs=None, key_metric="max_abs_diff_scipy", order=61,
          narrate=narrate,
-         lessons=(Lesson("Without padding the 5×5 blur maps the 128×128×3 image to 124×124×3 "
-                         "(n − k + 1 per side)", "valid_size_error", "<=", quick=0, full=0,
-                         label="pixels off n − k + 1"),
+         lessons=(VALID_SIZE,
                   Lesson("The fixed sepia-blur CNN agrees with scipy.ndimage", "max_abs_diff_scipy",
                          "<=", quick=1e-5, full=1e-5,
                          label="max |CNN − scipy|"),))(measure)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import (
     confusion_counts,
     confusion_figure,
@@ -128,8 +128,8 @@ def narrate(metrics: dict, config: SVCConfig) -> Notes:
         "The kernel compares whole pixel vectors: it does not know which pixels are "
         "neighbours, which is what a convolution adds.")
     pairs = metrics["most_confused"]
-    notes.add(claim(
-        bool(pairs),
+    notes.add(notes.claim(
+        "mistakes", bool(pairs),
         (f"Its most frequent mistake: {pairs[0]['true']} read as {pairs[0]['predicted']}, "
          f"{num(pairs[0], 'count')} times ({num(pairs[0], 'fraction_of_true', '.1%')} of "
          f"the test images of {pairs[0]['true']}).") if pairs else "",

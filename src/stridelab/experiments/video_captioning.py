@@ -35,7 +35,7 @@ from stridelab.data.moving_digits import (
     decode_caption,
     make_clips,
 )
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import losses_figure
 from stridelab.experiments.registry import bounded, register
 from stridelab.torch import schedules
@@ -51,7 +51,8 @@ class CaptioningConfig:
     max_frames: int = bounded(16, ge="min_frames")  # longest clip, in frames
     p_two: float = bounded(0.5, ge=0, le=1)  # probability that a clip holds two digits
     min_speed: int = bounded(1, ge=1)  # slowest motion, in pixels per frame
-    max_speed: int = bounded(3, ge="min_speed", le=TRAVEL // 2)  # fastest motion, in pixels per frame
+    # fastest motion, in pixels per frame
+    max_speed: int = bounded(3, ge="min_speed", le=TRAVEL // 2)
     epochs: int = bounded(20, ge=1)  # passes over the training clips
     batch_size: int = bounded(32, ge=1)  # clips per step
     lr: float = bounded(3e-3, gt=0)  # peak Adam learning rate of the one-cycle schedule
@@ -59,7 +60,8 @@ class CaptioningConfig:
     feature_dim: int = 128  # per-frame feature size F (and pooled vector size)
     hidden: int = 128  # decoder LSTM state size
     n_examples: int = bounded(6, ge=1)  # clips drawn in the sample figure
-    pretrain_epochs: int = bounded(8, ge=0)  # epochs training the per-frame CNN on labelled single digits first
+    # epochs training the per-frame CNN on labelled single digits first
+    pretrain_epochs: int = bounded(8, ge=0)
     # draw new training clips (the same number, from the same training digits) before every
     # epoch after the first, so the captioner cannot learn the clips by heart; False: the same
     # n_train_clips clips every epoch
@@ -604,30 +606,37 @@ def measure(config: CaptioningConfig, ctx) -> dict:
             "dataset": ds.name, "n_train_clips": n_train, "n_test_clips": config.n_test_clips}
 
 
-ONE_BOUNCE = "bounces once"  # the breakdown sentence's word for that group, for the tests
+SIGN_WITH_MOTION = Lesson("Mean pooling of frames cannot tell a direction from its reverse on "
+                          "a digit that never bounces; the difference channel can",
+                          "motion_sign_accuracy_no_bounce", ">",
+                          quick="frames_sign_accuracy_no_bounce",
+                          full="frames_sign_accuracy_no_bounce",
+                          label="direction sign, no bounce")
 
 
 def narrate(metrics: dict, config: CaptioningConfig) -> Notes:
     notes = Notes()
-    pre = claim(config.pretrain_epochs > 0,
-                f"As the sheet's design has it, the per-frame CNN is first trained on an image "
-                f"database: {num(config, 'pretrain_epochs')} epochs on "
-                f"{num(config, 'n_pretrain')} labelled frames of one moving training digit, "
-                "naming the digit (and, with the difference channel, its direction).",
-                "The per-frame CNN learns from the captions alone (no pretraining).")
-    clips = claim(config.resample_clips and config.epochs > 1,
-                  f"Every epoch trains on {num(config, 'n_train_clips')} clips drawn anew from "
-                  "the training digits, so the captioner cannot learn its clips by heart.",
-                  f"Every epoch trains on the same {num(config, 'n_train_clips')} clips.")
+    pre = notes.claim(
+        "pretrained", config.pretrain_epochs > 0,
+        f"As the sheet's design has it, the per-frame CNN is first trained on an image "
+        f"database: {num(config, 'pretrain_epochs')} epochs on "
+        f"{num(config, 'n_pretrain')} labelled frames of one moving training digit, "
+        "naming the digit (and, with the difference channel, its direction).",
+        "The per-frame CNN learns from the captions alone (no pretraining).")
+    clips = notes.claim(
+        "clips_drawn_anew", config.resample_clips and config.epochs > 1,
+        f"Every epoch trains on {num(config, 'n_train_clips')} clips drawn anew from "
+        "the training digits, so the captioner cannot learn its clips by heart.",
+        f"Every epoch trains on the same {num(config, 'n_train_clips')} clips.")
     notes.add("**The sheet's design.** A per-frame CNN (three strided convolutions, dropout) "
               "turns each frame into a vector, the vectors are averaged over the clip's "
               "frames, and an LSTM decoder, fed that average and the previous word at every "
               "step, writes the caption; training uses teacher forcing, testing greedy "
               "decoding.", pre, clips,
-              *[f"With {v} as per-frame input: exact caption "
-                f"**{num(metrics, f'variants.{v}.exact_caption_accuracy')}**, token accuracy "
-                f"{num(metrics, f'variants.{v}.token_accuracy')}, corpus BLEU "
-                f"{num(metrics, f'variants.{v}.bleu4')}." for v in metrics["variants"]])
+              *[f"With {name} as per-frame input: exact caption "
+                f"**{num(v, 'exact_caption_accuracy')}**, token accuracy "
+                f"{num(v, 'token_accuracy')}, corpus BLEU {num(v, 'bleu4')}."
+                for name, v in metrics["variants"].items()])
     motion_sign = num(metrics, "motion_sign_accuracy_no_bounce", ".2f")
     frames_sign = num(metrics, "frames_sign_accuracy_no_bounce", ".2f")
     notes.add("**What mean pooling can express.** The average of per-frame features is the same "
@@ -640,32 +649,29 @@ def narrate(metrics: dict, config: CaptioningConfig) -> Notes:
               "the digit's identity survive the pooling. Giving each frame its difference to "
               "the next frame as a second channel (the motion variant) puts the sign of the "
               "motion into every frame's features, which the average keeps.",
-              claim(metrics["motion_sign_accuracy_no_bounce"]
-                    > metrics["frames_sign_accuracy_no_bounce"],
-                    f"Measured on digits that never bounce, given the axis, the direction is "
-                    f"right for {motion_sign} with the difference channel against "
-                    f"{frames_sign} without.",
-                    f"Measured on digits that never bounce, given the axis, the direction is "
-                    f"right for {motion_sign} with the difference channel, not above the "
-                    f"{frames_sign} without: in this run the motion variant did not use it."))
+              notes.claim("motion_tells_sign", SIGN_WITH_MOTION.holds(metrics),
+                          f"Measured on digits that never bounce, given the axis, the direction is "
+                          f"right for {motion_sign} with the difference channel against "
+                          f"{frames_sign} without.",
+                          f"Measured on digits that never bounce, given the axis, the direction is "
+                          f"right for {motion_sign} with the difference channel, not above the "
+                          f"{frames_sign} without: in this run the motion variant did not use it."))
     once = {v: b.get("1") for v, b in metrics["by_bounces"].items()}
     if all(row and np.isfinite(row["sign_accuracy"]) for row in once.values()):
-        notes.add(f"A digit that {ONE_BOUNCE} is different: its reversal starts in the same "
+        notes.add("A digit that bounces once is different: its reversal starts in the same "
                   "direction, and the wall it hit gives the direction away. Given the axis, "
                   "the direction of such digits is right for "
-                  + ", ".join(f"{num(metrics, f'by_bounces.{v}.1.sign_accuracy', '.2f')} "
-                              f"({v})" for v in once) + ".")
+                  + ", ".join(f"{num(row, 'sign_accuracy', '.2f')} ({name})"
+                              for name, row in once.items()) + ".")
     v = metrics["variants"]["motion"]
     if v["exact_one_digit"] is not None and v["exact_two_digits"] is not None:
         notes.add(f"By clip (motion variant): one digit, exact caption "
-                  f"{num(metrics, 'variants.motion.exact_one_digit')} over "
-                  f"{num(metrics, 'variants.motion.n_one_digit_clips')} clips; two digits, "
-                  f"{num(metrics, 'variants.motion.exact_two_digits')} over "
-                  f"{num(metrics, 'variants.motion.n_two_digits_clips')}.",
-                  claim(v["exact_two_digits"] < v["exact_one_digit"],
-                        "Two-digit captions are harder: the decoder must read which digit "
-                        "moves which way from one averaged vector.",
-                        "Two-digit captions came out no harder than one-digit ones."))
+                  f"{num(v, 'exact_one_digit')} over {num(v, 'n_one_digit_clips')} clips; two "
+                  f"digits, {num(v, 'exact_two_digits')} over {num(v, 'n_two_digits_clips')}.",
+                  notes.claim("two_digits_harder", v["exact_two_digits"] < v["exact_one_digit"],
+                              "Two-digit captions are harder: the decoder must read which digit "
+                              "moves which way from one averaged vector.",
+                              "Two-digit captions came out no harder than one-digit ones."))
     return notes
 
 
@@ -685,9 +691,5 @@ register("video-captioning", CaptioningConfig,
               Lesson("With its difference channel the captioner writes the exact caption",
                      "exact_caption_accuracy", ">=", quick=0.50, full=0.50,
                      label="exact caption, motion"),
-              Lesson("Mean pooling of frames cannot tell a direction from its reverse on a "
-                     "digit that never bounces; the difference channel can",
-                     "motion_sign_accuracy_no_bounce", ">",
-                     quick="frames_sign_accuracy_no_bounce",
-                     full="frames_sign_accuracy_no_bounce", label="direction sign, no bounce"),
+              SIGN_WITH_MOTION,
           ))(measure)

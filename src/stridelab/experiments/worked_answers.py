@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, fmt, num, value
 from stridelab.experiments.registry import bounded, register
 
 # ---------------------------------------------------------------------------------------------
@@ -43,6 +43,11 @@ YALE_LAYERS = [("conv:k=4,s=1,p=1", "conv", 4, 1, 1), ("conv:k=8,s=5,p=0", "conv
 TUE_CHAIN = {"layers": [{"W": [[1]], "activation": "relu"}, {"W": [[2]], "activation": "relu"}],
              "loss": "sse_half", "lr": 0.1,
              "data": [{"x": [1], "y": [2]}, {"x": [2], "y": [3]}]}
+
+
+ALL_CHECKED = Lesson("Every model answer agrees with its independent second check",
+                     "checks_failed", "<=", quick=0, full=0,
+                     label="checks that failed")
 
 
 @dataclass
@@ -201,50 +206,49 @@ def narrate(metrics: dict, config: WorkedAnswersConfig) -> Notes:
     """One paragraph per sheet problem with its key numbers, then the checks."""
     m = metrics
     notes = Notes()
-    r = m["rptu"]
-    shape = lambda key: "×".join(num(m, f"{key}.{i}") for i in range(2))  # noqa: E731
+    r, lmu, t = (value(m, key) for key in ("rptu", "lmu", "tue"))
+    shape = lambda hw: "×".join(fmt(n) for n in hw[:2])  # noqa: E731
     notes.add(
-        f"**RPTU, the three filters on the sheet's {shape('rptu.input_shape')} image.** With "
-        f"'same' padding ({num(m, 'rptu.padding')} zero on each side) each output keeps the "
-        f"size of X; at the sheet's example position ({num(m, 'rptu.at.0')}, "
-        f"{num(m, 'rptu.at.1')}), "
-        f"where X = {num(m, 'rptu.x_at')}, K₁, K₂ and K₃ give {num(m, 'rptu.same_at.0')}, "
-        f"{num(m, 'rptu.same_at.1')} and {num(m, 'rptu.same_at.2')}. Without padding the "
-        f"outputs are {shape('rptu.valid_shape')}",
-        claim(r["valid_is_interior"],
-              "and equal the interior of the 'same' outputs: only the border cells, whose "
-              "windows reach into the padding, are new.",
-              "and differ from the interior of the 'same' outputs."))
+        f"**RPTU, the three filters on the sheet's {shape(r['input_shape'])} image.** With "
+        f"'same' padding ({num(r, 'padding')} zero on each side) each output keeps the size of "
+        f"X; at the sheet's example position ({fmt(r['at'][0])}, {fmt(r['at'][1])}), where "
+        f"X = {num(r, 'x_at')}, K₁, K₂ and K₃ give {fmt(r['same_at'][0])}, "
+        f"{fmt(r['same_at'][1])} and {fmt(r['same_at'][2])}. Without padding the outputs are "
+        f"{shape(r['valid_shape'])}",
+        notes.claim("valid_is_interior", r["valid_is_interior"],
+                    "and equal the interior of the 'same' outputs: only the border cells, whose "
+                    "windows reach into the padding, are new.",
+                    "and differ from the interior of the 'same' outputs."))
     notes.add(
-        f"**LMU, the same filters on the sheet's other {shape('lmu.input_shape')} image, "
-        f"'valid' padding:** "
-        f"{shape('lmu.valid_shape')} outputs whose centre values are "
-        f"{num(m, 'lmu.centre.0')}, {num(m, 'lmu.centre.1')} and {num(m, 'lmu.centre.2')}.")
+        f"**LMU, the same filters on the sheet's other {shape(lmu['input_shape'])} image, "
+        f"'valid' padding:** {shape(lmu['valid_shape'])} outputs whose centre values are "
+        f"{fmt(lmu['centre'][0])}, {fmt(lmu['centre'][1])} and {fmt(lmu['centre'][2])}.")
     sizes = "; ".join(
         f"({y['part']}) {'conv' if y['spec'].startswith('conv') else 'max-pool'} "
         f"k = {num(y, 'k')}, s = {num(y, 's')}, p = {num(y, 'p')}: "
-        f"{num(y, 'output.0')}×{num(y, 'output.1')}" for y in m["yale"])
+        f"{shape(y['output'])}" for y in m["yale"])
     agree = all(y["output"] == y["torch_output"] for y in m["yale"])
     notes.add(
-        f"**Yale, output sizes of four layers on the sheet's {shape('yale_input')} input**, "
+        f"**Yale, output sizes of four layers on the sheet's {shape(m['yale_input'])} input**, "
         f"⌊(h + 2p − k)/s⌋ + 1 per side: {sizes}.",
-        claim(agree, "PyTorch's Conv2d and MaxPool2d give the same sizes.",
-              "PyTorch's layers give **different** sizes for some of them (see checks.json)."))
-    t = m["tue"]
+        notes.claim(
+            "sizes_agree_with_torch", agree, "PyTorch's Conv2d and MaxPool2d give the same sizes.",
+            "PyTorch's layers give **different** sizes for some of them (see checks.json)."))
+    sequential, batch, grads = (value(t, key) for key in ("sequential", "batch", "point2_grads"))
     notes.add(
         f"**TU/e, one gradient step on the ReLU chain**, one point after the other: the first "
-        f"point's loss is {num(m, 'tue.sequential.losses.0', 'g')}",
-        claim(t["sequential"]["losses"][0] == 0,
-              "so its gradients are zero and the weights do not move;",
-              "so the weights move already at the first point;"),
-        f"at the second point ∂L/∂w₀ = {num(m, 'tue.point2_grads.0', 'g')} and ∂L/∂w₁ = "
-        f"{num(m, 'tue.point2_grads.1', 'g')}, giving w₀ = {num(m, 'tue.sequential.w0', 'g')} "
-        f"and w₁ = {num(m, 'tue.sequential.w1', 'g')}. As one batch the step ends at "
-        f"w₀ = {num(m, 'tue.batch.w0', 'g')} and w₁ = {num(m, 'tue.batch.w1', 'g')}:",
-        claim(abs(t["batch"]["w0"] - 1) < abs(t["sequential"]["w0"] - 1),
-              "the batch step moves w₀ less, because the first point's zero gradient is "
-              "averaged in.",
-              "the batch step does not move w₀ less here."))
+        f"point's loss is {fmt(sequential['losses'][0], 'g')}",
+        notes.claim("first_point_still", sequential["losses"][0] == 0,
+                    "so its gradients are zero and the weights do not move;",
+                    "so the weights move already at the first point;"),
+        f"at the second point ∂L/∂w₀ = {fmt(grads[0], 'g')} and ∂L/∂w₁ = "
+        f"{fmt(grads[1], 'g')}, giving w₀ = {num(sequential, 'w0', 'g')} and "
+        f"w₁ = {num(sequential, 'w1', 'g')}. As one batch the step ends at "
+        f"w₀ = {num(batch, 'w0', 'g')} and w₁ = {num(batch, 'w1', 'g')}:",
+        notes.claim("batch_moves_w0_less", abs(batch["w0"] - 1) < abs(sequential["w0"] - 1),
+                    "the batch step moves w₀ less, because the first point's zero gradient is "
+                    "averaged in.",
+                    "the batch step does not move w₀ less here."))
     notes.add(
         f"Every answer was checked a second, independent way before it was written "
         f"({num(m, 'n_answers')} files under `answers/`, Markdown with LaTeX): convolutions "
@@ -252,11 +256,11 @@ def narrate(metrics: dict, config: WorkedAnswersConfig) -> Notes:
         "each gradient against autograd, and each of the "
         f"{num(m, 'n_derivations')} derivations symbolically and at "
         f"{num(config, 'derive_points')} random point(s).",
-        claim(m["checks_failed"] == 0,
-              f"All {num(m, 'checks_total')} checks passed; the largest difference was "
-              f"{num(m, 'max_abs_error', '.2g')}.",
-              f"**{num(m, 'checks_failed')} of {num(m, 'checks_total')} checks failed** (see "
-              "checks.json and the log)."))
+        notes.claim("all_checks_passed", ALL_CHECKED.holds(m),
+                    f"All {num(m, 'checks_total')} checks passed; the largest difference was "
+                    f"{num(m, 'max_abs_error', '.2g')}.",
+                    f"**{num(m, 'checks_failed')} of {num(m, 'checks_total')} checks failed** (see "
+                    "checks.json and the log)."))
     return notes
 
 
@@ -266,6 +270,4 @@ register("worked-answers", WorkedAnswersConfig,
                      "each checked a second way",
          quick={}, smoke={"derive_points": 1}, needs=None, key_metric="checks_passed",
          order=5, narrate=narrate,
-         lessons=(Lesson("Every model answer agrees with its independent second check",
-                         "checks_failed", "<=", quick=0, full=0,
-                         label="checks that failed"),))(measure)
+         lessons=(ALL_CHECKED,))(measure)
