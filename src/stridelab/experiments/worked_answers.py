@@ -1,7 +1,8 @@
 """worked-answers: the sheets' hand exercises solved with their own numbers, each answer checked.
 
 The model answers are computed by the worked-solution functions (:mod:`stridelab.worked`, the
-same code as ``stridelab conv | shape | backprop | derive``) on the course sheets' exact numbers:
+same code as ``stridelab conv | shape | backprop | derive``) on the course sheets' exact numbers,
+read from the built-in sheet files (:func:`sheet_numbers`), so each number is written once:
 
 - RPTU exercise 2, task 2.1: the 5×5 image X cross-correlated with its three 3×3 filters with
   'same' padding (and, for the valid/same question, with 'valid' padding);
@@ -19,30 +20,69 @@ notes from them. No data set is needed; quick = full.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 from stridelab.experiments.narrate import Lesson, Notes, fmt, num, value
 from stridelab.experiments.registry import bounded, register
 
 # ---------------------------------------------------------------------------------------------
-# the sheets' numbers
+# the sheets' numbers, read from the built-in sheet files as data (one place for each number)
 
-RPTU_X = "8 2 9 8 3; 3 4 6 2 7; 5 9 3 9 7; 6 1 3 6 8; 5 1 6 8 1"  # RPTU 2.1: X, 5×5
-LMU_X = "5 5 2 5 5; 5 5 2 5 5; 7 7 5 7 7; 5 5 2 5 5; 5 5 2 5 5"  # LMU 4-2: the other 5×5 image
-FILTERS = ["1 0 -1; 2 0 -2; 1 0 -1",  # K₁ (both sheets)
-           "1 2 1; 0 0 0; -1 -2 -1",  # K₂
-           "0 1 0; 1 -4 1; 0 1 0"]  # K₃, the 4-neighbour Laplacian
-RPTU_AT = (3, 4)  # the sheet's example position, counted from 1 (X₃,₄ = 9)
+SHEETS = Path(__file__).resolve().parent.parent / "sheets" / "builtin"
 
-# Yale 4.1 (a)–(d): (layer spec, kind, k, s, p) on a 50×50 one-channel input
-YALE_INPUT = (50, 50, 1)
-YALE_LAYERS = [("conv:k=4,s=1,p=1", "conv", 4, 1, 1), ("conv:k=8,s=5,p=0", "conv", 8, 5, 0),
-               ("pool:k=10,s=2,p=2", "pool", 10, 2, 2), ("pool:k=2,s=1,p=0", "pool", 2, 1, 0)]
 
-# TU/e: x → relu(w₀ x) → relu(w₁ ·), no biases, squared error with ½, lr 0.1
-TUE_CHAIN = {"layers": [{"W": [[1]], "activation": "relu"}, {"W": [[2]], "activation": "relu"}],
-             "loss": "sse_half", "lr": 0.1,
-             "data": [{"x": [1], "y": [2]}, {"x": [2], "y": [3]}]}
+def sheet_task(sheet: str, label: str) -> dict:
+    """The task labelled ``label`` of the built-in sheet file ``sheet`` (e.g. "rptu-2"), read
+    as plain TOML data."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    doc = tomllib.loads((SHEETS / f"{sheet}.toml").read_text(encoding="utf-8"))
+    for task in doc.get("task", []):
+        if task.get("label") == label:
+            return task
+    raise LookupError(f"the sheet {sheet} has no task labelled {label!r}")
+
+
+def _option(args: list[str], name: str) -> list[str]:
+    """The values given to ``name`` in a worked command's argument list, in order."""
+    return [args[i + 1] for i, a in enumerate(args[:-1]) if a == name]
+
+
+def _layer(spec: str) -> tuple[str, str, int, int, int]:
+    """``"conv:k=4,s=1,p=1"`` as (spec, kind, k, s, p)."""
+    kind, _, params = spec.partition(":")
+    values = dict(item.split("=") for item in params.split(","))
+    return spec, kind, int(values["k"]), int(values["s"]), int(values["p"])
+
+
+@functools.cache
+def sheet_numbers() -> dict:
+    """The numbers of the exercises this study solves, from the sheets that pose them:
+
+    - ``rptu_x``, ``rptu_filters``, ``rptu_at``: RPTU 2.1 i)'s 5×5 image X, its three 3×3
+      filters K₁, K₂, K₃ and its example position (row, column, counted from 1);
+    - ``lmu_x``, ``lmu_filters``: LMU 4-2 (a)'s other 5×5 image and its filters;
+    - ``yale_input`` (H, W, C) and ``yale_layers`` [(spec, kind, k, s, p)]: Yale 4.1 (a)–(d);
+    - ``tue_chain``: the TU/e ReLU chain (weights, loss, learning rate, data points).
+    """
+    rptu = sheet_task("rptu-2", "2.1 i)")["args"]
+    lmu = sheet_task("lmu-4", "4-2 (a)")["args"]
+    yale = [sheet_task("yale-663-2", f"Problem 4.1 ({part})")["args"] for part in "abcd"]
+    chain = dict(sheet_task("tue-4", "Backpropagation")["spec"])
+    chain.pop("mode", None)  # the study runs both modes
+    return {
+        "rptu_x": _option(rptu, "--input")[0], "rptu_filters": _option(rptu, "--kernel"),
+        "rptu_at": tuple(int(v) for v in _option(rptu, "--explain")[0].split(",")),
+        "lmu_x": _option(lmu, "--input")[0], "lmu_filters": _option(lmu, "--kernel"),
+        "yale_input": tuple(int(v) for v in _option(yale[0], "--input")[0].split("x")),
+        "yale_layers": [_layer(args[-1]) for args in yale],
+        "tue_chain": chain,
+    }
 
 
 ALL_CHECKED = Lesson("Every model answer agrees with its independent second check",
@@ -98,8 +138,10 @@ def measure(config: WorkedAnswersConfig, ctx) -> dict:
         return doc
 
     # 1. RPTU 2.1 i) and iii): the three filters on X, 'same' then 'valid'
-    same = worked.conv(RPTU_X, kernels=FILTERS, padding="same", stride=1, one_based=True,
-                       explain=f"{RPTU_AT[0]},{RPTU_AT[1]}", digits=config.digits)
+    sheets = sheet_numbers()
+    rptu_x, filters, rptu_at = sheets["rptu_x"], sheets["rptu_filters"], sheets["rptu_at"]
+    same = worked.conv(rptu_x, kernels=filters, padding="same", stride=1, one_based=True,
+                       explain=f"{rptu_at[0]},{rptu_at[1]}", digits=config.digits)
     rptu_same = save("rptu-2.1i-same", "RPTU exercise 2, task 2.1 i): three filters, 'same' "
                                        "padding", same)
     checks += _conv_checks(rptu_same, "rptu same")
@@ -107,12 +149,13 @@ def measure(config: WorkedAnswersConfig, ctx) -> dict:
                 caption="The RPTU 5×5 image and its three filter outputs ('same' padding)")
     rptu_valid = save("rptu-2.1iii-valid", "RPTU exercise 2, task 2.1 iii): the same filters, "
                                            "'valid' padding",
-                      worked.conv(RPTU_X, kernels=FILTERS, padding="valid", one_based=True,
+                      worked.conv(rptu_x, kernels=filters, padding="valid", one_based=True,
                                   digits=config.digits))
     checks += _conv_checks(rptu_valid, "rptu valid")
 
     # 2. LMU 4-2 (a): the filters on the other image, 'valid'
-    lmu = worked.conv(LMU_X, kernels=FILTERS, padding="valid", stride=1, explain="0,0",
+    lmu = worked.conv(sheets["lmu_x"], kernels=sheets["lmu_filters"], padding="valid", stride=1,
+                      explain="0,0",
                       digits=config.digits)
     lmu_doc = save("lmu-4-2a-valid", "LMU sheet 4, task 4-2 (a): three filters, 'valid' "
                                      "padding", lmu)
@@ -122,12 +165,13 @@ def measure(config: WorkedAnswersConfig, ctx) -> dict:
 
     # 3. Yale 4.1: output sizes on 50×50, each against the PyTorch layer
     yale = []
-    input_text = "x".join(map(str, YALE_INPUT))
-    for part, spec in zip("abcd", YALE_LAYERS):
+    yale_input = sheets["yale_input"]
+    input_text = "x".join(map(str, yale_input))
+    for part, spec in zip("abcd", sheets["yale_layers"]):
         doc = save(f"yale-4.1{part}", f"Yale CPSC 663, problem 4.1 ({part}): {spec[0]}",
                    worked.shape(input_text, spec[0]))
         hw = [int(v) for v in doc["output_shape"][:2]]
-        torch_hw = yale_torch_side(spec, YALE_INPUT)
+        torch_hw = yale_torch_side(spec, yale_input)
         checks.append({"check": f"yale 4.1 ({part}) {spec[0]} vs torch.nn", "passed":
                        hw == torch_hw, "max_abs_error": float(max(abs(a - b) for a, b in
                                                                   zip(hw, torch_hw)))})
@@ -137,7 +181,7 @@ def measure(config: WorkedAnswersConfig, ctx) -> dict:
     # 4. TU/e: the ReLU chain, one point at a time and as one batch
     chain = {}
     for mode in ("sequential", "batch"):
-        ans = worked.backprop({**TUE_CHAIN, "mode": mode}, digits=config.digits)
+        ans = worked.backprop({**sheets["tue_chain"], "mode": mode}, digits=config.digits)
         doc = save(f"tue-backprop-{mode}", f"TU Eindhoven assignment 4: the ReLU chain, {mode}",
                    ans)
         for i, step in enumerate(doc["steps"], start=1):
@@ -169,7 +213,7 @@ def measure(config: WorkedAnswersConfig, ctx) -> dict:
     failed = [c["check"] for c in checks if not c["passed"]]
     for name in failed:
         ctx.log(f"check FAILED: {name}")
-    i, j = RPTU_AT[0] - 1, RPTU_AT[1] - 1
+    i, j = rptu_at[0] - 1, rptu_at[1] - 1
     return {
         "checks_passed": len(checks) - len(failed),
         "checks_total": len(checks),
@@ -178,7 +222,7 @@ def measure(config: WorkedAnswersConfig, ctx) -> dict:
         "max_abs_error": max(c["max_abs_error"] for c in checks),
         "n_answers": len(files),
         "rptu": {"input_shape": [len(rptu_same["input"]), len(rptu_same["input"][0])],
-                 "at": list(RPTU_AT), "x_at": rptu_same["input"][i][j],
+                 "at": list(rptu_at), "x_at": rptu_same["input"][i][j],
                  "same_shape": rptu_same["results"][0]["output_shape"],
                  "same_at": [r["output"][i][j] for r in rptu_same["results"]],
                  "valid_shape": rptu_valid["results"][0]["output_shape"],
@@ -190,7 +234,7 @@ def measure(config: WorkedAnswersConfig, ctx) -> dict:
                 "valid_shape": lmu_doc["results"][0]["output_shape"],
                 "outputs": [r["output"] for r in lmu_doc["results"]],
                 "centre": [r["output"][1][1] for r in lmu_doc["results"]]},
-        "yale_input": list(YALE_INPUT),
+        "yale_input": list(yale_input),
         "yale": yale,
         "tue": chain,
         "n_derivations": len(topics),
