@@ -64,8 +64,6 @@ from stridelab.experiments.plots import subsample, take, to_float
 from stridelab.experiments.registry import (
     apply_overrides,
     check_config,
-    field_bounds,
-    get,
     parse_set_args,
 )
 from stridelab.torch.loop import fit, make_loader, seed_everything
@@ -326,8 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = parse_set_args(STRIDELAB_SET + args.overrides)
         config = apply_overrides(CNNConfig(), overrides)
-        check_config(config, field_bounds(get("mnist-cnn")), overrides=overrides,
-                     name="mnist-cnn")
+        check_config(config, overrides=overrides, name="mnist-cnn")
         torch.set_num_threads(args.threads)
         names = [n.strip() for n in args.datasets.split(",") if n.strip()]
         if not names:

@@ -147,8 +147,8 @@ def _toy_registry(monkeypatch, **experiments):
 
     @dataclass
     class Toy:
-        epochs: int = 2  # passes
-        lr: float = 0.1  # step size
+        epochs: int = registry.bounded(2, ge=1)  # passes
+        lr: float = registry.bounded(0.1, gt=0)  # step size
 
     toy = {name.replace("_", "-"): registry.Experiment(name.replace("_", "-"), Toy, fn,
                                                        "a toy", order=i, **kwargs)

@@ -4,13 +4,15 @@ purity, partitions up to relabelling, distinct values, and what a run's history 
 import numpy as np
 import pytest
 
-import stridelab.experiments.kmeans as kmeans_experiments
 from stridelab.cluster import KMeans
-from stridelab.experiments.kmeans import history_record, n_distinct, region_means
+from stridelab.experiments import kmeans_blobs, kmeans_mnist, kmeans_steps
+from stridelab.experiments.kmeans_blobs import n_distinct
+from stridelab.experiments.kmeans_steps import region_means
+from stridelab.experiments.lloyd import history_record
 
 
 def test_region_means_are_uniform_points_when_the_region_holds_too_few_samples():
-    config = kmeans_experiments.StepsConfig(init_x0_min=4.0, init_x0_max=6.0)
+    config = kmeans_steps.StepsConfig(init_x0_min=4.0, init_x0_max=6.0)
     X = np.array([[0.0, -1.0], [1.0, 2.0], [3.0, 5.0], [4.5, 0.0]])  # one sample in (4, 6]
     means, from_samples = region_means(X, config, np.random.RandomState(0))
     assert not from_samples and means.shape == (3, 2)
@@ -19,7 +21,7 @@ def test_region_means_are_uniform_points_when_the_region_holds_too_few_samples()
 
 
 def test_region_means_are_distinct_samples_of_the_region_when_it_holds_k():
-    config = kmeans_experiments.StepsConfig(init_x0_min=4.0, init_x0_max=6.0)
+    config = kmeans_steps.StepsConfig(init_x0_min=4.0, init_x0_max=6.0)
     # x0 = 4 is not in the region (x0 > 4), x0 = 6 is; 7 is beyond it
     X = np.array([[4.0, 0.0], [4.5, 1.0], [5.0, 2.0], [6.0, 3.0], [7.0, 4.0], [0.0, 0.0]])
     means, from_samples = region_means(X, config, np.random.RandomState(1))
@@ -31,15 +33,15 @@ def test_region_means_are_distinct_samples_of_the_region_when_it_holds_k():
 def test_purity_and_contingency_by_hand():
     # clusters [0, 0, 0, 1, 1] against classes [2, 2, 1, 1, 1]: cluster 0 is 2/3 class 2,
     # cluster 1 is all class 1, so purity = (2 + 2) / 5 = 0.8
-    table = kmeans_experiments.contingency(np.array([0, 0, 0, 1, 1]), np.array([2, 2, 1, 1, 1]),
+    table = kmeans_mnist.contingency(np.array([0, 0, 0, 1, 1]), np.array([2, 2, 1, 1, 1]),
                                            2, 3)
     np.testing.assert_array_equal(table, [[0, 1, 2], [0, 2, 0]])
-    assert kmeans_experiments.purity(table) == pytest.approx(0.8)
+    assert kmeans_mnist.purity(table) == pytest.approx(0.8)
 
 
 def test_same_partition_groups_ignore_label_permutations():
     a = np.array([0, 0, 1, 1])
-    groups = kmeans_experiments._same_partition_groups([a, 1 - a, np.array([0, 1, 0, 1])])
+    groups = kmeans_blobs._same_partition_groups([a, 1 - a, np.array([0, 1, 0, 1])])
     assert groups == [0, 0, 1]
 
 

@@ -65,12 +65,8 @@ def test_lesson_targets_are_registered_data():
         "test_accuracy", ">=", 0.96, 0.97)
 
 
-def test_smoke_run_writes_metrics_and_figures(tmp_path):
-    from stridelab.experiments.runner import run_experiment
-
-    result = run_experiment("engine-cnn", smoke=True, out=tmp_path, echo=False)
-    assert result.status == "ok", result.reason
-    run_dir = tmp_path / "engine-cnn"
+def test_smoke_run_writes_metrics_and_figures(smoke_runs):
+    run_dir = smoke_runs.ok("engine-cnn").out
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     assert metrics["epoch_time_s"] > 0 and len(metrics["epoch_times_s"]) == 1
@@ -102,15 +98,19 @@ def _metrics(*, best=0.981, final=0.974, confused=True) -> dict:
 
 
 def test_narrate_names_an_earlier_better_epoch_only_when_there_was_one():
-    earlier = str(narrate(_metrics(best=0.981), EngineCNNConfig()))
-    last = str(narrate(_metrics(best=0.974), EngineCNNConfig()))
-    assert "0.9810" in earlier and "epoch 11" in earlier
-    assert "epoch 11" not in last
+    earlier = narrate(_metrics(best=0.981), EngineCNNConfig())
+    last = narrate(_metrics(best=0.974), EngineCNNConfig())
+    assert earlier.branches["earlier_epoch_better"] and not last.branches["earlier_epoch_better"]
+    assert "0.9810" in str(earlier) and "epoch 11" in str(earlier)
+    assert "epoch 11" not in str(last)
 
 
 def test_narrate_takes_shift_and_dropout_from_the_config():
-    plain = str(narrate(_metrics(), EngineCNNConfig(shift=0, dropout=0.0)))
-    augmented = str(narrate(_metrics(), EngineCNNConfig(shift=3, dropout=0.4)))
+    plain = narrate(_metrics(), EngineCNNConfig(shift=0, dropout=0.0))
+    augmented = narrate(_metrics(), EngineCNNConfig(shift=3, dropout=0.4))
+    assert plain.branches == {"earlier_epoch_better": True, "shifted": False, "dropout": False}
+    assert augmented.branches == {"earlier_epoch_better": True, "shifted": True, "dropout": True}
+    plain, augmented = str(plain), str(augmented)
     assert " 0.4" in augmented and " 0.4" not in plain
     assert " 3 pixel" in augmented and " 3 pixel" not in plain
 

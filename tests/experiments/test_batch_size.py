@@ -31,10 +31,8 @@ def test_gradient_variance_is_zero_for_the_full_batch_and_falls_with_batch_size(
     assert v1 > 5 * v16 > 0
 
 
-def test_batch_size_smoke_counts_updates_and_noise(tmp_path):
-    result = run_experiment("batch-size", smoke=True, out=tmp_path, echo=False,
-                            dataset="mnist-5k")
-    assert result.status == "ok", result.reason
+def test_batch_size_smoke_counts_updates_and_noise(smoke_runs):
+    result = smoke_runs.ok("batch-size")
     m = result.metrics
     # smoke: 200 images, 1 epoch → 200, 10 and ⌈200/128⌉ = 2 updates; 40 updates each
     assert m["n_train"] == 200
@@ -77,19 +75,15 @@ def test_batch_size_config_problems_are_one_line_user_errors(tmp_path, overrides
     assert fragment in result.reason and "\n" not in result.reason
 
 
-def test_check_refuses_non_positive_sizes():
-    from stridelab.experiments.batch_size import _check
+def test_non_positive_sizes_are_refused_by_the_field_bounds():
+    from stridelab.experiments.registry import get
 
-    with pytest.raises(ConfigError, match="positive"):
-        _check(BatchSizeConfig(batch_sizes=(0, 1)), 100)
+    with pytest.raises(ConfigError, match="each value of batch_sizes must be at least 1"):
+        get("batch-size").make_config(overrides={"batch_sizes": "0,1"})
 
 
 # ---------------------------------------------------------------------------------------------
 # narrate, from fabricated metrics
-
-ADVANTAGE, NO_ADVANTAGE = "*Advantage of online learning:*", "did not go further per epoch"
-SLOWER, NOT_SLOWER = "*disadvantage:*", "was not slower per epoch"
-
 
 def _fake(*, online_loss=0.26, online_s=5.1, online_var=13.6, slope=-1.0) -> dict:
     return {
@@ -108,21 +102,15 @@ def _fake(*, online_loss=0.26, online_s=5.1, online_var=13.6, slope=-1.0) -> dic
     }
 
 
-def test_narrate_names_the_measured_advantage_and_disadvantage():
-    notes = str(narrate(_fake(), BatchSizeConfig()))
-    assert ADVANTAGE in notes and NO_ADVANTAGE not in notes
-    assert SLOWER in notes and NOT_SLOWER not in notes
-    assert "13.6" in notes and "0.743" in notes and "-1.00" in notes
-
-
-def test_narrate_when_online_learning_neither_goes_further_nor_is_slower():
-    notes = str(narrate(_fake(online_loss=0.9, online_s=0.2), BatchSizeConfig()))
-    assert NO_ADVANTAGE in notes and ADVANTAGE not in notes
-    assert NOT_SLOWER in notes and SLOWER not in notes
-
-
-def test_narrate_reads_the_noise_slope_it_measured():
-    inverse = str(narrate(_fake(slope=-0.98), BatchSizeConfig()))
-    shallow = str(narrate(_fake(slope=-0.5), BatchSizeConfig()))
-    assert "about inversely with B" in inverse and "about inversely with B" not in shallow
-    assert "-0.50" in shallow
+@pytest.mark.parametrize("metrics, branches", [
+    (_fake(), {"online_goes_further": True, "online_slower": True, "online_noisier": True,
+               "noise_falls_as_inverse_B": True, "larger_batch_more_per_update": True}),
+    (_fake(online_loss=0.9, online_s=0.2, online_var=0.5, slope=-0.5),
+     {"online_goes_further": False, "online_slower": False, "online_noisier": False,
+      "noise_falls_as_inverse_B": False, "larger_batch_more_per_update": True}),
+])
+def test_narrate_names_the_measured_advantage_and_disadvantage(metrics, branches):
+    notes = narrate(metrics, BatchSizeConfig())
+    assert notes.branches == branches
+    assert f"{metrics['online_gradient_variance']:.3g}" in str(notes)
+    assert f"{metrics['noise_slope']:.2f}" in str(notes) and "0.743" in str(notes)

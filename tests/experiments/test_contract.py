@@ -1,10 +1,12 @@
 """The study contract, over every registered experiment (tinygrad's ``helper_test_op`` spirit).
 
-One helper runs each experiment once, in its smoke configuration, and every check reads that
-run: it finished (or was skipped for absent data), its ``metrics.json`` is an object holding
-the key metric, ``lessons.json`` judges every registered lesson, and every number written in
-``notes.md`` is a value of ``metrics.json`` or ``config.json`` at the precision printed —
-a note states nothing the run did not measure or was not configured with.
+One helper, :func:`check_study`, reads each study's smoke run (the session's ``smoke_runs``):
+it finished (or was skipped for absent data, saying how to get it), its ``config.json``
+records the study, seed, mode, device and data set, its ``metrics.json`` is an object holding
+the key metric, it drew its figures as PNG files and left no temporary file, ``lessons.json``
+judges every registered lesson, and every number written in ``notes.md`` is a value of
+``metrics.json`` or ``config.json`` at the precision printed — a note states nothing the run
+did not measure or was not configured with. Every study is one line of that helper.
 """
 
 from __future__ import annotations
@@ -17,30 +19,8 @@ import numpy as np
 import pytest
 
 from stridelab.experiments.registry import all_experiments, get
-from stridelab.experiments.runner import RunResult
 
 EXPERIMENTS = [e.name for e in all_experiments()]
-
-# Studies whose notes still carry numbers that are neither metrics nor config values (prose
-# written before measure/narrate). Shrink this set as each study is converted; the test is
-# non-strict, so a converted study passes before it is removed from here.
-NOT_YET_NARRATED: set[str] = set()
-
-def smoke_run(name: str, smoke_runs) -> RunResult:
-    """The session's smoke run of ``name`` (the ``smoke_runs`` fixture of tests/conftest.py)."""
-    return smoke_runs[1][name]
-
-
-def _finished(name: str, smoke_runs) -> RunResult:
-    result = smoke_run(name, smoke_runs)
-    if result.status == "skipped":
-        # only a missing data set may skip an experiment, and it says how to get it
-        assert "cifar10" in get(name).families(), result.reason
-        assert "cifar" in result.reason.lower()
-        pytest.skip(f"{name}: {result.reason}")
-    assert result.status == "ok", result.reason
-    return result
-
 
 # ---------------------------------------------------------------------------------------------
 # numbers in notes
@@ -121,18 +101,24 @@ def test_number_extraction_and_matching():
 # the contract, one line per experiment
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
-def test_smoke_run_keeps_the_contract(smoke_runs, name):
+def check_study(smoke_runs, name: str) -> None:
+    """Every check of the contract on the smoke run of ``name``."""
     experiment = get(name)
-    result = _finished(name, smoke_runs)
+    result = smoke_runs[name]
+    if result.status == "skipped":
+        # only a missing data set may skip an experiment, and it says how to get it
+        assert "cifar10" in experiment.families(), result.reason
+        assert "cifar" in result.reason.lower()
+        pytest.skip(f"{name}: {result.reason}")
+    assert result.status == "ok", result.reason
     run = result.out
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert isinstance(metrics, dict) and experiment.key_metric in metrics
     config = json.loads((run / "config.json").read_text())
     assert config["experiment"] == name and config["seed"] == 0 and config["mode"] == "smoke"
     assert config["environment"]["device"] == "cpu"
     if experiment.families():
         assert len(config["dataset"]["sha256"]) == 64
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert isinstance(metrics, dict) and experiment.key_metric in metrics
     figures = sorted((run / "figures").glob("*.png"))
     assert figures and all(p.read_bytes()[:4] == b"\x89PNG" for p in figures), name
     assert not list(run.rglob(".*.tmp")), "a temporary file was left behind"
@@ -146,17 +132,12 @@ def test_smoke_run_keeps_the_contract(smoke_runs, name):
             assert (record["met"] is None) == (record["target"] is None)
     else:
         assert not lessons_file.exists()
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=False, reason="notes not yet narrated "
-                                            "from metrics")) if n in NOT_YET_NARRATED else n
-    for n in EXPERIMENTS])
-def test_every_number_in_the_notes_is_measured_or_configured(smoke_runs, name):
-    run = _finished(name, smoke_runs).out
     notes_file = run / "notes.md"
     notes = notes_file.read_text(encoding="utf-8") if notes_file.exists() else ""
-    leaves = numeric_leaves(json.loads((run / "metrics.json").read_text()),
-                            json.loads((run / "config.json").read_text()))
-    bad = unmeasured_numbers(notes, leaves)
+    bad = unmeasured_numbers(notes, numeric_leaves(metrics, config))
     assert not bad, f"{name}: numbers in notes.md that are no metric or config value: {bad}"
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_smoke_run_keeps_the_contract(smoke_runs, name):
+    check_study(smoke_runs, name)

@@ -121,15 +121,14 @@ def test_an_unstable_rate_on_the_quadratic_is_predicted_to_fail(tmp_path):
 def test_non_positive_learning_rates_are_refused():
     from stridelab.experiments.registry import get
 
-    with pytest.raises(ConfigError, match="positive learning rates"):
-        get("gd-1d").run(GD1DConfig(quartic_lrs=(0.1, -0.1)), ctx=None)
+    with pytest.raises(ConfigError, match="each value of quartic_lrs must be greater than 0"):
+        get("gd-1d").make_config(overrides={"quartic_lrs": "0.1,-0.1"})
+    with pytest.raises(ConfigError, match="need at least one learning rate"):
+        get("gd-1d").run(GD1DConfig(quartic_lrs=()), ctx=None)
 
 
 # ---------------------------------------------------------------------------------------------
 # narrate, from fabricated metrics
-
-AGREES, DISAGREES = "as the factor predicts", "**not** what the factor predicts"
-
 
 def _fake_metrics(*, agrees: bool = True, reached: int = 1) -> dict:
     m = {"n_steps": 4, "n_runs": 2, "factor_rule_agreement": 1.0 if agrees else 0.5,
@@ -150,22 +149,27 @@ def _fake_metrics(*, agrees: bool = True, reached: int = 1) -> dict:
 
 
 def test_narrate_states_each_run_with_its_factor_and_verdict():
-    notes = str(narrate(_fake_metrics(), GD1DConfig()))
-    assert "1.34" in notes and "-0.549" in notes  # at .3g and "**oscillating**" in notes
-    assert notes.count(AGREES) == 2 and DISAGREES not in notes
-    assert "-0.3" in notes  # x₀ of the quartic, from the config
+    notes = narrate(_fake_metrics(), GD1DConfig())
+    assert notes.branches == {
+        "quadratic_0_predicted_converges": True, "quadratic_0_jumps_across": False,
+        "quadratic_0_agrees": True, "quartic_0_predicted_converges": False,
+        "quartic_0_jumps_across": True, "quartic_0_agrees": True, "different_minima": False,
+        "factor_predicts_every_run": True}
+    assert "1.34" in str(notes) and "-0.549" in str(notes)  # at .3g
+    assert "-0.3" in str(notes)  # x₀ of the quartic, from the config
 
 
 def test_narrate_says_when_the_factor_failed_to_predict():
-    notes = str(narrate(_fake_metrics(agrees=False), GD1DConfig()))
-    assert notes.count(DISAGREES) == 1
-    assert "0.5" in notes  # the measured agreement, not "all"
+    notes = narrate(_fake_metrics(agrees=False), GD1DConfig())
+    assert notes.branches["quartic_0_agrees"] is False
+    assert notes.branches["factor_predicts_every_run"] is False
+    assert "0.5" in str(notes)  # the measured agreement, not "all"
 
 
 def test_narrate_tells_whether_the_quartic_runs_found_different_minima():
-    one = str(narrate(_fake_metrics(reached=1), GD1DConfig()))
-    two = str(narrate(_fake_metrics(reached=2), GD1DConfig()))
-    assert "different minima" in two and "different minima" not in one
+    one = narrate(_fake_metrics(reached=1), GD1DConfig())
+    two = narrate(_fake_metrics(reached=2), GD1DConfig())
+    assert not one.branches["different_minima"] and two.branches["different_minima"]
 
 
 def test_narrate_refuses_a_missing_metric():

@@ -47,10 +47,8 @@ def test_count_parameters():
     assert count_parameters(nn.Linear(784, 10)) == 7850
 
 
-def test_mlp_vs_cnn_smoke_parameters_and_shifts(tmp_path):
-    result = run_experiment("mlp-vs-cnn", smoke=True, out=tmp_path, echo=False,
-                            dataset="mnist-5k")
-    assert result.status == "ok", result.reason
+def test_mlp_vs_cnn_smoke_parameters_and_shifts(smoke_runs):
+    result = smoke_runs.ok("mlp-vs-cnn")
     m = result.metrics
     # smoke CNN (4, 8): convs 1·4·9 + 4 = 40 and 4·8·9 + 8 = 296; 28 → 14 → 7, so the
     # dense layer maps 8·7·7 = 392 features to 10 classes: 3,930; total 4,266
@@ -82,10 +80,6 @@ def test_a_shift_as_large_as_the_image_is_refused(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # narrate, from fabricated metrics
 
-CNN_BETTER, CNN_NOT_BETTER = "the CNN classifies better", "does not classify better"
-ROBUST, NOT_ROBUST = "the CNN tolerates the shift better", "does not tolerate the shift better"
-
-
 def _fake(*, cnn_acc=0.884, mlp_acc=0.807, cnn_drop=0.29, mlp_drop=0.538) -> dict:
     return {"dataset": "mnist-5k", "n_train": 2000, "n_test": 1000, "n_inputs": 784,
             "n_classes": 10, "mlp_width": 11, "mlp_params": 8755, "cnn_params": 8778,
@@ -96,19 +90,14 @@ def _fake(*, cnn_acc=0.884, mlp_acc=0.807, cnn_drop=0.29, mlp_drop=0.538) -> dic
             "mlp_accuracy_at_max_shift": mlp_acc - mlp_drop}
 
 
-def test_narrate_when_the_cnn_wins_on_both_counts():
-    notes = str(narrate(_fake(), MLPvsCNNConfig()))
-    assert CNN_BETTER in notes and ROBUST in notes
-    assert CNN_NOT_BETTER not in notes and NOT_ROBUST not in notes
-    assert "0.8840" in notes and "0.538" in notes and "5,888" in notes
-
-
-def test_narrate_when_the_cnn_loses_on_both_counts():
-    notes = str(narrate(_fake(cnn_acc=0.7, cnn_drop=0.6), MLPvsCNNConfig()))
-    assert CNN_NOT_BETTER in notes and NOT_ROBUST in notes
-    assert CNN_BETTER not in notes and ROBUST not in notes
-
-
-def test_narrate_notices_a_cnn_that_lost_nothing():
-    notes = str(narrate(_fake(cnn_drop=0.0), MLPvsCNNConfig()))
-    assert "lost no accuracy" in notes
+@pytest.mark.parametrize("metrics, branches", [
+    (_fake(), {"cnn_better": True, "cnn_tolerates_shift": True, "cnn_loses_under_shift": True}),
+    (_fake(cnn_acc=0.7, cnn_drop=0.6),
+     {"cnn_better": False, "cnn_tolerates_shift": False, "cnn_loses_under_shift": True}),
+    (_fake(cnn_drop=0.0),
+     {"cnn_better": True, "cnn_tolerates_shift": True, "cnn_loses_under_shift": False}),
+])
+def test_narrate_takes_the_branches_the_numbers_decide(metrics, branches):
+    notes = narrate(metrics, MLPvsCNNConfig())
+    assert notes.branches == branches
+    assert "0.538" in str(notes) and "5,888" in str(notes)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from stridelab.experiments.mnist_samples import SamplesConfig, narrate
-from stridelab.experiments.runner import run_experiment
 
 
-def test_samples_run_shows_one_image_of_each_class(tmp_path):
-    result = run_experiment("mnist-samples", smoke=True, out=tmp_path, echo=False,
-                            dataset="mnist-5k")
-    assert result.status == "ok", result.reason
+def test_samples_run_shows_one_image_of_each_class(smoke_runs):
+    result = smoke_runs.ok("mnist-samples")
     m = result.metrics
     # mnist-5k: 400 training and 100 test images of each of the 10 classes
     assert sorted(m["labels"]) == list(range(10)) and m["n_shown"] == 10
@@ -29,10 +27,13 @@ def _fake(*, lo=400, hi=400, background=0.81) -> dict:
             "pixel_mean": 0.1307, "pixel_std": 0.3081, "background_fraction": background}
 
 
-def test_narrate_reads_balance_and_background_from_the_counts():
-    balanced = str(narrate(_fake(), SamplesConfig()))
-    skewed = str(narrate(_fake(lo=350, hi=470), SamplesConfig()))
-    assert "350" in skewed and "470" in skewed and "350" not in balanced
-    assert "81.0%" in balanced and "most of each image is background" in balanced
-    sparse = str(narrate(_fake(background=np.float64(0.3)), SamplesConfig()))
-    assert "less than half" in sparse and "most of each image" not in sparse
+@pytest.mark.parametrize("metrics, branches", [
+    (_fake(), {"balanced": True, "mostly_background": True}),
+    (_fake(lo=350, hi=470), {"balanced": False, "mostly_background": True}),
+    (_fake(background=np.float64(0.3)), {"balanced": True, "mostly_background": False}),
+])
+def test_narrate_reads_balance_and_background_from_the_counts(metrics, branches):
+    notes = narrate(metrics, SamplesConfig())
+    assert notes.branches == branches
+    assert f"{metrics['train_count_min']}" in str(notes)
+    assert f"{metrics['background_fraction']:.1%}" in str(notes)

@@ -8,7 +8,6 @@ from stridelab.experiments.narrate import (
     Lesson,
     NarrationError,
     Notes,
-    claim,
     compare,
     fmt,
     num,
@@ -73,9 +72,20 @@ def test_fmt():
 # claim / compare
 
 
-def test_claim_takes_both_branches():
-    for a, b, expected in ((0.93, 0.11, "ReLU learns"), (0.11, 0.93, "ReLU did not")):
-        assert claim(a > b, "ReLU learns", "ReLU did not") == expected
+@pytest.mark.parametrize("a, b, expected, branch", [
+    (0.93, 0.11, "ReLU learns", True), (0.11, 0.93, "ReLU did not", False)])
+def test_a_claim_takes_one_branch_and_records_it(a, b, expected, branch):
+    notes = Notes()
+    assert notes.claim("relu_wins", a > b, "ReLU learns", "ReLU did not") == expected
+    assert notes.branches == {"relu_wins": branch}
+    assert notes.paragraphs == []  # a claim is a sentence; add() places it
+
+
+def test_a_claim_is_named_once():
+    notes = Notes()
+    notes.claim("relu_wins", True, "a", "b")
+    with pytest.raises(ValueError, match="twice"):
+        notes.claim("relu_wins", False, "a", "b")
 
 
 def test_compare_both_ways_and_within_tolerance():
@@ -147,6 +157,21 @@ def test_judge_of_a_missing_metric_raises():
         Lesson("say", "absent", quick=1.0).judge({"m": 1.0}, quick=True)
     with pytest.raises(NarrationError):
         Lesson("say", "m", quick="absent").judge({"m": 1.0}, quick=True)
+
+
+@pytest.mark.parametrize("op, measured, holds", [
+    (">", 0.98, False), (">", 0.99, True), (">=", 0.98, True), ("<", 0.98, False)])
+def test_holds_is_the_lessons_own_condition(op, measured, holds):
+    lesson = Lesson("say", "cnn", op=op, quick="svc", full="svc")
+    metrics = {"cnn": measured, "svc": 0.98}
+    assert lesson.holds(metrics) is holds is lesson.judge(metrics, quick=True)["met"]
+
+
+def test_holds_refuses_a_lesson_judged_differently_by_mode():
+    with pytest.raises(ValueError, match="depends on the mode"):
+        Lesson("say", "acc", quick=0.98, full=0.99).holds({"acc": 0.985})
+    with pytest.raises(ValueError, match="depends on the mode"):
+        Lesson("say", "acc", full=0.99).holds({"acc": 0.985})
 
 
 def test_an_unknown_op_is_refused():

@@ -1,6 +1,7 @@
 """The registry: --set parsing against dataclass types, quick/smoke overrides, field bounds."""
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 
 import pytest
 
@@ -78,21 +79,22 @@ def test_every_experiment_is_well_formed():
 
 
 # ---------------------------------------------------------------------------------------------
-# bounds: declared beside the fields, generic rules by name, checked once in make_config
+# bounds: declared beside the fields with bounded(), checked once in make_config
 
 @dataclass
 class Bounded:
-    epochs: int = 10  # generic: >= 1
-    n_test: int = 0  # generic n_* >= 1, relaxed to >= 0 by this default ("0: all")
-    batch_size: int = 32  # generic: >= 1
-    lr: float = 0.1  # generic: > 0
-    dropout: float = bounded(0.2, ge=0, lt=1)  # declared
-    depth: int = field(default=3, metadata={"min": 1, "max": 5})  # declared, brief spelling
-    x0: float = field(default=-2.0, metadata={"bounds": None})  # no rule; finite still
+    epochs: int = bounded(10, ge=1)  # passes
+    n_test: int = bounded(0, ge=0)  # 0: all
+    lr: float = bounded(0.1, gt=0)  # step size
+    dropout: float = bounded(0.2, ge=0, lt=1)  # drop probability
+    depth: int = bounded(3, ge=1, le=5)  # layers
+    x0: float = -2.0  # no bounds; finite still
     cap: float = bounded(1.0, gt=0, finite=False)  # may be inf
-    sizes: tuple[int, ...] = (4, 8)  # no rule by name
-    rates: tuple[float, ...] = (0.1, 0.2)  # each finite
-    n_epochs_per_plot: int = 1  # n_*: >= 1
+    sizes: tuple[int, ...] = (4, 8)  # no bounds
+    rates: tuple[float, ...] = bounded((0.1, 0.2), gt=0)  # each positive and finite
+    low: float = 0.0  # left end
+    high: float = bounded(1.0, gt="low")  # right end, above the left one
+    batch_size: int = 32  # no bounds: no rule by name either
 
 
 def _bounded(**kwargs):
@@ -102,7 +104,6 @@ def _bounded(**kwargs):
 @pytest.mark.parametrize("key, text, fragment", [
     ("epochs", "-1", "--set epochs=-1: epochs must be at least 1"),
     ("epochs", "0", "epochs must be at least 1"),
-    ("batch_size", "0", "--set batch_size=0: batch_size must be at least 1"),
     ("lr", "-1", "--set lr=-1: lr must be greater than 0"),
     ("lr", "0", "lr must be greater than 0"),
     ("lr", "nan", "--set lr=nan: lr must be a finite number"),
@@ -117,7 +118,9 @@ def _bounded(**kwargs):
     ("cap", "nan", "cap must be a number (not NaN)"),
     ("cap", "0", "cap must be greater than 0"),
     ("rates", "0.1,inf", "each value of rates must be a finite number"),
-    ("n_epochs_per_plot", "0", "must be at least 1"),
+    ("rates", "0.1,-0.2", "each value of rates must be greater than 0"),
+    ("high", "0", "--set high=0: high must be greater than low (0)"),
+    ("low", "2", "--set low=2: high must be greater than low (2)"),
 ])
 def test_values_out_of_bounds_are_one_config_error(key, text, fragment):
     with pytest.raises(ConfigError) as info:
@@ -129,27 +132,18 @@ def test_values_out_of_bounds_are_one_config_error(key, text, fragment):
 @pytest.mark.parametrize("key, text, expected", [
     ("n_test", "0", 0), ("x0", "-1e6", -1e6), ("cap", "inf", float("inf")),
     ("dropout", "0", 0.0), ("depth", "5", 5), ("sizes", "0,-3", (0, -3)), ("lr", "1e-9", 1e-9),
+    ("batch_size", "0", 0), ("low", "0.5", 0.5), ("high", "7", 7.0),
 ])
 def test_values_inside_bounds_pass(key, text, expected):
     assert getattr(_bounded().make_config(overrides={key: text}), key) == expected
 
 
-def test_generic_rules_relax_to_registered_values_only():
-    # a quick value of 0 epochs (say, "skip training") keeps 0 allowed, but not -1
-    exp = _bounded(quick={"epochs": 0})
-    assert field_bounds(exp)["epochs"] == {"ge": 0}
-    assert exp.make_config(quick=True).epochs == 0
-    with pytest.raises(ConfigError, match="at least 0"):
-        exp.make_config(overrides={"epochs": "-1"})
-    assert field_bounds(_bounded())["epochs"] == {"ge": 1}
-
-
-def test_register_bounds_replace_field_and_generic_ones():
-    exp = _bounded(bounds={"lr": {"gt": 0, "le": 1}, "depth": {}})
-    assert describe_bounds(field_bounds(exp)["lr"]) == "in (0, 1]"
-    with pytest.raises(ConfigError, match="lr must be at most 1"):
-        exp.make_config(overrides={"lr": "2"})
-    assert exp.make_config(overrides={"depth": "50"}).depth == 50  # declared: no bounds
+def test_field_bounds_and_their_description_come_from_the_fields():
+    bounds = field_bounds(Bounded)
+    assert bounds["dropout"] == {"ge": 0, "lt": 1} and bounds["batch_size"] == {}
+    assert field_bounds(_bounded()) == bounds == field_bounds(Bounded())
+    assert describe_bounds(bounds["depth"]) == "in [1, 5]"
+    assert describe_bounds(bounds["high"]) == "> low"
 
 
 def test_defaults_out_of_declared_bounds_name_the_experiment():
@@ -162,15 +156,26 @@ def test_defaults_out_of_declared_bounds_name_the_experiment():
         exp.make_config()
 
 
-def test_register_rejects_unknown_bound_fields_and_keys():
-    with pytest.raises(TypeError, match="unknown fields"):
-        register("bad-bounds", Toy, description="x", bounds={"nope": {"ge": 0}})
-    with pytest.raises(TypeError, match="keys among"):
-        register("bad-bound-key", Toy, description="x", bounds={"lr": {"above": 0}})
+def test_register_rejects_a_bound_naming_an_unknown_field():
+    @dataclass
+    class Typo:
+        high: float = bounded(1.0, gt="lwo")
+
+    with pytest.raises(TypeError, match="unknown field 'lwo'"):
+        register("bad-bound-field", Typo, description="x")
+
+
+def test_registered_fields_declare_their_bounds_one_way():
+    """Every bound of every study sits beside its field (``bounded``): no field carries
+    bounds in another spelling."""
+    for exp in all_experiments():
+        for f in dataclasses.fields(exp.config_cls):
+            assert set(f.metadata) <= {"bounds"}, (exp.name, f.name, dict(f.metadata))
 
 
 def test_describe_bounds():
     assert describe_bounds({"ge": 1}) == "≥ 1"
+    assert describe_bounds({"ge": "min_speed", "le": 18}) == "in [min_speed, 18]"
     assert describe_bounds({"gt": 0}) == "> 0"
     assert describe_bounds({"ge": 0, "lt": 1}) == "in [0, 1)"
     assert describe_bounds({"le": 5}) == "≤ 5"

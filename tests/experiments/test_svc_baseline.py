@@ -20,10 +20,8 @@ def test_fit_svc_separates_two_constant_grey_levels():
     assert 2 <= result["n_support_vectors"] <= 40
 
 
-def test_svc_smoke_run_counts(tmp_path):
-    result = run_experiment("svc-baseline", smoke=True, out=tmp_path, echo=False,
-                            dataset="mnist-5k")
-    assert result.status == "ok", result.reason
+def test_svc_smoke_run_counts(smoke_runs):
+    result = smoke_runs.ok("svc-baseline")
     m = result.metrics
     assert (m["n_train"], m["n_test"], m["n_features"]) == (200, 100, 784)
     cm = np.asarray(m["confusion_matrix"])
@@ -50,7 +48,8 @@ def _fake(pairs: list[dict]) -> dict:
 def test_narrate_names_the_most_frequent_mistake_or_says_there_was_none():
     pair = {"true": "4", "predicted": "9", "count": 7, "fraction_of_true": 0.07,
             "true_label": 4, "predicted_label": 9}
-    notes = str(narrate(_fake([pair]), SVCConfig()))
-    assert "0.9380" in notes and "65.8%" in notes and "7.0%" in notes
-    clean = str(narrate(_fake([]), SVCConfig()))
-    assert "7.0%" not in clean and "every test image correctly" in clean
+    notes = narrate(_fake([pair]), SVCConfig())
+    assert notes.branches == {"mistakes": True}
+    assert "0.9380" in str(notes) and "65.8%" in str(notes) and "7.0%" in str(notes)
+    clean = narrate(_fake([]), SVCConfig())
+    assert clean.branches == {"mistakes": False} and "7.0%" not in str(clean)

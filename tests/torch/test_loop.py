@@ -126,27 +126,6 @@ def test_fit_reports_through_log_progress_and_on_epoch_end():
     assert f"{history['test_accuracy'][1]:.4f}" in lines[1]
 
 
-def test_fit_still_accepts_a_context():
-    class Ctx:
-        def __init__(self):
-            self.lines = []
-
-        def log(self, line):
-            self.lines.append(line)
-
-        def progress(self, batches, description=""):
-            return batches
-
-    seed_everything(0)
-    X, y = _data()
-    model = nn.Linear(4, 2)
-    ctx = Ctx()
-    fit(model, make_loader(X, y, 16, shuffle=True), None,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.CrossEntropyLoss(),
-        num_epochs=3, ctx=ctx)
-    assert [line.split(":")[0] for line in ctx.lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
-
-
 def test_the_loop_imports_nothing_from_experiments():
     import subprocess
     import sys

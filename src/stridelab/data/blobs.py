@@ -4,6 +4,7 @@
 * :func:`three_blobs`: mlxtend's ``three_blobs_data`` (150 points, 3 clusters), the set the
   k-means worksheets use.
 * :func:`load_points_csv`: your own points, a CSV with the header ``x0,x1`` or ``x0,x1,label``.
+* :func:`load_points`: any of the three by the name a study's ``--set data=`` gives.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stridelab.errors import DataError
+from stridelab.errors import ConfigError, DataError
 
 
 def make_blob_data(
@@ -111,3 +112,22 @@ def load_points_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | N
                     f"{path}: line {line}: label {row[2].strip()!r} is not an integer"
                 ) from None
     return X, (y if has_label else None)
+
+
+def load_points(data: str) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The 2-D points named by ``data``: X (N, 2), true blob labels or None, a description.
+
+    The description holds no numbers (the notes print counts from the metrics instead).
+    """
+    if data == "three-blobs":
+        X, y = three_blobs()
+        return X, y, "mlxtend's three blobs"
+    if data == "make-blobs":
+        X, y = make_blob_data()
+        return X, y, "scikit-learn's make_blobs points"
+    if data.lower().endswith(".csv"):
+        X, y = load_points_csv(data)
+        return X, y, "the points of the CSV file given as data"
+    raise ConfigError(f"--set data={data}: expected three-blobs, make-blobs or the path of a "
+                      "CSV file with the header x0,x1[,label]")
+

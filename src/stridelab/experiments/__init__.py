@@ -1,20 +1,30 @@
-"""Registered experiments. Each module is imported here by name, which registers it."""
+"""Registered experiments: one module per study, named after it. Each module is imported here
+by name, which registers it; the shared pieces (autoencoding, codes, lloyd, plots, narrate,
+registry, runner, artifacts) register nothing."""
 
 from stridelab.experiments import (  # noqa: F401
-    autoencoders,
+    ae_conv,
+    ae_conv_skip,
+    ae_denoise,
+    ae_linear,
     batch_size,
-    calculator,
-    captioning,
     cifar10,
+    corruption_demo,
     depth_sweep,
     depthwise_separable,
     engine_cnn,
-    filters,
+    fixed_filters,
     gd_1d,
-    kmeans,
+    kmeans_blobs,
+    kmeans_mnist,
+    kmeans_steps,
     mlp_vs_cnn,
+    mnist_calculator,
     mnist_cnn,
     mnist_samples,
+    pca_vs_linear_ae,
+    sepia_blur,
     svc_baseline,
+    video_captioning,
     worked_answers,
 )

@@ -16,36 +16,48 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from stridelab.errors import ConfigError
-from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
-from stridelab.experiments.plots import subsample, take, to_float
-from stridelab.experiments.registry import register
+from stridelab.experiments.narrate import Lesson, Notes, compare, num
+from stridelab.experiments.plots import integer_ticks, subsample, take, to_float
+from stridelab.experiments.registry import bounded, register
+
+
+FURTHER = Lesson("Online learning goes further per epoch: lower training loss than batch 20 "
+                 "after the same epochs", "online_loss_equal_epochs", "<",
+                 quick="minibatch_loss_equal_epochs", full="minibatch_loss_equal_epochs",
+                 label="online training loss")
+SLOWER = Lesson("Online learning takes longer per epoch than batch 20",
+                "online_seconds_per_epoch", ">", quick="minibatch_seconds_per_epoch",
+                full="minibatch_seconds_per_epoch", label="online seconds per epoch")
+NOISIER = Lesson("The batch-1 gradient is noisier than the batch-20 one",
+                 "online_gradient_variance", ">", quick="minibatch_gradient_variance",
+                 full="minibatch_gradient_variance", label="batch-1 gradient variance")
 
 
 @dataclass
 class BatchSizeConfig:
-    n_train: int = 0  # training images, a stratified random subset (0: the whole split)
-    n_test: int = 0  # test images, the first n of the test split (0: all)
-    batch_sizes: tuple[int, ...] = (1, 20, 128)  # samples per update; 1 is online learning
+    # training images, a stratified random subset (0: the whole split)
+    n_train: int = bounded(0, ge=0)
+    n_test: int = bounded(0, ge=0)  # test images, the first n of the test split (0: all)
+    # samples per update; 1 is online learning
+    batch_sizes: tuple[int, ...] = bounded((1, 20, 128), ge=1)
     minibatch: int = 20  # the mini-batch size online learning is compared with (the sheet's)
-    epochs: int = 5  # passes over the training images in the equal-epochs comparison
-    n_updates: int = 2000  # parameter updates per batch size in the equal-updates comparison
+    epochs: int = bounded(5, ge=1)  # passes over the training images in the equal-epochs comparison
+    # parameter updates per batch size in the equal-updates comparison
+    n_updates: int = bounded(2000, ge=1)
     points: int = 10  # loss measurements along each run
     width: int = 100  # hidden units of the MLP (one hidden ReLU layer)
-    lr: float = 0.05  # SGD learning rate, the same for every batch size
-    n_noise_batches: int = 50  # mini-batches drawn to estimate the gradient variance
-    n_eval: int = 1000  # training images on which the training loss is measured (0: all)
+    lr: float = bounded(0.05, gt=0)  # SGD learning rate, the same for every batch size
+    n_noise_batches: int = bounded(50, ge=1)  # mini-batches drawn to estimate the gradient variance
+    # training images on which the training loss is measured (0: all)
+    n_eval: int = bounded(1000, ge=0)
 
 
 def _check(config: BatchSizeConfig, n_train: int) -> list[int]:
-    sizes = sorted(set(config.batch_sizes))
-    if not sizes or sizes[0] < 1:
-        raise ConfigError(f"--set batch_sizes: must be positive, e.g. 1,20,128; got "
-                          f"{','.join(map(str, config.batch_sizes))}")
-    if sizes[0] != 1:
+    sizes = sorted(set(config.batch_sizes))  # each one is at least 1: the field's bounds
+    if not sizes or sizes[0] != 1:
         raise ConfigError("--set batch_sizes: must include 1 (online learning), e.g. 1,20,128")
     if config.minibatch not in sizes:
         raise ConfigError(f"--set minibatch={config.minibatch}: must be one of batch_sizes "
@@ -146,7 +158,7 @@ def _curves_figure(runs: dict[str, dict[int, dict]]):
         if key == "updates":
             ax.set_xscale("symlog", linthresh=10)
         if key == "epochs":
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            integer_ticks(ax)
         ax.set_xlabel(xlabel)
         ax.set_title(f"{phase}: loss vs {key}", fontsize=10)
         ax.grid(alpha=0.3)
@@ -279,7 +291,6 @@ def narrate(metrics: dict, config: BatchSizeConfig) -> Notes:
         f"The same MLP ({num(m, 'n_inputs')}-{num(config, 'width')}-{num(m, 'n_classes')}, "
         f"{num(m, 'n_params')} parameters, plain SGD with η = {num(config, 'lr')}) from the "
         f"same initial weights on {num(m, 'n_train')} `{m['dataset']}` images.")
-    further = m["online_loss_equal_epochs"] < m["minibatch_loss_equal_epochs"]
     notes.add(
         f"**After {num(config, 'epochs')} epochs** online learning made "
         f"{num(m, 'online_updates_equal_epochs')} updates and batch {mb} "
@@ -288,46 +299,44 @@ def narrate(metrics: dict, config: BatchSizeConfig) -> Notes:
                   names=("online", f"batch {mb}"), spec=".3f") + ", test accuracy "
         + compare(m, "online_test_accuracy_equal_epochs", "minibatch_test_accuracy_equal_epochs",
                   names=("online", f"batch {mb}"), spec=".3f") + ".",
-        claim(further,
-              "*Advantage of online learning:* it updates the weights after every example, "
-              "so each pass over the data goes further.",
-              f"Online learning did not go further per epoch than batch {mb} here (at this "
-              "learning rate its steps are too noisy)."))
-    slower = m["online_seconds_per_epoch"] > m["minibatch_seconds_per_epoch"]
+        notes.claim("online_goes_further", FURTHER.holds(m),
+                    "*Advantage of online learning:* it updates the weights after every example, "
+                    "so each pass over the data goes further.",
+                    f"Online learning did not go further per epoch than batch {mb} here (at this "
+                    "learning rate its steps are too noisy)."))
     notes.add(
         f"One epoch took {num(m, 'online_seconds_per_epoch', '.3f')} s online against "
         f"{num(m, 'minibatch_seconds_per_epoch', '.3f')} s with batch {mb} "
         f"({num(m, 'time_ratio_online_minibatch', '.1f')} times as long):",
-        claim(slower,
-              "*disadvantage:* one example per step cannot use vectorised matrix products, "
-              "so the same data takes longer to get through.",
-              "online learning was not slower per epoch here."))
+        notes.claim("online_slower", SLOWER.holds(m),
+                    "*disadvantage:* one example per step cannot use vectorised matrix products, "
+                    "so the same data takes longer to get through.",
+                    "online learning was not slower per epoch here."))
     sizes = m["batch_sizes"]
     listed = ", ".join(f"{num(m, f'gradient_variance_b{B}', '.3g')} for B = {B}" for B in sizes)
-    noisier = m["online_gradient_variance"] > m["minibatch_gradient_variance"]
     notes.add(
         f"The noise of the gradient estimate, E‖g_B − g‖² at the initial weights: {listed} "
         f"(full-batch ‖g‖² = {num(m, 'full_gradient_sq_norm', '.3g')}).",
-        claim(noisier,
-              f"Each online step follows an estimate "
-              f"{num(m, 'noise_ratio_online_minibatch', '.3g')} times noisier than batch "
-              f"{mb}'s, a second disadvantage;",
-              f"Online steps were not noisier than batch {mb}'s here;"),
+        notes.claim("online_noisier", NOISIER.holds(m),
+                    f"Each online step follows an estimate "
+                    f"{num(m, 'noise_ratio_online_minibatch', '.3g')} times noisier than batch "
+                    f"{mb}'s, a second disadvantage;",
+                    f"Online steps were not noisier than batch {mb}'s here;"),
         f"on a log-log scale the variance falls with slope {num(m, 'noise_slope', '.2f')} in "
         "B, "
-        + claim(abs(m["noise_slope"] + 1) <= 0.25,
-                "about inversely with B, as for independent draws.",
-                "not the inverse-B fall of independent draws."))
+        + notes.claim("noise_falls_as_inverse_B", abs(m["noise_slope"] + 1) <= 0.25,
+                      "about inversely with B, as for independent draws.",
+                      "not the inverse-B fall of independent draws."))
     big = m["largest_batch"]
     notes.add(
         f"**At equal updates ({num(config, 'n_updates')})** batch {big} sees {big} times as "
         "many examples per step: training loss "
         + compare(m, f"equal_updates_b{big}_final_train_loss", "equal_updates_b1_final_train_loss",
                   names=(f"batch {big}", "online"), spec=".3f") + ", "
-        + claim(m[f"equal_updates_b{big}_final_train_loss"]
-                < m["equal_updates_b1_final_train_loss"],
-                "so per update the larger batch makes more progress.",
-                "so the larger batch made no more progress per update here."))
+        + notes.claim("larger_batch_more_per_update", m[f"equal_updates_b{big}_final_train_loss"]
+                      < m["equal_updates_b1_final_train_loss"],
+                      "so per update the larger batch makes more progress.",
+                      "so the larger batch made no more progress per update here."))
     return notes
 
 
@@ -339,15 +348,4 @@ register("batch-size", BatchSizeConfig,
          smoke={"n_train": 200, "n_test": 100, "epochs": 1, "n_updates": 40, "points": 2,
                 "n_noise_batches": 5, "width": 16, "n_eval": 200},
          needs="mnist", key_metric="online_loss_equal_epochs", order=71, narrate=narrate,
-         lessons=(
-             Lesson("Online learning goes further per epoch: lower training loss than batch 20 "
-                    "after the same epochs",
-                    "online_loss_equal_epochs", "<", quick="minibatch_loss_equal_epochs",
-                    full="minibatch_loss_equal_epochs", label="online training loss"),
-             Lesson("Online learning takes longer per epoch than batch 20",
-                    "online_seconds_per_epoch", ">", quick="minibatch_seconds_per_epoch",
-                    full="minibatch_seconds_per_epoch", label="online seconds per epoch"),
-             Lesson("The batch-1 gradient is noisier than the batch-20 one",
-                    "online_gradient_variance", ">", quick="minibatch_gradient_variance",
-                    full="minibatch_gradient_variance", label="batch-1 gradient variance"),
-         ))(measure)
+         lessons=(FURTHER, SLOWER, NOISIER))(measure)

@@ -1,13 +1,11 @@
 """cifar10: a fast CNN on CIFAR-10, above the RPTU exercise's 70% (task 2.4).
 
 A ResNet-9-style CNN (``stridelab.torch.models.cifar.CifarResNet``) with random crops
-(reflect padding 4) and horizontal flips done on the device, per-channel normalisation, a
-one-cycle SGD schedule and, on CUDA, bf16 autocast and channels_last. Two presets: ``cpu``
-(width 16, sized to finish within ``time_budget_s`` on 2 cores) and ``gpu`` (width 64). The
-lesson is the test accuracy against the sheet's 0.70 for a full run.
-
-Also here, shared with ``depthwise-separable``: :func:`image_tensors` (uint8 NCHW tensors of a
-data set) and :func:`one_cycle` (the learning-rate schedule).
+(reflect padding 4) and horizontal flips done on the device, per-channel normalisation, an SGD
+learning rate that rises and falls linearly (a triangle) and, on CUDA, bf16 autocast and
+channels_last. Two presets: ``cpu`` (width 16, sized to finish within ``time_budget_s`` on 2
+cores) and ``gpu`` (width 64). The lesson is the test accuracy against the sheet's 0.70 for a
+full run.
 """
 
 from __future__ import annotations  # noqa: I001  (ruff takes tests/torch/ for `torch`)
@@ -19,20 +17,20 @@ from typing import Literal
 
 import numpy as np
 import torch
-from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from stridelab.errors import ConfigError
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import (
     confusion_counts,
     confusion_figure,
     image_grid_figure,
+    integer_ticks,
     learning_curves_figure,
     most_confused_pairs,
-    take,
 )
-from stridelab.experiments.registry import register
+from stridelab.experiments.registry import bounded, register
+from stridelab.torch import schedules
 from stridelab.torch.models.cifar import (
     CifarResNet,
     FlipAverage,
@@ -40,42 +38,8 @@ from stridelab.torch.models.cifar import (
     channel_stats,
     count_macs,
     count_params,
-    to_nchw_uint8,
+    image_tensors,
 )
-
-# ---------------------------------------------------------------------------------------------
-# shared: data as uint8 tensors, the one-cycle schedule
-
-
-def image_tensors(ds, n_train: int = 0, n_test: int = 0):
-    """uint8 (N, C, H, W) tensors and int64 labels of the first ``n_train`` / ``n_test`` images
-    (0: all of them)."""
-    n_train = take(n_train, len(ds.y_train))
-    n_test = take(n_test, len(ds.y_test))
-    return (to_nchw_uint8(ds.X_train[:n_train]), torch.from_numpy(ds.y_train[:n_train]),
-            to_nchw_uint8(ds.X_test[:n_test]), torch.from_numpy(ds.y_test[:n_test]))
-
-
-def one_cycle(optimizer: torch.optim.Optimizer, total_steps: int,
-              warmup: float) -> torch.optim.lr_scheduler.LambdaLR:
-    """Learning rate rising linearly from 0 to its peak over the first ``warmup`` fraction of
-    the steps, then falling linearly to 0 at the last step (stepped once per batch)."""
-    peak_step = max(1, round(warmup * total_steps))
-
-    def factor(step: int) -> float:
-        if step < peak_step:
-            return (step + 1) / peak_step
-        return max(0.0, (total_steps - step) / max(1, total_steps - peak_step))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def integer_epochs(fig):
-    """Whole-number ticks on the epoch axes of a learning-curves figure; returns ``fig``."""
-    for ax in fig.axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    return fig
-
 
 def _augmentation_figure(X: torch.Tensor, pipeline: ImagePipeline, classes, y, title: str,
                          n_images: int = 3, n_views: int = 3):
@@ -99,19 +63,21 @@ def _augmentation_figure(X: torch.Tensor, pipeline: ImagePipeline, classes, y, t
 @dataclass
 class CifarConfig:
     preset: Literal["auto", "cpu", "gpu"] = "auto"  # auto: gpu on CUDA, else cpu; fills None fields
-    width: int | None = None  # channels of the first layer (w, 2w, 4w, 8w); cpu 16, gpu 64
-    epochs: int | None = None  # passes over the training set; cpu 8, gpu 30
-    batch_size: int | None = None  # images per step per process; cpu 256, gpu 512
-    lr: float | None = None  # peak SGD learning rate of the one-cycle schedule; cpu 0.2, gpu 0.4
-    momentum: float = 0.9  # Nesterov momentum
-    weight_decay: float = 5e-4  # L2 penalty coefficient (on the mean loss)
+    # channels of the first layer (w, 2w, 4w, 8w); cpu 16, gpu 64
+    width: int | None = bounded(None, ge=1)
+    epochs: int | None = bounded(None, ge=1)  # passes over the training set; cpu 8, gpu 30
+    batch_size: int | None = bounded(None, ge=1)  # images per step per process; cpu 256, gpu 512
+    # peak SGD learning rate (linear warm-up and decay); cpu 0.2, gpu 0.4
+    lr: float | None = bounded(None, gt=0)
+    momentum: float = bounded(0.9, ge=0, le=1)  # Nesterov momentum
+    weight_decay: float = bounded(5e-4, ge=0)  # L2 penalty coefficient (on the mean loss)
     label_smoothing: float = 0.2  # probability mass spread over the other classes
     warmup: float = 0.25  # fraction of the steps with a rising learning rate
     padding: int = 4  # pixels of reflect padding before the random 32x32 crop (0: no crop)
     flip: bool = True  # random horizontal flips while training
     tta: bool = True  # final accuracy: mean logits of each test image and its mirror image
-    n_train: int = 0  # training images used (0: all 50,000)
-    n_test: int = 0  # test images used (0: all 10,000)
+    n_train: int = bounded(0, ge=0)  # training images used (0: all 50,000)
+    n_test: int = bounded(0, ge=0)  # test images used (0: all 10,000)
     time_budget_s: float = 900.0  # wall-clock seconds the cpu preset is sized to finish in
 
 
@@ -131,12 +97,7 @@ def resolve_preset(config: CifarConfig, device: str) -> tuple[str, CifarConfig]:
     if preset not in PRESETS:
         raise ConfigError(f"--set preset={preset}: expected auto, cpu or gpu")
     filled = {k: v for k, v in PRESETS[preset].items() if getattr(config, k) is None}
-    config = dataclasses.replace(config, **filled)
-    if config.width < 1 or config.epochs < 1 or config.batch_size < 1 or config.lr <= 0:
-        raise ConfigError("cifar10: width, epochs and batch_size must be >= 1 and lr > 0 "
-                          f"(got width={config.width}, epochs={config.epochs}, "
-                          f"batch_size={config.batch_size}, lr={config.lr})")
-    return preset, config
+    return preset, dataclasses.replace(config, **filled)
 
 
 def train_cifar(config: CifarConfig, X_train: torch.Tensor, y_train: torch.Tensor,
@@ -166,7 +127,8 @@ def train_cifar(config: CifarConfig, X_train: torch.Tensor, y_train: torch.Tenso
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 nesterov=True, weight_decay=config.weight_decay)
-    scheduler = one_cycle(optimizer, config.epochs * len(train_loader), config.warmup)
+    scheduler = schedules.linear_warmup_decay(optimizer, config.epochs * len(train_loader),
+                                              config.warmup)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     checkpoint = ctx.path("checkpoint.pt") if ctx is not None and ctx.is_main else None
     t0 = time.perf_counter()
@@ -216,7 +178,7 @@ def measure(config: CifarConfig, ctx) -> dict:
         "epoch_time_s": float(np.median(history["epoch_time"])), "total_time_s": total_time,
     }
     if ctx.is_main:
-        ctx.savefig(integer_epochs(learning_curves_figure(
+        ctx.savefig(integer_ticks(learning_curves_figure(
             history, f"CifarResNet (width {config.width}) on {ds.name}: loss and accuracy per "
                      "epoch")),
             "learning_curves", caption="Loss and accuracy per epoch (train accuracy is on "
@@ -250,37 +212,38 @@ def narrate(metrics: dict, config: CifarConfig) -> Notes:
         f"parameters, {num(m, 'macs_per_image')} multiply-adds per image) trained for "
         f"{num(m, 'epochs')} epoch(s) on {num(m, 'n_train')} {m['dataset']} images reaches "
         f"**{num(m, 'test_accuracy', '.4f')}** test accuracy on {num(m, 'n_test')} test images"
-        + claim(m["tta"], " (mean logits of each image and its mirror image; "
-                          f"{num(m, 'test_accuracy_last_epoch', '.4f')} without)", "")
+        + notes.claim(
+            "flip_averaged", m["tta"], " (mean logits of each image and its mirror image; "
+                f"{num(m, 'test_accuracy_last_epoch', '.4f')} without)", "")
         + f", on {m['device']}, in {num(m, 'train_time_s', '.0f')} s of training "
         f"({num(m, 'epoch_time_s', '.1f')} s per epoch; {num(m, 'total_time_s', '.0f')} s for "
         "the whole run).",
-        claim(m["preset"] != "cpu", "",
-              claim(m["total_time_s"] <= config.time_budget_s,
-                    f"The run stayed within the cpu preset's budget of "
-                    f"{num(config, 'time_budget_s', '.0f')} s.",
-                    f"The run took longer than the cpu preset's budget of "
-                    f"{num(config, 'time_budget_s', '.0f')} s.")))
+        notes.claim("gpu_preset", m["preset"] != "cpu", "",
+                    notes.claim("within_budget", m["total_time_s"] <= config.time_budget_s,
+                                f"The run stayed within the cpu preset's budget of "
+                                f"{num(config, 'time_budget_s', '.0f')} s.",
+                                f"The run took longer than the cpu preset's budget of "
+                                f"{num(config, 'time_budget_s', '.0f')} s.")))
     if m.get("most_confused"):
         top = m["most_confused"][0]
         notes.add(f"The most frequent confusion is a true {top['true']} predicted as "
-                  f"{top['predicted']} ({num(m, 'most_confused.0.count')} times).")
-    crop = claim(config.padding > 0,
-                 f"a random crop of the image reflect-padded by {num(config, 'padding')} "
-                 f"pixels, i.e. a shift of up to {num(config, 'padding')} pixels each way,",
-                 "no crop")
-    flip = claim(config.flip, " and a horizontal flip with probability one half",
-                 " and no flips")
+                  f"{top['predicted']} ({num(top, 'count')} times).")
+    crop = notes.claim("cropped", config.padding > 0,
+                       f"a random crop of the image reflect-padded by {num(config, 'padding')} "
+                       f"pixels, i.e. a shift of up to {num(config, 'padding')} pixels each way,",
+                       "no crop")
+    flip = notes.claim("flipped", config.flip, " and a horizontal flip with probability one half",
+                       " and no flips")
     notes.add(
         f"Each training batch is augmented on the device ({crop}{flip}) after per-channel "
-        f"normalisation with the training set's mean and standard deviation. The schedule is "
-        f"one cycle: a linear rise over {num(config, 'warmup', '.0%')} of the steps to lr "
-        f"{num(m, 'lr', 'g')}, then a linear decay to zero, with Nesterov SGD (momentum "
+        f"normalisation with the training set's mean and standard deviation. The learning "
+        f"rate rises linearly over {num(config, 'warmup', '.0%')} of the steps to "
+        f"{num(m, 'lr', 'g')}, then falls linearly to zero, with Nesterov SGD (momentum "
         f"{num(config, 'momentum', 'g')}), weight decay {num(config, 'weight_decay', 'g')} and "
         f"label smoothing {num(config, 'label_smoothing', 'g')};",
-        claim(m["device"] == "cuda",
-              "the forward pass ran in bf16 autocast with channels_last tensors.",
-              "on the CPU it ran in float32 with channels_last tensors."))
+        notes.claim("ran_on_cuda", m["device"] == "cuda",
+                    "the forward pass ran in bf16 autocast with channels_last tensors.",
+                    "on the CPU it ran in float32 with channels_last tensors."))
     return notes
 
 
@@ -296,4 +259,4 @@ register("cifar10", CifarConfig,
                          label="CIFAR-10 test accuracy"),))(measure)
 
 
-__all__ = ["CifarConfig", "image_tensors", "one_cycle", "resolve_preset", "train_cifar"]
+__all__ = ["CifarConfig", "resolve_preset", "train_cifar"]

@@ -18,18 +18,17 @@ from __future__ import annotations  # noqa: I001  (ruff files `torch` under stri
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from stridelab.errors import ConfigError
-from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
-from stridelab.experiments.plots import subsample, take, to_float
-from stridelab.experiments.registry import register
+from stridelab.experiments.narrate import Lesson, Notes, compare, fmt, num
+from stridelab.experiments.plots import integer_ticks, subsample, take, to_float
+from stridelab.experiments.registry import bounded, register
 
 # The sheet's notebook (TU/e assignment 4, Keras, full MNIST: 60,000 training and 10,000 test
 # images, 10 epochs of SGD at lr 0.01 in batches of 128): its printed test accuracies per number
@@ -52,20 +51,20 @@ VARIANTS = {
 
 @dataclass
 class DepthConfig:
-    n_train: int = 0  # training images, a stratified random subset (0: all)
-    n_test: int = 0  # test images, the first n of the test split (0: all)
-    depths: tuple[int, ...] = (1, 2, 3)  # numbers of hidden layers compared
+    n_train: int = bounded(0, ge=0)  # training images, a stratified random subset (0: all)
+    n_test: int = bounded(0, ge=0)  # test images, the first n of the test split (0: all)
+    depths: tuple[int, ...] = bounded((1, 2, 3), ge=1)  # numbers of hidden layers compared
     activations: tuple[str, ...] = ("sigmoid", "relu")  # hidden activations (both required)
     variants: tuple[str, ...] = ("batchnorm", "adam", "he", "torch-init")  # see VARIANTS
     width: int = 512  # units per hidden layer
-    dropout: float = 0.2  # dropout after each hidden activation
-    epochs: int = 10  # passes over the training images
-    batch_size: int = 128  # images per step
-    lr: float = 0.01  # plain SGD learning rate (no momentum), Keras' default
-    adam_lr: float = 1e-3  # Adam's learning rate, for the "adam" variant
+    dropout: float = bounded(0.2, ge=0, lt=1)  # dropout after each hidden activation
+    epochs: int = bounded(10, ge=1)  # passes over the training images
+    batch_size: int = bounded(128, ge=1)  # images per step
+    lr: float = bounded(0.01, gt=0)  # plain SGD learning rate (no momentum), Keras' default
+    adam_lr: float = bounded(1e-3, gt=0)  # Adam's learning rate, for the "adam" variant
     # CPU threads for training (0: PyTorch's default); one thread ran these MLPs up to twenty
     # times faster than two on a busy 2-core machine
-    torch_threads: int = field(default=1, metadata={"ge": 0})
+    torch_threads: int = bounded(1, ge=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,8 +88,8 @@ def _runs(config: DepthConfig) -> list[_Run]:
     if unknown:
         raise ConfigError(f"--set variants: unknown {', '.join(unknown)}; choose from "
                           f"{', '.join(VARIANTS)}")
-    if not config.depths or min(config.depths) < 1:
-        raise ConfigError(f"--set depths: need hidden-layer counts >= 1, got {config.depths}")
+    if not config.depths:  # each one is at least 1: the field's bounds
+        raise ConfigError("--set depths: need at least one hidden-layer count, e.g. 1,2,3")
     if not {"sigmoid", "relu"} <= set(config.activations):
         raise ConfigError(f"--set activations={','.join(config.activations)}: the study "
                           "compares sigmoid with relu; keep both (tanh may be added)")
@@ -229,7 +228,7 @@ def _accuracy_by_depth_figure(results: dict[str, dict], config: DepthConfig, cha
         ax2.plot(h["epoch"], h["test_accuracy"], "o-", ms=3, label=r["label"])
     ax2.axhline(chance, color="grey", ls=":", lw=1)
     ax2.set_ylim(0, 1)
-    ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
+    integer_ticks(ax2)
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("test accuracy")
     ax2.set_title(f"{deepest} hidden layers: test accuracy per epoch", fontsize=10)
@@ -251,7 +250,7 @@ def _curves_figure(results: dict[str, dict], config: DepthConfig, ds_name: str):
             ax.plot(h["epoch"], h["test_accuracy"], "--", color=f"C{i}", label=f"{act} test")
         ax.set_title(f"{d} hidden layer{'s' if d > 1 else ''}", fontsize=10)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        integer_ticks(ax)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("accuracy")
@@ -364,15 +363,16 @@ def _by_depth(m: dict, act: str, depths: list[int]) -> str:
     return ", ".join(f"{num(m, f'{act}_{d}_test_accuracy', '.4f')}" for d in depths)
 
 
-def _variant_sentence(m: dict, variant: str, base: str, name: str, base_name: str) -> str:
+def _variant_sentence(notes: Notes, m: dict, variant: str, base: str, name: str,
+                      base_name: str) -> str:
+    """The variant against its base network; the claim is named ``{variant}_helps``."""
     key = variant.replace("-", "_")
     better = m[f"{key}_test_accuracy"] > m[f"{base}_test_accuracy"]
+    ratio = num(m, f"{key}_grad_ratio", ".3g")
     return (compare(m, f"{key}_test_accuracy", f"{base}_test_accuracy",
                     names=(name, base_name), spec=".4f")
-            + claim(better, f" (first/output gradient {num(m, f'{key}_grad_ratio', '.3g')}): "
-                            "it helps.",
-                    f" (first/output gradient {num(m, f'{key}_grad_ratio', '.3g')}): "
-                    "no help at this budget."))
+            + notes.claim(f"{key}_helps", better, f" (first/output gradient {ratio}): it helps.",
+                          f" (first/output gradient {ratio}): no help at this budget."))
 
 
 def narrate(metrics: dict, config: DepthConfig) -> Notes:
@@ -397,16 +397,18 @@ def narrate(metrics: dict, config: DepthConfig) -> Notes:
         f"With {num(m, 'deepest')} hidden layers "
         + compare(m, "relu_deepest_test_accuracy", "sigmoid_deepest_test_accuracy",
                   names=("ReLU", "sigmoid"), spec=".4f") + ":",
-        claim(relu_wins, "ReLU keeps learning as the network deepens",
-              "at this budget ReLU does not beat sigmoid"),
-        claim(sigmoid_stuck,
-              f"while sigmoid stays at chance level ({num(m, 'chance_accuracy', '.2f')}).",
-              f"and sigmoid is above chance level ({num(m, 'chance_accuracy', '.2f')})."),
+        notes.claim("relu_wins", relu_wins, "ReLU keeps learning as the network deepens",
+                    "at this budget ReLU does not beat sigmoid"),
+        notes.claim("sigmoid_at_chance", sigmoid_stuck,
+                    f"while sigmoid stays at chance level ({num(m, 'chance_accuracy', '.2f')}).",
+                    f"and sigmoid is above chance level ({num(m, 'chance_accuracy', '.2f')})."),
         "Sigmoid with " + num(m, "shallowest") + " hidden layer(s) reached "
         + num(m, "sigmoid_shallowest_test_accuracy", ".4f") + "; "
-        + claim(m["sigmoid_deepest_test_accuracy"] < m["sigmoid_shallowest_test_accuracy"],
-                "depth made the sigmoid network worse, not better.",
-                "depth did not hurt the sigmoid network here."))
+        + notes.claim(
+            "depth_hurts_sigmoid",
+            m["sigmoid_deepest_test_accuracy"] < m["sigmoid_shallowest_test_accuracy"],
+            "depth made the sigmoid network worse, not better.",
+            "depth did not hurt the sigmoid network here."))
     vanishing = m["sigmoid_deepest_grad_ratio"] < m["relu_deepest_grad_ratio"]
     slopes = ", ".join(f"{s:.3f}" for s in m["sigmoid_deepest_slopes_init"])
     active = ", ".join(f"{a:.0%}" for a in m["relu_deepest_active_fraction_init"])
@@ -419,47 +421,49 @@ def narrate(metrics: dict, config: DepthConfig) -> Notes:
         f"In the first epoch the first hidden layer's weight gradient is "
         f"{num(m, 'sigmoid_deepest_grad_ratio', '.3g')} times the output layer's with sigmoid "
         f"and {num(m, 'relu_deepest_grad_ratio', '.3g')} times with ReLU:",
-        claim(vanishing,
-              "the sigmoid network passes a smaller share of the error back to its first "
-              "layer: the vanishing gradient.",
-              "the sigmoid network's first layer gets no smaller share than ReLU's here, so "
-              "the vanishing gradient does not explain this run."))
+        notes.claim("vanishing_gradient", vanishing,
+                    "the sigmoid network passes a smaller share of the error back to its first "
+                    "layer: the vanishing gradient.",
+                    "the sigmoid network's first layer gets no smaller share than ReLU's here, so "
+                    "the vanishing gradient does not explain this run."))
     variants = [v for v in config.variants if f"{v.replace('-', '_')}_test_accuracy" in m]
     sentences = []
     sig, relu = f"sigmoid_{deep}", f"relu_{deep}"
     if "batchnorm" in variants:
-        sentences.append(_variant_sentence(m, "batchnorm", sig, "sigmoid + BatchNorm",
+        sentences.append(_variant_sentence(notes, m, "batchnorm", sig, "sigmoid + BatchNorm",
                                            "plain sigmoid"))
     if "adam" in variants:
-        sentences.append(_variant_sentence(m, "adam", sig, f"sigmoid + Adam (lr "
+        sentences.append(_variant_sentence(notes, m, "adam", sig, f"sigmoid + Adam (lr "
                                            f"{num(config, 'adam_lr')})", "plain sigmoid"))
     if "he" in variants:
         sentences.append(
-            _variant_sentence(m, "he", relu, "ReLU with He initialisation", "Glorot")
-            + " " + claim(m["he_first_grad"] > m[f"{relu}_first_grad"],
-                          f"He's larger weights (variance two over fan-in) give the first "
-                          f"layer a larger gradient ({num(m, 'he_first_grad', '.3g')} "
-                          f"against {num(m, f'{relu}_first_grad', '.3g')}).",
-                          f"He's larger weights did not give the first layer a larger "
-                          f"gradient ({num(m, 'he_first_grad', '.3g')} against "
-                          f"{num(m, f'{relu}_first_grad', '.3g')})."))
+            _variant_sentence(notes, m, "he", relu, "ReLU with He initialisation", "Glorot")
+            + " " + notes.claim(
+                "he_larger_first_gradient", m["he_first_grad"] > m[f"{relu}_first_grad"],
+                f"He's larger weights (variance two over fan-in) give the first "
+                f"layer a larger gradient ({num(m, 'he_first_grad', '.3g')} "
+                f"against {num(m, f'{relu}_first_grad', '.3g')}).",
+                f"He's larger weights did not give the first layer a larger "
+                f"gradient ({num(m, 'he_first_grad', '.3g')} against "
+                f"{num(m, f'{relu}_first_grad', '.3g')})."))
     if "torch-init" in variants:
         sentences.append(
-            _variant_sentence(m, "torch-init", relu, "ReLU with PyTorch's default "
+            _variant_sentence(notes, m, "torch-init", relu, "ReLU with PyTorch's default "
                               "initialisation", "Glorot")
-            + " " + claim(m["torch_init_test_accuracy"] < m[f"{relu}_test_accuracy"],
-                          "PyTorch's smaller default weights are why this study builds the "
-                          "network with Keras' initialisation to match the notebook.",
-                          "The initialisation made no loss here."))
+            + " " + notes.claim(
+                "torch_init_loses", m["torch_init_test_accuracy"] < m[f"{relu}_test_accuracy"],
+                "PyTorch's smaller default weights are why this study builds the "
+                "network with Keras' initialisation to match the notebook.",
+                "The initialisation made no loss here."))
     if sentences:
         notes.add(f"**Variants with {num(m, 'deepest')} hidden layers.**", *sentences)
     ref = m["notebook_reference"]
     pairs = [(act, d) for act in ("sigmoid", "relu") for d in depths
              if d <= len(ref["test_accuracy"][act])]
     listed = "; ".join(f"{act} {d}: {num(m, f'{act}_{d}_test_accuracy', '.4f')} against "
-                       f"{num(ref, f'test_accuracy.{act}.{d - 1}', '.4f')}" for act, d in pairs)
-    notes.add(claim(
-        m["comparable_to_notebook"],
+                       f"{fmt(ref['test_accuracy'][act][d - 1], '.4f')}" for act, d in pairs)
+    notes.add(notes.claim(
+        "comparable_to_notebook", m["comparable_to_notebook"],
         f"**Against the notebook** (same data and setup): {listed}.",
         f"**The notebook** trained {num(ref, 'n_train')} images for {num(ref, 'epochs')} "
         "epochs; this run is not that setup, so its printed accuracies (dashed in the "

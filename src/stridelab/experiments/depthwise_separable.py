@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from stridelab.errors import ConfigError, DataNotFound
-from stridelab.experiments.cifar10 import image_tensors, one_cycle
-from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
-from stridelab.experiments.registry import register
+from stridelab.experiments.narrate import Lesson, Notes, compare, num
+from stridelab.experiments.plots import integer_ticks
+from stridelab.experiments.registry import bounded, register
+from stridelab.torch import schedules
 from stridelab.torch.models.cifar import (
     DepthwiseSeparableConv2d,
     ImagePipeline,
@@ -28,6 +29,7 @@ from stridelab.torch.models.cifar import (
     conv_params,
     count_macs,
     count_params,
+    image_tensors,
     separable_macs,
     separable_params,
     separable_ratio,
@@ -48,11 +50,12 @@ class SeparableConfig:
     repeats: int = 15  # timed repetitions (medians are reported)
     dataset: str = "cifar10"  # data for the accuracy comparison (mnist when CIFAR-10 is absent)
     width: int = 32  # channels of the stem of the comparison network (then 2w, 4w, 4w)
-    epochs: int = 8  # passes over the training set, per network
-    batch_size: int = 128  # images per step
-    lr: float = 0.1  # peak SGD learning rate of the one-cycle schedule
-    n_train: int = 0  # training images used (0: all)
-    n_test: int = 0  # test images used (0: all)
+    epochs: int = bounded(8, ge=1)  # passes over the training set, per network
+    batch_size: int = bounded(128, ge=1)  # images per step
+    # peak SGD learning rate (linear warm-up over a quarter, then decay)
+    lr: float = bounded(0.1, gt=0)
+    n_train: int = bounded(0, ge=0)  # training images used (0: all)
+    n_test: int = bounded(0, ge=0)  # test images used (0: all)
 
 
 def _sync(device: torch.device) -> None:
@@ -186,7 +189,8 @@ def _train_comparison(kind: str, config: SeparableConfig, tensors, *, colour: bo
                                    in_channels=X_train.shape[1])
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
                                 weight_decay=5e-4)
-    scheduler = one_cycle(optimizer, config.epochs * len(train_loader), 0.25)
+    scheduler = schedules.linear_warmup_decay(optimizer, config.epochs * len(train_loader),
+                                              0.25)
     history = fit(model, train_loader, test_loader, optimizer=optimizer,
                   loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1), num_epochs=config.epochs,
                   device=ctx.device, log=ctx.log, progress=ctx.progress, scheduler=scheduler,
@@ -248,7 +252,6 @@ def separable_summary_markdown(counts, times, nets, dataset_name: str, fallback:
 def separable_figure(counts, nets, dataset_name: str):
     """Cost ratios against 1/F + 1/K² (left) and the two networks' test accuracy (right)."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 5.6))
     ax = axes[0]
@@ -280,7 +283,7 @@ def separable_figure(counts, nets, dataset_name: str):
         ax.plot(h["epoch"], h["test_accuracy"], marker + "-",
                 label=f"{n['kind']} ({n['n_params']:,} params): {n['test_accuracy']:.3f}")
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    integer_ticks(ax)
     ax.set_ylabel("test accuracy")
     ax.set_title(f"one network, either convolution\n({dataset_name})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False)
@@ -409,36 +412,38 @@ def measure(config: SeparableConfig, ctx) -> dict:
 def narrate(metrics: dict, config: SeparableConfig) -> Notes:
     """Counts against the formula, time against the multiply-adds, and the two networks."""
     m = metrics
-    r = "reference_layer"
+    r = m["reference_layer"]
+    smallest_F, largest_F = m["ratio_smallest_F"], m["ratio_largest_F"]
     notes = Notes()
     exact = abs(m["param_ratio"] - m["formula_ratio"]) < 1e-12
     notes.add(
-        f"A standard {num(m, r + '.K')}×{num(m, r + '.K')} convolution from C = "
-        f"{num(m, r + '.C')} to F = {num(m, r + '.F')} channels holds C·F·K² = "
-        f"{num(m, r + '.standard_params')} weights; the depthwise-separable one holds "
-        f"C·K² + C·F = {num(m, r + '.separable_params')}, a ratio of "
+        f"A standard {num(r, 'K')}×{num(r, 'K')} convolution from C = {num(r, 'C')} to "
+        f"F = {num(r, 'F')} channels holds C·F·K² = {num(r, 'standard_params')} weights; the "
+        f"depthwise-separable one holds C·K² + C·F = {num(r, 'separable_params')}, a ratio of "
         f"**{num(m, 'param_ratio', '.4f')}**"
-        + claim(exact, f", exactly the formula (K² + F)/(F·K²) = {num(m, 'formula_ratio', '.4f')}.",
-                f", not the formula's (K² + F)/(F·K²) = {num(m, 'formula_ratio', '.4f')}.")
-        + f" The multiply-adds on an input of {num(m, r + '.H')}×{num(m, r + '.W')}, counted with "
-        f"forward hooks, are {num(m, r + '.standard_macs')} against "
-        f"{num(m, r + '.separable_macs')}, a ratio of {num(m, 'mac_ratio', '.4f')}.",
+        + notes.claim(
+            "params_exactly_formula", exact,
+            f", exactly the formula (K² + F)/(F·K²) = {num(m, 'formula_ratio', '.4f')}.",
+            f", not the formula's (K² + F)/(F·K²) = {num(m, 'formula_ratio', '.4f')}.")
+        + f" The multiply-adds on an input of {num(r, 'H')}×{num(r, 'W')}, counted with "
+        f"forward hooks, are {num(r, 'standard_macs')} against {num(r, 'separable_macs')}, a "
+        f"ratio of {num(m, 'mac_ratio', '.4f')}.",
         f"Over all {num(m, 'n_layer_shapes')} layer shapes the measured counts",
-        claim(m["counts_match_formula"], "equal the formulas exactly.",
-              "**differ** from the formulas (see the log)."),
-        claim(m["ratio_largest_F"]["param_ratio"] < m["ratio_smallest_F"]["param_ratio"],
-              f"As F grows the ratio falls, from {num(m, 'ratio_smallest_F.param_ratio', '.4f')} "
-              f"at F = {num(m, 'ratio_smallest_F.F')} to "
-              f"{num(m, 'ratio_largest_F.param_ratio', '.4f')} at F = "
-              f"{num(m, 'ratio_largest_F.F')}, towards its floor, the reciprocal of K²: the "
-              "saving is at most K²-fold.",
-              "The ratio does not fall as F grows here."))
+        notes.claim(
+            "counts_match_formula", m["counts_match_formula"], "equal the formulas exactly.",
+            "**differ** from the formulas (see the log)."),
+        notes.claim("ratio_falls_with_F", largest_F["param_ratio"] < smallest_F["param_ratio"],
+                    f"As F grows the ratio falls, from {num(smallest_F, 'param_ratio', '.4f')} at "
+                    f"F = {num(smallest_F, 'F')} to {num(largest_F, 'param_ratio', '.4f')} at "
+                    f"F = {num(largest_F, 'F')}, towards its floor, the reciprocal of K²: the "
+                    "saving is at most K²-fold.",
+                    "The ratio does not fall as F grows here."))
     small, large = m["timing_smallest"], m["timing_largest"]
     one = small["C"] == large["C"]
-    speedup = claim(one, f"{num(m, 'min_speedup', '.3g')}×",
-                    f"{num(m, 'min_speedup', '.3g')}× to {num(m, 'max_speedup', '.3g')}×")
-    promise = claim(one, f"{num(m, 'min_mac_speedup', '.1f')}×",
-                    f"{num(m, 'min_mac_speedup', '.1f')}× to {num(m, 'max_mac_speedup', '.1f')}×")
+    speedup = f"{num(m, 'min_speedup', '.3g')}×" + (
+        "" if one else f" to {num(m, 'max_speedup', '.3g')}×")
+    promise = f"{num(m, 'min_mac_speedup', '.1f')}×" + (
+        "" if one else f" to {num(m, 'max_mac_speedup', '.1f')}×")
     at = [f"at C = {num(t, 'C')} on {t['device']}: forward "
           f"{num(t, 'standard_forward_ms', '.2f')} → {num(t, 'separable_forward_ms', '.2f')} ms"
           for t in ((small,) if one else (small, large))]
@@ -448,14 +453,14 @@ def narrate(metrics: dict, config: SeparableConfig) -> Notes:
         f"{num(small, 'K')} layers with C = F): the forward + backward speed-up of the "
         f"separable layer is {speedup} where the multiply-adds promise {promise} "
         f"({'; '.join(at)}).",
-        claim(m["time_behind_macs"],
-              "So the time falls by less than the multiply-adds do. A depthwise convolution "
-              "does only K² multiply-adds for each input value it reads, against K²·F for a "
-              "standard one: far less arithmetic per value moved through memory, which a "
-              "count of multiply-adds does not see.",
-              "So at some size the time falls at least as much as the multiply-adds do."),
-        "" if one else claim(
-            small["saving_kept"] < large["saving_kept"],
+        notes.claim("time_behind_macs", m["time_behind_macs"],
+                    "So the time falls by less than the multiply-adds do. A depthwise convolution "
+                    "does only K² multiply-adds for each input value it reads, against K²·F for a "
+                    "standard one: far less arithmetic per value moved through memory, which a "
+                    "count of multiply-adds does not see.",
+                    "So at some size the time falls at least as much as the multiply-adds do."),
+        "" if one else notes.claim(
+            "larger_keeps_more", small["saving_kept"] < large["saving_kept"],
             f"The larger layer keeps more of the saving: {num(small, 'saving_kept', '.0%')} of "
             f"it at C = {num(small, 'C')}, {num(large, 'saving_kept', '.0%')} at C = "
             f"{num(large, 'C')}.",
@@ -466,8 +471,8 @@ def narrate(metrics: dict, config: SeparableConfig) -> Notes:
     notes.add(
         f"**One network, either convolution** ({channels} channels, a standard first layer), "
         f"{num(config, 'epochs')} epoch(s) on {m['dataset']}"
-        + claim(bool(m["dataset_fallback"]),
-                ", because CIFAR-10 is not on this machine (see `stridelab data list`)", "")
+        + notes.claim("cifar_absent", bool(m["dataset_fallback"]),
+                      ", because CIFAR-10 is not on this machine (see `stridelab data list`)", "")
         + ": "
         + compare(m, "separable_test_accuracy", "standard_test_accuracy",
                   names=("the separable network's test accuracy", "the standard one's"),

@@ -19,40 +19,42 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.ticker import MaxNLocator
 
 from stridelab.core import Adam, Tensor, cross_entropy, nn, no_grad
 from stridelab.errors import TrainingDiverged
 from stridelab.experiments.artifacts import write_bytes_atomic
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import (
     confusion_counts,
     confusion_figure,
     image_grid_figure,
+    integer_ticks,
     learning_curves_figure,
     most_confused_pairs,
     take,
     to_float,
 )
-from stridelab.experiments.registry import register
+from stridelab.experiments.registry import bounded, register
+from stridelab.torch.schedules import cosine_lr
 
 # ---------------------------------------------------------------------- configuration
 
 
 @dataclass
 class EngineCNNConfig:
-    epochs: int = 20  # passes over the training set
-    batch_size: int = 64  # images per Adam step
-    lr: float = 3e-3  # peak Adam learning rate, cosine-annealed to 0 over all steps
+    epochs: int = bounded(20, ge=1)  # passes over the training set
+    batch_size: int = bounded(64, ge=1)  # images per Adam step
+    lr: float = bounded(3e-3, gt=0)  # peak Adam learning rate, cosine-annealed to 0 over all steps
     conv1_filters: int = 6  # 5x5 filters of the first convolution ("same" padding)
     conv2_filters: int = 16  # 5x5 filters of the second convolution (no padding)
     hidden: int = 120  # units of the hidden dense layer
-    dropout: float = 0.25  # dropout probability on the hidden layer while training
+    # dropout probability on the hidden layer while training
+    dropout: float = bounded(0.25, ge=0, lt=1)
     shift: int = 1  # training digits move by up to this many pixels each way (0: no shifts)
-    n_train: int = 0  # training images used (0: the whole split)
-    n_test: int = 0  # test images used (0: the whole split)
+    n_train: int = bounded(0, ge=0)  # training images used (0: the whole split)
+    n_test: int = bounded(0, ge=0)  # test images used (0: the whole split)
     dataset: str = "mnist-5k"  # data set used unless --dataset names another
-    eval_batch_size: int = 500  # images per forward pass when evaluating
+    eval_batch_size: int = bounded(500, ge=1)  # images per forward pass when evaluating
     blas_threads: int = 1  # NumPy BLAS threads (0: its default); 1 is fastest for GEMMs this small
 
 
@@ -103,11 +105,6 @@ def build_lenet(config: EngineCNNConfig, image_size: tuple[int, int], n_classes:
 
 
 # ---------------------------------------------------------------------- training
-
-
-def cosine_lr(step: int, total_steps: int, peak: float) -> float:
-    """Learning rate at ``step``: from ``peak`` down to 0 along half a cosine."""
-    return 0.5 * peak * (1 + math.cos(math.pi * step / max(total_steps, 1)))
 
 
 def train_one_epoch(model: nn.Module, opt: Adam, X: np.ndarray, y: np.ndarray,
@@ -228,9 +225,8 @@ def measure(config: EngineCNNConfig, ctx) -> dict:
     cm = confusion_counts(y_test, y_pred, len(ds.classes))
     curves = learning_curves_figure(history, f"LeNet-style CNN trained by the NumPy engine on "
                                              f"{ds.name} (final test accuracy {test_acc:.4f})")
-    for ax in curves.axes:  # epochs are whole numbers
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    ctx.savefig(curves, "learning_curves", caption="Loss and accuracy per epoch, train and test")
+    ctx.savefig(integer_ticks(curves), "learning_curves",
+                caption="Loss and accuracy per epoch, train and test")
     ctx.savefig(filters_figure(model[0].weight.data,
                                f"First-layer 5x5 filters after {config.epochs} epochs"),
                 "first_layer_filters",
@@ -278,20 +274,23 @@ def narrate(metrics: dict, config: EngineCNNConfig) -> Notes:
         f"{num(m, 'epochs')} epoch(s) of Adam on {num(m, 'n_train')} digits, at "
         f"{num(m, 'epoch_time_s', '.1f')} s per epoch (median; "
         f"{num(m, 'train_time_s', '.1f')} s of training).",
-        claim(m["best_test_accuracy"] > m["test_accuracy"],
-              f"Its best epoch was epoch {num(m, 'best_epoch')}, at "
-              f"{num(m, 'best_test_accuracy', '.4f')}.",
-              "No earlier epoch scored higher on the test digits."),
+        notes.claim("earlier_epoch_better", m["best_test_accuracy"] > m["test_accuracy"],
+                    f"Its best epoch was epoch {num(m, 'best_epoch')}, at "
+                    f"{num(m, 'best_test_accuracy', '.4f')}.",
+                    "No earlier epoch scored higher on the test digits."),
         f"Training accuracy in the last epoch is {num(m, 'train_accuracy', '.4f')}, measured "
         "while training: "
-        + claim(config.shift > 0, f"on digits shifted by up to {num(config, 'shift')} pixel(s)",
-                "on unshifted digits")
-        + claim(config.dropout > 0, f" with dropout {num(config, 'dropout', 'g')}.",
-                " without dropout."))
+        + notes.claim(
+            "shifted", config.shift > 0,
+            f"on digits shifted by up to {num(config, 'shift')} pixel(s)",
+            "on unshifted digits")
+        + notes.claim(
+            "dropout", config.dropout > 0, f" with dropout {num(config, 'dropout', 'g')}.",
+            " without dropout."))
     if m["most_confused"]:
-        notes.add(
-            f"The most frequent confusion is a true {m['most_confused'][0]['true']} read as "
-            f"{m['most_confused'][0]['predicted']} ({num(m, 'most_confused.0.count')} times).")
+        top = m["most_confused"][0]
+        notes.add(f"The most frequent confusion is a true {top['true']} read as "
+                  f"{top['predicted']} ({num(top, 'count')} times).")
     notes.add(
         "Every gradient came from the engine's own backward passes: convolution weights from "
         "the input correlated with dZ, inputs from dZ fully convolved with the flipped kernel.")

@@ -16,14 +16,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from stridelab.errors import ConfigError
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
-from stridelab.experiments.registry import register
+from stridelab.experiments.narrate import Lesson, Notes, fmt, num
+from stridelab.experiments.registry import bounded, register
 
 # ---------------------------------------------------------------------------------------------
 # the functions and the iteration
@@ -118,23 +118,31 @@ def measured_factor(xs: np.ndarray, x_star: float) -> float | None:
 # config
 
 
+STEP_FACTOR_DECIDES = Lesson("The step factor one minus η·f'' at a minimum decides whether "
+                             "gradient descent converges", "factor_rule_agreement", ">=",
+                             quick=1.0, full=1.0,
+                             label="runs the step factor predicted (fraction)")
+
+
 @dataclass
 class GD1DConfig:
     quartic_x0: float = -0.3  # starting point on the quartic (x)
-    quartic_lrs: tuple[float, ...] = (0.01, 0.08, 0.25)  # learning rates tried on the quartic
+    # learning rates tried on the quartic
+    quartic_lrs: tuple[float, ...] = bounded((0.01, 0.08, 0.25), gt=0)
     quadratic_x0: float = 2.5  # starting point on the quadratic (x)
-    quadratic_lrs: tuple[float, ...] = (0.05, 0.4, 1.05)  # learning rates tried on x²
-    n_steps: int = field(default=40, metadata={"ge": 1})  # gradient steps per run
-    max_drawn: int = field(default=12, metadata={"ge": 1})  # steps drawn as arrows
+    # learning rates tried on x²
+    quadratic_lrs: tuple[float, ...] = bounded((0.05, 0.4, 1.05), gt=0)
+    n_steps: int = bounded(40, ge=1)  # gradient steps per run
+    max_drawn: int = bounded(12, ge=1)  # steps drawn as arrows
 
 
 def _setups(config: GD1DConfig) -> dict[str, tuple[float, tuple[float, ...]]]:
     setups = {"quartic": (config.quartic_x0, tuple(config.quartic_lrs)),
               "quadratic": (config.quadratic_x0, tuple(config.quadratic_lrs))}
     for name, (_, lrs) in setups.items():
-        if not lrs or min(lrs) <= 0:
-            raise ConfigError(f"--set {name}_lrs: need positive learning rates, e.g. "
-                              f"0.01,0.1; got {','.join(map(str, lrs)) or 'none'}")
+        if not lrs:  # each one is positive: the field's bounds
+            raise ConfigError(f"--set {name}_lrs: need at least one learning rate, e.g. "
+                              "0.01,0.1")
     return setups
 
 
@@ -277,11 +285,13 @@ def measure(config: GD1DConfig, ctx) -> dict:
 # narrate
 
 
-def _run_sentence(m: dict, key: str) -> str:
+def _run_sentence(notes: Notes, m: dict, key: str) -> str:
+    """One run (metrics keys ``{key}_*``); its claims are named ``{key}_*``."""
     verdict = m[f"{key}_verdict"]
     text = (f"η = {num(m, f'{key}_lr', 'g')}: the smallest |step factor| over the minima is "
             f"{num(m, f'{key}_factor_min_abs', '.3g')}, so it should "
-            + claim(m[f"{key}_predicted_converges"], "converge", "not converge")
+            + notes.claim(f"{key}_predicted_converges", m[f"{key}_predicted_converges"],
+                          "converge", "not converge")
             + f"; after {num(m, f'{key}_steps')} steps it is **{verdict}**")
     if m[f"{key}_final_x"] is not None:
         text += f" at x = {num(m, f'{key}_final_x', '.4g')}"
@@ -289,10 +299,11 @@ def _run_sentence(m: dict, key: str) -> str:
     if measured is not None:
         text += (f", its distance to the nearest minimum changing by a factor "
                  f"{num(m, f'{key}_measured_factor', '.3g')} in the last step ("
-                 + claim(measured < 0, "it jumps across the minimum",
-                         "it stays on one side") + ")")
-    return text + " — " + claim(m[f"{key}_agrees"], "as the factor predicts.",
-                                "**not** what the factor predicts.")
+                 + notes.claim(f"{key}_jumps_across", measured < 0, "it jumps across the minimum",
+                               "it stays on one side") + ")")
+    return text + " — " + notes.claim(
+        f"{key}_agrees", m[f"{key}_agrees"], "as the factor predicts.",
+        "**not** what the factor predicts.")
 
 
 def narrate(metrics: dict, config: GD1DConfig) -> Notes:
@@ -308,22 +319,23 @@ def narrate(metrics: dict, config: GD1DConfig) -> Notes:
         "move away.")
     for name in ("quadratic", "quartic"):
         fn = m["functions"][name]
-        curv = ", ".join(num(fn, f"curvature.{i}", ".4g") for i in range(len(fn["minima"])))
-        minima = ", ".join(num(fn, f"minima.{i}", ".4f") for i in range(len(fn["minima"])))
+        curv = ", ".join(fmt(c, ".4g") for c in fn["curvature"])
+        minima = ", ".join(fmt(x, ".4f") for x in fn["minima"])
         sentences = [f"On f(x) = {fn['formula']} (minima at x = {minima}, curvature f'' = "
                      f"{curv} there) from x₀ = {num(config, f'{name}_x0', 'g')}:"]
-        sentences += [_run_sentence(m, f"{name}_{i}") for i in range(m[f"{name}_n_runs"])]
+        sentences += [_run_sentence(notes, m, f"{name}_{i}")
+                      for i in range(m[f"{name}_n_runs"])]
         notes.add(*sentences)
     n_reached = m["quartic_minima_reached"]
-    notes.add(claim(
-        n_reached > 1,
+    notes.add(notes.claim(
+        "different_minima", n_reached > 1,
         "On the quartic, different learning rates from the same start ended in different "
         "minima: gradient descent only follows the local slope, and a long step can jump "
         "into another valley.",
         "On the quartic every converging learning rate found the same minimum from this "
         "start."))
-    notes.add(claim(
-        m["factor_rule_agreement"] == 1,
+    notes.add(notes.claim(
+        "factor_predicts_every_run", STEP_FACTOR_DECIDES.holds(m),
         f"In all {num(m, 'n_runs')} runs the step factor predicted the outcome.",
         f"The step factor predicted the outcome in a fraction "
         f"{num(m, 'factor_rule_agreement', '.3g')} of the {num(m, 'n_runs')} runs: far "
@@ -336,7 +348,4 @@ register("gd-1d", GD1DConfig,
                      "on a quartic and a quadratic; the step factor decides convergence",
          quick={}, smoke={"n_steps": 10, "max_drawn": 4},
          needs=None, key_metric="factor_rule_agreement", order=70, narrate=narrate,
-         lessons=(Lesson("The step factor one minus η·f'' at a minimum decides whether gradient "
-                         "descent converges",
-                         "factor_rule_agreement", ">=", quick=1.0, full=1.0,
-                         label="runs the step factor predicted (fraction)"),))(measure)
+         lessons=(STEP_FACTOR_DECIDES,))(measure)

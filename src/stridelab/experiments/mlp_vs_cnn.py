@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stridelab.experiments.narrate import Lesson, Notes, claim, compare, num
+from stridelab.experiments.narrate import Lesson, Notes, compare, fmt, num
 from stridelab.experiments.plots import subsample, take, to_float
 from stridelab.experiments.registry import bounded, register
 
@@ -41,13 +41,23 @@ def matched_mlp_width(n_params: int, in_features: int = 784, n_classes: int = 10
     return max(1, round((n_params - n_classes) / (in_features + 1 + n_classes)))
 
 
+CNN_BETTER = Lesson("With about as many parameters, the CNN classifies digits better than the "
+                    "MLP", "cnn_test_accuracy", ">=", quick="mlp_test_accuracy",
+                    full="mlp_test_accuracy", label="CNN test accuracy")
+SHIFT_COSTS_MLP_MORE = Lesson("Shifted test digits cost the MLP more accuracy than the CNN",
+                              "mlp_drop_at_max_shift", ">", quick="cnn_drop_at_max_shift",
+                              full="cnn_drop_at_max_shift",
+                              label="MLP accuracy drop at the largest shift")
+
+
 @dataclass
 class MLPvsCNNConfig:
-    n_train: int = 0  # training images, a stratified random subset (0: the whole split)
-    n_test: int = 0  # test images, the first n of the test split (0: all)
-    epochs: int = 10  # passes over the training images, both networks
-    batch_size: int = 64  # samples per step
-    lr: float = 2e-3  # Adam learning rate
+    # training images, a stratified random subset (0: the whole split)
+    n_train: int = bounded(0, ge=0)
+    n_test: int = bounded(0, ge=0)  # test images, the first n of the test split (0: all)
+    epochs: int = bounded(10, ge=1)  # passes over the training images, both networks
+    batch_size: int = bounded(64, ge=1)  # samples per step
+    lr: float = bounded(2e-3, gt=0)  # Adam learning rate
     cnn_channels: tuple[int, ...] = (8, 16, 32)  # filters of the 3×3 conv + 2×2 pool blocks
     mlp_width: int = bounded(0, ge=0)  # MLP hidden units (0: match the CNN's parameters)
     max_shift: int = bounded(3, ge=1)  # largest test shift (pixels)
@@ -154,21 +164,19 @@ def narrate(metrics: dict, config: MLPvsCNNConfig) -> Notes:
         "accuracy "
         + compare(m, "cnn_test_accuracy", "mlp_test_accuracy", names=("CNN", "MLP"),
                   spec=".4f") + ";",
-        claim(m["cnn_test_accuracy"] >= m["mlp_test_accuracy"],
-              "for about the same number of parameters the CNN classifies better.",
-              "at this budget the CNN does not classify better than the MLP."))
-    more_robust = m["mlp_drop_at_max_shift"] > m["cnn_drop_at_max_shift"]
+        notes.claim("cnn_better", CNN_BETTER.holds(m),
+                    "for about the same number of parameters the CNN classifies better.",
+                    "at this budget the CNN does not classify better than the MLP."))
     notes.add(
         f"Shifted by {num(m, 'max_shift')} pixels the MLP falls to "
         f"{num(m, 'mlp_accuracy_at_max_shift', '.4f')} (down "
         f"{num(m, 'mlp_drop_at_max_shift', '.3f')}) and the CNN to "
         f"{num(m, 'cnn_accuracy_at_max_shift', '.4f')} (down "
         f"{num(m, 'cnn_drop_at_max_shift', '.3f')}):",
-        claim(more_robust,
-              "the CNN tolerates the shift better.",
-              "the CNN does not tolerate the shift better here."))
-    uses = ", ".join(num(m, f"cnn_conv_positions.{i}")
-                     for i in range(len(m["cnn_conv_positions"])))
+        notes.claim("cnn_tolerates_shift", SHIFT_COSTS_MLP_MORE.holds(m),
+                    "the CNN tolerates the shift better.",
+                    "the CNN does not tolerate the shift better here."))
+    uses = ", ".join(fmt(n) for n in m["cnn_conv_positions"])
     notes.add(
         f"Why it can: each MLP hidden unit has its own weight for every one of the "
         f"{num(m, 'n_inputs')} pixels, so a stroke moved to a neighbouring pixel meets weights "
@@ -177,9 +185,9 @@ def narrate(metrics: dict, config: MLPvsCNNConfig) -> Notes:
         "in its successive convolutions), and "
         "max-pooling passes on the strongest response of each neighbourhood. Its final dense "
         "layer still ties features to positions,",
-        claim(m["cnn_drop_at_max_shift"] > 0,
-              "and the CNN also loses accuracy under the shift.",
-              "yet the CNN lost no accuracy under this shift."))
+        notes.claim("cnn_loses_under_shift", m["cnn_drop_at_max_shift"] > 0,
+                    "and the CNN also loses accuracy under the shift.",
+                    "yet the CNN lost no accuracy under this shift."))
     return notes
 
 
@@ -190,12 +198,4 @@ register("mlp-vs-cnn", MLPvsCNNConfig,
          smoke={"n_train": 256, "n_test": 128, "epochs": 1, "cnn_channels": (4, 8),
                 "max_shift": 2},
          needs="mnist", key_metric="cnn_test_accuracy", order=72, narrate=narrate,
-         lessons=(
-             Lesson("With about as many parameters, the CNN classifies digits better than "
-                    "the MLP", "cnn_test_accuracy", ">=", quick="mlp_test_accuracy",
-                    full="mlp_test_accuracy", label="CNN test accuracy"),
-             Lesson("Shifted test digits cost the MLP more accuracy than the CNN",
-                    "mlp_drop_at_max_shift", ">", quick="cnn_drop_at_max_shift",
-                    full="cnn_drop_at_max_shift", label="MLP accuracy drop at the largest "
-                    "shift"),
-         ))(measure)
+         lessons=(CNN_BETTER, SHIFT_COSTS_MLP_MORE))(measure)

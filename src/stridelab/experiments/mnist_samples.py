@@ -12,7 +12,7 @@ from typing import Literal
 import matplotlib.pyplot as plt
 import numpy as np
 
-from stridelab.experiments.narrate import Notes, claim, num
+from stridelab.experiments.narrate import Notes, num
 from stridelab.experiments.plots import image_grid_figure, to_float
 from stridelab.experiments.registry import register
 
@@ -87,18 +87,18 @@ def narrate(metrics: dict, config: SamplesConfig) -> Notes:
         f"{num(metrics, 'n_test')} test images of {num(metrics, 'image_height')}×"
         f"{num(metrics, 'image_width')} grey pixels in {num(metrics, 'n_classes')} classes; "
         f"the figure shows one randomly chosen {config.split} image of each of them.",
-        claim(balanced,
-              f"Every class has {num(metrics, 'train_count_min')} training images.",
-              f"The classes are not exactly balanced: {num(metrics, 'train_count_min')} to "
-              f"{num(metrics, 'train_count_max')} training images per class."))
+        notes.claim("balanced", balanced,
+                    f"Every class has {num(metrics, 'train_count_min')} training images.",
+                    f"The classes are not exactly balanced: {num(metrics, 'train_count_min')} to "
+                    f"{num(metrics, 'train_count_max')} training images per class."))
     notes.add(
         f"Scaled to the unit interval, the training pixels have mean "
         f"{num(metrics, 'pixel_mean', '.4f')} and standard deviation "
         f"{num(metrics, 'pixel_std', '.4f')}; "
         f"{num(metrics, 'background_fraction', '.1%')} of them are exactly zero,",
-        claim(metrics["background_fraction"] > 0.5,
-              "so most of each image is background.",
-              "so less than half of each image is empty background."))
+        notes.claim("mostly_background", metrics["background_fraction"] > 0.5,
+                    "so most of each image is background.",
+                    "so less than half of each image is empty background."))
     return notes
 
 

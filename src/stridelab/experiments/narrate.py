@@ -4,16 +4,23 @@ A study is measured first (``measure(config, ctx) -> metrics``) and narrated sec
 pure function of the metrics and the config. Nothing in the prose may state an outcome the
 run did not measure, so the few pieces here are all a note needs:
 
-- :func:`num`: a number read from ``metrics`` (or ``config``) by key and formatted; a missing
-  key raises :class:`NarrationError`, never a guess;
-- :func:`claim`: a sentence chosen by a measured condition, with both branches written;
+- :func:`num` / :func:`fmt`: a number read from ``metrics`` (or ``config``, or a row of them
+  already in hand) and formatted; a missing key raises :class:`NarrationError`, never a guess;
+- :meth:`Notes.claim`: a sentence chosen by a measured condition, with both branches written;
+  the notes record which branch each named claim took (``notes.branches``), so a test asserts
+  the branch, not the sentence;
+- :meth:`Lesson.holds`: a lesson's own condition, for a claim about what the lesson says;
 - :func:`compare`: "A (0.981) is higher than B (0.947)" from two measured values, whichever
   way they fall;
 - :class:`Notes`: the paragraphs collected in order, rendered as Markdown.
 
 >>> m = {"relu_3": 0.93, "sigmoid_3": 0.11}
->>> claim(m["relu_3"] > m["sigmoid_3"], "ReLU learns at depth 3", "ReLU did not beat sigmoid")
+>>> notes = Notes()
+>>> notes.claim("relu_wins", m["relu_3"] > m["sigmoid_3"], "ReLU learns at depth 3",
+...             "ReLU did not beat sigmoid")
 'ReLU learns at depth 3'
+>>> notes.branches
+{'relu_wins': True}
 >>> compare(m, "relu_3", "sigmoid_3", names=("ReLU", "sigmoid"))
 'ReLU (0.930) is higher than sigmoid (0.110)'
 """
@@ -76,11 +83,6 @@ def num(source: Any, key: str, spec: str = ".3g") -> str:
     return fmt(value(source, key), spec)
 
 
-def claim(condition: bool, if_true: str, if_false: str) -> str:
-    """One sentence chosen by a measured ``condition``; both branches are always written."""
-    return if_true if condition else if_false
-
-
 def compare(metrics: Mapping, key_a: str, key_b: str, *, names: tuple[str, str] | None = None,
             spec: str = ".3f", higher: str = "higher", lower: str = "lower",
             tol: float = 0.0) -> str:
@@ -96,15 +98,28 @@ def compare(metrics: Mapping, key_a: str, key_b: str, *, names: tuple[str, str] 
 
 @dataclasses.dataclass
 class Notes:
-    """Paragraphs of a study's notes, in order; ``str(notes)`` is the Markdown of ``notes.md``."""
+    """Paragraphs of a study's notes, in order; ``str(notes)`` is the Markdown of ``notes.md``.
+
+    ``branches`` maps the name of each :meth:`claim` made to the branch it took (True: the
+    sentence for a true condition).
+    """
 
     paragraphs: list[str] = dataclasses.field(default_factory=list)
+    branches: dict[str, bool] = dataclasses.field(default_factory=dict)
 
     def add(self, *sentences: str) -> Notes:
         text = " ".join(s.strip() for s in sentences if s and s.strip())
         if text:
             self.paragraphs.append(text)
         return self
+
+    def claim(self, name: str, condition: bool, if_true: str, if_false: str) -> str:
+        """The sentence chosen by a measured ``condition``; both branches are always written,
+        and which one was taken is recorded under ``name`` (a claim is made once per notes)."""
+        if name in self.branches:
+            raise ValueError(f"the claim {name!r} is made twice in one set of notes")
+        self.branches[name] = bool(condition)
+        return if_true if condition else if_false
 
     def __str__(self) -> str:
         return "\n\n".join(self.paragraphs) + ("\n" if self.paragraphs else "")
@@ -136,6 +151,14 @@ class Lesson:
 
     def keys(self) -> list[str]:
         return [self.metric] + [t for t in (self.quick, self.full) if isinstance(t, str)]
+
+    def holds(self, metrics: Mapping) -> bool:
+        """Whether ``metrics`` meet the lesson: the condition a note states when it says what
+        the lesson says. Only for a lesson judged alike in quick and full runs."""
+        if self.quick != self.full or self.full is None:
+            raise ValueError(f"lesson {self.say!r}: its quick and full targets differ, so "
+                             "whether it holds depends on the mode")
+        return bool(self.judge(metrics, quick=False)["met"])
 
     def judge(self, metrics: Mapping, *, quick: bool) -> dict:
         """The lesson's record for one run: value, target, met (None if the run is not judged)."""

@@ -1,6 +1,10 @@
 """Pieces shared by the experiments: figures (every one titled, axes labelled, colorbars where
 values matter) and the small data helpers every study needs.
 
+Figures shared by several studies: confusion matrices, learning and loss curves, image grids
+and rows, scatters of two-dimensional codes (the autoencoders) and of clustered points (the
+k-means studies).
+
 Matplotlib is switched to its file-only Agg backend once, here at import and again by the
 runner (:func:`use_agg`) before each ``measure``: a study imports ``matplotlib.pyplot`` and
 never calls ``matplotlib.use`` itself. Data helpers: :func:`take` (how many of n items),
@@ -16,6 +20,11 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import FigureBase  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+FIG_WIDTH = 9.0  # inches: a figure this wide keeps 10 pt text legible at report width
+CLUSTER_COLORS = plt.get_cmap("tab10").colors  # one colour per cluster or class
 
 
 def use_agg() -> None:
@@ -79,6 +88,14 @@ def to_float(X: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------
 # figures
+
+
+def integer_ticks(target):
+    """Whole-number ticks on the x axis of an Axes, or of every Axes of a Figure (epochs,
+    iterations, seeds); returns ``target``."""
+    for ax in target.axes if isinstance(target, FigureBase) else [target]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    return target
 
 
 def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:
@@ -177,3 +194,119 @@ def image_grid_figure(images, titles, title: str, ncols: int = 5, cmap: str = "g
         fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02)
     fig.suptitle(title)
     return fig
+
+
+def losses_figure(histories: dict[str, dict], title: str, *, ylabel: str = "MSE per pixel",
+                  log: bool = True, reference: tuple[float, str] | None = None):
+    """Train (solid) and test (dashed) loss per epoch for several models, legend outside.
+
+    ``histories`` maps a model's name to its ``fit`` history; ``reference`` = (value, name)
+    draws a dotted horizontal line (e.g. PCA's error); ``log`` puts the loss on a log scale
+    (skip models sit an order of magnitude below the others).
+    """
+    fig, ax = plt.subplots(figsize=(8.2, 4.2))
+    for i, (name, history) in enumerate(histories.items()):
+        color = plt.get_cmap("tab10")(i)
+        ax.plot(history["epoch"], history["train_loss"], "o-", color=color, ms=3,
+                label=f"{name}: train")
+        ax.plot(history["epoch"], history["test_loss"], "s--", color=color, ms=3,
+                label=f"{name}: test")
+    if reference is not None:
+        value, name = reference
+        ax.axhline(value, color="gray", ls=":", label=name)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch", fontsize=10)
+    ax.set_ylabel(f"{ylabel} (log scale)" if log else ylabel, fontsize=10)
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(labelsize=9)
+    integer_ticks(ax)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
+
+
+def embedding_axes(ax, Z: np.ndarray, y, classes, title: str) -> None:
+    """Scatter a two-dimensional code (N, 2) coloured by label (legend: see embeddings_figure)."""
+    cmap = plt.get_cmap("tab10")
+    y = np.asarray(y)
+    for c, name in enumerate(classes):
+        mask = y == c
+        if mask.any():
+            ax.scatter(Z[mask, 0], Z[mask, 1], s=5, alpha=0.6, color=cmap(c % 10),
+                       label=str(name), rasterized=True)
+    ax.set_xlabel("$z_1$", fontsize=10)
+    ax.set_ylabel("$z_2$", fontsize=10)
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(labelsize=9)
+    ax.grid(alpha=0.3)
+
+
+def embeddings_figure(panels: list[tuple[np.ndarray, str]], y, classes, title: str):
+    """One scatter per (code, subtitle), side by side, one legend of the digits to the right."""
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n + 1.0, 4.4), squeeze=False)
+    for ax, (Z, subtitle) in zip(axes[0], panels):
+        embedding_axes(ax, Z, y, classes, subtitle)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="label", markerscale=3, fontsize=9, title_fontsize=9,
+               loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def rows_figure(rows: list[tuple[str, np.ndarray]], labels, title: str):
+    """Image rows, one per (name, images (n, 1, 28, 28)), each row named on its left."""
+    n = min(len(images) for _, images in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.0 * n + 1.6, 1.05 * len(rows) + 0.8),
+                             squeeze=False)
+    for r, (name, images) in enumerate(rows):
+        for j in range(n):
+            ax = axes[r, j]
+            ax.imshow(np.clip(np.asarray(images[j]).reshape(28, 28), 0.0, 1.0), cmap="gray",
+                      vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"label {labels[j]}", fontsize=9)
+        axes[r, 0].set_ylabel(name, fontsize=9, rotation=0, ha="right", va="center",
+                              labelpad=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def scatter_clusters(ax, X, labels, centers, *, title: str, next_centers=None, marks=None,
+                     legend: bool = True):
+    """Points coloured by cluster, centres as large crosses, optional arrows to the next centres.
+
+    The legend (cluster sizes) sits below the axes, never on the points.
+    """
+    n_clusters = len(centers)
+    counts = np.bincount(labels, minlength=n_clusters) if labels is not None else None
+    for j in range(n_clusters):
+        color = CLUSTER_COLORS[j % 10]
+        if labels is not None:
+            members = labels == j
+            ax.scatter(X[members, 0], X[members, 1], s=12, color=color, alpha=0.6,
+                       label=f"cluster {j} ({counts[j]})")
+        ax.scatter(*centers[j], s=220, marker="X", color=color, edgecolor="black",
+                   linewidth=1.5, zorder=5)
+        if next_centers is not None and not np.allclose(centers[j], next_centers[j]):
+            ax.annotate("", xy=next_centers[j], xytext=centers[j], zorder=6,
+                        arrowprops={"arrowstyle": "->", "color": "black", "lw": 1.5})
+        if marks is not None:
+            ax.annotate(marks[j], centers[j], textcoords="offset points", xytext=(9, 7),
+                        fontsize=10, fontweight="bold", zorder=7)
+    if labels is None:
+        ax.scatter(X[:, 0], X[:, 1], s=12, color="0.5", alpha=0.6, label="samples")
+    ax.set_title(title)
+    ax.set_xlabel("x0")
+    ax.set_ylabel("x1")
+    ax.grid(alpha=0.2)
+    if legend:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(n_clusters, 3),
+                  fontsize=9, frameon=False)
+

@@ -7,25 +7,25 @@ once that package is imported.
 
 Overrides from the command line (``--set key=value``) are parsed against the dataclass field
 types and applied with :func:`dataclasses.replace`; nothing is ever ``eval``-ed. The resolved
-config is then checked against each field's bounds, in one place (:func:`check_config`).
+config is then checked against each field's bounds, once, in :meth:`Experiment.make_config`
+(:func:`check_config`).
 
-Bounds sit beside the field they limit, as field metadata (scikit-learn's
-``_parameter_constraints`` in spirit)::
+A field's bounds sit beside it, declared with :func:`bounded` (scikit-learn's
+``_parameter_constraints`` in spirit); a field without them has none, except that a float
+must be finite::
 
     @dataclass
     class Config:
-        epochs: int = 10                                        # passes over the training set
-        lr: float = field(default=1e-3, metadata={"gt": 0})     # Adam learning rate
-        dropout: float = bounded(0.2, ge=0, lt=1)               # drop probability
-        x0: float = field(default=-1.0, metadata={"bounds": None})  # no generic rule at all
+        epochs: int = bounded(10, ge=1)                 # passes over the training set
+        lr: float = bounded(1e-3, gt=0)                 # Adam learning rate
+        dropout: float = bounded(0.2, ge=0, lt=1)       # drop probability
+        x_low: float = -1.0                             # left end of the interval
+        x_high: float = bounded(1.0, gt="x_low")        # right end: above the left one
 
-Keys: ``ge``/``min`` (value >= bound), ``gt`` (>), ``le``/``max`` (<=), ``lt`` (<) and
-``finite`` (default True for float fields: NaN and ±inf are refused). ``register(...,
-bounds={"field": {...}})`` declares the same per registration, for a config class shared by
-several experiments. A field without declared bounds gets the generic rules of
-:data:`GENERIC_BOUNDS` by its name (``epochs``, ``batch_size``, ``n_*`` at least 1, ``lr``
-positive, ``dropout`` in [0, 1) ...), relaxed where the field's own default, quick or smoke
-value lies outside them (``n_test = 0`` meaning "all" keeps 0 allowed).
+Keys: ``ge`` (value >= bound), ``gt`` (>), ``le`` (<=), ``lt`` (<), each a number or the name
+of another field of the same config, and ``finite`` (default True for float fields: NaN and
+±inf are refused). A tuple or list field is bounded item by item. A choice among words is a
+``Literal`` type, checked when ``--set`` is parsed.
 """
 
 from __future__ import annotations
@@ -56,7 +56,6 @@ class Experiment:
     lessons: tuple = ()  # narrate.Lesson records: what the sheet's question is about
     narrate: Callable[..., Any] | None = None  # narrate(metrics, config) -> notes (str or Notes)
     depends: tuple = ()  # experiments whose metrics this one reads (run first, or named runs)
-    bounds: dict = field(default_factory=dict)  # field -> {"ge": .., "gt": .., ...} (see above)
 
     def make_config(self, *, quick: bool = False, smoke: bool = False,
                     overrides: dict[str, str] | None = None):
@@ -72,7 +71,7 @@ class Experiment:
             config = dataclasses.replace(config, **self.smoke)
         if overrides:
             config = apply_overrides(config, overrides)
-        check_config(config, field_bounds(self), overrides=overrides, name=self.name)
+        check_config(config, overrides=overrides, name=self.name)
         return config
 
     def families(self) -> tuple[str, ...]:
@@ -88,8 +87,7 @@ _REGISTRY: dict[str, Experiment] = {}
 def register(name: str, config_cls: type, *, description: str, quick: dict | None = None,
              smoke: dict | None = None, needs: str | tuple[str, ...] | None = None,
              key_metric: str = "test_accuracy", order: int = 100, lessons=(),
-             narrate: Callable[..., Any] | None = None, depends=(),
-             bounds: dict[str, dict] | None = None):
+             narrate: Callable[..., Any] | None = None, depends=()):
     """Decorator that registers ``measure(config, ctx) -> metrics`` under ``name``.
 
     ``narrate(metrics, config)`` (pure: no files, no training) writes the study's notes from
@@ -100,8 +98,8 @@ def register(name: str, config_cls: type, *, description: str, quick: dict | Non
     ``needs`` is the data family read (``"mnist"``, ``"cifar10"``), a tuple of families for a
     study that takes either, or None; an explicit ``--dataset`` outside them is refused for a
     single run. ``depends`` names experiments whose metrics ``measure`` reads through
-    ``ctx.dependency(name)`` (``run all`` runs them first). ``bounds`` adds or replaces field
-    bounds for this registration (see the module docstring).
+    ``ctx.dependency(name)`` (``run all`` runs them first). The config's bounds are declared
+    beside its fields (see the module docstring) and checked when they are registered.
     """
     if not dataclasses.is_dataclass(config_cls):
         raise TypeError(f"{name}: config_cls must be a dataclass, got {config_cls!r}")
@@ -110,19 +108,18 @@ def register(name: str, config_cls: type, *, description: str, quick: dict | Non
         unknown = set(overrides) - known
         if unknown:
             raise TypeError(f"{name}: {label} overrides name unknown fields {sorted(unknown)}")
-    unknown = set(bounds or {}) - known
-    if unknown:
-        raise TypeError(f"{name}: bounds name unknown fields {sorted(unknown)}")
-    for key, spec in (bounds or {}).items():
-        _check_bound_keys(name, key, spec)
+    for key, spec in field_bounds(config_cls).items():
+        for bound in spec.values():
+            if isinstance(bound, str) and bound not in known:
+                raise TypeError(f"{name}: the bounds of {key!r} name an unknown field "
+                                f"{bound!r}")
 
     def decorator(fn: Callable[..., dict]) -> Callable[..., dict]:
         if name in _REGISTRY:
             raise ValueError(f"experiment {name!r} is registered twice")
         _REGISTRY[name] = Experiment(name, config_cls, fn, description, dict(quick or {}),
                                      dict(smoke or {}), needs, key_metric, order,
-                                     tuple(lessons), narrate, tuple(depends),
-                                     dict(bounds or {}))
+                                     tuple(lessons), narrate, tuple(depends))
         return fn
 
     return decorator
@@ -234,58 +231,49 @@ def config_doc(config_cls: type) -> list[tuple[str, str, Any]]:
 # ---------------------------------------------------------------------------------------------
 # bounds: declared beside each field, checked once in make_config
 
-_BOUND_KEYS = {"ge", "min", "gt", "le", "max", "lt", "finite"}
-
-# Rules for fields that declare no bounds, by name (first match wins). A rule is relaxed to
-# the field's own default, quick and smoke values where they lie outside it.
-GENERIC_BOUNDS: tuple[tuple[str, dict], ...] = (
-    ("epochs", {"ge": 1}),
-    ("*_epochs", {"ge": 1}),
-    ("batch_size", {"ge": 1}),
-    ("*_batch_size", {"ge": 1}),
-    ("n_*", {"ge": 1}),
-    ("num_*", {"ge": 1}),
-    ("lr", {"gt": 0}),
-    ("*_lr", {"gt": 0}),
-    ("dropout", {"ge": 0, "lt": 1}),
-    ("weight_decay", {"ge": 0}),
-    ("momentum", {"ge": 0, "le": 1}),
-)
+_BOUND_KEYS = ("ge", "gt", "le", "lt")
 
 
-def bounded(default: Any, *, ge: float | None = None, gt: float | None = None,
-            le: float | None = None, lt: float | None = None, finite: bool = True,
+def bounded(default: Any, *, ge: float | str | None = None, gt: float | str | None = None,
+            le: float | str | None = None, lt: float | str | None = None, finite: bool = True,
             **field_kwargs: Any) -> Any:
-    """A dataclass field with its bounds beside it, e.g. ``dropout: float = bounded(0.2, ge=0, lt=1)``.
+    """A dataclass field with its bounds beside it, e.g. ``dropout: float = bounded(0.2, ge=0,
+    lt=1)``; a bound given as a string is the value of that other field of the config
+    (``x_high: float = bounded(1.0, gt="x_low")``).
 
     ``finite=False`` lets a float field take ±inf; NaN is always refused.
     """
-    spec = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
+    spec = {k: v for k, v in zip(_BOUND_KEYS, (ge, gt, le, lt)) if v is not None}
     if not finite:
         spec["finite"] = False
-    metadata = {**field_kwargs.pop("metadata", {}), **spec}
+    metadata = {**field_kwargs.pop("metadata", {}), "bounds": spec}
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata,
                      **field_kwargs)
     return field(default=default, metadata=metadata, **field_kwargs)
 
 
-def _check_bound_keys(owner: str, key: str, spec: Any) -> None:
-    if spec is None:
-        return
-    if not isinstance(spec, dict) or set(spec) - _BOUND_KEYS:
-        raise TypeError(f"{owner}: bounds of {key!r} must be a dict with keys among "
-                        f"{sorted(_BOUND_KEYS)}, got {spec!r}")
+def field_bounds(config: Any) -> dict[str, dict]:
+    """Each field's declared bounds ({} for none), for a config class, a config or an
+    :class:`Experiment`."""
+    config_cls = config.config_cls if isinstance(config, Experiment) else config
+    return {f.name: dict(f.metadata.get("bounds", {}))
+            for f in dataclasses.fields(config_cls)}
 
 
-def _normalise(spec: dict) -> dict:
-    """``min``/``max`` spelled as ``ge``/``le``."""
-    out = dict(spec)
-    if "min" in out:
-        out["ge"] = out.pop("min")
-    if "max" in out:
-        out["le"] = out.pop("max")
-    return {k: v for k, v in out.items() if v is not None}
+def describe_bounds(spec: dict) -> str:
+    """``{"ge": 0, "lt": 1}`` as "in [0, 1)"; ``{"gt": 0}`` as "> 0"; ``{"gt": "x_low"}`` as
+    "> x_low"; "" for none."""
+    text = lambda v: v if isinstance(v, str) else f"{v:g}"  # noqa: E731
+    low = ("[", spec["ge"]) if "ge" in spec else ("(", spec["gt"]) if "gt" in spec else None
+    high = ("]", spec["le"]) if "le" in spec else (")", spec["lt"]) if "lt" in spec else None
+    if low and high:
+        return f"in {low[0]}{text(low[1])}, {text(high[1])}{high[0]}"
+    if low:
+        return f"{'≥' if low[0] == '[' else '>'} {text(low[1])}"
+    if high:
+        return f"{'≤' if high[0] == ']' else '<'} {text(high[1])}"
+    return ""
 
 
 def _numbers(value: Any) -> list[float]:
@@ -294,101 +282,52 @@ def _numbers(value: Any) -> list[float]:
     return [v for v in items if isinstance(v, numbers.Real) and not isinstance(v, bool)]
 
 
-def _relax(spec: dict, values: list[float]) -> dict:
-    """A generic rule widened just enough to admit the registered values (defaults, quick...)."""
-    out = dict(spec)
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return out
-    low, high = min(finite), max(finite)
-    if ("ge" in out and low < out["ge"]) or ("gt" in out and low <= out["gt"]):
-        out.pop("gt", None)
-        out["ge"] = min(low, out.get("ge", low))
-    if ("le" in out and high > out["le"]) or ("lt" in out and high >= out["lt"]):
-        out.pop("lt", None)
-        out["le"] = max(high, out.get("le", high))
-    return out
+_WORDS = {"ge": "at least", "gt": "greater than", "le": "at most", "lt": "less than"}
+_HOLDS = {"ge": lambda x, b: x >= b, "gt": lambda x, b: x > b, "le": lambda x, b: x <= b,
+          "lt": lambda x, b: x < b}
 
 
-def field_bounds(experiment: Experiment) -> dict[str, dict]:
-    """Each field's bounds for ``experiment``: declared (registration, then field metadata),
-    else the generic rule for its name relaxed to the registered values; {} for none."""
-    import fnmatch
-
-    instance = experiment.config_cls()
-    out: dict[str, dict] = {}
-    for f in dataclasses.fields(experiment.config_cls):
-        if f.name in experiment.bounds:
-            spec = experiment.bounds[f.name]
-            out[f.name] = _normalise(spec) if spec else {}
-            continue
-        if "bounds" in f.metadata or _BOUND_KEYS & set(f.metadata):
-            nested = f.metadata.get("bounds", {})
-            _check_bound_keys(experiment.name, f.name, nested)
-            declared = {**(nested or {}), **{k: v for k, v in f.metadata.items()
-                                             if k in _BOUND_KEYS}}
-            out[f.name] = _normalise(declared) if nested is not None else {}
-            continue
-        rule = next((spec for pattern, spec in GENERIC_BOUNDS
-                     if fnmatch.fnmatchcase(f.name, pattern)), None)
-        if rule is None:
-            out[f.name] = {}
-            continue
-        registered = _numbers(getattr(instance, f.name))
-        for overrides in (experiment.quick, experiment.smoke):
-            if f.name in overrides:
-                registered += _numbers(overrides[f.name])
-        out[f.name] = _relax(rule, registered)
-    return out
-
-
-def describe_bounds(spec: dict) -> str:
-    """``{"ge": 0, "lt": 1}`` as "in [0, 1)"; ``{"gt": 0}`` as "> 0"; "" for none."""
-    low = ("[", spec["ge"]) if "ge" in spec else ("(", spec["gt"]) if "gt" in spec else None
-    high = ("]", spec["le"]) if "le" in spec else (")", spec["lt"]) if "lt" in spec else None
-    if low and high:
-        return f"in {low[0]}{low[1]:g}, {high[1]:g}{high[0]}"
-    if low:
-        return f"{'≥' if low[0] == '[' else '>'} {low[1]:g}"
-    if high:
-        return f"{'≤' if high[0] == ']' else '<'} {high[1]:g}"
-    return ""
-
-
-def _violation(x: float, spec: dict, is_float: bool) -> str | None:
-    """What is wrong with the number ``x`` under ``spec`` (None: nothing)."""
+def _violation(x: float, spec: dict, is_float: bool, config: Any) -> tuple[str, str] | None:
+    """What is wrong with the number ``x`` under ``spec``, and the field whose value it was
+    compared with ("" for a number); None when nothing is."""
     if is_float and spec.get("finite", True) and not math.isfinite(x):
-        return "must be a finite number"
+        return "must be a finite number", ""
     if math.isnan(x):
-        return "must be a number (not NaN)"
-    if "ge" in spec and not x >= spec["ge"]:
-        return f"must be at least {spec['ge']:g}"
-    if "gt" in spec and not x > spec["gt"]:
-        return f"must be greater than {spec['gt']:g}"
-    if "le" in spec and not x <= spec["le"]:
-        return f"must be at most {spec['le']:g}"
-    if "lt" in spec and not x < spec["lt"]:
-        return f"must be less than {spec['lt']:g}"
+        return "must be a number (not NaN)", ""
+    for key in _BOUND_KEYS:
+        if key not in spec:
+            continue
+        bound = spec[key]
+        other = bound if isinstance(bound, str) else ""
+        limit = getattr(config, other) if other else bound
+        if limit is None or _HOLDS[key](x, limit):
+            continue
+        return (f"must be {_WORDS[key]} {other} ({limit:g})" if other
+                else f"must be {_WORDS[key]} {limit:g}"), other
     return None
 
 
-def check_config(config: Any, bounds: dict[str, dict], *,
-                 overrides: dict[str, str] | None = None, name: str = "") -> None:
-    """Raise :class:`ConfigError` for the first field value outside its bounds.
+def check_config(config: Any, *, overrides: dict[str, str] | None = None,
+                 name: str = "") -> None:
+    """Raise :class:`ConfigError` for the first field value outside its declared bounds.
 
     Float values (also inside tuples) must be finite unless their bounds say ``finite: False``.
-    The message names the ``--set key=value`` that gave the value, when one did.
+    The message names the ``--set key=value`` that gave the value, or that gave the other
+    field it was compared with, when one did.
     """
     overrides = overrides or {}
+    bounds = field_bounds(type(config))
     for f in dataclasses.fields(config):
-        spec = bounds.get(f.name, {})
+        spec = bounds[f.name]
         value = getattr(config, f.name)
         many = isinstance(value, (list, tuple))
         for x in _numbers(value):
-            problem = _violation(float(x), spec, isinstance(x, float))
+            problem = _violation(float(x), spec, isinstance(x, float), config)
             if problem is None:
                 continue
-            where = (f"--set {f.name}={overrides[f.name]}" if f.name in overrides
+            what, other = problem
+            given = f.name if f.name in overrides else other if other in overrides else None
+            where = (f"--set {given}={overrides[given]}" if given
                      else f"{name or type(config).__name__}: {f.name}={value!r}")
-            what = f"each value of {f.name}" if many else f.name
-            raise ConfigError(f"{where}: {what} {problem}")
+            field_text = f"each value of {f.name}" if many else f.name
+            raise ConfigError(f"{where}: {field_text} {what}")

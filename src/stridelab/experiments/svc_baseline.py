@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stridelab.experiments.narrate import Lesson, Notes, claim, num
+from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import (
     confusion_counts,
     confusion_figure,
@@ -30,8 +30,8 @@ from stridelab.experiments.registry import bounded, register
 
 @dataclass
 class SVCConfig:
-    n_train: int = 10_000  # training images, a stratified random subset (0: all)
-    n_test: int = 0  # test images, the first n of the test split (0: all)
+    n_train: int = bounded(10_000, ge=0)  # training images, a stratified random subset (0: all)
+    n_test: int = bounded(0, ge=0)  # test images, the first n of the test split (0: all)
     C: float = bounded(1.0, gt=0)  # inverse regularisation strength
     gamma: str = "scale"  # RBF width: "scale" = 1 / (n_features · Var(X)), or a number
 
@@ -128,8 +128,8 @@ def narrate(metrics: dict, config: SVCConfig) -> Notes:
         "The kernel compares whole pixel vectors: it does not know which pixels are "
         "neighbours, which is what a convolution adds.")
     pairs = metrics["most_confused"]
-    notes.add(claim(
-        bool(pairs),
+    notes.add(notes.claim(
+        "mistakes", bool(pairs),
         (f"Its most frequent mistake: {pairs[0]['true']} read as {pairs[0]['predicted']}, "
          f"{num(pairs[0], 'count')} times ({num(pairs[0], 'fraction_of_true', '.1%')} of "
          f"the test images of {pairs[0]['true']}).") if pairs else "",

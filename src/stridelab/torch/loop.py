@@ -229,15 +229,14 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
                     metric: str | None = "accuracy", progress: Progress | None = None,
                     description: str = "train", amp: bool = False, scheduler=None,
                     grad_hook: Callable[[nn.Module], None] | None = None,
-                    input_transform: Callable | None = None, channels_last: bool = False,
-                    ctx=None) -> dict[str, float]:
+                    input_transform: Callable | None = None,
+                    channels_last: bool = False) -> dict[str, float]:
     """One pass over ``loader``; returns the mean loss (and accuracy) over its samples.
 
     ``progress(loader, description=description)`` wraps the batches (e.g. ``ctx.progress``).
     ``grad_hook(model)`` runs after each backward pass, before the step (e.g. to record
     gradient norms). ``input_transform(x)`` runs on the device batch (e.g. augmentation, noise).
-    Raises :class:`TrainingDiverged` as soon as a loss is NaN or Inf. ``ctx`` (an object with
-    ``progress``) is accepted for studies not yet passing ``progress=ctx.progress``.
+    Raises :class:`TrainingDiverged` as soon as a loss is NaN or Inf.
 
     With a DistributedDataParallel ``model`` the ranks stop together when any of them sees a
     NaN/Inf loss, and the returned loss and accuracy are over every rank's samples.
@@ -246,8 +245,6 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
     lockstep = isinstance(model, nn.parallel.DistributedDataParallel) and is_distributed()
     model.train()
     totals = _Totals(metric)
-    if progress is None and ctx is not None:
-        progress = ctx.progress
     batches = progress(loader, description=description) if progress is not None else loader
     for step, (x, y) in enumerate(batches):
         x, y, output, loss = _forward(model, x, y, loss_fn, device, amp, input_transform,
@@ -352,14 +349,12 @@ def fit(model: nn.Module, train_loader: DataLoader, test_loader: DataLoader | No
         scheduler=None, scheduler_per: str = "step", amp: bool = False,
         channels_last: bool = False, grad_hook: Callable | None = None,
         input_transform: Callable | None = None, test_transform: Callable | None = None,
-        on_epoch_end: Callable[[int, dict], None] | None = None, ctx=None) -> dict[str, list]:
+        on_epoch_end: Callable[[int, dict], None] | None = None) -> dict[str, list]:
     """Train for ``num_epochs`` and return the per-epoch history.
 
     Reporting: ``log(line)`` gets one line per epoch (and one on resume), ``progress(batches,
     description=)`` wraps each epoch's batches, ``on_epoch_end(epoch, history)`` runs after
-    each epoch (``epoch`` counts from 0). A study passes ``log=ctx.log, progress=ctx.progress``;
-    ``ctx=`` (any object with ``log`` and ``progress``) is still accepted and fills whichever
-    of the two is not given.
+    each epoch (``epoch`` counts from 0). A study passes ``log=ctx.log, progress=ctx.progress``.
 
     ``channels_last=True`` stores the model's weights and every image batch channels-last
     (NHWC) on any device: oneDNN's CPU convolutions and cuDNN's tensor-core ones both run
@@ -377,9 +372,6 @@ def fit(model: nn.Module, train_loader: DataLoader, test_loader: DataLoader | No
     accuracy are over all processes, BatchNorm statistics are rank 0's after each epoch,
     checkpoints are written by rank 0 and, on resume, read by rank 0 and sent to the others.
     """
-    if ctx is not None:  # the older calling convention: fit(..., ctx=ctx)
-        log = log if log is not None else ctx.log
-        progress = progress if progress is not None else ctx.progress
     distributed = setup_distributed(device)
     device = local_device(device)
     model.to(device)

@@ -164,6 +164,15 @@ def to_nchw_uint8(X) -> torch.Tensor:
     return X.permute(0, 3, 1, 2).contiguous()  # (N, H, W, C) -> (N, C, H, W)
 
 
+def image_tensors(ds, n_train: int = 0, n_test: int = 0):
+    """uint8 (N, C, H, W) tensors and int64 labels of the first ``n_train`` / ``n_test`` images
+    of a data set with ``X_train``, ``y_train``, ``X_test``, ``y_test`` (0: all of them)."""
+    train = slice(n_train) if n_train > 0 else slice(None)
+    test = slice(n_test) if n_test > 0 else slice(None)
+    return (to_nchw_uint8(ds.X_train[train]), torch.from_numpy(ds.y_train[train]),
+            to_nchw_uint8(ds.X_test[test]), torch.from_numpy(ds.y_test[test]))
+
+
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator | None = None,
                 mode: str = "reflect") -> torch.Tensor:
     """One random H×W crop per image of ``x`` padded by ``padding`` on every side.
