@@ -175,12 +175,14 @@ def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *,
         return f"printing failed ({_one_line(exc)})"
 
 
-# every element of the page, the formulas' hidden MathML copies excepted, whose box reaches past
-# the body's right edge (or starts left of it) by more than half a pixel, outermost first
+# every element of the page whose box reaches past the body's right edge (or starts left of it) by
+# more than half a pixel, outermost first; not the formulas' hidden MathML copies, nor the shapes
+# inside an SVG (KaTeX draws stretchy symbols as wide paths that their svg element clips)
 _OVERFLOW_JS = """
 var body = document.body.getBoundingClientRect(), found = [];
 document.querySelectorAll('body *').forEach(function (el) {
   if (el.closest('.katex-mathml') || el.tagName === 'SCRIPT' || el.tagName === 'STYLE') { return; }
+  if (el instanceof SVGElement && el.tagName.toLowerCase() !== 'svg') { return; }  // clipped by its svg
   var r = el.getBoundingClientRect();
   if (r.width === 0 || r.height === 0) { return; }
   if (r.right > body.right + 0.5 || r.left < body.left - 0.5) {
@@ -223,6 +225,7 @@ def measure_print_layout(html_path: str | os.PathLike, *, timeout: float = 120,
             "var b = document.body.getBoundingClientRect(), w = 0;"
             "document.querySelectorAll('body *').forEach(function (el) {"
             "  if (el.closest('.katex-mathml')) { return; }"
+            "  if (el instanceof SVGElement && el.tagName.toLowerCase() !== 'svg') { return; }"
             "  var r = el.getBoundingClientRect();"
             "  if (r.width > 0 && r.height > 0) { w = Math.max(w, r.right - b.left); }"
             "}); return w;")

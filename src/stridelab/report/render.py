@@ -379,7 +379,8 @@ table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #d8dde3;padd
 text-align:left;vertical-align:top}th{background:#f4f6f8}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:1em 0;text-align:center}figure img{max-width:100%;border:1px solid #e3e7ec}
-img{max-width:100%;box-sizing:border-box}table{max-width:100%}td,th{overflow-wrap:anywhere}
+img{max-width:100%;box-sizing:border-box}table{max-width:100%}td{overflow-wrap:anywhere}
+th{overflow-wrap:break-word}table.meta th{white-space:nowrap}pre code{padding:0}
 p,li,blockquote{overflow-wrap:break-word}code{overflow-wrap:anywhere}
 figcaption{font-size:.9em;color:#555}
 .badge{font-size:.6em;padding:.2em .6em;border-radius:.6em;vertical-align:middle;color:#fff;
@@ -408,7 +409,7 @@ h1,h2,h3,h4,h5,h6{break-after:avoid;page-break-after:avoid;break-inside:avoid}
 figure,table,pre,.katex-display,span.math[data-display="1"],.reason,.damaged{break-inside:avoid;
 page-break-inside:avoid}
 figure img{max-height:215mm;width:auto;max-width:100%;object-fit:contain}
-pre{white-space:pre-wrap;word-break:break-word;overflow:visible}
+pre{white-space:break-spaces;overflow-wrap:anywhere;overflow:visible}
 span.math[data-display="1"]{overflow:visible}
 section{break-inside:auto}
 h2{margin-top:1.4em}

@@ -35,8 +35,7 @@ _EXAMPLES = textwrap.dedent("""\
       stridelab sheet solve rptu-2 --quick
       stridelab sheet solve tuwien-4 --quick --tasks 4.2 --out solutions
       stridelab sheet solve yale-663-2 --quick --student "Riddle, Tom Marvolo"
-      stridelab sheet solve rptu-2 --quick --group 7 --student "Riddle, Tom" \
-          --matriculation 123456 --student "Granger, Hermione" --matriculation 234567
+      stridelab sheet solve rptu-2 --quick --group 7 --student "Riddle, Tom" --matriculation 123456
       stridelab sheet solve my-sheet.toml --no-pdf
     """)
 

@@ -75,11 +75,21 @@ def _metric_table(task: Task, record: RunRecord) -> str:
     return "\n".join(rows)
 
 
+# data sets that stand in for a larger one a sheet names: said where a run used them
+_SUBSETS = {"mnist-5k": "a 5,000-image subset of MNIST standing in for the full 70,000"}
+
+
 def _data_line(record: RunRecord) -> str:
     data = record.config.get("dataset") or {}
     if not data:
         return ""
-    return f"; data {data.get('name')} (sha256 `{str(data.get('sha256', ''))[:16]}…`)"
+    line = f"; data {data.get('name')} (sha256 `{str(data.get('sha256', ''))[:16]}…`)"
+    if data.get("name") in _SUBSETS:
+        sizes = ""
+        if isinstance(data.get("n_train"), int) and isinstance(data.get("n_test"), int):
+            sizes = f": {data['n_train']:,} training and {data['n_test']:,} test images"
+        line += f", {_SUBSETS[data['name']]}{sizes}"
+    return line
 
 
 def _experiment_parts(task: Task, record: RunRecord, options: SolveOptions, values: Values,
