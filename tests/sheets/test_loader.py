@@ -61,6 +61,7 @@ def test_sheet_show_lists_what_each_task_runs(run_cli):
     assert code == 0
     assert "4-2 (a)" in out and "stridelab conv" in out
     assert "stridelab run mlp-vs-cnn --quick" in out
+    assert "hand in: exercise-sheet-4.pdf, exercise-sheet-4.ipynb" in out
 
 
 @pytest.mark.parametrize("label, expected", [
@@ -140,6 +141,21 @@ BAD_SHEETS = {
                           "task '1': statement: missing"),
     "duplicate id": (_GOOD_WORKED + _GOOD_WORKED, "task '1 a)': id: '1a' is also the id of"),
     "invalid TOML": ('[[task]]\nlabel = \n', "invalid TOML"),
+    "lessons in a solution": (_GOOD_EXPERIMENT + "lessons = true\n",
+                              "task '1 b)': lessons: a solution shows no lessons"),
+    "unknown placeholder in a hand-in name": (
+        '[submission]\npdf = "hw_{surname}.pdf"\n' + _GOOD_WORKED,
+        "submission.pdf: 'hw_{surname}.pdf': {surname} is not a placeholder"),
+    "a hand-in name that makes a path": ('[submission]\npdf = "../hw.pdf"\n' + _GOOD_WORKED,
+                                         "submission.pdf: '../hw.pdf': give a plain file name"),
+    "a zip that is not a zip": ('[submission]\nzip = "hand-in.tar"\n' + _GOOD_WORKED,
+                                "submission.zip: 'hand-in.tar': give a plain file name ending in "
+                                ".zip"),
+    "a group placeholder without a group": (
+        '[submission]\npdf = "g{group}.pdf"\nidentity = ["name"]\n' + _GOOD_WORKED,
+        "submission.pdf: uses {group} but identity has no group"),
+    "an unknown submission key": ('[submission]\npfd = "a.pdf"\n' + _GOOD_WORKED,
+                                  "submission.pfd: unknown key"),
 }
 
 

@@ -1,7 +1,8 @@
 """Solving a sheet end to end: a tiny three-task sheet (one worked convolution, one experiment in
-its smoke configuration, one answer reading both) solves into HTML, PDF and an executed notebook;
-the PDF holds every label, the worked numbers and a measured value; solving again reuses the run;
-a skipped experiment is said to be skipped; hand-in models come with their torch.export copy."""
+its smoke configuration, one answer reading both) solves into HTML and a hand-in folder with the
+PDF and an executed notebook; the PDF holds every label, the worked numbers and a measured value;
+solving again reuses the run; a skipped experiment is said to be skipped; hand-in models come with
+their torch.export copy; a zip holds the hand-in; a solve that cannot print its PDF says so."""
 
 import json
 import shutil
@@ -79,7 +80,10 @@ def _run_dir(tmp) -> Path:
 def test_solve_writes_html_pdf_and_notebook(solved):
     tmp, _, code, out = solved
     assert code == 0
-    assert (out / "solution.html").is_file() and (out / "solution.ipynb").is_file()
+    assert (out / "solution.html").is_file()
+    # a sheet without submission rules hands in solution.pdf and solution.ipynb
+    assert sorted(p.name for p in (out / "hand-in").iterdir()) == \
+        ["solution.ipynb", "solution.pdf"] if _chromium() else ["solution.ipynb"]
     assert not list(out.parent.glob(".*")), "a staging directory was left behind"
     html = (out / "solution.html").read_text(encoding="utf-8")
     for label in ("1 a)", "1 b)", "1 c)"):
@@ -106,7 +110,7 @@ def test_pdf_holds_every_label_the_worked_numbers_and_a_measured_value(solved):
                     "(Debian: apt-get install chromium chromium-driver)")
     pypdf = pytest.importorskip("pypdf")
     tmp, _, _, out = solved
-    reader = pypdf.PdfReader(str(out / "solution.pdf"))
+    reader = pypdf.PdfReader(str(out / "hand-in" / "solution.pdf"))
     text = "\n".join(page.extract_text() for page in reader.pages)
     for label in ("1 a)", "1 b)", "1 c)"):
         assert label in text
@@ -124,7 +128,7 @@ def test_notebook_executed_without_errors(solved):
     import nbformat
 
     _, _, _, out = solved
-    nb = nbformat.read(str(out / "solution.ipynb"), as_version=4)
+    nb = nbformat.read(str(out / "hand-in" / "solution.ipynb"), as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     assert code_cells and all(c.execution_count for c in code_cells)
     errors = [o for c in code_cells for o in c.get("outputs", []) if o.output_type == "error"]
@@ -219,22 +223,103 @@ def test_a_skipped_experiment_is_said_to_be_skipped(tmp_path):
 
 
 def test_hand_in_files_copy_the_model_and_its_export(tmp_path):
+    from stridelab.sheets.handin import HandIn
     from stridelab.sheets.loader import Task
-    from stridelab.sheets.solve import RunRecord, hand_in_files
+    from stridelab.sheets.run import RunRecord
+    from stridelab.sheets.submission import Identity, Rules
 
     run = tmp_path / "run"
     run.mkdir()
     (run / "mnist_ae.pt").write_bytes(b"state dict")
     (run / "mnist_ae.pt2").write_bytes(b"exported program")
     (run / "mnist_cae.pt").write_bytes(b"another state dict")
-    dest = tmp_path / "out"
-    dest.mkdir()
     task = Task(label="5.4", id="5.4", kind="experiment", statement="s", name="ae-linear",
                 files={"mnist_ae.pt": "mnist_ae.pt", "mnist_cae.pt": "mnist_cae.pt"})
     record = RunRecord(task=task, status="ok", run_dir=run, reused=True, seconds=0.0)
-    notes = dict(hand_in_files(task, record, dest))
+    hand_in = HandIn(tmp_path / "hand-in", Rules(files=("mnist_ae.pt", "prob5_AE.py")),
+                     Identity())
+    notes = dict(hand_in.add_run_files(task, record))
+    dest = hand_in.dir
     assert (dest / "mnist_ae.pt").read_bytes() == b"state dict"
     assert (dest / "mnist_ae.pt2").read_bytes() == b"exported program"
     assert "torch.export.load('mnist_ae.pt2').module()" in notes["mnist_ae.pt2"]
     assert (dest / "mnist_cae.pt").is_file() and not (dest / "mnist_cae.pt2").exists()
     assert notes["mnist_cae.pt2"].startswith("**missing**")
+    # what the sheet names and nobody wrote is missing, the PDF first
+    assert hand_in.missing() == ["solution.pdf", "prob5_AE.py"]
+
+
+GROUP_SHEET = TINY.replace('source = "three tasks"', '''source = "three tasks"
+
+[submission]
+pdf = "sheet1_group{group}_{lastname}.pdf"
+notebook = "sheet1_group{group}.ipynb"
+zip = "sheet1_group{group}.zip"
+identity = ["group", "name", "number"]
+students = "group"
+number = "matriculation number"
+''')
+
+
+def test_a_group_hand_in_is_named_zipped_and_printed_with_its_members(tmp_path):
+    if not _chromium():
+        pytest.skip("Chromium and chromedriver are not installed")
+    import zipfile
+
+    import pypdf
+
+    sheet = tmp_path / "group.toml"
+    sheet.write_text(GROUP_SHEET, encoding="utf-8")
+    code = _solve(tmp_path, sheet, "--tasks", "1 a)", "--no-notebook", "--group", "7",
+                  "--student", "Riddle, Tom Marvolo", "--matriculation", "123456",
+                  "--student", "Granger, Hermione Jean", "--matriculation", "234567")
+    assert code == 0
+    out = tmp_path / "solutions" / "group"
+    assert sorted(p.name for p in (out / "hand-in").iterdir()) == ["sheet1_group7_riddle.pdf"]
+    with zipfile.ZipFile(out / "sheet1_group7.zip") as zf:
+        assert zf.namelist() == ["sheet1_group7_riddle.pdf"]
+        assert zf.read("sheet1_group7_riddle.pdf") == \
+            (out / "hand-in" / "sheet1_group7_riddle.pdf").read_bytes()
+    reader = pypdf.PdfReader(str(out / "hand-in" / "sheet1_group7_riddle.pdf"))
+    first = " ".join(reader.pages[0].extract_text().split())
+    assert "group 7" in first
+    assert "Riddle, Tom Marvolo, matriculation number 123456" in first
+    assert "Granger, Hermione Jean, matriculation number 234567" in first
+
+
+def test_without_an_identity_the_hand_in_holds_marked_placeholders(tmp_path, run_cli):
+    sheet = tmp_path / "group.toml"
+    sheet.write_text(GROUP_SHEET, encoding="utf-8")
+    code, _, err = run_cli("sheet", "solve", str(sheet), "--smoke", "--tasks", "1 a)",
+                           "--no-pdf", "--out", str(tmp_path / "o"), "--runs",
+                           str(tmp_path / "runs"))
+    assert code == 0
+    out = tmp_path / "o" / "group"
+    assert (out / "hand-in" / "sheet1_groupGROUP.ipynb").is_file()
+    assert not (out / "sheet1_groupGROUP.zip").exists()  # no PDF: an incomplete hand-in
+    html = (out / "solution.html").read_text(encoding="utf-8")
+    assert "[not given: solve with --group N]" in html
+    assert "[not given: solve with --student" in html
+    said = " ".join(err.split())
+    assert "not given: name, number, group" in said
+    assert "no zip" in said
+
+
+def test_a_solve_that_cannot_print_its_pdf_says_where_the_page_is(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("STRIDELAB_CHROMIUM", str(tmp_path / "no-chromium"))
+    sheet = tmp_path / "sheet1.toml"
+    sheet.write_text(TINY, encoding="utf-8")
+    code = _solve(tmp_path, sheet, "--tasks", "1 a)", "--no-notebook")
+    err = capsys.readouterr().err
+    assert code == 1
+    errors = [line for line in err.splitlines() if line.startswith("stridelab: error:")]
+    assert len(errors) == 1, err
+    html = tmp_path / "solutions" / "sheet1" / "solution.html"
+    assert html.is_file()
+    assert f"the HTML is at {html}:" in errors[0]
+    assert "Chromium not found" in errors[0] and "--no-pdf" in errors[0]
+    assert "apt-get install chromium chromium-driver" in errors[0]
+    assert not list((tmp_path / "solutions").glob(".*")), "a staging directory was left behind"
+    # --no-pdf is how a user asks for none: then the same solve succeeds
+    assert _solve(tmp_path, sheet, "--tasks", "1 a)", "--no-notebook", "--no-pdf") == 0
+    assert "stridelab: error" not in capsys.readouterr().err

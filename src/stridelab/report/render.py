@@ -63,7 +63,8 @@ class Section:
 
     ``level`` 2 is an ``<h2>``, 3 an ``<h3>`` ...; a section of a deeper level is nested inside the
     section before it. The body is ``html_before`` (trusted HTML), then ``markdown``, then the
-    figures, then ``html`` (trusted HTML appended to the body, e.g. a table the caller built).
+    figures, then ``markdown_after`` (text that discusses the figures above it), then ``html``
+    (trusted HTML appended to the body, e.g. a table the caller built).
     ``badge`` is a short status text beside the title, coloured by ``badge_kind``.
     """
 
@@ -77,12 +78,17 @@ class Section:
     html: str = ""
     html_before: str = ""
     css_class: str = ""  # extra class names on the section element, e.g. "experiment"
+    markdown_after: str = ""  # Markdown after the figures
 
 
 # ---------------------------------------------------------------------------------------------
 # Markdown and math
 
-_MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$", re.S)
+# $$display$$, or $inline$: no space inside either dollar, no digit right after the closing one
+# ("$5 and $10" is money), and across a line break but not a blank line (a sheet file wraps its
+# answers' lines, formulas included)
+_MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\s)((?:[^$\n]|\n(?![ \t]*\n))+?)(?<!\s)\$(?!\d)",
+                   re.S)
 _FENCE = re.compile(r"(^ {0,3}(?:```|~~~).*?^ {0,3}(?:```|~~~)[ \t]*$)", re.S | re.M)
 _CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
 _COMMENT = re.compile(r"<!--.*?-->\n?", re.S)
@@ -236,28 +242,118 @@ def _katex_assets() -> str:
     return f"<style>{css}</style>\n<script>{js}</script>"
 
 
-# Typeset every formula, then wait for fonts and images, then mark the page done for a printer.
+# Typeset every formula, wait for fonts and images, fit every formula into the width it has, then
+# mark the page done for a printer. Fitting: a display formula wider than its column may break
+# after a relation or an operator (KaTeX splits a formula into such "bases"), continuation lines
+# indented; a piece that still does not fit (a matrix, an aligned block) is set in a smaller font
+# size, that formula alone. The page itself is never scaled, so every page prints at one scale.
 _ON_LOAD = """<script>
 (function () {
+  var INDENT = 1.5;  // em: continuation lines of a broken display formula
+  function render(el) {
+    katex.render(el.dataset.tex, el, {displayMode: el.dataset.display === '1',
+                                      throwOnError: false, strict: 'ignore'});
+  }
   function typeset() {
-    if (window.katex) {
-      document.querySelectorAll('span.math').forEach(function (el) {
-        katex.render(el.textContent, el, {displayMode: el.dataset.display === '1',
-                                          throwOnError: false, strict: 'ignore'});
+    if (!window.katex) { return; }
+    document.querySelectorAll('span.math').forEach(function (el) {
+      if (el.dataset.tex === undefined) { el.dataset.tex = el.textContent; }
+      render(el);
+    });
+  }
+  function block(el) {
+    var b = el.parentElement;
+    while (b && getComputedStyle(b).display.indexOf('inline') === 0) { b = b.parentElement; }
+    return b || document.body;
+  }
+  function room(b) {
+    var cs = getComputedStyle(b);
+    return b.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+  }
+  function pieces(el) {
+    return el.querySelectorAll('.katex-html > .base, .katex-html > .mgroup, .katex-html > .tag');
+  }
+  function widest(el) {
+    var w = 0;
+    pieces(el).forEach(function (x) { w = Math.max(w, x.getBoundingClientRect().width); });
+    return w;
+  }
+  // glue the bases from one relation to the next into one piece, so that a broken formula
+  // breaks after "=" first; a piece wider than the line is unglued again (breaks after + too)
+  function glue(el, avail) {
+    el.querySelectorAll('.katex-html').forEach(function (line) {
+      var group = null;
+      Array.prototype.slice.call(line.children).forEach(function (b) {
+        if (!b.classList.contains('base')) { group = null; return; }
+        if (!group) {
+          group = document.createElement('span');
+          group.className = 'mgroup';
+          line.insertBefore(group, b);
+        }
+        group.appendChild(b);
+        var atoms = Array.prototype.filter.call(b.children, function (c) {
+          return !c.classList.contains('mspace');
+        });
+        var last = atoms[atoms.length - 1];
+        if (last && last.classList.contains('mrel')) { group = null; }
       });
+    });
+    el.querySelectorAll('.mgroup').forEach(function (g) {
+      if (g.getBoundingClientRect().width > avail + 0.5) {
+        while (g.firstChild) { g.parentNode.insertBefore(g.firstChild, g); }
+        g.parentNode.removeChild(g);
+      }
+    });
+  }
+  function fitOne(el) {
+    if (el.classList.contains('wrap') || el.style.fontSize) {
+      el.classList.remove('wrap');
+      el.style.fontSize = '';
+      render(el);
     }
+    var display = el.dataset.display === '1';
+    var avail = display ? room(el) : room(block(el));
+    if (avail <= 0) { return; }
+    if (display) {
+      if (el.scrollWidth <= el.clientWidth + 0.5) { return; }
+      el.classList.add('wrap');
+      avail -= INDENT * parseFloat(getComputedStyle(el).fontSize) * 1.21;
+      glue(el, avail);
+    }
+    var w = widest(el), scale = 1;
+    for (var i = 0; i < 8 && w > avail + 0.5; i++) {
+      scale *= Math.min(0.98, avail / w);
+      el.style.fontSize = scale.toFixed(4) + 'em';
+      w = widest(el);
+    }
+  }
+  var fittedAt = null;
+  function fit() {
+    var width = document.body.clientWidth;
+    if (width === fittedAt) { return; }
+    fittedAt = width;
+    document.querySelectorAll('span.math').forEach(fitOne);
+  }
+  function start() {
+    typeset();
     var images = Array.prototype.map.call(document.images, function (img) {
       return img.decode ? img.decode().catch(function () {}) : Promise.resolve();
     });
     var fonts = document.fonts ? document.fonts.ready : Promise.resolve();
     Promise.all(images.concat([fonts])).then(function () {
+      fit();
+      window.addEventListener('resize', fit);
+      if (window.matchMedia) {
+        var print = window.matchMedia('print');
+        if (print.addEventListener) { print.addEventListener('change', fit); }
+      }
       document.documentElement.setAttribute('data-katex-done', '1');
     });
   }
   if (document.readyState === 'loading') {
-    document.addEventListener('DOMContentLoaded', typeset);
+    document.addEventListener('DOMContentLoaded', start);
   } else {
-    typeset();
+    start();
   }
 })();
 </script>"""
@@ -283,6 +379,9 @@ table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #d8dde3;padd
 text-align:left;vertical-align:top}th{background:#f4f6f8}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:1em 0;text-align:center}figure img{max-width:100%;border:1px solid #e3e7ec}
+img{max-width:100%;box-sizing:border-box}table{max-width:100%}td{overflow-wrap:anywhere}
+th{overflow-wrap:break-word}table.meta th{white-space:nowrap}pre code{padding:0}
+p,li,blockquote{overflow-wrap:break-word}code{overflow-wrap:anywhere}
 figcaption{font-size:.9em;color:#555}
 .badge{font-size:.6em;padding:.2em .6em;border-radius:.6em;vertical-align:middle;color:#fff;
 background:#5a6b7d;white-space:nowrap;font-weight:600}
@@ -296,8 +395,12 @@ background:#5a6b7d;white-space:nowrap;font-weight:600}
 .figure-missing,.image-omitted{color:#c0392b;font-style:italic}
 pre{background:#f4f6f8;padding:.6em;overflow-x:auto;font-size:.85em}
 code{background:#f4f6f8;padding:0 .2em}
-nav.toc ol{padding-left:1.4em}nav.toc li{margin:.1em 0}
+nav.toc ol{padding-left:2.6em}nav.toc li{margin:.1em 0}
 span.math[data-display="1"]{display:block;overflow-x:auto;margin:.6em 0}
+span.math.wrap .katex-display>.katex{white-space:normal;text-align:left;padding-left:1.5em;
+text-indent:-1.5em}
+span.math.wrap .katex-display>.katex .base{text-indent:0}
+span.math.wrap .mgroup{display:inline-block;white-space:nowrap;text-indent:0}
 @page{size:A4;margin:16mm 15mm 18mm 15mm}
 @media print{
 body{max-width:none;margin:0;padding:0;font-size:10pt}
@@ -306,7 +409,7 @@ h1,h2,h3,h4,h5,h6{break-after:avoid;page-break-after:avoid;break-inside:avoid}
 figure,table,pre,.katex-display,span.math[data-display="1"],.reason,.damaged{break-inside:avoid;
 page-break-inside:avoid}
 figure img{max-height:215mm;width:auto;max-width:100%;object-fit:contain}
-pre{white-space:pre-wrap;word-break:break-word;overflow:visible}
+pre{white-space:break-spaces;overflow-wrap:anywhere;overflow:visible}
 span.math[data-display="1"]{overflow:visible}
 section{break-inside:auto}
 h2{margin-top:1.4em}
@@ -345,6 +448,8 @@ def _section_body(section: Section, level: int) -> str:
     if section.markdown.strip():
         parts.append(markdown_to_html(section.markdown))
     parts.extend(_figure_html(fig) for fig in section.figures)
+    if section.markdown_after.strip():
+        parts.append(markdown_to_html(section.markdown_after))
     if section.html:
         parts.append(section.html)
     return "\n".join(parts)

@@ -5,9 +5,14 @@
   stridelab sheet solve NAME|FILE [--quick] [--tasks 2.1,2.4] [--out DIR] [--runs DIR]
                                   [--dataset D] [--data-dir DIR] [--seed N]
                                   [--device auto|cpu|cuda] [--no-pdf] [--no-notebook]
+                                  [--student "Last, Given" [--matriculation N]]... [--group N]
+                                  [--student-file student.toml]
 
-solve writes DIR/NAME/solution.html, solution.pdf (headless Chromium) and solution.ipynb
-(executed), plus the files the sheet asks for by name. Experiment runs are reused from --runs
+solve writes DIR/NAME/solution.html and DIR/NAME/hand-in/: the PDF (headless Chromium) and the
+executed notebook under the names the sheet's submission rules give, and the files the sheet
+asks for by name; a zip of the hand-in where the sheet asks for one. The student's name (and
+group and numbers, where the sheet asks) go into the file names and the title block; without
+them the hand-in holds marked placeholders. Experiment runs are reused from --runs
 when their config, seed, mode and data sha256 match what this solve would run, so re-solving
 after editing one answer takes seconds. A sheet is validated whole before anything runs; a
 problem is one line naming the file, the task and the key (exit 2). docs/sheets.md describes
@@ -17,6 +22,7 @@ the sheet format.
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
 from pathlib import Path
 
@@ -28,6 +34,8 @@ _EXAMPLES = textwrap.dedent("""\
       stridelab sheet show rptu-2
       stridelab sheet solve rptu-2 --quick
       stridelab sheet solve tuwien-4 --quick --tasks 4.2 --out solutions
+      stridelab sheet solve yale-663-2 --quick --student "Riddle, Tom Marvolo"
+      stridelab sheet solve rptu-2 --quick --group 7 --student "Riddle, Tom" --matriculation 123456
       stridelab sheet solve my-sheet.toml --no-pdf
     """)
 
@@ -45,9 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="show the --quick configuration's commands")
     p = sub.add_parser(
-        "solve", help="compute, run and write the model answers (HTML, PDF, notebook)",
-        description="Solve a sheet into OUT/NAME/: solution.html, solution.pdf, solution.ipynb "
-                    "and the files the sheet asks for by name.",
+        "solve", help="compute, run and write the model answers and the hand-in",
+        description="Solve a sheet into OUT/NAME/: solution.html, and hand-in/ with the PDF, "
+                    "the notebook and the files the sheet asks for, under the sheet's names.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EXAMPLES)
     p.add_argument("sheet", metavar="NAME|FILE", help="a built-in sheet's name or a .toml file")
     p.add_argument("--quick", action="store_true",
@@ -66,8 +74,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of every experiment (default 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto picks CUDA when a GPU is visible (default: auto)")
-    p.add_argument("--no-pdf", action="store_true", help="do not print solution.pdf")
-    p.add_argument("--no-notebook", action="store_true", help="do not write solution.ipynb")
+    p.add_argument("--no-pdf", action="store_true", help="print no PDF (a solve that cannot "
+                   "print the PDF it was asked for ends with status 1)")
+    p.add_argument("--no-notebook", action="store_true", help="write no notebook")
+    who = p.add_argument_group(
+        "who hands in", "the names, group and numbers the sheet's submission rules ask for "
+        "(file names and the title block); without them, marked placeholders")
+    who.add_argument("--student", action="append", metavar="NAME",
+                     help='a student\'s name, "Last, Given names" (repeat for each group member)')
+    who.add_argument("--matriculation", action="append", metavar="N",
+                     help="the matriculation (student) number of the --student before it")
+    who.add_argument("--group", metavar="N", help="the group number")
+    who.add_argument("--student-file", metavar="FILE",
+                     help="a TOML file instead of the three options above: group = 7 and one "
+                          "[[student]] table per member with name and matriculation")
     p.add_argument("-v", "--verbose", action="store_true", help="show the experiments' logs")
     p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tiny, for tests
 
@@ -95,13 +115,13 @@ def cmd_list() -> int:
 
 def _what(task, quick: bool) -> str:
     from stridelab.sheets import refs
+    from stridelab.sheets.commands import experiment_command_line, worked_command_line
     from stridelab.sheets.loader import answer_texts
-    from stridelab.sheets.solve import SolveOptions, experiment_command_line, worked_command_line
 
     if task.kind == "worked":
         return worked_command_line(task)
     if task.kind == "experiment":
-        line = experiment_command_line(task, SolveOptions(quick=quick))
+        line = experiment_command_line(task, "quick" if quick else "full")
         shown = [f"metrics {', '.join(task.metrics)}" if task.metrics else "",
                  f"figures {', '.join(task.figures)}" if task.figures else "",
                  f"files {', '.join(task.files)}" if task.files else ""]
@@ -125,13 +145,40 @@ def cmd_show(args) -> int:
         lines.append(f"  -> {_what(task, args.quick)}")
     for s in sheet.stand_ins:
         lines += ["", f"stand-in for {s.file}: {s.instead}"]
+    lines += ["", "hand in: " + ", ".join(_hand_in_names(sheet))]
     print("\n".join(lines))
     return 0
 
 
+def _hand_in_names(sheet, identity=None) -> list[str]:
+    from stridelab.sheets.submission import Identity, hand_in_name
+
+    rules, who = sheet.submission, identity or Identity()
+    names = [hand_in_name(rules.pdf, who), hand_in_name(rules.notebook, who), *rules.files]
+    if rules.zip:
+        names.append(f"all zipped as {hand_in_name(rules.zip, who)}")
+    return names
+
+
+def _identity(args, sheet):
+    """The identity from the options or the student file, checked before any work."""
+    from stridelab.sheets.submission import check_identity, identity_from_options, read_identity
+
+    given = [o for o, v in (("--student", args.student), ("--matriculation", args.matriculation),
+                            ("--group", args.group)) if v is not None]
+    if args.student_file is not None:
+        if given:
+            raise ConfigError(f"--student-file: give it or {', '.join(given)}, not both")
+        identity = read_identity(args.student_file)
+    else:
+        identity = identity_from_options(args.student, args.matriculation, args.group)
+    return check_identity(sheet.submission, identity, sheet.name)
+
+
 def cmd_solve(args) -> int:
     from stridelab.sheets.loader import load_sheet
-    from stridelab.sheets.solve import SolveOptions, solve_sheet
+    from stridelab.sheets.plan import SolveOptions
+    from stridelab.sheets.solve import solve_sheet
 
     if args.smoke and args.quick:
         raise ConfigError("--smoke already implies the small configurations; drop --quick")
@@ -142,34 +189,60 @@ def cmd_solve(args) -> int:
             raise ConfigError(f"--dataset {args.dataset}: unknown; choose one of: "
                               f"{', '.join(DATASET_NAMES)}")
     sheet = load_sheet(args.sheet, quick=args.quick, smoke=args.smoke)
+    identity = _identity(args, sheet)
     wanted = [w.strip() for w in (args.tasks or "").split(",") if w.strip()] or None
     options = SolveOptions(quick=args.quick, smoke=args.smoke, tasks=wanted, out=Path(args.out),
                            runs=Path(args.runs), dataset=args.dataset, data_dir=args.data_dir,
                            seed=args.seed, device=args.device, pdf=not args.no_pdf,
-                           notebook=not args.no_notebook, verbose=args.verbose)
+                           notebook=not args.no_notebook, verbose=args.verbose,
+                           identity=identity)
     console = _console()
     console.print(f"[bold]{sheet.course}: {sheet.title}[/bold] ({options.mode})", highlight=False)
     solution = solve_sheet(sheet, options, console=console)
-    console.print(f"solution.html: {solution.html}", highlight=False)
-    if solution.pdf is not None:
-        console.print(f"solution.pdf: {solution.pdf}", highlight=False)
-    elif options.pdf:
-        console.print(f"[yellow]solution.pdf not written[/yellow]: {solution.pdf_reason}; "
-                      "install Chromium and chromedriver (Debian: apt-get install chromium "
-                      "chromium-driver) and solve again, or print solution.html from a browser",
-                      highlight=False)
-    if solution.notebook is not None:
-        state = f"[red]not fully executed[/red]: {solution.notebook_error}" \
-            if solution.notebook_error else "executed"
-        console.print(f"solution.ipynb: {solution.notebook} ({state})", highlight=False)
+    return _report(solution, options, console)
+
+
+def _report(solution, options, console) -> int:
+    """What the solve wrote, what the hand-in lacks, and the exit status (0 only if complete)."""
+    from rich.markup import escape
+
+    def say(text: str) -> None:
+        console.print(text, highlight=False)
+
+    say(f"solution.html: {escape(str(solution.html))}")
+    if solution.notebook_error:
+        say(f"[red]the notebook was not fully executed[/red]: {escape(solution.notebook_error)}")
+    say(f"hand-in: {escape(str(solution.hand_in))}/")
     for path in solution.files:
-        console.print(f"handed in: {path}", highlight=False)
-    console.print(f"solved in {solution.seconds:.1f} s", highlight=False)
+        say(f"  {escape(str(path.relative_to(solution.hand_in)))}")
+    if solution.zip is not None:
+        say(f"zipped: {escape(str(solution.zip))}")
+    if options.identity.missing:
+        say(f"[yellow]not given[/yellow]: {', '.join(options.identity.missing)}; the file names "
+            "and the title block hold marked placeholders (--student, --matriculation, --group "
+            "or --student-file)")
+    named = [n for n in solution.missing if n != solution.pdf_name]
+    if named:
+        say("[yellow]not in the hand-in[/yellow]: the sheet asks for "
+            f"{escape(', '.join(named))}, which this solve does not write")
+    if solution.zip_name and solution.zip is None:
+        say(f"[yellow]no zip[/yellow]: {escape(solution.zip_name)} is made only of a complete "
+            f"hand-in (missing: {escape(', '.join(solution.missing))})")
+    say(f"solved in {solution.seconds:.1f} s")
+    status = 0
     if solution.failed:
-        console.print(f"[red]failed[/red]: the experiments of {', '.join(solution.failed)}",
-                      highlight=False)
-        return 1
-    return 1 if solution.notebook_error else 0
+        say(f"[red]failed[/red]: the experiments of {escape(', '.join(solution.failed))}")
+        status = 1
+    if solution.notebook_error:
+        status = 1
+    if options.pdf and solution.pdf is None:
+        # one plain line (no console wrapping), naming the page that does exist
+        print(f"stridelab: error: no PDF was printed ({solution.pdf_reason}); the HTML is at "
+              f"{solution.html}: install Chromium and chromedriver (Debian: apt-get install "
+              "chromium chromium-driver) and solve again, or solve with --no-pdf to ask for "
+              "none", file=sys.stderr)
+        status = 1
+    return status
 
 
 def main(args: argparse.Namespace) -> int:

@@ -13,6 +13,11 @@ A sheet is one TOML file (``docs/sheets.md`` documents the format)::
     command = "conv"
     args = ["--input", "8 2 9 8 3; ...", "--kernel", "1 0 -1; 2 0 -2; 1 0 -1", "--padding", "same"]
 
+A ``[submission]`` table says how the course wants the work handed in (the PDF's name, a zip, the
+identity to print; :mod:`stridelab.sheets.submission`), and ``[[stand_in]]`` tables name the files
+the sheet refers to but does not give, with what the solution uses instead and the tasks that use
+it (each task's answer says so). The data are :mod:`stridelab.sheets.model`'s classes.
+
 Each task has one ``kind``: ``worked`` (a ``conv``/``shape``/``backprop``/``derive`` call with the
 command line's own arguments), ``experiment`` (a registered experiment, ``set`` overrides, the
 metrics, figures and files to show) or ``answer`` (Markdown whose numbers are references such
@@ -23,7 +28,7 @@ commands and their options (parsed by the command's own parser), experiment name
 and value types, and every reference's target task and, where the registry declares it, its
 metric. Every problem is one :class:`SheetError` line naming the file, the task's label and the
 key. What only a computation can tell (a path into a worked answer, a metric the registry does
-not declare, a figure) is checked by :mod:`stridelab.sheets.solve` right after computing it.
+not declare, a figure) is checked by :mod:`stridelab.sheets.plan` right after computing it.
 """
 
 from __future__ import annotations
@@ -32,118 +37,43 @@ import argparse
 import dataclasses
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stridelab.errors import ConfigError, StridelabError
 from stridelab.sheets import refs as _refs
+from stridelab.sheets.commands import command_parser, worked_argv
+from stridelab.sheets.model import (
+    BUILTIN_DIR,
+    FIGURE_OPTIONS,
+    Sheet,
+    SheetError,
+    StandIn,
+    Task,
+    sheet_error,
+)
+from stridelab.sheets.model import where as _where
+from stridelab.sheets.submission import RulesError, parse_rules
+
+__all__ = ["Sheet", "SheetError", "StandIn", "Task", "load_sheet", "builtin_names",
+           "sheet_path", "task_id", "parse_sheet", "validate", "answer_texts",
+           "resolve_target", "check_reference", "check_metric", "parse_worked_args",
+           "RUN_FIELDS", "FIGURE_OPTIONS"]
 
 KINDS = ("worked", "experiment", "answer")
 COMMANDS = ("conv", "shape", "backprop", "derive")
-BUILTIN_DIR = Path(__file__).with_name("builtin")
 
 # the keys each part of a sheet may have (anything else is a typo worth a one-line error)
-_SHEET_KEYS = {"course", "title", "source", "stand_in", "given", "task"}
+_SHEET_KEYS = {"course", "title", "source", "stand_in", "given", "submission", "task"}
 _STAND_IN_KEYS = {"file", "instead", "tasks"}
 _COMMON_KEYS = {"label", "id", "kind", "statement", "answer"}
 _KIND_KEYS = {
     "worked": {"command", "args", "spec", "show"},
-    "experiment": {"name", "set", "metrics", "figures", "texts", "files", "lessons", "if_skipped"},
+    "experiment": {"name", "set", "metrics", "figures", "texts", "files", "if_skipped"},
     "answer": set(),
 }
-# options of the worked commands that name a figure file: written into the solution's figures/
-FIGURE_OPTIONS = ("--out", "--graph")
 _FIGURE_SUFFIXES = (".png", ".svg")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-class SheetError(ConfigError):
-    """A problem in a sheet file: one line naming the file, the task and the key."""
-
-
-@dataclass(frozen=True)
-class StandIn:
-    """A file the sheet refers to but does not give, and what stands in for it."""
-
-    file: str  # the sheet's name for it, e.g. "bike.png"
-    instead: str  # what the solution uses instead (Markdown)
-    tasks: tuple[str, ...] = ()  # labels of the tasks that use the stand-in
-
-
-@dataclass(frozen=True)
-class Task:
-    """One task of a sheet, in the sheet's order.
-
-    ``id`` is how references name the task: given explicitly, or made from the label by
-    :func:`task_id` (``"2.1 i)"`` -> ``"2.1i"``).
-    """
-
-    label: str
-    id: str
-    kind: str
-    statement: str
-    answer: str = ""  # Markdown with references; the whole body of an `answer` task
-    # worked
-    command: str = ""
-    args: tuple[str, ...] = ()
-    spec: dict | None = None  # backprop's network, written inline instead of a JSON file
-    show: tuple[str, ...] = ()  # paths into the answer to show instead of the whole answer
-    # experiment
-    name: str = ""
-    set: dict[str, str] = field(default_factory=dict)
-    metrics: tuple[str, ...] = ()
-    figures: tuple[str, ...] = ()
-    texts: tuple[str, ...] = ()  # text artifacts of the run shown verbatim (model_summary.md)
-    files: dict[str, str] = field(default_factory=dict)  # hand-in name -> file of the run
-    lessons: bool = True  # show the experiment's lessons (met / not met)
-    if_skipped: str = ""  # Markdown shown instead of `answer` when the run is skipped
-
-    def figure_files(self) -> list[str]:
-        """File names that the worked command's figure options (--out, --graph) ask for."""
-        out = []
-        for i, a in enumerate(self.args[:-1]):
-            if a in FIGURE_OPTIONS:
-                out.append(self.args[i + 1])
-        return out
-
-
-@dataclass(frozen=True)
-class Sheet:
-    """A parsed, statically validated sheet."""
-
-    name: str  # the file's stem: what `stridelab sheet solve NAME` takes
-    path: Path
-    course: str
-    title: str
-    source: str
-    tasks: tuple[Task, ...]
-    stand_ins: tuple[StandIn, ...] = ()
-    given: dict[str, Any] = field(default_factory=dict)  # numbers the sheet itself gives
-
-    @property
-    def where(self) -> str:
-        """How error messages name the file."""
-        return _where(self.path)
-
-    @property
-    def argument(self) -> str:
-        """What `stridelab sheet solve` takes for this sheet: a built-in's name, else its file."""
-        return self.name if self.path.parent == BUILTIN_DIR else str(self.path)
-
-    def task(self, task_id: str) -> Task:
-        for t in self.tasks:
-            if t.id == task_id:
-                return t
-        raise KeyError(task_id)
-
-    def error(self, task: Task | None, key: str, message: str) -> SheetError:
-        return sheet_error(self.where, task.label if task else None, key, message)
-
-
-def sheet_error(where: str, label: str | None, key: str, message: str) -> SheetError:
-    place = f"task {label!r}: " if label is not None else ""
-    return SheetError(f"{where}: {place}{key}: {message}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,10 +98,6 @@ def sheet_path(name_or_file: str | Path) -> Path:
         return candidate
     raise ConfigError(f"unknown sheet {text!r}; built in: {', '.join(builtin_names())} "
                       "(see `stridelab sheet list`), or give a .toml file")
-
-
-def _where(path: Path) -> str:
-    return path.name if path.parent == BUILTIN_DIR else str(path)
 
 
 def _read_toml(path: Path) -> dict:
@@ -239,6 +165,10 @@ def _parse_task(raw: Any, index: int, where: str) -> Task:
     if kind not in KINDS:
         got = "missing" if kind is None else f"unknown kind {kind!r}"
         raise sheet_error(where, label, "kind", f"{got}; use one of: {', '.join(KINDS)}")
+    if kind == "experiment" and "lessons" in raw:
+        raise sheet_error(where, label, "lessons", "a solution shows no lessons, badges or "
+                          "targets of its own (they belong to `stridelab report`); remove the "
+                          "key and say in the answer what the sheet asks")
     unknown = set(raw) - _COMMON_KEYS - _KIND_KEYS[kind]
     if unknown:
         allowed = sorted(_COMMON_KEYS | _KIND_KEYS[kind])
@@ -289,9 +219,6 @@ def _parse_task(raw: Any, index: int, where: str) -> Task:
             for key, value in ((f"files.{hand_in}", hand_in), (f"files.{hand_in}", run_file)):
                 if not _PLAIN_NAME.fullmatch(value):
                     raise sheet_error(where, label, key, f"{value!r} must be a plain file name")
-        lessons = raw.get("lessons", True)
-        if not isinstance(lessons, bool):
-            raise sheet_error(where, label, "lessons", "expected true or false")
         if_skipped = raw.get("if_skipped", "")
         if not isinstance(if_skipped, str):
             raise sheet_error(where, label, "if_skipped", "expected a Markdown string")
@@ -299,7 +226,7 @@ def _parse_task(raw: Any, index: int, where: str) -> Task:
                       metrics=_str_list(raw.get("metrics", []), where, label, "metrics"),
                       figures=_str_list(raw.get("figures", []), where, label, "figures"),
                       texts=_str_list(raw.get("texts", []), where, label, "texts"),
-                      files=dict(files), lessons=lessons, if_skipped=if_skipped.strip())
+                      files=dict(files), if_skipped=if_skipped.strip())
     return Task(**fields)
 
 
@@ -347,9 +274,14 @@ def parse_sheet(data: dict, path: Path) -> Sheet:
     given = data.get("given", {})
     if not isinstance(given, dict):
         raise sheet_error(where, None, "given", "expected a table of the sheet's own numbers")
+    try:
+        rules = parse_rules(data.get("submission"))
+    except RulesError as exc:
+        raise sheet_error(where, None, f"submission.{exc.key}" if exc.key != "submission"
+                          else "submission", exc.message) from None
     return Sheet(name=path.stem, path=path, course=data["course"].strip(),
                  title=data["title"].strip(), source=source.strip(), tasks=tuple(tasks),
-                 stand_ins=tuple(stand_ins), given=dict(given))
+                 stand_ins=tuple(stand_ins), given=dict(given), submission=rules)
 
 
 def load_sheet(name_or_file: str | Path, *, quick: bool = False, smoke: bool = False) -> Sheet:
@@ -362,22 +294,6 @@ def load_sheet(name_or_file: str | Path, *, quick: bool = False, smoke: bool = F
 
 # ---------------------------------------------------------------------------------------------
 # validation that needs no computation
-
-
-def command_parser(command: str) -> argparse.ArgumentParser:
-    """A fresh parser with the worked command's own options (what `stridelab COMMAND` takes)."""
-    from stridelab.worked.commands import command_parser as worked_parser
-
-    # no abbreviations: a sheet file spells every option out, so a typo is never taken for one
-    return worked_parser(command, add_help=False, allow_abbrev=False)
-
-
-def worked_argv(task: Task, spec_path: str | None = None) -> list[str]:
-    """The argument list of a worked task, with an inline backprop spec's file put first."""
-    argv = list(task.args)
-    if task.spec is not None:
-        argv = [spec_path or "SPEC.json"] + argv
-    return argv
 
 
 def parse_worked_args(sheet: Sheet, task: Task, spec_path: str | None = None) -> argparse.Namespace:

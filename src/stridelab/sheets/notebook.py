@@ -4,11 +4,11 @@
   ``worked.conv("8 2 9 8 3; ...", kernels=["1 0 -1; 2 0 -2; 1 0 -1"], padding="same")``
   (the same options as the command line, by name), whose answer Jupyter renders;
 - an experiment task reads the run it used (by a path relative to the notebook): the metrics
-  the sheet shows, its lessons, and its figures;
+  the sheet shows and its figures;
 - an answer task is its Markdown with every reference filled in.
 
-The notebook is executed with nbclient (kernel ``python3``) in the solution's directory and saved
-with its outputs.
+The notebook is executed with nbclient (kernel ``python3``) in the hand-in folder, where it is
+saved with its outputs under the name the sheet asks for.
 """
 
 from __future__ import annotations
@@ -21,7 +21,16 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from stridelab.sheets.loader import Sheet, Task, command_parser, worked_argv
+from stridelab.sheets.commands import (
+    command_parser,
+    experiment_command_line,
+    worked_argv,
+    worked_command_line,
+)
+from stridelab.sheets.model import Sheet, Task
+from stridelab.sheets.page import stand_in_note
+from stridelab.sheets.run import figure_entry
+from stridelab.sheets.submission import title_rows
 
 __all__ = ["build_notebook", "execute_notebook", "write_notebook", "worked_call"]
 
@@ -130,16 +139,8 @@ def _experiment_cells(task: Task, record, final_dir: Path) -> list[str]:
             "        v = v[int(part)] if isinstance(v, list) else v[part]\n"
             "    return v\n\n"
             f"{{m: value(m) for m in [{keys}]}}")
-    if task.lessons and record.lessons:
-        cells.append("lessons = json.loads((run / 'lessons.json').read_text())\n"
-                     "for lesson in lessons:\n"
-                     "    print('met' if lesson['met'] else 'not met' if lesson['met'] is False "
-                     "else 'not judged', '|', lesson['say'], '|', lesson['label'], '=', "
-                     "lesson['value'], '| target', lesson['op'], lesson['target'])")
     if task.figures:
-        from stridelab.sheets.solve import _figure_entry
-
-        names = [(_figure_entry(record, f) or {"file": f})["file"] for f in task.figures]
+        names = [(figure_entry(record, f) or {"file": f})["file"] for f in task.figures]
         cells.append("from IPython.display import Image, display\n\n"
                      f"for name in {names!r}:\n"
                      "    display(Image(filename=str(run / 'figures' / name)))")
@@ -158,10 +159,11 @@ def build_notebook(sheet: Sheet, shown: list[Task], worked: dict, runs: dict, va
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
     from stridelab import __version__
-    from stridelab.sheets.solve import experiment_command_line
 
+    who = "".join(f"- {label}: {text}\n" for label, text in
+                  title_rows(sheet.submission, options.identity))
     cells = [new_markdown_cell(
-        f"# {sheet.course}: {sheet.title}\n\n"
+        f"# {sheet.course}: {sheet.title}\n\n" + who + "\n"
         + (f"{sheet.source}\n\n" if sheet.source else "")
         + f"Model answers made by stridelab {__version__} (`stridelab sheet solve "
           f"{sheet.argument}"
@@ -171,16 +173,17 @@ def build_notebook(sheet: Sheet, shown: list[Task], worked: dict, runs: dict, va
         new_code_cell("from stridelab import worked")]
     for task in shown:
         head = f"## {task.label}\n\n> **Task.** " + task.statement.replace("\n", "\n> ")
-        for s in sheet.stand_ins:
-            if task.label in s.tasks:
-                head += f"\n\n*Stand-in for {s.file}* (not given with the sheet): {s.instead}"
+        note = stand_in_note(sheet, task)
+        if note:
+            head += "\n\n" + note
         if task.kind == "worked":
             cells.append(new_markdown_cell(head + "\n\nThe same as `"
-                                           + _command(task) + "`:"))
+                                           + worked_command_line(task) + "`:"))
             cells.append(new_code_cell(worked_call(task)))
         elif task.kind == "experiment":
             cells.append(new_markdown_cell(
-                head + f"\n\nThe run was made by `{experiment_command_line(task, options)}`; "
+                head + "\n\nThe run was made by "
+                f"`{experiment_command_line(task, options.mode, options.seed)}`; "
                 "these cells read what it recorded."))
             cells += [new_code_cell(src) for src in _experiment_cells(task, runs[task.id],
                                                                        final_dir)]
@@ -200,12 +203,6 @@ def build_notebook(sheet: Sheet, shown: list[Task], worked: dict, runs: dict, va
     nb.metadata["language_info"] = {"name": "python"}
     nbformat.validate(nb)
     return nb
-
-
-def _command(task: Task) -> str:
-    from stridelab.sheets.solve import worked_command_line
-
-    return worked_command_line(task)
 
 
 def execute_notebook(nb: Any, cwd: Path, timeout: int = TIMEOUT_S) -> tuple[Any, str | None]:
