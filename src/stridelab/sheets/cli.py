@@ -1,7 +1,11 @@
-"""``stridelab sheet list | show | solve``: a course's exercise sheet in, its model answers out.
+"""``stridelab sheet list | show | solve | variant``: a course's exercise sheet in, its model
+answers and each student's variant out.
 
   stridelab sheet list                    the built-in sheets: name, course, title, tasks
   stridelab sheet show NAME|FILE          each task and what it will compute or run (nothing run)
+  stridelab sheet variant NAME|FILE --student ID | --roster CSV [--out DIR] [--no-pdf]
+                                          each student's numbers: DIR/ID/NAME.toml and
+                                          DIR/ID/exercise.{html,pdf} (the sheet without answers)
   stridelab sheet solve NAME|FILE [--quick] [--tasks 2.1,2.4] [--out DIR] [--runs DIR]
                                   [--dataset D] [--data-dir DIR] [--seed N]
                                   [--device auto|cpu|cuda] [--no-pdf] [--no-notebook]
@@ -37,6 +41,8 @@ _EXAMPLES = textwrap.dedent("""\
       stridelab sheet solve yale-663-2 --quick --student "Riddle, Tom Marvolo"
       stridelab sheet solve rptu-2 --quick --group 7 --student "Riddle, Tom" --matriculation 123456
       stridelab sheet solve my-sheet.toml --no-pdf
+      stridelab sheet variant rptu-2 --student s1234567
+      stridelab sheet variant rptu-2 --roster roster.csv --out variants
     """)
 
 
@@ -90,6 +96,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "[[student]] table per member with name and matriculation")
     p.add_argument("-v", "--verbose", action="store_true", help="show the experiments' logs")
     p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tiny, for tests
+    p = sub.add_parser(
+        "variant", help="each student's variant: the sheet with their numbers, and the exercise",
+        description="Draw a student's numbers for every task the sheet varies ([task.vary]) "
+                    "from a seed made of the sheet and the student id (the same student always "
+                    "gets the same variant), and write OUT/ID/NAME.toml (a complete sheet file "
+                    "that records the student and the seed) and OUT/ID/exercise.html and .pdf "
+                    "(the statements with those numbers, no answers).",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EXAMPLES)
+    p.add_argument("sheet", metavar="NAME|FILE", help="a built-in sheet's name or a .toml file")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--student", metavar="ID", help="one student's id (letters, digits, ._@+-)")
+    who.add_argument("--roster", metavar="CSV", help="a CSV of student ids in the first column "
+                     "and optionally names in the second; one folder per student")
+    p.add_argument("--name", help="the student's name for the exercise's title block")
+    p.add_argument("--out", default="variants", help="the folders go to OUT/ID/ (default: "
+                   "variants)")
+    p.add_argument("--no-pdf", action="store_true", help="write exercise.html only")
 
 
 def _console(stderr: bool = True):
@@ -131,10 +154,20 @@ def _what(task, quick: bool) -> str:
     return "written answer" + (f" reading {', '.join(used)}" if used else "")
 
 
-def cmd_show(args) -> int:
+def load(argument: str, **kwargs):
+    """A sheet as the commands take it; a variant file is checked to be what its seed draws."""
     from stridelab.sheets.loader import load_sheet
 
-    sheet = load_sheet(args.sheet, quick=args.quick)
+    sheet = load_sheet(argument, **kwargs)
+    if sheet.variant is not None:
+        from stridelab.sheets.variant import verify_variant
+
+        verify_variant(sheet)
+    return sheet
+
+
+def cmd_show(args) -> int:
+    sheet = load(args.sheet, quick=args.quick)
     lines = [f"{sheet.course}: {sheet.title}"] + ([sheet.source] if sheet.source else [])
     lines.append(f"{len(sheet.tasks)} tasks (id in brackets: what references and --tasks use)")
     for task in sheet.tasks:
@@ -176,7 +209,6 @@ def _identity(args, sheet):
 
 
 def cmd_solve(args) -> int:
-    from stridelab.sheets.loader import load_sheet
     from stridelab.sheets.plan import SolveOptions
     from stridelab.sheets.solve import solve_sheet
 
@@ -188,7 +220,7 @@ def cmd_solve(args) -> int:
         if args.dataset not in DATASET_NAMES:
             raise ConfigError(f"--dataset {args.dataset}: unknown; choose one of: "
                               f"{', '.join(DATASET_NAMES)}")
-    sheet = load_sheet(args.sheet, quick=args.quick, smoke=args.smoke)
+    sheet = load(args.sheet, quick=args.quick, smoke=args.smoke)
     identity = _identity(args, sheet)
     wanted = [w.strip() for w in (args.tasks or "").split(",") if w.strip()] or None
     options = SolveOptions(quick=args.quick, smoke=args.smoke, tasks=wanted, out=Path(args.out),
@@ -245,13 +277,47 @@ def _report(solution, options, console) -> int:
     return status
 
 
+def cmd_variant(args) -> int:
+    from rich.markup import escape
+
+    from stridelab.sheets.course import write_variants
+    from stridelab.sheets.variant import read_roster
+
+    if args.roster is not None and args.name is not None:
+        raise ConfigError("--name: give names in the roster's second column")
+    sheet = load(args.sheet)
+    students = read_roster(args.roster) if args.roster is not None else \
+        [(args.student, args.name or "")]
+    console = _console()
+    varied = [t.label for t in sheet.tasks if t.vary]
+    if not varied:
+        console.print(f"[yellow]{escape(sheet.where)} varies no task[/yellow]: every student "
+                      "gets the sheet's own numbers", highlight=False)
+
+    def said(done) -> None:
+        names = ", ".join(escape(p.name) for p in done.files)
+        console.print(f"{escape(done.variant.student)}: {escape(str(done.dir))}/ ({names}; "
+                      f"seed {done.variant.seed})", highlight=False)
+
+    written = write_variants(sheet, students, Path(args.out), pdf=not args.no_pdf,
+                             progress=said)
+    failed = [w for w in written if w.pdf_reason]
+    if failed:
+        print(f"stridelab: error: no exercise PDF was printed ({failed[0].pdf_reason}) for "
+              f"{len(failed)} of {len(written)} students; the HTML is at "
+              f"{failed[0].dir / 'exercise.html'}: install Chromium and chromedriver, or "
+              "run with --no-pdf to ask for none", file=sys.stderr)
+        return 1
+    return 0
+
+
+_ACTIONS = {"list": lambda args: cmd_list(), "show": cmd_show, "solve": cmd_solve,
+            "variant": cmd_variant}
+
+
 def main(args: argparse.Namespace) -> int:
     action = getattr(args, "sheet_action", None)
-    if action == "list":
-        return cmd_list()
-    if action == "show":
-        return cmd_show(args)
-    if action == "solve":
-        return cmd_solve(args)
-    raise ConfigError("`stridelab sheet` needs an action: list, show or solve "
+    if action in _ACTIONS:
+        return _ACTIONS[action](args)
+    raise ConfigError(f"`stridelab sheet` needs an action: {', '.join(_ACTIONS)} "
                       "(see `stridelab sheet --help`)")

@@ -42,6 +42,7 @@ from typing import Any
 
 from stridelab.errors import ConfigError, StridelabError
 from stridelab.sheets import refs as _refs
+from stridelab.sheets import vary as _vary
 from stridelab.sheets.commands import command_parser, worked_argv
 from stridelab.sheets.model import (
     BUILTIN_DIR,
@@ -50,6 +51,7 @@ from stridelab.sheets.model import (
     SheetError,
     StandIn,
     Task,
+    VariantRecord,
     sheet_error,
 )
 from stridelab.sheets.model import where as _where
@@ -58,22 +60,26 @@ from stridelab.sheets.submission import RulesError, parse_rules
 __all__ = ["Sheet", "SheetError", "StandIn", "Task", "load_sheet", "builtin_names",
            "sheet_path", "task_id", "parse_sheet", "validate", "answer_texts",
            "resolve_target", "check_reference", "check_metric", "parse_worked_args",
-           "RUN_FIELDS", "FIGURE_OPTIONS"]
+           "RUN_FIELDS", "FIGURE_OPTIONS", "VARIANT_MARK", "original_bytes", "sheet_sha256", "apply_values"]
 
 KINDS = ("worked", "experiment", "answer")
 COMMANDS = ("conv", "shape", "backprop", "derive")
 
 # the keys each part of a sheet may have (anything else is a typo worth a one-line error)
-_SHEET_KEYS = {"course", "title", "source", "stand_in", "given", "submission", "task"}
+_SHEET_KEYS = {"course", "title", "source", "stand_in", "given", "submission", "task", "variant"}
 _STAND_IN_KEYS = {"file", "instead", "tasks"}
 _COMMON_KEYS = {"label", "id", "kind", "statement", "answer"}
 _KIND_KEYS = {
-    "worked": {"command", "args", "spec", "show"},
+    "worked": {"command", "args", "spec", "show", "vary"},
     "experiment": {"name", "set", "metrics", "figures", "texts", "files", "if_skipped"},
     "answer": set(),
 }
 _FIGURE_SUFFIXES = (".png", ".svg")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# the line a variant file's [variant] table starts after: the bytes before it are the sheet's
+VARIANT_MARK = "# ---- stridelab sheet variant ----"
+_MAX_SHEET_BYTES = 2_000_000
+_VARIANT_KEYS = {"student", "name", "seed", "sheet", "sheet_sha256", "values"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,18 +106,39 @@ def sheet_path(name_or_file: str | Path) -> Path:
                       "(see `stridelab sheet list`), or give a .toml file")
 
 
-def _read_toml(path: Path) -> dict:
+def original_bytes(data: bytes) -> bytes:
+    """A sheet file's bytes without its ``[variant]`` part: the sheet a variant was drawn from."""
+    mark = ("\n" + VARIANT_MARK + "\n").encode()
+    i = data.find(mark)
+    return data if i < 0 else data[:i + 1]
+
+
+def sheet_sha256(data: bytes) -> str:
+    """sha256 of a sheet file's text without its ``[variant]`` part (trailing blank lines
+    aside): what a variant records as the sheet it was drawn from."""
+    import hashlib
+
+    return hashlib.sha256(original_bytes(data).rstrip() + b"\n").hexdigest()
+
+
+def _read_toml(path: Path) -> tuple[dict, bytes]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
     try:
-        data = path.read_bytes()
+        if not path.is_file():
+            raise ConfigError(f"{_where(path)}: not a regular file")
+        with open(path, "rb") as fh:
+            data = fh.read(_MAX_SHEET_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{_where(path)}: cannot read the sheet: {exc.strerror or exc}") \
             from None
+    if len(data) > _MAX_SHEET_BYTES:
+        raise ConfigError(f"{_where(path)}: larger than {_MAX_SHEET_BYTES:,} bytes; a sheet "
+                          "file is text")
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        return tomllib.loads(data.decode("utf-8")), data
     except UnicodeDecodeError:
         raise ConfigError(f"{_where(path)}: the sheet is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
@@ -203,6 +230,7 @@ def _parse_task(raw: Any, index: int, where: str) -> Task:
                                   "backprop's JSON, e.g. spec = { layers = [...], lr = 0.1, ... }")
         fields.update(command=command, args=args, spec=spec,
                       show=_str_list(raw.get("show", []), where, label, "show"))
+        fields.update(_parse_vary(raw, fields, where, label))
     elif kind == "experiment":
         name = raw.get("name")
         if not isinstance(name, str) or not name:
@@ -227,10 +255,104 @@ def _parse_task(raw: Any, index: int, where: str) -> Task:
                       figures=_str_list(raw.get("figures", []), where, label, "figures"),
                       texts=_str_list(raw.get("texts", []), where, label, "texts"),
                       files=dict(files), if_skipped=if_skipped.strip())
+    if kind != "worked":
+        for key in ("statement", "answer", "if_skipped"):
+            found = _vary.placeholders(str(fields.get(key, "")))
+            if found:
+                raise sheet_error(where, label, key, f"<<{found[0][0]}>>: only a worked task has "
+                                  "drawn values; read a worked task's numbers with "
+                                  "{worked.ID.path}")
     return Task(**fields)
 
 
-def parse_sheet(data: dict, path: Path) -> Sheet:
+def _parse_vary(raw: dict, fields: dict, where: str, label: str) -> dict:
+    """A worked task's [task.vary] table, and its texts kept with their placeholders."""
+    template = {"statement": fields["statement"], "answer": fields["answer"],
+                "args": fields["args"], "spec": fields["spec"]}
+    try:
+        draws, require, integers = _vary.parse_vary(raw.get("vary", {}))
+        names = {d.name for d in draws}
+        for key in ("statement", "answer"):
+            _vary.check_placeholders(template[key], names, key)
+        for arg in template["args"]:
+            _vary.check_placeholders(arg, names, "args")
+        for text in _vary.spec_texts(template["spec"]):
+            _vary.check_placeholders(text, names, "spec")
+    except _vary.VaryError as exc:
+        raise sheet_error(where, label, exc.key, exc.message) from None
+    if not draws:
+        return {}
+    return {"vary": draws, "require": require, "integers": integers, "template": template}
+
+
+def apply_values(task: Task, values: dict) -> Task:
+    """``task`` with ``values`` (name -> Value) put into its statement, answer, args and spec."""
+    t = task.template
+    if t is None:
+        return task
+    return dataclasses.replace(
+        task, values=dict(values), statement=_vary.substitute_text(t["statement"], values),
+        answer=_vary.substitute_text(t["answer"], values),
+        args=_vary.substitute_args(t["args"], values),
+        spec=None if t["spec"] is None else _vary.substitute_spec(t["spec"], values))
+
+
+def _parse_variant(raw: Any, where: str) -> VariantRecord:
+    if not isinstance(raw, dict) or set(raw) - _VARIANT_KEYS:
+        bad = sorted(set(raw) - _VARIANT_KEYS)[0] if isinstance(raw, dict) else ""
+        raise sheet_error(where, None, f"variant.{bad}" if bad else "variant",
+                          f"a [variant] table has {', '.join(sorted(_VARIANT_KEYS))}")
+    for key in ("student", "seed", "sheet", "sheet_sha256"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise sheet_error(where, None, f"variant.{key}", "missing (a variant file is written "
+                              "by `stridelab sheet variant`)")
+    values = raw.get("values", {})
+    ok = isinstance(values, dict) and all(
+        isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+        for v in values.values())
+    if not ok:
+        raise sheet_error(where, None, "variant.values", "expected one table of strings per task")
+    return VariantRecord(student=raw["student"], seed=raw["seed"], sheet=raw["sheet"],
+                         sheet_sha256=raw["sheet_sha256"], values=values,
+                         name=str(raw.get("name", "")))
+
+
+def _apply_sheet_values(tasks: list[Task], variant: VariantRecord | None, where: str
+                        ) -> list[Task]:
+    """Every varied task with its values: the sheet's own, or a variant file's recorded ones."""
+    resolved: dict[str, dict] = {}
+    out = []
+    recorded = dict(variant.values) if variant is not None else {}
+    for task in tasks:
+        if not task.vary:
+            out.append(task)
+            continue
+        mine = recorded.pop(task.id, None)
+        if variant is not None and mine is None:
+            raise sheet_error(where, task.label, "variant.values",
+                              f"no values for task {task.id!r}: the file is not a whole variant")
+
+        def pick(draw, mine=mine):
+            if mine is None:
+                return draw.value
+            if draw.name not in mine:
+                raise _vary.VaryError(f"variant.values.{draw.name}", "missing")
+            return _vary.parse_value(mine[draw.name], f"variant.values.{draw.name}",
+                                     draw.value.kind if draw.value.kind in ("kernel", "text")
+                                     else "")
+        try:
+            values = _vary.resolve_task(task.vary, resolved, pick)
+        except _vary.VaryError as exc:
+            raise sheet_error(where, task.label, exc.key, exc.message) from None
+        resolved[task.id] = values
+        out.append(apply_values(task, values))
+    if recorded:
+        raise sheet_error(where, None, "variant.values", f"{sorted(recorded)[0]!r} is not a "
+                          "varied task of this sheet")
+    return out
+
+
+def parse_sheet(data: dict, path: Path, sha256: str = "") -> Sheet:
     """Build a :class:`Sheet` from decoded TOML; structure errors are one-line SheetErrors."""
     where = _where(path)
     unknown = set(data) - _SHEET_KEYS
@@ -253,6 +375,8 @@ def parse_sheet(data: dict, path: Path) -> Sheet:
             raise sheet_error(where, t.label, "id", f"{t.id!r} is also the id of task "
                               f"{seen[t.id]!r}; give one of them an explicit id")
         seen[t.id] = t.label
+    variant = _parse_variant(data["variant"], where) if "variant" in data else None
+    tasks = _apply_sheet_values(tasks, variant, where)
     labels = {t.label for t in tasks}
     stand_ins = []
     raw_stand = data.get("stand_in", [])
@@ -281,13 +405,15 @@ def parse_sheet(data: dict, path: Path) -> Sheet:
                           else "submission", exc.message) from None
     return Sheet(name=path.stem, path=path, course=data["course"].strip(),
                  title=data["title"].strip(), source=source.strip(), tasks=tuple(tasks),
-                 stand_ins=tuple(stand_ins), given=dict(given), submission=rules)
+                 stand_ins=tuple(stand_ins), given=dict(given), submission=rules,
+                 sha256=sha256, variant=variant)
 
 
 def load_sheet(name_or_file: str | Path, *, quick: bool = False, smoke: bool = False) -> Sheet:
     """Read a built-in sheet by name, or a sheet file, and validate it (see :func:`validate`)."""
     path = sheet_path(name_or_file)
-    sheet = parse_sheet(_read_toml(path), path)
+    data, raw = _read_toml(path)
+    sheet = parse_sheet(data, path, sheet_sha256(raw))
     validate(sheet, quick=quick, smoke=smoke)
     return sheet
 

@@ -14,8 +14,8 @@ from typing import Any
 from stridelab.errors import ConfigError
 from stridelab.sheets.submission import Rules
 
-__all__ = ["Sheet", "Task", "StandIn", "SheetError", "sheet_error", "where", "BUILTIN_DIR",
-           "FIGURE_OPTIONS"]
+__all__ = ["Sheet", "Task", "StandIn", "VariantRecord", "SheetError", "sheet_error", "where",
+           "BUILTIN_DIR", "FIGURE_OPTIONS"]
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
 # options of the worked commands that name a figure file: written into the solution's figures/
@@ -66,6 +66,12 @@ class Task:
     texts: tuple[str, ...] = ()  # text artifacts of the run shown verbatim (model_summary.md)
     files: dict[str, str] = field(default_factory=dict)  # hand-in name -> file of the run
     if_skipped: str = ""  # Markdown shown instead of `answer` when the run is skipped
+    # variants (a worked task's [task.vary] table, see stridelab.sheets.vary)
+    vary: tuple = ()  # the Draw entries, in the table's order
+    require: tuple[str, ...] = ()  # conditions every variant's answer meets
+    integers: bool = False  # integers of the sheet's answer must stay integers in a variant
+    values: dict = field(default_factory=dict)  # name -> Value in effect (the sheet's or drawn)
+    template: dict | None = None  # statement, answer, args and spec with their <<placeholders>>
 
     def figure_files(self) -> list[str]:
         """File names that the worked command's figure options (--out, --graph) ask for."""
@@ -74,6 +80,18 @@ class Task:
             if a in FIGURE_OPTIONS:
                 out.append(self.args[i + 1])
         return out
+
+
+@dataclass(frozen=True)
+class VariantRecord:
+    """A variant file's ``[variant]`` table: whose variant it is and the numbers drawn for it."""
+
+    student: str
+    seed: str  # 16 hex digits, from the sheet's draws hash and the student id
+    sheet: str  # the name of the sheet it was drawn from
+    sheet_sha256: str  # that sheet file's sha256
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # task id -> name -> literal
+    name: str = ""  # the student's name, when the roster gives one
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,8 @@ class Sheet:
     stand_ins: tuple[StandIn, ...] = ()
     given: dict[str, Any] = field(default_factory=dict)  # numbers the sheet itself gives
     submission: Rules = field(default_factory=Rules)  # how the course wants it handed in
+    sha256: str = ""  # of the file's bytes up to its [variant] table (a variant's original)
+    variant: VariantRecord | None = None  # set in a variant file
 
     @property
     def where(self) -> str:
