@@ -29,11 +29,11 @@ def _network(task: Task) -> str:
             f"(backprop's JSON, `{task.id}.json`):\n\n```json\n{compact_json(task.spec)}\n```")
 
 
-def _points(task: Task) -> str:
-    points = getattr(task, "points", None)
+def _points(sheet: Sheet, task: Task) -> str:
+    points = sheet.points.get(task.id)
     if points is None:
         return ""
-    return f" ({points:g} point{'s' if points != 1 else ''})"
+    return f" ({points:.3g} point{'s' if points != 1 else ''})"
 
 
 def exercise_sections(sheet: Sheet) -> list:
@@ -55,7 +55,7 @@ def exercise_sections(sheet: Sheet) -> list:
             body.append(note)
         if task.kind == "worked" and task.spec is not None:
             body.append(_network(task))
-        sections.append(Section(task.label + _points(task), markdown="\n\n".join(body),
+        sections.append(Section(task.label + _points(sheet, task), markdown="\n\n".join(body),
                                 anchor=f"task-{task.id}", css_class=f"task {task.kind}"))
     return sections
 

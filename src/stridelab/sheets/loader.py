@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from stridelab.errors import ConfigError, StridelabError
+from stridelab.sheets import marks as _marks
 from stridelab.sheets import refs as _refs
 from stridelab.sheets import vary as _vary
 from stridelab.sheets.commands import command_parser, worked_argv
@@ -66,11 +67,12 @@ KINDS = ("worked", "experiment", "answer")
 COMMANDS = ("conv", "shape", "backprop", "derive")
 
 # the keys each part of a sheet may have (anything else is a typo worth a one-line error)
-_SHEET_KEYS = {"course", "title", "source", "stand_in", "given", "submission", "task", "variant"}
+_SHEET_KEYS = {"course", "title", "source", "stand_in", "given", "submission", "task", "variant",
+               "grading", "marks"}
 _STAND_IN_KEYS = {"file", "instead", "tasks"}
-_COMMON_KEYS = {"label", "id", "kind", "statement", "answer"}
+_COMMON_KEYS = {"label", "id", "kind", "statement", "answer", "points", "weight"}
 _KIND_KEYS = {
-    "worked": {"command", "args", "spec", "show", "vary"},
+    "worked": {"command", "args", "spec", "show", "vary", "credit", "grade"},
     "experiment": {"name", "set", "metrics", "figures", "texts", "files", "if_skipped"},
     "answer": set(),
 }
@@ -215,6 +217,17 @@ def _parse_task(raw: Any, index: int, where: str) -> Task:
         raise sheet_error(where, label, "answer", "missing: an answer task needs its Markdown")
     fields: dict[str, Any] = dict(label=label, id=tid, kind=kind, statement=statement.strip(),
                                   answer=answer.strip())
+    try:
+        if "points" in raw:
+            fields["points"] = _marks.parse_points(raw["points"])
+        if "weight" in raw:
+            fields["weight"] = _marks.parse_points(raw["weight"], "weight")
+        if "credit" in raw:
+            fields["credit"] = _marks.parse_credit(raw["credit"])
+        if "grade" in raw:
+            fields["grade"] = _marks.parse_grade(raw["grade"])
+    except _marks.MarksError as exc:
+        raise sheet_error(where, label, exc.key, exc.message) from None
     if kind == "worked":
         command = raw.get("command")
         if command not in COMMANDS:
@@ -377,6 +390,12 @@ def parse_sheet(data: dict, path: Path, sha256: str = "") -> Sheet:
         seen[t.id] = t.label
     variant = _parse_variant(data["variant"], where) if "variant" in data else None
     tasks = _apply_sheet_values(tasks, variant, where)
+    try:
+        grading = _marks.parse_grading(data.get("grading"))
+        marks = _marks.parse_marks(data.get("marks"))
+        points = _marks.task_points(tasks, marks, grading.total)
+    except _marks.MarksError as exc:
+        raise sheet_error(where, None, exc.key, exc.message) from None
     labels = {t.label for t in tasks}
     stand_ins = []
     raw_stand = data.get("stand_in", [])
@@ -406,7 +425,8 @@ def parse_sheet(data: dict, path: Path, sha256: str = "") -> Sheet:
     return Sheet(name=path.stem, path=path, course=data["course"].strip(),
                  title=data["title"].strip(), source=source.strip(), tasks=tuple(tasks),
                  stand_ins=tuple(stand_ins), given=dict(given), submission=rules,
-                 sha256=sha256, variant=variant)
+                 sha256=sha256, variant=variant, grading=grading, marks=marks,
+                 points=points)
 
 
 def load_sheet(name_or_file: str | Path, *, quick: bool = False, smoke: bool = False) -> Sheet:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stridelab.errors import ConfigError
+from stridelab.sheets.marks import Credit, Grading
 from stridelab.sheets.submission import Rules
 
 __all__ = ["Sheet", "Task", "StandIn", "VariantRecord", "SheetError", "sheet_error", "where",
@@ -72,6 +73,11 @@ class Task:
     integers: bool = False  # integers of the sheet's answer must stay integers in a variant
     values: dict = field(default_factory=dict)  # name -> Value in effect (the sheet's or drawn)
     template: dict | None = None  # statement, answer, args and spec with their <<placeholders>>
+    # marks (stridelab.sheets.marks)
+    points: float | None = None  # the task's own points (a [[marks]] group may give it some)
+    weight: float = 1.0  # its share of a [[marks]] group's points
+    credit: Credit | None = None  # how its points are shared out (None: the sheet's rule)
+    grade: tuple[str, ...] | str = "all"  # "all", "by hand", or the value keys to grade
 
     def figure_files(self) -> list[str]:
         """File names that the worked command's figure options (--out, --graph) ask for."""
@@ -109,6 +115,18 @@ class Sheet:
     submission: Rules = field(default_factory=Rules)  # how the course wants it handed in
     sha256: str = ""  # of the file's bytes up to its [variant] table (a variant's original)
     variant: VariantRecord | None = None  # set in a variant file
+    grading: Grading = field(default_factory=Grading)  # the sheet's total and credit rule
+    marks: tuple = ()  # [[marks]]: points the sheet gives groups of tasks
+    points: dict = field(default_factory=dict)  # task id -> its points (None: none given)
+
+    def credit_of(self, task: Task) -> Credit:
+        """The credit rule of ``task``: its own, else the sheet's."""
+        return task.credit if task.credit is not None else self.grading.credit
+
+    @property
+    def max_points(self) -> float | None:
+        given = [p for p in self.points.values() if p is not None]
+        return sum(given) if given else None
 
     @property
     def where(self) -> str:
