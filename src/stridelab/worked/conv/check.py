@@ -26,11 +26,11 @@ from stridelab.worked.limits import MAX_CHECK_DETAILS, MAX_EXACT_PADDED_CELLS
 from stridelab.worked.numbers import (
     Matrix,
     Number,
-    decimal_places,
     fmt,
     normalize,
     paren,
     plural,
+    same_value,
     to_json,
 )
 from stridelab.worked.values import read_values
@@ -95,6 +95,7 @@ class CheckResult(Answer):
     answer: ConvAnswer | None = field(default=None, repr=False)  # what was compared against
     index: int = 0  # kernel number in ``answer`` (0-based)
     number: int = 1  # the kernel's number in the task (1-based), for the heading
+    detail: str = ""  # what the slip was, one clause (the message's part after the slip's name)
 
     def to_markdown(self, digits: int | None = None) -> str:
         digits = (self.answer.digits if self.answer else 6) if digits is None else digits
@@ -140,23 +141,6 @@ def student_matrix(student, ndim: int) -> Matrix:
     if ndim == 1 and len(m) > 1 and all(len(r) == 1 for r in m):
         m = [[r[0] for r in m]]  # a column typed for a vector
     return m
-
-
-def same_value(student: Number, correct: Number) -> bool:
-    """Whether a student's value counts as ``correct``.
-
-    Equal values always do. A decimal with p >= 1 places counts when it is within half a unit
-    of its last place (``5.44`` for 49/9); an integer must be exact unless the right value is
-    a float (sigmoid, tanh) within 1e-9 of it.
-    """
-    if student == correct:
-        return True
-    s, c = float(student), float(correct)
-    places = decimal_places(student)
-    tol = 1e-9 * max(1.0, abs(c))
-    if places is not None and places >= 1:
-        tol = max(tol, 0.5 * 10.0 ** (-places) * (1 + 1e-9))
-    return abs(s - c) <= tol
 
 
 def _alternative(answer: ConvAnswer, index: int, **changes) -> KernelResult:
@@ -243,7 +227,7 @@ def check_student(answer: ConvAnswer, index: int, student) -> CheckResult:
                    "this reproduces every value you wrote." + _listed(n_wrong))
             return CheckResult(label, answer.ndim, answer.one_based, False, shape, shape, n, wcs,
                                key, msg, answer=answer, index=index, number=index + 1,
-                               n_wrong=n_wrong)
+                               n_wrong=n_wrong, detail=detail)
     # 2. cell by cell: which slip reproduces each wrong value
     wcs = [_diagnose_cell(answer, res, S, c, hyps) for c in listed]
     counts = Counter(wc.slip for wc in wcs)
@@ -265,7 +249,8 @@ def check_student(answer: ConvAnswer, index: int, student) -> CheckResult:
     msg = (f"{_count_differ(len(wrong), n)} Most likely slip — {SLIPS[key]}{share}: {detail}."
            + _listed(n_wrong))
     return CheckResult(label, answer.ndim, answer.one_based, False, shape, shape, n, wcs, key,
-                       msg, answer=answer, index=index, number=index + 1, n_wrong=n_wrong)
+                       msg, answer=answer, index=index, number=index + 1, n_wrong=n_wrong,
+                       detail=detail + share)
 
 
 def _listed(n_wrong: int) -> str:
@@ -297,7 +282,18 @@ def _wrong(S, E, res, c, key, detail) -> WrongCell:
 
 
 def _hypotheses(answer: ConvAnswer, index: int) -> list[tuple[str, str, Matrix]]:
-    """(slip, what it was, the output it gives) for every slip made over the whole matrix."""
+    """(slip, what it was, the output it gives) for every slip made over the whole matrix.
+
+    Kept on the answer (they depend only on it), so a class's answers are checked against
+    one set of alternatives per kernel.
+    """
+    cache = answer.__dict__.setdefault("_slip_outputs", {})
+    if index not in cache:
+        cache[index] = _compute_hypotheses(answer, index)
+    return cache[index]
+
+
+def _compute_hypotheses(answer: ConvAnswer, index: int) -> list[tuple[str, str, Matrix]]:
     res = answer.results[index]
     k = res.kernel
     hyps: list[tuple[str, str, Matrix]] = []
