@@ -206,7 +206,8 @@ def shorten(text: Any, limit: int = _GIVEN_CHARS) -> str:
     s = text if isinstance(text, str) else repr(text)
     if len(s) <= limit:
         return s
-    return s[: limit - 20] + f"… ({len(s):,} characters)"
+    tail = f"… ({len(s):,} characters)"
+    return s[: limit - len(tail)] + tail
 
 
 def problem_check(key: str, text: Any, expected: str, n_cells: int, problem: str,
@@ -234,7 +235,9 @@ def _cells_shape_text(shape: tuple[int, ...]) -> str:
         return "one number"
     if len(shape) == 1:
         return f"{shape[0]} value{'s' if shape[0] != 1 else ''}"
-    return "×".join(str(s) for s in shape)
+    if len(shape) == 2:
+        return f"a {shape[0]}×{shape[1]} matrix"
+    return f"{shape[0]} matrices of {shape[1]}×{shape[2]}"
 
 
 def read_cells(text: str, kind: str, shape: tuple[int, ...],
@@ -254,7 +257,11 @@ def read_cells(text: str, kind: str, shape: tuple[int, ...],
         try:
             chans = parse_channels(t, what="the value", max_cells=1_000)
         except DataError:
-            return [fallback(t)], ()
+            try:
+                return [fallback(t)], ()
+            except DataError:
+                raise DataError(f"{shorten(t, 40)!r} is neither a number nor a closed form; "
+                                "write 0.5, 1/2 or a form such as -log(3/10)") from None
     else:
         n_max = max(1_000, 4 * math.prod(shape or (1,)))
         chans = parse_channels(text, what="the value", max_cells=n_max)

@@ -404,8 +404,10 @@ def conv_layer(d, one_d: bool) -> list[Target]:
         def slips():
             if not known:
                 return []
+            found = []
             with np.errstate(all="ignore"):
-                found = [(k, m, _conv_backward(xf, wf, dv, s)[which]) for k, m, dv in deltas]
+                # the operation first: for a filter such as (1, 0, −1) flipping it is the
+                # same as a sign, and the operation is what the sheet asks about
                 if which == 0:
                     found.append(("flipped", "∂J/∂w is the cross-correlation of x with ∂J/∂z; "
                                   "this is the convolution (∂J/∂z flipped)",
@@ -414,6 +416,7 @@ def conv_layer(d, one_d: bool) -> list[Target]:
                     found.append(("flipped", "∂J/∂x is the full convolution of ∂J/∂z with the "
                                   "filter; this is the correlation (the filter not flipped)",
                                   _conv_backward(xf, wf, dz, s, flip_w=True)[2]))
+                found += [(k, m, _conv_backward(xf, wf, dv, s)[which]) for k, m, dv in deltas]
             return found
         return slips
 

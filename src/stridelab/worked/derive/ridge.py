@@ -139,7 +139,8 @@ _RIDGE_FORMULAS = (
             ("X", "y", "w", "n", "lam"), matrices=_MATRICES, dims=_DIMS,
             slips=(("missing_n", "2*X^T (X w - y) + 2*lam*w", "the 1/n of the mean was "
                     "dropped"),
-                   ("transposed", "2/n*X (X^T w - y) + 2*lam*w", "X and Xᵀ were swapped"))),
+                   ("penalty_factor", "2/n*X^T (X w - y) + lam*w", "the 2 of ∂‖w‖²/∂w = 2w "
+                    "was dropped"))),
 )
 
 

@@ -140,11 +140,11 @@ def _shape_target(gradable: Gradable, part: ShapeAnswer) -> Target:
 
 def _params_target(gradable: Gradable, part: ShapeAnswer) -> Target:
     def check(text: str) -> ValueCheck:
-        _read(text, {"shape": None, "params": text})
-        c = check_answer(part, {"shape": None, "params": text})
-        if c.params_ok:
+        _, params = _read(text, {"shape": None, "params": text})
+        if params == part.total_params:  # right: no slip to look for
             return ValueCheck(gradable.key, shorten(text), gradable.literal, True, 1, 0, None,
                               "Right.")
+        c = check_answer(part, {"shape": None, "params": text})
         if c.params_slip_keys:
             key = c.params_slip_keys[0]
             others = [PARAM_SLIPS.get(s) or SHAPE_SLIPS[s] for s in c.params_slip_keys[1:]]
