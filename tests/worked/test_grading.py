@@ -357,8 +357,10 @@ def test_a_list_of_matrices_from_an_answers_file_is_one_value():
     assert a.check_value("dJ_dx", g.literal.split(" | ")).correct  # a TOML array of strings
 
 
-def test_answers_with_nothing_or_little_to_grade(tmp_path):
+def test_answers_with_nothing_or_little_to_grade(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
+
+    monkeypatch.chdir(tmp_path)  # a photo's answer writes its figure beside it
 
     relu = answer("shape", ["--input", "4x4x1", "relu"])  # no parameters: the shape only
     assert [g.key for g in relu.gradable()] == ["output_shape"]
