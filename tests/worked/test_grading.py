@@ -388,3 +388,18 @@ def test_number_policy_exact_fractions_and_rounded_decimals():
     assert {g.key: g.literal for g in s.gradable()}["C_y0"] == "1.20397"
     assert s.check_value("C_y0", "-log(3/10)").correct  # a closed form, by its value
     assert s.check_value("C_y0", "1.2").correct and not s.check_value("C_y0", "1").correct
+
+
+def test_a_copied_or_pickled_answer_grades_the_same(rptu, lmu):
+    import copy
+    import pickle
+
+    d = answer("derive", ["conv1d", "--x", "3 1 4 1 5 9", "--w", "1 0 -1", "--y", "0 1 0 1"])
+    for a in (d, lmu, answer("shape", ["--input", "5x5x1", "conv:k=3,n=2"])):
+        gs = a.gradable()  # the checks are built and kept on the answer …
+        again = pickle.loads(pickle.dumps(a))  # … and rebuilt, not carried, by a copy
+        assert "_grading_targets_cache" not in again.__dict__
+        assert [g.key for g in again.gradable()] == [g.key for g in gs]
+        assert all(again.check_value(g.key, g.literal).correct for g in gs)
+    rptu.check_value("output.1", "1 2 3 4 5; 1 2 3 4 5; 1 2 3 4 5; 1 2 3 4 5; 1 2 3 4 5")
+    assert "_slip_outputs" in rptu.__dict__ and "_slip_outputs" not in copy.copy(rptu).__dict__

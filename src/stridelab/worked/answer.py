@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import json
 
+# attributes where grading keeps what it computed for an answer
+_CACHES = ("_grading_targets_cache", "_slip_outputs")
+
 
 class Answer:
     """Mixin for worked-solution results; subclasses implement ``to_markdown`` and ``to_dict``."""
@@ -74,6 +77,14 @@ class Answer:
         from stridelab.worked.grading import check_value
 
         return check_value(self, key, text)
+
+    def __getstate__(self):
+        # what grading keeps on an answer (checks, slip outputs) is rebuilt when needed, and
+        # holds closures: a copy or a pickle leaves it out
+        state = dict(self.__dict__)
+        for key in _CACHES:
+            state.pop(key, None)
+        return state
 
     def _grading_targets(self) -> list:
         """How each gradable value is checked (:class:`~stridelab.worked.grading.Target`)."""

@@ -264,7 +264,7 @@ def _delta(index: str) -> Formula:
 
 @topic("conv1d", "1-D convolution layer: ∂J/∂w is a cross-correlation, ∂J/∂x a full convolution",
        options=_CONV_OPTIONS, read=_read_layer_1d, formulas=(_delta("k"),),
-       values=lambda d: graded.conv_layer(d, one_d=True))
+       values=functools.partial(graded.conv_layer, one_d=True))
 def conv1d(rng: np.random.Generator, points: int, v: dict) -> Derivation:
     symbolic, explicit = _conv1d_symbolic()
     d = Derivation(
@@ -405,7 +405,7 @@ def _conv2d_symbolic() -> tuple[str, ...]:
 
 @topic("conv2d", "the 2-D relation for one filter and its gradients", options=_CONV_OPTIONS,
        read=_read_layer_2d, formulas=(_delta("ij"),),
-       values=lambda d: graded.conv_layer(d, one_d=False))
+       values=functools.partial(graded.conv_layer, one_d=False))
 def conv2d(rng: np.random.Generator, points: int, v: dict) -> Derivation:
     symbolic = _conv2d_symbolic()
     steps = [
