@@ -161,15 +161,12 @@ def _alternative(answer: ConvAnswer, index: int, **changes) -> KernelResult:
     return alt
 
 
-def _float_alternative(res: KernelResult, answer: ConvAnswer, *, di: int = 0, dj: int = 0,
-                       edge: bool = False) -> np.ndarray:
-    """The output with every window shifted by (di, dj), or with edge-replicated padding.
-
-    Float64 (the comparison allows for it): (H_out, W_out).
-    """
+def _all_windows(res: KernelResult, answer: ConvAnswer, edge: bool = False) -> np.ndarray:
+    """Every stride-1 window of the padded input, with one more zero all round (for the
+    shifts), or with edge-replicated padding: (Hq', Wq') float64."""
     from numpy.lib.stride_tricks import sliding_window_view
 
-    p, s, d = res.padding, answer.stride, answer.dilation
+    p, d = res.padding, answer.dilation
     X = np.array(answer.X, dtype=np.float64)  # (C, H, W)
     mode = "edge" if edge else "constant"
     Xp = np.pad(X, ((0, 0), (p.top, p.bottom), (p.left, p.right)), mode=mode)  # (C, Hp, Wp)
@@ -177,7 +174,20 @@ def _float_alternative(res: KernelResult, answer: ConvAnswer, *, di: int = 0, dj
     Xq = np.pad(Xp, ((0, 0), (ey, ey), (1, 1)))  # one more zero all round, for the shifts
     w = dilate(np.array(res.slid.weights, dtype=np.float64), d)  # (C, KH', KW')
     win = sliding_window_view(Xq, w.shape[1:], axis=(1, 2))  # (C, Hq', Wq', KH', KW')
-    full = np.einsum("chwij,cij->hw", win, w)  # (Hq', Wq') every stride-1 window
+    return np.einsum("chwij,cij->hw", win, w)  # (Hq', Wq')
+
+
+def _float_alternative(res: KernelResult, answer: ConvAnswer, *, di: int = 0, dj: int = 0,
+                       edge: bool = False, full: np.ndarray | None = None) -> np.ndarray:
+    """The output with every window shifted by (di, dj), or with edge-replicated padding.
+
+    Float64 (the comparison allows for it): (H_out, W_out). ``full`` is
+    :func:`_all_windows` when already computed (the shifts share it).
+    """
+    s = answer.stride
+    ey = 0 if answer.ndim == 1 else 1
+    if full is None:
+        full = _all_windows(res, answer, edge)
     H_out, W_out = res.output_shape
     rows = np.arange(H_out) * s + di + ey
     cols = np.arange(W_out) * s + dj + 1
@@ -311,8 +321,9 @@ def _compute_hypotheses(answer: ConvAnswer, index: int) -> list[tuple[str, str, 
         hyps.append(("flipped", detail, alt))
     shifts = [(0, -1), (0, 1)] if answer.ndim == 1 else [
         (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)]
+    windows = _all_windows(res, answer)
     for di, dj in shifts:
-        alt = _float_alternative(res, answer, di=di, dj=dj).tolist()
+        alt = _float_alternative(res, answer, di=di, dj=dj, full=windows).tolist()
         hyps.append(("shifted", f"every window was placed {_shift_words(di, dj, answer.ndim)}",
                      alt))
     if res.padding.any:
