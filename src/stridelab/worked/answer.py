@@ -13,12 +13,18 @@ report and a solution sheet all show the same answer:
 - ``to_json()``, ``to_text(width)`` (aligned matrices and equations, Unicode sub- and
   superscripts, rendered from the Markdown for a terminal), ``to_html()``;
 - ``_repr_markdown_`` and ``_repr_latex_`` so Jupyter renders the answer;
-- ``check(student)`` where the solver supports it (a student's own answer compared).
+- ``check(student)`` where the solver supports it (a student's own answer compared);
+- ``gradable()`` and ``check_value(key, text)``: the values a sheet grades, and one value a
+  student wrote checked with the slip named (:mod:`stridelab.worked.grading`); a subclass
+  lists them in ``_grading_targets``.
 """
 
 from __future__ import annotations
 
 import json
+
+# attributes where grading keeps what it computed for an answer
+_CACHES = ("_grading_targets_cache", "_slip_outputs")
 
 
 class Answer:
@@ -58,6 +64,31 @@ class Answer:
 
     def _repr_pretty_(self, p, cycle: bool) -> None:  # IPython's text/plain: the terminal form
         p.text(self.to_text())
+
+    def gradable(self) -> list:
+        """The values a sheet can grade: a list of :class:`~stridelab.worked.grading.Gradable`."""
+        from stridelab.worked.grading import gradables
+
+        return gradables(self)
+
+    def check_value(self, key: str, text):
+        """A student's ``text`` for value ``key`` checked (a
+        :class:`~stridelab.worked.grading.ValueCheck`); never raises on what the student wrote."""
+        from stridelab.worked.grading import check_value
+
+        return check_value(self, key, text)
+
+    def __getstate__(self):
+        # what grading keeps on an answer (checks, slip outputs) is rebuilt when needed, and
+        # holds closures: a copy or a pickle leaves it out
+        state = dict(self.__dict__)
+        for key in _CACHES:
+            state.pop(key, None)
+        return state
+
+    def _grading_targets(self) -> list:
+        """How each gradable value is checked (:class:`~stridelab.worked.grading.Target`)."""
+        return []
 
     def __init_subclass__(cls, **kwargs):
         # IPython takes the first __repr__ or _repr_pretty_ along the MRO, and @dataclass puts

@@ -8,8 +8,8 @@ table, never through the modules by name, so the modules can move freely:
 >>> from stridelab.worked.commands import COMMANDS, command_parser, answer
 >>> sorted(COMMANDS)
 ['backprop', 'conv', 'derive', 'shape']
->>> answer("shape", ["--input", "50x50x1", "conv:k=4,s=1,p=1"]).output
-(49, 49, 1)
+>>> answer("shape", ["--input", "50x50x1", "conv:k=4,s=1,p=1,n=8"]).output
+(49, 49, 8)
 
 A module is imported only when its command is used, so ``stridelab --help`` stays fast.
 """

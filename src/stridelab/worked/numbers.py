@@ -9,7 +9,9 @@ promotion (``Fraction * float -> float``) makes that automatic.
 - :func:`parse_number` reads a typed number, :func:`exact_number` a Python or NumPy one, both
   with the same policy (finite, inside float64's range, exact while short enough);
 - :func:`fmt` (plain text) and :func:`fmt_latex` (LaTeX) write one, :func:`decimal_places`
-  says how many places a terminating decimal has (what a student's rounding is judged by).
+  says how many places a terminating decimal has (what a student's rounding is judged by);
+- :func:`same_value` is that judgement (a decimal counts when it is the right value rounded to
+  the places written), and :func:`answer_literal` writes a right value so that it passes it.
 """
 
 from __future__ import annotations
@@ -243,6 +245,55 @@ def decimal_places(v: Number) -> int | None:
         d //= 5
         fives += 1
     return max(twos, fives) if d == 1 else None
+
+
+def same_value(student: Number, correct: Number) -> bool:
+    """Whether a student's value counts as ``correct``: the one rule for a typed number.
+
+    Equal values always do (fractions compare exactly). A decimal with p >= 1 places counts
+    when it is within half a unit of its last place of the right value (``5.44`` for 49/9);
+    an integer must be exact, unless the right value is a float (sigmoid, a logarithm) within
+    1e-9 of it. Places are those of the value written (``0.50`` has one).
+    """
+    if student == correct:
+        return True
+    s, c = float(student), float(correct)
+    places = decimal_places(student)
+    tol = 1e-9 * max(1.0, abs(c))
+    if places is not None and places >= 1:
+        tol = max(tol, 0.5 * 10.0 ** (-places) * (1 + 1e-9))
+    return abs(s - c) <= tol
+
+
+def answer_literal(v: Number, *, significant: int = 6, min_places: int = 1) -> str:
+    """``v`` written as a student would write the right answer: ``8``, ``-0.5``, ``80/647``.
+
+    Exact values stay exact (a terminating decimal, else ``p/q``); a float is rounded to
+    ``significant`` significant digits and at least ``min_places`` places, never to a whole
+    number unless it is one (a whole number would be judged as exact by :func:`same_value`),
+    so that the literal always counts as ``v``.
+    """
+    if is_exact(v):
+        return fmt(v)
+    f = float(v)
+    if not math.isfinite(f):
+        raise ValueError(f"no literal for {f}")
+    if f.is_integer():  # every float of 2**52 or more is one: written out, it is exact
+        return str(int(f))
+    if abs(f) < 1e-300:  # below what a typed number may be; 0 is within 1e-9 of it
+        return "0"
+    magnitude = math.floor(math.log10(abs(f)))
+    if magnitude < -4:  # 1.23457e-07: as many significant digits, far fewer characters
+        return f"{f:.{max(significant, 1) - 1}e}"
+    places = max(min_places, significant - 1 - magnitude, 1)
+    while True:
+        text = f"{f:.{places}f}"
+        if decimal_places(Fraction(text)):
+            break
+        places += 1  # 3.0000001 is not 3.000000: write enough places to stay off the integer
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def terminating_decimal(v: Fraction, max_places: int = 12) -> str | None:

@@ -75,6 +75,11 @@ class BackpropAnswer(Answer):
         file name or JSON text) with the computed ones; see :class:`BackpropCheck`."""
         return check_answer(self, student, tol)
 
+    def _grading_targets(self) -> list:
+        from stridelab.worked.backprop.grading import targets
+
+        return targets(self)
+
     def to_markdown(self, digits: int | None = None, brief: bool | None = None) -> str:
         return backprop_markdown(self, self.digits if digits is None else digits,
                          self.brief if brief is None else brief)

@@ -44,6 +44,7 @@ SLIPS = {
     "mean_k": "forgot the 1/K of the mean over the K outputs: ∂L/∂ŷ = 2(ŷ − y) instead of "
     "(2/K)(ŷ − y)",
     "sum": "summed the batch's gradients instead of averaging them (1/n forgotten)",
+    "grad_sign": "the sign of the gradient: ∂L/∂ŷ = y − ŷ instead of ŷ − y",
 }
 
 
@@ -71,6 +72,16 @@ def _np_delta(name: str, z: np.ndarray, a: np.ndarray, g: np.ndarray, skip: bool
     return g * d
 
 
+@dataclass
+class SlipStep:
+    """One update as a slip computes it (float64): the parameters after it, the gradients it
+    applied (averaged over the batch unless the slip is ``"sum"``) and each point's δ."""
+
+    params: list[tuple[np.ndarray, np.ndarray | None]]  # per layer (W (n_out, n_in), b)
+    grads: list[tuple[np.ndarray, np.ndarray]]  # per layer (dW, db)
+    deltas: list[list[np.ndarray]]  # per point, per layer: δ (n_out,)
+
+
 def run_with_slip(spec: Spec, slip: str | None) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """The final (W, b) of ``spec`` in float64, computed the way a student with ``slip`` would.
 
@@ -78,10 +89,17 @@ def run_with_slip(spec: Spec, slip: str | None) -> list[tuple[np.ndarray, np.nda
     processed from the output down, so the ``"new_weights"`` slip can use the layer above's
     updated weights when it propagates δ.
     """
+    return slip_steps(spec, slip, keep=False)[-1].params
+
+
+def slip_steps(spec: Spec, slip: str | None, *, keep: bool = True) -> list[SlipStep]:
+    """Every update of ``spec`` as a student with ``slip`` computes it (only the last one
+    unless ``keep``); see :func:`run_with_slip`."""
     Ws, bs = arrays(spec.layers)
     acts = [ly.activation for ly in spec.layers]
     L = len(Ws)
     lr = float(spec.lr)
+    out: list[SlipStep] = []
     with np.errstate(all="ignore"):
         for _ in range(spec.steps):
             groups = [[p] for p in spec.data] if spec.mode == "sequential" else [spec.data]
@@ -98,6 +116,7 @@ def run_with_slip(spec: Spec, slip: str | None) -> list[tuple[np.ndarray, np.nda
                 deltas = [[None] * L for _ in pts]
                 newW: list = [None] * L
                 newb: list = [None] * L
+                grads: list = [None] * L
                 for l in range(L - 1, -1, -1):
                     gW = np.zeros_like(Ws[l])
                     gb = np.zeros(Ws[l].shape[0])
@@ -116,12 +135,18 @@ def run_with_slip(spec: Spec, slip: str | None) -> list[tuple[np.ndarray, np.nda
                         gb += delta
                     if slip != "sum":
                         gW, gb = gW / len(pts), gb / len(pts)
+                    grads[l] = (gW, gb)
                     rate = 1.0 if slip == "lr" else lr
                     sign = -1.0 if slip == "sign" else 1.0
                     newW[l] = Ws[l] - sign * rate * gW
                     newb[l] = None if bs[l] is None else bs[l] - sign * rate * gb
                 Ws, bs = newW, newb
-    return list(zip(Ws, bs))
+                step = SlipStep(list(zip(Ws, bs)), grads, deltas)
+                if keep or not out:
+                    out.append(step)
+                else:
+                    out[-1] = step
+    return out
 
 
 def _np_output_delta(loss, act, z, a, y, slip):

@@ -89,6 +89,11 @@ class ConvAnswer(Answer):
             )
         return check_student(self, kernel, student)
 
+    def _grading_targets(self) -> list:
+        from stridelab.worked.conv.grading import targets
+
+        return targets(self)
+
 
 # ---------------------------------------------------------------- JSON
 

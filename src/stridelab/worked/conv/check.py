@@ -26,11 +26,11 @@ from stridelab.worked.limits import MAX_CHECK_DETAILS, MAX_EXACT_PADDED_CELLS
 from stridelab.worked.numbers import (
     Matrix,
     Number,
-    decimal_places,
     fmt,
     normalize,
     paren,
     plural,
+    same_value,
     to_json,
 )
 from stridelab.worked.values import read_values
@@ -95,6 +95,7 @@ class CheckResult(Answer):
     answer: ConvAnswer | None = field(default=None, repr=False)  # what was compared against
     index: int = 0  # kernel number in ``answer`` (0-based)
     number: int = 1  # the kernel's number in the task (1-based), for the heading
+    detail: str = ""  # what the slip was, one clause (the message's part after the slip's name)
 
     def to_markdown(self, digits: int | None = None) -> str:
         digits = (self.answer.digits if self.answer else 6) if digits is None else digits
@@ -142,23 +143,6 @@ def student_matrix(student, ndim: int) -> Matrix:
     return m
 
 
-def same_value(student: Number, correct: Number) -> bool:
-    """Whether a student's value counts as ``correct``.
-
-    Equal values always do. A decimal with p >= 1 places counts when it is within half a unit
-    of its last place (``5.44`` for 49/9); an integer must be exact unless the right value is
-    a float (sigmoid, tanh) within 1e-9 of it.
-    """
-    if student == correct:
-        return True
-    s, c = float(student), float(correct)
-    places = decimal_places(student)
-    tol = 1e-9 * max(1.0, abs(c))
-    if places is not None and places >= 1:
-        tol = max(tol, 0.5 * 10.0 ** (-places) * (1 + 1e-9))
-    return abs(s - c) <= tol
-
-
 def _alternative(answer: ConvAnswer, index: int, **changes) -> KernelResult:
     """Kernel ``index`` of ``answer`` recomputed with ``changes`` (exact, no checks kept)."""
     res = answer.results[index]
@@ -177,15 +161,12 @@ def _alternative(answer: ConvAnswer, index: int, **changes) -> KernelResult:
     return alt
 
 
-def _float_alternative(res: KernelResult, answer: ConvAnswer, *, di: int = 0, dj: int = 0,
-                       edge: bool = False) -> np.ndarray:
-    """The output with every window shifted by (di, dj), or with edge-replicated padding.
-
-    Float64 (the comparison allows for it): (H_out, W_out).
-    """
+def _all_windows(res: KernelResult, answer: ConvAnswer, edge: bool = False) -> np.ndarray:
+    """Every stride-1 window of the padded input, with one more zero all round (for the
+    shifts), or with edge-replicated padding: (Hq', Wq') float64."""
     from numpy.lib.stride_tricks import sliding_window_view
 
-    p, s, d = res.padding, answer.stride, answer.dilation
+    p, d = res.padding, answer.dilation
     X = np.array(answer.X, dtype=np.float64)  # (C, H, W)
     mode = "edge" if edge else "constant"
     Xp = np.pad(X, ((0, 0), (p.top, p.bottom), (p.left, p.right)), mode=mode)  # (C, Hp, Wp)
@@ -193,7 +174,20 @@ def _float_alternative(res: KernelResult, answer: ConvAnswer, *, di: int = 0, dj
     Xq = np.pad(Xp, ((0, 0), (ey, ey), (1, 1)))  # one more zero all round, for the shifts
     w = dilate(np.array(res.slid.weights, dtype=np.float64), d)  # (C, KH', KW')
     win = sliding_window_view(Xq, w.shape[1:], axis=(1, 2))  # (C, Hq', Wq', KH', KW')
-    full = np.einsum("chwij,cij->hw", win, w)  # (Hq', Wq') every stride-1 window
+    return np.einsum("chwij,cij->hw", win, w)  # (Hq', Wq')
+
+
+def _float_alternative(res: KernelResult, answer: ConvAnswer, *, di: int = 0, dj: int = 0,
+                       edge: bool = False, full: np.ndarray | None = None) -> np.ndarray:
+    """The output with every window shifted by (di, dj), or with edge-replicated padding.
+
+    Float64 (the comparison allows for it): (H_out, W_out). ``full`` is
+    :func:`_all_windows` when already computed (the shifts share it).
+    """
+    s = answer.stride
+    ey = 0 if answer.ndim == 1 else 1
+    if full is None:
+        full = _all_windows(res, answer, edge)
     H_out, W_out = res.output_shape
     rows = np.arange(H_out) * s + di + ey
     cols = np.arange(W_out) * s + dj + 1
@@ -243,7 +237,7 @@ def check_student(answer: ConvAnswer, index: int, student) -> CheckResult:
                    "this reproduces every value you wrote." + _listed(n_wrong))
             return CheckResult(label, answer.ndim, answer.one_based, False, shape, shape, n, wcs,
                                key, msg, answer=answer, index=index, number=index + 1,
-                               n_wrong=n_wrong)
+                               n_wrong=n_wrong, detail=detail)
     # 2. cell by cell: which slip reproduces each wrong value
     wcs = [_diagnose_cell(answer, res, S, c, hyps) for c in listed]
     counts = Counter(wc.slip for wc in wcs)
@@ -265,7 +259,8 @@ def check_student(answer: ConvAnswer, index: int, student) -> CheckResult:
     msg = (f"{_count_differ(len(wrong), n)} Most likely slip — {SLIPS[key]}{share}: {detail}."
            + _listed(n_wrong))
     return CheckResult(label, answer.ndim, answer.one_based, False, shape, shape, n, wcs, key,
-                       msg, answer=answer, index=index, number=index + 1, n_wrong=n_wrong)
+                       msg, answer=answer, index=index, number=index + 1, n_wrong=n_wrong,
+                       detail=detail + share)
 
 
 def _listed(n_wrong: int) -> str:
@@ -297,7 +292,18 @@ def _wrong(S, E, res, c, key, detail) -> WrongCell:
 
 
 def _hypotheses(answer: ConvAnswer, index: int) -> list[tuple[str, str, Matrix]]:
-    """(slip, what it was, the output it gives) for every slip made over the whole matrix."""
+    """(slip, what it was, the output it gives) for every slip made over the whole matrix.
+
+    Kept on the answer (they depend only on it), so a class's answers are checked against
+    one set of alternatives per kernel.
+    """
+    cache = answer.__dict__.setdefault("_slip_outputs", {})
+    if index not in cache:
+        cache[index] = _compute_hypotheses(answer, index)
+    return cache[index]
+
+
+def _compute_hypotheses(answer: ConvAnswer, index: int) -> list[tuple[str, str, Matrix]]:
     res = answer.results[index]
     k = res.kernel
     hyps: list[tuple[str, str, Matrix]] = []
@@ -315,8 +321,9 @@ def _hypotheses(answer: ConvAnswer, index: int) -> list[tuple[str, str, Matrix]]
         hyps.append(("flipped", detail, alt))
     shifts = [(0, -1), (0, 1)] if answer.ndim == 1 else [
         (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)]
+    windows = _all_windows(res, answer)
     for di, dj in shifts:
-        alt = _float_alternative(res, answer, di=di, dj=dj).tolist()
+        alt = _float_alternative(res, answer, di=di, dj=dj, full=windows).tolist()
         hyps.append(("shifted", f"every window was placed {_shift_words(di, dj, answer.ndim)}",
                      alt))
     if res.padding.any:

@@ -72,10 +72,15 @@ class Derivation(Answer):
     exact: dict = field(default_factory=dict)
     inputs: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # how its gradable values are checked: set by ``derive`` to the topic's ``targets``
+    grading: object = field(default=None, repr=False)
 
     @property
     def latex(self) -> str:
         return "\n".join(s.latex for s in self.steps if s.latex)
+
+    def _grading_targets(self) -> list:
+        return self.grading(self) if callable(self.grading) else []
 
     @property
     def text(self) -> str:

@@ -9,7 +9,9 @@ import numpy as np
 
 from stridelab.errors import ConfigError, DataError
 from stridelab.worked._args import one_of, positive_int
+from stridelab.worked.derive import graded
 from stridelab.worked.derive.answer import Derivation, Step
+from stridelab.worked.derive.formulas import Formula
 from stridelab.worked.derive.numeric import (
     check_at_values,
     check_result,
@@ -250,8 +252,19 @@ def _read_layer_2d(v: dict, notes: list[str]) -> dict:
     return _conv_read("conv2d", v, False, notes)
 
 
+def _delta(index: str) -> Formula:
+    """δ = ∂J/∂z of the sheet's linear layer at output ``index`` (K outputs in all)."""
+    z, y = f"z_{index}", f"y_{index}"
+    return Formula(f"delta_{index}", f"2/K*({z} - {y})", f"δ_{index} = ∂J/∂{z} of the linear "
+                   "layer, J = (1/K) Σ (y − z)² over its K outputs", (z, y, "K"),
+                   ranges=(("K", 1.0, 9.0),),
+                   slips=(("mean_k", f"2*({z} - {y})", "the 1/K of the mean was dropped"),
+                          ("half", f"({z} - {y})/K", "the 2 from the square was dropped")))
+
+
 @topic("conv1d", "1-D convolution layer: ∂J/∂w is a cross-correlation, ∂J/∂x a full convolution",
-       options=_CONV_OPTIONS, read=_read_layer_1d)
+       options=_CONV_OPTIONS, read=_read_layer_1d, formulas=(_delta("k"),),
+       values=functools.partial(graded.conv_layer, one_d=True))
 def conv1d(rng: np.random.Generator, points: int, v: dict) -> Derivation:
     symbolic, explicit = _conv1d_symbolic()
     d = Derivation(
@@ -391,7 +404,8 @@ def _conv2d_symbolic() -> tuple[str, ...]:
 
 
 @topic("conv2d", "the 2-D relation for one filter and its gradients", options=_CONV_OPTIONS,
-       read=_read_layer_2d)
+       read=_read_layer_2d, formulas=(_delta("ij"),),
+       values=functools.partial(graded.conv_layer, one_d=False))
 def conv2d(rng: np.random.Generator, points: int, v: dict) -> Derivation:
     symbolic = _conv2d_symbolic()
     steps = [

@@ -9,7 +9,9 @@ from fractions import Fraction
 import numpy as np
 
 from stridelab.errors import ConfigError, DataError
+from stridelab.worked.derive import graded
 from stridelab.worked.derive.answer import Derivation, Step
+from stridelab.worked.derive.formulas import Formula
 from stridelab.worked.derive.numeric import (
     MAX_EXACT_SOFTMAX,
     MAX_SHOWN,
@@ -80,8 +82,19 @@ def _read_sigmoid_targets(v: dict, notes: list[str]) -> dict:
     return read_z_and_y(v, notes, "sigmoid-cross-entropy", per="z", targets=targets01)
 
 
+_DL_DA = Formula("dL_da", "(a - y)/(a*(1 - a))", "∂L/∂a for L = −[y ln a + (1 − y) ln(1 − a)]",
+                 ("a", "y"))
+
+
 @topic("sigmoid-cross-entropy", "why δ = a − y, and what goes wrong with the arguments swapped",
-       options=("z", "y"), read=_read_sigmoid_targets)
+       options=("z", "y"), read=_read_sigmoid_targets, values=graded.sigmoid_cross_entropy,
+       formulas=(Formula(
+           "dL_dz", "a - y", "δ = ∂L/∂z for a = σ(z), L = −[y ln a + (1 − y) ln(1 − a)]",
+           ("a", "y", "z"), where=(("a", "sigma(z)"),), ranges=(("z", -3.0, 3.0),),
+           slips=(("fprime_kept", "(a - y)*a*(1 - a)", "σ′(z) = a(1 − a) was kept: it cancels "
+                   "against ∂L/∂a"),
+                  ("dL_da", "(a - y)/(a*(1 - a))", "this is ∂L/∂a: the chain rule through σ "
+                   "is missing"))), _DL_DA))
 def sigmoid_cross_entropy(rng: np.random.Generator, points: int, v: dict) -> Derivation:
     symbolic = _sigmoid_cross_entropy_symbolic()
     torch = torch_module()
@@ -252,7 +265,14 @@ def _read_targets(v: dict, notes: list[str]) -> dict:
 
 @topic("cross-entropy-minimum",
        "−[y ln a + (1 − y) ln(1 − a)] is least at a = σ(z) = y, also for y ∈ (0, 1)",
-       options=("y",), read=_read_targets)
+       options=("y",), read=_read_targets, values=graded.cross_entropy_minimum,
+       formulas=(
+           Formula("dC_da", "(a - y)/(a*(1 - a))", "∂C_x/∂a for one input's cost", ("a", "y")),
+           Formula("z_star_formula", "log(y/(1 - y))", "the z* where σ(z*) = y, the minimiser",
+                   ("y",), slips=(("odds_inverted", "log((1 - y)/y)", "the odds are upside "
+                                   "down: σ(z*) = y gives z* = ln(y/(1 − y))"),)),
+           Formula("c_min_formula", "-(y*log(y) + (1 - y)*log(1 - y))", "the least value of "
+                   "one input's cost −[y ln a + (1 − y) ln(1 − a)]", ("y",))))
 def cross_entropy_minimum(rng: np.random.Generator, points: int, v: dict) -> Derivation:
     symbolic = _cross_entropy_minimum_symbolic()
     steps = [
@@ -455,7 +475,12 @@ def _read_output(v: dict, notes: list[str]) -> dict:
 
 @topic("cross-entropy-swapped",
        "why −[a ln y + (1 − a) ln(1 − y)] breaks at y ∈ {0, 1} and the usual form does not",
-       options=("a", "y"), read=_read_output)
+       options=("a", "y"), read=_read_output, values=graded.cross_entropy_swapped,
+       formulas=(Formula(
+           "dCtilde_da", "log(1 - y) - log(y)", "the slope ∂C̃/∂a of the swapped form "
+           "C̃ = −[a ln y + (1 − a) ln(1 − y)]", ("a", "y"),
+           slips=(("usual_form", "(a - y)/(a*(1 - a))", "this is ∂C/∂a of the usual form, "
+                   "not of the swapped one"),)),))
 def cross_entropy_swapped(rng: np.random.Generator, points: int, v: dict) -> Derivation:
     symbolic = _cross_entropy_swapped_symbolic()
     steps = [

@@ -7,6 +7,7 @@ import functools
 import numpy as np
 
 from stridelab.worked.derive.answer import Derivation, Step
+from stridelab.worked.derive.formulas import Formula
 from stridelab.worked.derive.numeric import (
     batched_matvec,
     check_result,
@@ -105,7 +106,71 @@ def _mlp_numeric(
     return max(max_error(f_, t.grad.numpy()) for f_, t in zip(formula, ts))
 
 
-@topic("mlp-update", "update rules of a 2-layer sigmoid network with biases")
+# the sheet's names: w_kj from hidden unit j to output k, v_ji from input i to hidden unit j
+_DELTA2 = "(y_hat_k - y_k)*y_hat_k*(1 - y_hat_k)"
+_SIGN = "the sign of the step: + η·δ·input instead of − η·δ·input"
+_RATE = "the learning rate η is missing"
+_MLP_FORMULAS = (
+    Formula("delta2_k", _DELTA2, "the output unit's error term δ⁽²⁾_k = ∂E/∂z⁽²⁾_k",
+            ("y_hat_k", "y_k"),
+            slips=(("fprime_out", "y_hat_k - y_k", "σ′ = ŷ_k(1 − ŷ_k) was left out of the "
+                    "output δ"),)),
+    Formula("w_kj_new", f"w_kj - eta*{_DELTA2}*h_j", "the updated weight w_kj from hidden "
+            "unit j to output k (h_0 = 1 for the bias)",
+            ("w_kj", "eta", "y_hat_k", "y_k", "h_j", "delta2_k"), where=(("delta2_k", _DELTA2),),
+            slips=(("sign", "w_kj + eta*delta2_k*h_j", _SIGN),
+                   ("lr", "w_kj - delta2_k*h_j", _RATE),
+                   ("fprime_out", "w_kj - eta*(y_hat_k - y_k)*h_j", "σ′ = ŷ_k(1 − ŷ_k) was "
+                    "left out of the output δ"))),
+    Formula("delta1_j", "h_j*(1 - h_j)*(w_1j*delta2_1 + w_2j*delta2_2)", "the hidden unit's "
+            "error term δ⁽¹⁾_j, sent back through the weights w_kj of the two outputs",
+            ("h_j", "w_1j", "w_2j", "w_j1", "w_j2", "delta2_1", "delta2_2"),
+            slips=(("fprime_hidden", "w_1j*delta2_1 + w_2j*delta2_2", "σ′ = h_j(1 − h_j) was "
+                    "left out of the hidden δ"),
+                   ("transposed", "h_j*(1 - h_j)*(w_j1*delta2_1 + w_j2*delta2_2)", "the weights "
+                    "were taken by the wrong index, w_jk for w_kj: W instead of Wᵀ"))),
+    Formula("v_ji_new", "v_ji - eta*delta1_j*x_i", "the updated weight v_ji from input i to "
+            "hidden unit j (x_0 = 1 for the bias)", ("v_ji", "eta", "delta1_j", "x_i"),
+            slips=(("sign", "v_ji + eta*delta1_j*x_i", _SIGN),
+                   ("lr", "v_ji - delta1_j*x_i", _RATE))),
+)
+# linear-backprop in the sheet's (Nielsen's) symbols: vectors are columns; all sizes n so
+# that a matrix taken the wrong way round still multiplies, and the slip can be named
+_LINEAR = (("a_L", "n", 1), ("y", "n", 1), ("W_next", "n", "n"), ("delta_next", "n", 1),
+           ("delta", "n", 1), ("a_prev", "n", 1))
+_LINEAR_FORMULAS = (
+    Formula("delta_L", "a_L - y", "the output error δ^L for C = ½‖a^L − y‖² and σ(z) = z",
+            ("a_L", "y"), matrices=_LINEAR, dims=(("n", 3),)),
+    Formula("delta_l", "W_next^T delta_next", "the error δ^l of a hidden layer, from "
+            "δ^{l+1} (delta_next) and the weights W^{l+1} (W_next)", ("W_next", "delta_next"),
+            matrices=_LINEAR, dims=(("n", 3),),
+            slips=(("transposed", "W_next delta_next", "W^{l+1} was not transposed"),)),
+    Formula("dC_dW", "delta a_prev^T", "∂C/∂W^l from δ^l (delta) and the layer's input "
+            "a^{l−1} (a_prev)", ("delta", "a_prev"), matrices=_LINEAR, dims=(("n", 3),),
+            slips=(("transposed", "a_prev delta^T", "the product is the wrong way round: "
+                    "∂C/∂W^l = δ^l (a^{l−1})ᵀ has the shape of W^l"),)),
+    Formula("dC_db", "delta", "∂C/∂b^l from δ^l (delta)", ("delta",), matrices=_LINEAR,
+            dims=(("n", 3),)),
+)
+_NEURON_FORMULAS = (
+    Formula("delta_hidden", "fprime(z_j)*(w_1j*delta_1 + w_2j*delta_2)", "the δ of hidden "
+            "neuron j with activation f, sent back from the two neurons above it",
+            ("z_j", "w_1j", "w_2j", "delta_1", "delta_2"), functions=("f", "fprime"),
+            ranges=(("z_j", -2.0, 2.0),),
+            slips=(("sigma_prime", "sigma(z_j)*(1 - sigma(z_j))*(w_1j*delta_1 + w_2j*delta_2)",
+                    "σ′ = σ(1 − σ) was kept: with f the factor is f′(z_j)"),
+                   ("fprime_hidden", "w_1j*delta_1 + w_2j*delta_2", "f′(z_j) was left out"))),
+    Formula("delta_out", "(y_hat - y)*fprime(z)", "the δ of an output neuron with activation "
+            "f, y_hat = f(z), C = ½Σ(ŷ − y)²", ("y_hat", "y", "z"), functions=("f", "fprime"),
+            where=(("y_hat", "f(z)"),), ranges=(("z", -2.0, 2.0),),
+            slips=(("sigma_prime", "(y_hat - y)*y_hat*(1 - y_hat)", "σ′ = ŷ(1 − ŷ) was kept: "
+                    "with f the factor is f′(z)"),
+                   ("fprime_out", "y_hat - y", "f′(z) was left out"))),
+)
+
+
+@topic("mlp-update", "update rules of a 2-layer sigmoid network with biases",
+       formulas=_MLP_FORMULAS)
 def mlp_update(rng: np.random.Generator, points: int) -> Derivation:
     symbolic = verify(
         [
@@ -160,7 +225,7 @@ def mlp_update(rng: np.random.Generator, points: int) -> Derivation:
     )
 
 
-@topic("linear-backprop", "backpropagation equations when σ(z) = z")
+@topic("linear-backprop", "backpropagation equations when σ(z) = z", formulas=_LINEAR_FORMULAS)
 def linear_backprop(rng: np.random.Generator, points: int) -> Derivation:
     sp = sympy_env()[0]
     x = sp.Matrix(sp.symbols("x1:3"))
@@ -253,7 +318,8 @@ def linear_backprop(rng: np.random.Generator, points: int) -> Derivation:
     return Derivation("linear-backprop", "Backpropagation with σ(z) = z", steps, symbolic, check)
 
 
-@topic("neuron-f", "one neuron with a general activation f instead of σ")
+@topic("neuron-f", "one neuron with a general activation f instead of σ",
+       formulas=_NEURON_FORMULAS)
 def neuron_f(rng: np.random.Generator, points: int) -> Derivation:
     symbolic = verify(
         [

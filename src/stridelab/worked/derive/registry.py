@@ -9,6 +9,11 @@ A topic module declares each derivation once::
 the values given (and returns them parsed) before any derivation work, so a malformed or
 oversized value is refused in one line without waiting for SymPy. :data:`TOPICS` holds the
 topics in the order they were registered.
+
+What a sheet grades is declared there too: ``formulas`` are the formulas the topic asks a
+student to derive (:class:`~stridelab.worked.derive.formulas.Formula`, in the task's own
+symbols), ``values`` the function that lists the numbers it grades when given values
+(:mod:`stridelab.worked.derive.graded`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 from stridelab.errors import ConfigError, DataError
 from stridelab.worked._args import positive_int
 from stridelab.worked.derive.answer import Derivation, DerivationSet
+from stridelab.worked.derive.formulas import Formula, formula_target
 from stridelab.worked.limits import MAX_POINTS, check_limit
 from stridelab.worked.values import read_vector
 
@@ -51,23 +57,35 @@ class Topic:
     func: Callable[..., Derivation]  # (rng, points, values) or (rng, points) without options
     options: tuple[str, ...] = ()  # the value options it takes (keys of VALUE_OPTIONS)
     read: Reader | None = None  # (values given, notes) -> values parsed; raises on bad input
+    formulas: tuple[Formula, ...] = ()  # what a student is asked to derive, gradable
+    values: Callable[[Derivation], list] | None = None  # the numbers graded (given values)
 
     def run(self, rng: np.random.Generator, points: int, values: dict) -> Derivation:
         return self.func(rng, points, values) if self.options else self.func(rng, points)
+
+    def targets(self, d: Derivation) -> list:
+        """How each gradable value of ``d`` is checked: the formulas, then the numbers."""
+        out = [formula_target(f) for f in self.formulas]
+        if self.values is not None:
+            out += self.values(d)
+        return out
 
 
 TOPICS: dict[str, Topic] = {}
 
 
 def topic(name: str, summary: str, *, options: tuple[str, ...] = (),
-          read: Reader | None = None) -> Callable:
+          read: Reader | None = None, formulas: tuple[Formula, ...] = (),
+          values: Callable[[Derivation], list] | None = None) -> Callable:
     """Register the decorated function as derivation ``name`` (see the module docstring)."""
     unknown = [o for o in options if o not in VALUE_OPTIONS]
-    if unknown or name in TOPICS:  # pragma: no cover - a programming error, found on import
-        raise ValueError(f"topic {name!r}: unknown options {unknown} or registered twice")
+    keys = [f.key for f in formulas]
+    if unknown or name in TOPICS or len(set(keys)) != len(keys):  # pragma: no cover
+        raise ValueError(f"topic {name!r}: unknown options {unknown}, registered twice or "
+                         "two formulas with one key")
 
     def register(func: Callable) -> Callable:
-        TOPICS[name] = Topic(name, summary, func, tuple(options), read)
+        TOPICS[name] = Topic(name, summary, func, tuple(options), read, tuple(formulas), values)
         return func
 
     return register
@@ -151,4 +169,5 @@ def derive(topic: str, *, seed: int = 0, points: int = 5, **values) -> Derivatio
         d = spec.run(rng, points, parsed)
     d.notes[:0] = [n for n in notes if n not in d.notes]
     d.check["seed"] = seed
+    d.grading = spec.targets
     return d

@@ -9,7 +9,9 @@ from fractions import Fraction
 import numpy as np
 
 from stridelab.errors import ConfigError, DataError
+from stridelab.worked.derive import graded
 from stridelab.worked.derive.answer import Derivation, Step
+from stridelab.worked.derive.formulas import Formula
 from stridelab.worked.derive.numeric import (
     batched_matvec,
     check_at_values,
@@ -110,8 +112,41 @@ def _read_data(v: dict, notes: list[str]) -> dict:
     return {"X": X, "y": y, "lam": lam}
 
 
+# the symbols of the sheet's ridge: X (n×d), y (n), w (d), λ > 0; I is d×d
+_MATRICES = (("X", "n", "d"), ("y", "n", 1), ("w", "d", 1), ("I", "d", "d"))
+_DIMS = (("n", 6), ("d", 3))
+
+
+def _w_star(penalty: str) -> str:
+    return f"(X^T X + {penalty}*I)^(-1) X^T y"
+
+
+_RIDGE_FORMULAS = (
+    Formula("w_star_formula", _w_star("n*lam"), "the minimiser w* in closed form",
+            ("X", "y", "n", "lam", "I"), matrices=_MATRICES, dims=_DIMS,
+            ranges=(("lam", 0.1, 1.0),),
+            slips=(("missing_n", _w_star("lam"), "(XᵀX + λI)⁻¹Xᵀy minimises the sum "
+                    "‖Xw − y‖² + λ‖w‖²: the 1/n of the mean was dropped (scikit-learn's α is "
+                    "nλ)"),
+                   ("alpha_twice", _w_star("n^2*lam"), "nλ was multiplied by n once more"),
+                   ("no_penalty", "(X^T X)^(-1) X^T y", "the penalty was left out: the least-"
+                    "squares solution"),
+                   ("half_penalty", _w_star("n*lam/2"), "the 2 from ∂‖w‖²/∂w = 2w was "
+                    "dropped"),
+                   ("double_penalty", _w_star("2*n*lam"), "the 2 from the squared error was "
+                    "dropped"))),
+    Formula("grad_J", "2/n*X^T (X w - y) + 2*lam*w", "the gradient ∇_w J",
+            ("X", "y", "w", "n", "lam"), matrices=_MATRICES, dims=_DIMS,
+            slips=(("missing_n", "2*X^T (X w - y) + 2*lam*w", "the 1/n of the mean was "
+                    "dropped"),
+                   ("penalty_factor", "2/n*X^T (X w - y) + lam*w", "the 2 of ∂‖w‖²/∂w = 2w "
+                    "was dropped"))),
+)
+
+
 @topic("ridge", "closed-form minimiser of (1/n)Σ(ŷ_i − y_i)² + λ‖w‖² (sklearn's alpha = nλ)",
-       options=("X", "y", "lam"), read=_read_data)
+       options=("X", "y", "lam"), read=_read_data, formulas=_RIDGE_FORMULAS,
+       values=graded.ridge)
 def ridge(rng: np.random.Generator, points: int, v: dict) -> Derivation:
     symbolic = _ridge_symbolic()
     steps = [

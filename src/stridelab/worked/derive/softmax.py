@@ -8,7 +8,9 @@ from fractions import Fraction
 
 import numpy as np
 
+from stridelab.worked.derive import graded
 from stridelab.worked.derive.answer import Derivation, Step
+from stridelab.worked.derive.formulas import Formula
 from stridelab.worked.derive.numeric import (
     MAX_EXACT_SOFTMAX,
     check_at_values,
@@ -129,8 +131,20 @@ def _read_jacobian(v: dict, notes: list[str]) -> dict:
     return {"z": z}
 
 
+_JACOBIAN_FORMULAS = (
+    Formula("dyhat_i_dz_i", "y_hat_i*(1 - y_hat_i)", "∂ŷ_i/∂z_i, a diagonal entry of the Jacobian",
+            ("y_hat_i",),
+            slips=(("quotient_rule", "y_hat_i", "only the first term of the quotient rule: the "
+                    "−ŷ_i² from ∂S/∂z_i = e^{z_i} is missing"),)),
+    Formula("dyhat_i_dz_j", "-y_hat_i*y_hat_j", "∂ŷ_i/∂z_j for i ≠ j, an off-diagonal entry",
+            ("y_hat_i", "y_hat_j"),
+            slips=(("independent", "0", "ŷ_i was taken as independent of z_j, but "
+                    "S = Σ_k e^{z_k} depends on every z_j"),)),
+)
+
+
 @topic("softmax-jacobian", "∂softmax(z)_i/∂z_j = ŷ_i(δ_ij − ŷ_j)", options=("z",),
-       read=_read_jacobian)
+       read=_read_jacobian, formulas=_JACOBIAN_FORMULAS, values=graded.softmax_jacobian)
 def softmax_jacobian(rng: np.random.Generator, points: int, v: dict) -> Derivation:
     symbolic, js_latex = _softmax_jacobian_symbolic()
     steps = [
@@ -262,7 +276,14 @@ def _read_softmax_targets(v: dict, notes: list[str]) -> dict:
 
 
 @topic("softmax-cross-entropy", "∂L/∂z = ŷ − y for softmax with cross-entropy",
-       options=("z", "y"), read=_read_softmax_targets)
+       options=("z", "y"), read=_read_softmax_targets, values=graded.softmax_cross_entropy,
+       formulas=(Formula(
+           "dL_dz_i", "y_hat_i - y_i", "∂L/∂z_i for L = −Σ_k y_k ln ŷ_k, targets summing to 1",
+           ("y_hat_i", "y_i"),
+           slips=(("fprime_kept", "(y_hat_i - y_i)*y_hat_i*(1 - y_hat_i)", "the softmax "
+                   "derivative ŷ_i(1 − ŷ_i) was kept: it cancels against ∂L/∂ŷ"),
+                  ("dL_dyhat", "-y_i/y_hat_i", "this is ∂L/∂ŷ_i: the chain rule through the "
+                   "softmax is missing"))),))
 def softmax_cross_entropy(rng: np.random.Generator, points: int, v: dict) -> Derivation:
     symbolic = _softmax_cross_entropy_symbolic()
     steps = [
@@ -446,7 +467,7 @@ def _read_scores(v: dict, notes: list[str]) -> dict:
 
 
 @topic("softmax-name", "where the name comes from: softmax(c·z) → one-hot of arg max z as c grows",
-       options=("z",), read=_read_scores)
+       options=("z",), read=_read_scores, values=graded.softmax_name)
 def softmax_name(rng: np.random.Generator, points: int, v: dict) -> Derivation:
     symbolic = _softmax_name_symbolic()
     d = Derivation(

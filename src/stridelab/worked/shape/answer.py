@@ -35,6 +35,9 @@ class ShapeAnswer(Answer):
     symbols: list[str] = field(default_factory=list)
     specs: list = field(default_factory=list, repr=False)  # the parsed LayerSpecs
     student_check: ShapeCheck | None = None
+    # the open symbol of each layer (None where n= is given), when a part of a longer chain
+    # keeps that chain's names (n1, n2 …); None: named from ``specs`` alone
+    slot_symbols: list | None = field(default=None, repr=False)
 
     @property
     def layers(self) -> list[LayerRow]:
@@ -56,6 +59,11 @@ class ShapeAnswer(Answer):
         """Compare a student's answer: ``"49x49x8"``, ``"49x49x8,params=136"``, a shape tuple
         or ``{"shape": ..., "params": ...}``; see :class:`ShapeCheck`."""
         return check_answer(self, student)
+
+    def _grading_targets(self) -> list:
+        from stridelab.worked.shape.grading import targets
+
+        return targets(self)
 
     def to_markdown(self) -> str:
         return _markdown(self)

@@ -233,7 +233,7 @@ def _variant_rows(answer: ShapeAnswer, symbols, slip: str, only: int | None):
 def _variants(answer: ShapeAnswer, slips) -> list[tuple[str, list[LayerRow]]]:
     """Every way of computing the chain with one slip: in all layers, then in one layer."""
     out = []
-    symbols = symbols_for(answer.specs)
+    symbols = answer.slot_symbols or symbols_for(answer.specs)
     candidates = [i for i, s in enumerate(answer.specs) if s.kind in WINDOWED + ("dense", "bn")]
     for slip in slips:
         tried = []
