@@ -279,12 +279,49 @@ def _parse_task(raw: Any, index: int, where: str) -> Task:
 
 
 def _parse_vary(raw: dict, fields: dict, where: str, label: str) -> dict:
-    """A worked task's [task.vary] table, and its texts kept with their placeholders."""
+    """A worked task's [task.vary] table, and its texts kept with their placeholders.
+
+    The args (and spec) with placeholders are the task's own, or, when the vary table gives
+    ``args`` (``spec``), that template, with the sheet's own numbers in the task's args: each
+    value is then read from them (a value's ``value`` may be left out).
+    """
+    table = raw.get("vary", {})
     template = {"statement": fields["statement"], "answer": fields["answer"],
-                "args": fields["args"], "spec": fields["spec"]}
+                "args": fields["args"], "spec": fields["spec"], "inferred": {}}
     try:
-        draws, require, integers = _vary.parse_vary(raw.get("vary", {}))
+        if not isinstance(table, dict):
+            raise _vary.VaryError("vary", "expected a table, e.g. [task.vary] with X = { ... }")
+        inferred: dict[str, Any] = {}
+        if "args" in table:
+            own = [a for a in fields["args"] if _vary.placeholders(a)]
+            if own:
+                raise _vary.VaryError("args", f"{own[0]!r}: with vary.args, the task's args "
+                                              "hold the sheet's own numbers")
+            inferred.update(_vary.match_args(table["args"], fields["args"]))
+            template["args"] = tuple(table["args"])
+        if "spec" in table:
+            if fields["spec"] is None:
+                raise _vary.VaryError("vary.spec", "the task has no spec to vary")
+            inferred.update(_vary.match_spec(table["spec"], fields["spec"]))
+            template["spec"] = table["spec"]
+        entries = {}
+        for name, entry in table.items():
+            if isinstance(entry, dict) and name in inferred and "value" not in entry \
+                    and any(k in entry for k in ("range", "choice", "kernel")):
+                entry = {**entry, "value": inferred[name]}  # the sheet's own, from its args
+            entries[name] = entry
+        draws, require, integers = _vary.parse_vary(entries)
         names = {d.name for d in draws}
+        for d in draws:
+            if d.name in inferred and d.value is not None:
+                own_value = _vary.parse_value(inferred[d.name], f"vary.{d.name}",
+                                              d.value.kind if d.value.kind in ("kernel", "text")
+                                              else "")
+                if own_value != d.value:
+                    raise _vary.VaryError(f"vary.{d.name}.value", f"{d.value.literal()!r} is "
+                                          f"not the task's own {own_value.literal()!r}")
+            elif d.name in inferred:
+                template["inferred"][d.name] = inferred[d.name]
         for key in ("statement", "answer"):
             _vary.check_placeholders(template[key], names, key)
         for arg in template["args"]:
@@ -355,6 +392,15 @@ def _apply_sheet_values(tasks: list[Task], variant: VariantRecord | None, where:
                                      else "")
         try:
             values = _vary.resolve_task(task.vary, resolved, pick)
+            if variant is None:  # a value that follows from others is what the args say
+                for name, text in task.template["inferred"].items():
+                    kind = values[name].kind
+                    own = _vary.parse_value(text, f"vary.{name}",
+                                            kind if kind in ("kernel", "text") else "")
+                    if own != values[name]:
+                        raise _vary.VaryError(f"vary.{name}", f"the task's args give "
+                                              f"{own.literal()!r}, its declaration "
+                                              f"{values[name].literal()!r}")
         except _vary.VaryError as exc:
             raise sheet_error(where, task.label, exc.key, exc.message) from None
         resolved[task.id] = values

@@ -4,24 +4,27 @@ A worked task names the numbers a student's variant draws afresh in a ``[task.va
 (``docs/sheets.md``, "Variants")::
 
     [[task]]
-    label = "2.1 i)"
-    statement = "Correlate $X = <<X:tex>>$ with the three filters, 'same' padding."
+    label = "1"
+    statement = "Correlate $X = <<X:tex>>$ with the Sobel filter, 'same' padding."
     kind = "worked"
     command = "conv"
-    args = ["--input", "<<X>>", "--kernel", "sobel_x", "--padding", "same"]
+    args = ["--input", "1 2 3; 4 5 6; 7 8 9", "--kernel", "sobel_x", "--padding", "same"]
 
     [task.vary]
-    X = { value = "8 2 9 8 3; 3 4 6 2 7; 5 9 3 9 7; 6 1 3 6 8; 5 1 6 8 1", range = [0, 9] }
-    require = ["answer.results.0.output.0.0 != 0"]
+    args = ["--input", "<<X>>", "--kernel", "sobel_x", "--padding", "same"]
+    X = { range = [0, 9] }
+    require = ["answer.results.0.output.1.1 != 0"]
 
-Each entry is a :class:`Draw`: the sheet's own number (``value``) and how a variant draws
-another one (``range``, ``choice``, ``kernel``), or how it follows from others (``same``,
-``expr``). ``<<NAME>>`` in the task's ``args``, ``spec``, ``statement`` and ``answer`` stands for
-the value in effect: the command line's literal in ``args`` and ``spec``, a readable form in the
-Markdown (``<<X:tex>>`` a LaTeX matrix for inside ``$...$``).
+Each entry is a :class:`Draw`: how a variant draws its own value (``range``, ``choice``,
+``kernel``) or how the value follows from others (``same``, ``expr``). The task's ``args`` (and
+``spec``) keep the sheet's own numbers; the vary table's ``args`` (``spec``) are the same with
+``<<NAME>>`` where a value goes, and each value's own number is read from them (a sheet may
+instead write the placeholders in the task's args and give each ``value``). ``<<NAME>>`` in the
+statement and answer stands for the value in effect: a readable form in the Markdown
+(``<<X:tex>>`` a LaTeX matrix for inside ``$...$``), the command line's literal in the args.
 
-This module is pure: it parses, draws and substitutes. :mod:`stridelab.sheets.variant` draws a
-whole variant, checks each draw by computing its answer, and writes it.
+This module is pure: it parses, matches, draws and substitutes. :mod:`stridelab.sheets.variant`
+draws a whole variant, checks each draw by computing its answer, and writes it.
 """
 
 from __future__ import annotations
@@ -38,12 +41,13 @@ from typing import Any
 __all__ = ["Value", "Draw", "VaryError", "parse_vary", "parse_value", "placeholders",
            "substitute_text", "substitute_spec", "substitute_args", "Stream", "draw_value",
            "evaluate", "condition_holds", "answer_paths", "number_text", "resolve_task",
-           "check_placeholders", "spec_texts", "canonical", "MAX_CELLS", "RESERVED"]
+           "check_placeholders", "spec_texts", "canonical", "match_args", "match_spec",
+           "MAX_CELLS", "RESERVED"]
 
 MAX_CELLS = 400  # cells of one drawn value
 MAX_CHOICES = 1000
 MAX_EXPR_CHARS = 300
-RESERVED = ("require", "integers")  # keys of a vary table that are not values
+RESERVED = ("require", "integers", "args", "spec")  # keys of a vary table, not values
 PLACEHOLDER = re.compile(r"<<\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::\s*([a-z]+)\s*)?>>")
 _FORMATS = ("", "tex", "literal", "rows")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -445,6 +449,76 @@ def substitute_spec(spec: Any, values: dict[str, Value]) -> Any:
             return values[m.group(1)].json()
         return PLACEHOLDER.sub(lambda m: values[m.group(1)].literal(), spec)
     return spec
+
+
+def _pattern(template: str) -> re.Pattern:
+    """A template string as a regex: each placeholder a group (a repeated one must repeat)."""
+    out, seen, last = [], set(), 0
+    for m in PLACEHOLDER.finditer(template):
+        out.append(re.escape(template[last:m.start()]))
+        name = m.group(1)
+        out.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+        seen.add(name)
+        last = m.end()
+    out.append(re.escape(template[last:]))
+    return re.compile("".join(out), re.S)
+
+
+def _merge(found: dict[str, Any], name: str, value: Any, key: str) -> None:
+    if name in found and found[name] != value:
+        raise VaryError(key, f"<<{name}>> stands for {found[name]!r} in one place and "
+                             f"{value!r} in another")
+    found[name] = value
+
+
+def match_args(template: Any, args: tuple[str, ...]) -> dict[str, str]:
+    """The sheet's own text of each placeholder of an args ``template``, read from ``args``
+    (the task's arguments with the sheet's numbers); VaryError where they do not line up."""
+    if not isinstance(template, list) or not all(isinstance(a, str) for a in template):
+        raise VaryError("vary.args", "expected the task's args with <<NAME>> where a value goes")
+    if len(template) != len(args):
+        raise VaryError("vary.args", f"has {len(template)} arguments, the task's args "
+                                     f"{len(args)}: write the same arguments, with <<NAME>> "
+                                     "where a value goes")
+    found: dict[str, str] = {}
+    for i, (t, a) in enumerate(zip(template, args)):
+        if not placeholders(t):
+            if t != a:
+                raise VaryError(f"vary.args[{i}]", f"{t!r} is not the task's {a!r}")
+            continue
+        m = _pattern(t).fullmatch(a)
+        if m is None:
+            raise VaryError(f"vary.args[{i}]", f"{t!r} does not match the task's {a!r}")
+        for name, text in m.groupdict().items():
+            _merge(found, name, text.strip(), f"vary.args[{i}]")
+    return found
+
+
+def match_spec(template: Any, spec: Any, key: str = "vary.spec") -> dict[str, Any]:
+    """The sheet's own value of each placeholder of a spec ``template``, read from ``spec``."""
+    found: dict[str, Any] = {}
+
+    def walk(t: Any, s: Any, where: str) -> None:
+        if isinstance(t, str) and PLACEHOLDER.fullmatch(t.strip()):
+            _merge(found, PLACEHOLDER.fullmatch(t.strip()).group(1), s, where)
+        elif isinstance(t, str) and placeholders(t):
+            m = _pattern(t).fullmatch(s) if isinstance(s, str) else None
+            if m is None:
+                raise VaryError(where, f"{t!r} does not match the task's {s!r}")
+            for name, text in m.groupdict().items():
+                _merge(found, name, text.strip(), where)
+        elif isinstance(t, dict) and isinstance(s, dict) and set(t) == set(s):
+            for k in t:
+                walk(t[k], s[k], f"{where}.{k}")
+        elif isinstance(t, list) and isinstance(s, list) and len(t) == len(s):
+            for i, (a, b) in enumerate(zip(t, s)):
+                walk(a, b, f"{where}[{i}]")
+        elif t != s:
+            raise VaryError(where, f"{t!r} is not the task's {s!r}: write the task's spec, with "
+                                   "\"<<NAME>>\" where a value goes")
+
+    walk(template, spec, key)
+    return found
 
 
 def spec_texts(spec: Any) -> list[str]:
