@@ -52,7 +52,8 @@ class AnswersFile:
     seed: str
     sheet: str
     values: dict[str, dict[str, Any]] = field(default_factory=dict)  # task id -> key -> value
-    sha256: str = ""  # of the file's bytes: what the grading cache is keyed by
+    sha256: str = ""  # of the file's bytes
+    name: str = ""  # the student's name, when the file gives one
 
     def answered(self, task_id: str) -> dict[str, Any]:
         """The task's values that were given (blank ones left out)."""
@@ -99,9 +100,11 @@ def read_answers(path: str | Path) -> AnswersFile:
     tasks = doc.get("task", {})
     if not isinstance(tasks, dict) or not all(isinstance(v, dict) for v in tasks.values()):
         raise ConfigError(f"{where}: task: expected one [task.\"ID\"] table per task")
+    name = head.get("name", "")
     return AnswersFile(p, head["student"], head["seed"], head["sheet"],
                        {str(t): dict(v) for t, v in tasks.items()},
-                       hashlib.sha256(data).hexdigest())
+                       hashlib.sha256(data).hexdigest(),
+                       name[:120] if isinstance(name, str) else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,7 +142,7 @@ def graded_tasks(sheet, gradables: dict[str, list]) -> list[tuple[Any, list]]:
 
 
 def answers_text(sheet, student: str, seed: str, gradables: dict[str, list],
-                 filled: dict[str, dict[str, Any]] | None = None) -> str:
+                 filled: dict[str, dict[str, Any]] | None = None, name: str = "") -> str:
     """An answers file: blank (``filled`` None) or holding ``filled[task id][key]``.
 
     ``gradables`` maps a task id to its Gradable list (key, kind, description, n_cells,
@@ -158,12 +161,13 @@ def answers_text(sheet, student: str, seed: str, gradables: dict[str, list],
             "Leave \"\" where you have no value. `stridelab sheet check` says what is right."]
     if by_hand:
         head += ["", "Graded by hand (hand them in as the sheet asks): " + ", ".join(by_hand)]
-    lines = [_comment("\n".join(head)), "", "[answers]",
-             f"student = {json.dumps(student)}", f"seed = {json.dumps(seed)}",
-             f"sheet = {json.dumps(sheet.name)}"]
+    lines = [_comment("\n".join(head)), "", "[answers]", f"student = {json.dumps(student)}"]
+    if name:
+        lines.append(f"name = {json.dumps(name, ensure_ascii=False)}")
+    lines += [f"seed = {json.dumps(seed)}", f"sheet = {json.dumps(sheet.name)}"]
     for task, gs in tasks:
         points = sheet.points.get(task.id)
-        worth = f" ({points:.3g} points)" if points is not None else ""
+        worth = "" if points is None else f" ({points:.3g} point{'' if points == 1 else 's'})"
         lines += ["", f"[task.{_key(task.id)}]", f"# {task.label}{worth}"]
         for g in gs:
             what = g.kind if g.n_cells <= 1 else f"{g.kind}, {g.n_cells} values"
@@ -175,6 +179,7 @@ def answers_text(sheet, student: str, seed: str, gradables: dict[str, list],
     return "\n".join(lines) + "\n"
 
 
-def blank_answers(sheet, student: str, seed: str, gradables: dict[str, list]) -> str:
+def blank_answers(sheet, student: str, seed: str, gradables: dict[str, list],
+                  name: str = "") -> str:
     """The blank answers file of one student's variant."""
-    return answers_text(sheet, student, seed, gradables)
+    return answers_text(sheet, student, seed, gradables, name=name)

@@ -4,8 +4,15 @@ answers and each student's variant out.
   stridelab sheet list                    the built-in sheets: name, course, title, tasks
   stridelab sheet show NAME|FILE          each task and what it will compute or run (nothing run)
   stridelab sheet variant NAME|FILE --student ID | --roster CSV [--out DIR] [--no-pdf]
-                                          each student's numbers: DIR/ID/NAME.toml and
+                                          each student's numbers: DIR/ID/NAME.toml,
                                           DIR/ID/exercise.{html,pdf} (the sheet without answers)
+                                          and DIR/ID/answers.toml (blank)
+  stridelab sheet answers NAME|FILE [--student ID | --roster CSV] [--out DIR]
+                                          the blank answers files alone
+  stridelab sheet grade NAME|FILE ANSWERS... [--out DIR] [--jobs N] [--runs DIR] [--no-pdf]
+                                          DIR/grades.csv, DIR/feedback/ID.{html,pdf} and
+                                          DIR/model-answers.html (the tasks graded by hand)
+  stridelab sheet check NAME|FILE ANSWERS a student's own check: what is right, which slip
   stridelab sheet solve NAME|FILE [--quick] [--tasks 2.1,2.4] [--out DIR] [--runs DIR]
                                   [--dataset D] [--data-dir DIR] [--seed N]
                                   [--device auto|cpu|cuda] [--no-pdf] [--no-notebook]
@@ -43,6 +50,8 @@ _EXAMPLES = textwrap.dedent("""\
       stridelab sheet solve my-sheet.toml --no-pdf
       stridelab sheet variant rptu-2 --student s1234567
       stridelab sheet variant rptu-2 --roster roster.csv --out variants
+      stridelab sheet grade rptu-2 variants/*/answers.toml --out grades --jobs 2
+      stridelab sheet check rptu-2 variants/s1234567/answers.toml
     """)
 
 
@@ -113,6 +122,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="variants", help="the folders go to OUT/ID/ (default: "
                    "variants)")
     p.add_argument("--no-pdf", action="store_true", help="write exercise.html only")
+    p = sub.add_parser(
+        "answers", help="a blank answers file per student, one key per value to grade",
+        description="Write OUT/ID/answers.toml: one table per task graded automatically and "
+                    "one key per value, each with what it is as a comment, to be filled in as "
+                    "on the command line. A variant file names its student itself.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EXAMPLES)
+    p.add_argument("sheet", metavar="NAME|FILE", help="a built-in sheet's name, a sheet file "
+                   "or a student's variant file")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--student", metavar="ID", help="the student (a variant file names it)")
+    who.add_argument("--roster", metavar="CSV", help="one answers file per student of it")
+    p.add_argument("--out", default="variants", help="the files go to OUT/ID/answers.toml "
+                   "(default: variants)")
+    p = sub.add_parser(
+        "grade", help="grade answers files: grades.csv and a feedback page per student",
+        description="Grade each answers file against its student's variant (rebuilt from the "
+                    "sheet and the id the file names): points per task by the sheet's marks "
+                    "and credit rules, each wrong value with its slip named. Writes "
+                    "OUT/grades.csv, OUT/feedback/ID.html and .pdf, and "
+                    "OUT/model-answers.html with the tasks to grade by hand.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EXAMPLES)
+    p.add_argument("sheet", metavar="NAME|FILE", help="the sheet the variants were drawn from")
+    p.add_argument("answers", metavar="ANSWERS", nargs="+", help="answers files (TOML)")
+    p.add_argument("--out", default="grades", help="where the grades go (default: grades)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="grade in N processes (default 1)")
+    p.add_argument("--roster", metavar="CSV", help="names for the ids (second column)")
+    p.add_argument("--runs", default="runs", help="finished runs for the model answers of "
+                   "experiment tasks, as `sheet solve` leaves them (default: runs)")
+    p.add_argument("--quick", action="store_true", help="the runs are --quick ones")
+    p.add_argument("--no-pdf", action="store_true", help="feedback pages in HTML only")
+    p = sub.add_parser(
+        "check", help="a student's own check of an answers file before handing it in",
+        description="Check every value of an answers file against its variant: what is "
+                    "right, and for each wrong value the slip it most likely is.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EXAMPLES)
+    p.add_argument("sheet", metavar="NAME|FILE", help="the sheet (or the student's variant)")
+    p.add_argument("answers", metavar="ANSWERS", help="the answers file")
 
 
 def _console(stderr: bool = True):
@@ -311,8 +358,90 @@ def cmd_variant(args) -> int:
     return 0
 
 
+def _students(args, sheet) -> list[tuple[str, str]]:
+    from stridelab.sheets.variant import read_roster
+
+    record = sheet.variant
+    if record is not None:
+        if args.roster is not None or (args.student and args.student != record.student):
+            raise ConfigError(f"{sheet.where} is the variant of student {record.student!r}; "
+                              "give the sheet it was drawn from for other students")
+        return [(record.student, record.name)]
+    if args.roster is not None:
+        return read_roster(args.roster)
+    if not args.student:
+        raise ConfigError("give --student ID or --roster CSV")
+    return [(args.student, "")]
+
+
+def cmd_answers(args) -> int:
+    from stridelab.sheets.course import write_answers
+
+    sheet = load(args.sheet)
+    students = _students(args, sheet)
+    for path in write_answers(sheet, students, Path(args.out)):
+        print(path)
+    return 0
+
+
+def cmd_grade(args) -> int:
+    from rich.markup import escape
+
+    from stridelab.sheets.course import grade_class
+    from stridelab.sheets.feedback import points_text
+    from stridelab.sheets.variant import read_roster
+
+    if not 1 <= args.jobs <= 64:
+        raise ConfigError(f"--jobs {args.jobs}: give 1 to 64")
+    sheet = load(args.sheet)
+    names = dict(read_roster(args.roster)) if args.roster else {}
+    console = _console()
+
+    def said(grade) -> None:
+        worth = f"{points_text(grade.total)} points, " if sheet.max_points is not None else ""
+        console.print(f"{escape(grade.student)}: {worth}{grade.right} of {grade.values} values "
+                      "right", highlight=False)
+
+    done = grade_class(sheet, args.answers, Path(args.out), pdf=not args.no_pdf, jobs=args.jobs,
+                       runs=Path(args.runs), quick=args.quick, names=names, progress=said)
+    console.print(f"grades: {escape(str(done.csv))}; feedback: {escape(str(done.feedback))}/"
+                  + (f"; to grade by hand: {escape(str(done.models))}" if done.models else ""),
+                  highlight=False)
+    if done.pdf_reasons:
+        first = next(iter(done.pdf_reasons.values()))
+        print(f"stridelab: error: no feedback PDF was printed ({first}) for "
+              f"{len(done.pdf_reasons)} of {len(done.grades)} students; the HTML pages are in "
+              f"{done.feedback}: install Chromium and chromedriver, or grade with --no-pdf",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_check(args) -> int:
+    from stridelab.sheets.answers import read_answers
+    from stridelab.sheets.grade import Grader
+
+    sheet = load(args.sheet)
+    answers = read_answers(args.answers)
+    grade = Grader(sheet).grade(answers)
+    lines = [f"{grade.student} (variant {grade.seed}): {grade.right} of {grade.values} values "
+             "right"]
+    for task in grade.tasks:
+        lines += ["", f"{task.label}: {task.right} of {task.n_graded} right"]
+        for c in task.checks:
+            if c.correct and not c.problem:
+                lines.append(f"  {c.key}: right")
+            else:
+                lines.append(f"  {c.key}: {c.message}")
+    if grade.by_hand:
+        lines += ["", "graded by hand: " + ", ".join(h.label for h in grade.by_hand)]
+    print("\n".join(lines))
+    return 0
+
+
 _ACTIONS = {"list": lambda args: cmd_list(), "show": cmd_show, "solve": cmd_solve,
-            "variant": cmd_variant}
+            "variant": cmd_variant, "answers": cmd_answers, "grade": cmd_grade,
+            "check": cmd_check}
 
 
 def main(args: argparse.Namespace) -> int:

@@ -235,7 +235,7 @@ def score_task(points: float | None, credit: Credit, keys: list[str],
             factor = min(credit.slip_share(c.slip) for c in wrong)  # one known slip each
         else:
             factor = 0.0
-        each = [s * factor for s in shares]
-        return points * factor, each + [0.0] * (len(checks) - len(graded))
-    each = [s * value_score(c, credit) for s, c in zip(shares, graded)]
-    return sum(each), each + [0.0] * (len(checks) - len(graded))
+        each = [round(s * factor, 9) for s in shares]
+        return round(points * factor, 9), each + [0.0] * (len(checks) - len(graded))
+    each = [round(s * value_score(c, credit), 9) for s, c in zip(shares, graded)]
+    return round(sum(each), 9), each + [0.0] * (len(checks) - len(graded))

@@ -24,8 +24,8 @@ from stridelab.sheets.plan import SolveOptions, dataset_for
 from stridelab.sheets.results import RunRecord, WorkedResult
 from stridelab.sheets.values import value_at
 
-__all__ = ["compute_worked", "obtain_run", "check_run", "figure_entry", "inside",
-           "worked_checks", "DataCheck"]
+__all__ = ["compute_worked", "obtain_run", "check_run", "figure_entry", "inside", "load_record",
+           "find_reusable", "worked_checks", "DataCheck"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ def find_reusable(experiment, config, options: SolveOptions, data: DataCheck) ->
     return max(found)[2] if found else None
 
 
-def _load_record(task: Task, run_dir: Path, reused: bool, seconds: float) -> RunRecord:
+def load_record(task: Task, run_dir: Path, reused: bool, seconds: float) -> RunRecord:
     status = _read_json(run_dir / "status.json") or {}
     index = _read_json(run_dir / "figures" / "index.json")
     lessons = _read_json(run_dir / "lessons.json")
@@ -194,14 +194,14 @@ def obtain_run(task: Task, options: SolveOptions, data: DataCheck, console) -> R
     config = experiment.make_config(quick=options.quick, smoke=options.smoke, overrides=task.set)
     found = find_reusable(experiment, config, options, data)
     if found is not None:
-        return _load_record(task, found, reused=True, seconds=0.0)
+        return load_record(task, found, reused=True, seconds=0.0)
     result = run_experiment(experiment, quick=options.quick, smoke=options.smoke,
                             overrides=task.set, out=options.runs,
                             dataset=dataset_for(experiment, options.dataset),
                             data_dir=options.data_dir, seed=options.seed, device=options.device,
                             console=console, echo=options.verbose)
     if result.out is not None and result.status == "ok":
-        return _load_record(task, Path(result.out), reused=False, seconds=result.seconds)
+        return load_record(task, Path(result.out), reused=False, seconds=result.seconds)
     return RunRecord(task=task, status=result.status,
                      run_dir=Path(result.out) if result.out else None, reused=False,
                      seconds=result.seconds, metrics=dict(result.metrics or {}),
