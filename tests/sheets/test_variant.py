@@ -13,6 +13,7 @@ import pytest
 
 from stridelab.errors import ConfigError
 from stridelab.sheets import vary
+from stridelab.sheets.answers import read_answers
 from stridelab.sheets.course import write_variants
 from stridelab.sheets.loader import builtin_names, load_sheet
 from stridelab.sheets.model import SheetError
@@ -263,8 +264,12 @@ def test_a_roster_writes_one_folder_per_student(tmp_path, run_cli):
     assert code == 0, err
     for sid in ("s1", "s2", "s3"):
         folder = tmp_path / "out" / sid
-        assert sorted(p.name for p in folder.iterdir()) == ["exercise.html", "lmu-4.toml"]
-        assert load_sheet(folder / "lmu-4.toml").variant.student == sid
+        assert sorted(p.name for p in folder.iterdir()) == ["answers.toml", "exercise.html",
+                                                            "lmu-4.toml"]
+        variant = load_sheet(folder / "lmu-4.toml").variant
+        assert variant.student == sid
+        blank = read_answers(folder / "answers.toml")  # the student's own blank answers file
+        assert (blank.student, blank.seed) == (sid, variant.seed)
     assert "Riddle, Tom (s1)" in (tmp_path / "out" / "s1" / "exercise.html").read_text()
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
