@@ -8,7 +8,7 @@ from core_helpers import check_op, tf_same
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stridelab.core import Tensor
+from stridelab.core import Tensor, _window, parallel
 from stridelab.core import functional as F
 from stridelab.core.reference import conv2d_backward_reference, conv2d_reference
 
@@ -342,9 +342,9 @@ def test_conv_inputs_may_be_tensors_or_arrays():
 def test_conv2d_over_batch_chunks_matches_torch(monkeypatch, stride, padding, groups):
     # A tiny chunk budget forces several batch chunks (one sample, or two, per chunk); on one
     # thread the budget is used as it is (several threads multiply it).
-    monkeypatch.setattr(F, "_CHUNK_ELEMENTS", 100)
-    monkeypatch.setattr(F.parallel, "_num_threads", 1)
-    assert len(F._batch_chunks(5, 60)) == 5 and len(F._batch_chunks(5, 50)) == 3
+    monkeypatch.setattr(_window, "CHUNK_ELEMENTS", 100)
+    monkeypatch.setattr(parallel, "_num_threads", 1)
+    assert len(_window.batch_chunks(5, 60)) == 5 and len(_window.batch_chunks(5, 50)) == 3
     rng = np.random.default_rng(6)
     x, w, b = (rng.standard_normal((5, 4, 7, 6)), rng.standard_normal((6, 4 // groups, 3, 3)),
                rng.standard_normal(6))

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 import torch.nn.functional as TF
 from core_helpers import check_op, tf_same
 from hypothesis import given, settings
@@ -105,11 +106,21 @@ def test_pooling_rejects_bad_input(fn, kwargs, x_shape, match):
         fn(np.zeros(x_shape), **kwargs)
 
 
-def test_pooling_rejects_nan():
+def test_average_pooling_rejects_nan():
     x = np.zeros((1, 1, 4, 4))
     x[0, 0, 1, 2] = np.nan
     with pytest.raises(ValueError, match=r"x contains NaN or Inf \(x shape \(1, 1, 4, 4\)\)"):
-        F.max_pool2d(x, 2)
+        F.avg_pool2d(x, 2)
+
+
+def test_max_pooling_takes_nan_and_inf_as_torch_does():
+    # A NaN is the maximum of its window; +inf and -inf are values like any other.
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 0, 1], x[0, 0, 1, 2], x[0, 0, 3, 3] = np.nan, np.inf, -np.inf
+    out, idx = F.max_pool2d(x, 2, return_indices=True)
+    expected, expected_idx = TF.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    np.testing.assert_array_equal(out.data, expected.numpy())
+    np.testing.assert_array_equal(idx, expected_idx.numpy())
 
 
 @pytest.mark.parametrize("scale", [2, (1, 3)])
