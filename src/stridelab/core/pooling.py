@@ -4,8 +4,8 @@ Pooling reads through the same sliding window as convolution (:func:`_window.win
 three spatial dimensions: a 2-D pool is the 3-D one with depth 1, a 1-D pool the 2-D one with
 height 1. The options are PyTorch's:
 
-* ``padding``: at most half the (dilated) kernel per side, so that no window lies entirely in
-  the padding; padded positions hold −inf (max) or 0 (average). Besides PyTorch's int or one
+* ``padding``: at most half the kernel per side, so that no window lies entirely in the
+  padding; padded positions hold −inf (max) or 0 (average). Besides PyTorch's int or one
   int per axis, the explicit (before, after) of every axis and "same" are accepted, as for
   convolutions.
 * ``ceil_mode``: the output size rounds up, so a last, partial window covers the input's end
@@ -76,20 +76,18 @@ class _Pool:
     """
 
     def __init__(self, op: str, d: int, x: Tensor, kernel_size, stride, padding, dilation,
-                 ceil_mode: bool, max_pool: bool):
+                 ceil_mode: bool):
         if x.ndim != d + 2:
             raise ValueError(f"{op}: x must have shape {_SPATIAL[d]}, got x shape {x.shape}")
         kernel = _window.int_tuple(kernel_size, d, "kernel_size", op)
         stride = kernel if stride is None else _window.int_tuple(stride, d, "stride", op)
         dilation = _window.int_tuple(dilation, d, "dilation", op)
         pads = _window.resolve_padding(padding, x.shape[2:], kernel, stride, dilation, op)
-        half = [(dl * (k - 1) + 1) // 2 if max_pool else k // 2
-                for k, dl in zip(kernel, dilation)]
-        if any(pads[2 * i] > half[i] or pads[2 * i + 1] > half[i] for i in range(d)):
-            what = "dilated kernel" if max_pool and max(dilation) > 1 else "kernel"
+        if any(pads[2 * i] > kernel[i] // 2 or pads[2 * i + 1] > kernel[i] // 2
+               for i in range(d)):
             raise ValueError(
-                f"{op}: padding {pads} must be at most half the {what} {kernel} on every "
-                "side, so that no window lies entirely in the padding")
+                f"{op}: padding {pads} must be at most half the kernel {kernel} on every "
+                "side, so that no window lies entirely in the padding (PyTorch's rule)")
         _window.check_window_fits(op, x.shape, pads, kernel, dilation, f"kernel {kernel}")
         size = x.shape[2:]
         self.out = tuple(_pool_size(size[i], kernel[i], stride[i], pads[2 * i], pads[2 * i + 1],
@@ -121,7 +119,7 @@ class _Pool:
 def _max_pool(op: str, d: int, x, kernel_size, stride, padding, dilation, ceil_mode,
               return_indices):
     x, _ = _input(x, op, "max")
-    pool = _Pool(op, d, x, kernel_size, stride, padding, dilation, ceil_mode, max_pool=True)
+    pool = _Pool(op, d, x, kernel_size, stride, padding, dilation, ceil_mode)
     xp = _window.pad(pool.x3(x.data), pool.applied3, value=-np.inf)    # (N, C, Dp, Hp, Wp)
     win = _window.windows(xp, pool.kernel3, pool.stride3, pool.dilation3)
     N, C, *O = win.shape[:5]
@@ -185,7 +183,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bo
     kernel_size : int or (int, int)
     stride : int or (int, int), default kernel_size
     padding : int, pair, (top, bottom, left, right), "valid" or "same"; padded positions
-        hold −inf, so they are never the maximum. At most half the (dilated) kernel per side.
+        hold −inf, so they are never the maximum. At most half the kernel per side.
     dilation : int or (int, int)
         Distance between the window's taps.
     ceil_mode : bool
@@ -231,7 +229,7 @@ def _avg_pool(op: str, d: int, x, kernel_size, stride, padding, ceil_mode,
               count_include_pad) -> Tensor:
     x, truncate = _input(x, op, "avg")
     _window.check_finite(x, "x", op)
-    pool = _Pool(op, d, x, kernel_size, stride, padding, 1, ceil_mode, max_pool=False)
+    pool = _Pool(op, d, x, kernel_size, stride, padding, 1, ceil_mode)
     xp = _window.pad(pool.x3(x.data), pool.applied3)                    # (N, C, Dp, Hp, Wp)
     win = _window.windows(xp, pool.kernel3, pool.stride3, (1, 1, 1))    # (N, C, O…, K…)
     divisor = _divisor(pool, bool(count_include_pad)).astype(xp.dtype)  # (OD, OH, OW)
