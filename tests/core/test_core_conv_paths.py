@@ -159,9 +159,8 @@ def test_each_stride1_path_matches_torch(monkeypatch, threads_everywhere, shape,
     for method in ("correlate_into", "transpose_into", "weight_grad"):
         assert calls.get(f"{plan}.{method}") and not calls.get(f"{other}.{method}"), calls
     assert bool(calls.get("per_sample")) == (path == "per-sample"), calls
-    if path == "rows":
-        used, unused = ("spread", "fold") if spread else ("fold", "spread")
-        assert calls.get(used) and not calls.get(unused), calls
+    if path == "rows":      # both dX methods end in a fold; only one spreads dZ first
+        assert calls.get("fold") and bool(calls.get("spread")) == spread, calls
 
 
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv", "conv_transpose"])
@@ -215,34 +214,46 @@ def _rows_plan(x_shape, w_shape, pads, dilation=(1, 1, 1), groups=1):
     return _conv_paths.RowsPlan(x_shape, w_shape, pads, dilation, groups, np.float64)
 
 
-def test_rows_geometry_shares_the_padding_between_rows():
-    # 3x3 "same" on 14x14: pitch 15 (one zero column between rows serves both sides), output
-    # 14 wide, so 15 columns are computed per output row; tap (a, b) starts at 15a + b.
+def test_rows_geometry_stores_no_padding_columns():
+    # 3x3 "same" on 14x14: rows of 14 (no padding columns), one margin element before the
+    # image for the first tap's read of column -1; tap (a, b) starts at 1 + 14a + b - 1.
     geo = _rows_plan((2, 3, 1, 14, 14), (4, 3, 1, 3, 3), (0, 0, 1, 1, 1, 1))
-    assert (geo.P, geo.out, geo.tail) == (15, (1, 14, 14), 2)
-    assert (geo.image, geo.run) == (16 * 15 + 2, 14 * 15)
-    assert [geo.tap_offset(*t) for t in np.ndindex(1, 3, 3)] == [0, 1, 2, 15, 16, 17, 30, 31, 32]
+    assert (geo.P, geo.out, geo.margin, geo.run_p) == (14, (1, 14, 14), 1, 14 * 14)
+    assert geo.image == 1 + 16 * 14 + 1
+    assert [geo.tap_offset(*t) for t in np.ndindex(1, 3, 3)] == [0, 1, 2, 14, 15, 16, 28, 29, 30]
+    # the left tap misses column 0's left neighbour, the right tap column 13's right one
+    assert [geo._inside(b) for b in range(3)] == [slice(1, 14), slice(0, 14), slice(0, 13)]
     assert geo.pays()
-    # Long rows: the windows path copies runs as long and computes no junk.
+    # Long rows: the windows path copies runs as long.
     assert not _rows_plan((2, 3, 1, 1, 256), (4, 3, 1, 1, 7), (0, 0, 0, 0, 3, 3)).pays()
-    # Padding beyond the kernel's reach: the row must still hold OW columns.
+    # Padding beyond the kernel's reach: the row must hold OW columns.
     wide = _rows_plan((1, 1, 1, 4, 5), (1, 1, 1, 2, 2), (0, 0, 0, 0, 3, 4))
     assert (wide.out[2], wide.P) == (11, 11)
     # Width 4 with a 3-wide kernel and no padding: 4 columns for 2 outputs does not pay.
     assert not _rows_plan((1, 1, 1, 4, 4), (1, 1, 1, 3, 3), (0,) * 6).pays()
 
 
-def test_rows_geometry_in_3d_stacks_planes():
-    # 3x3x3 "same" on 4x6x6: planes of 8 rows of pitch 7; the run covers 3 whole planes and
-    # the 6 output rows of the last one; tap (e, a, b) starts at 56e + 7a + b.
+def test_rows_geometry_in_3d_runs_plane_by_plane():
+    # 3x3x3 "same" on 4x6x6: planes of 8 rows of 6; each output plane is a run of 6 rows,
+    # starting a plane apart; tap (e, a, b) starts at 1 + 48e + 6a + b - 1.
     geo = _rows_plan((2, 3, 4, 6, 6), (5, 3, 3, 3, 3), (1, 1, 1, 1, 1, 1))
-    assert (geo.P, geo.plane, geo.tail, geo.out) == (7, 56, 2, (4, 6, 6))
-    assert (geo.image, geo.run) == (6 * 56 + 2, 3 * 56 + 6 * 7)
-    assert geo.tap_offset(2, 1, 2) == 2 * 56 + 7 + 2
-    # the last tap's run ends exactly at the end of the image
-    assert geo.tap_offset(2, 2, 2) + geo.run == geo.image
-    # (3·56 + 42) columns for 4·6·6 outputs: 1.46 > 1.25, the windows path is cheaper
-    assert not geo.pays()
+    assert (geo.P, geo.plane, geo.out) == (6, 48, (4, 6, 6))
+    assert (geo.run_p, geo.run) == (6 * 6, 4 * 6 * 6)
+    assert geo.tap_offset(2, 1, 2) == 1 + 2 * 48 + 6 + 2 - 1
+    # the last output plane's last tap ends exactly at the end of the image
+    assert 3 * geo.plane + geo.tap_offset(2, 2, 2) + geo.run_p == geo.image
+    assert geo.pays()
+
+
+@pytest.mark.parametrize("OH, P, FK, expected", [
+    (14, 15, 64 * 288, 2),       # (a): 3 rows would make 64·288·45 > 10^6
+    (16, 18, 32 * 432, 4),       # 4 rows: 995,328 multiply-adds
+    (1, 259, 32 * 112, 1),       # a 1-D run is one row
+    (7, 100, 10 ** 5, 1),        # nothing small enough: still one row per block
+])
+def test_blocks_hold_as_many_rows_as_stay_small(OH, P, FK, expected):
+    r = _conv_paths._rows_per_block(OH, P, FK)
+    assert r == expected and OH % r == 0
 
 
 @pytest.mark.parametrize("x_shape, pads", [((2, 3, 1, 2, 4), (0, 0, 1, 1, 1, 1)),
@@ -257,13 +268,25 @@ def test_rows_layout_round_trips_and_pads_with_zeros(x_shape, pads):
     assert rows.sum() == x.sum()                           # everything else is zero
 
 
-def test_rows_dz_layout_puts_zeros_in_every_junk_column_and_row():
+def test_rows_blocks_are_the_columns_cut_into_blocks():
+    geo = _rows_plan((3, 2, 3, 4, 5), (4, 2, 2, 3, 2), (1, 0, 1, 1, 0, 1))
+    x = np.random.default_rng(0).standard_normal((3, 2, 3, 4, 5))
+    rows = geo.prepare(x)
+    part = slice(1, 3)
+    cols = geo.cols(rows, part).copy()                      # (G, K, n·run)
+    blocks = geo.blocks(rows, part)                         # (n·OD·blocks, G, K, w)
+    OD = geo.out[0]
+    regrouped = blocks.reshape(2, OD, geo.nblk, geo.K, geo.w).transpose(3, 0, 1, 2, 4)
+    np.testing.assert_array_equal(regrouped.reshape(1, geo.K, -1), cols)
+
+
+def test_rows_dz_layout_puts_zeros_in_every_junk_column():
     geo = _rows_plan((2, 1, 3, 4, 5), (2, 1, 2, 2, 2), (0, 0, 0, 0, 0, 0))
     g = np.arange(1, 1 + np.prod(geo.out_shape), dtype=np.float64).reshape(geo.out_shape)
-    _window.scratch("dz", (geo.F, 2, geo.run), np.float64)[...] = np.nan   # stale garbage
-    gr = geo.dz(g, slice(0, 2)).reshape(geo.F, 2, geo.run)
+    _window.scratch("dz", (geo.F, 2, *geo.out[:2], geo.P), np.float64)[...] = np.nan  # garbage
+    gr = geo.dz(g, slice(0, 2)).reshape(geo.F, 2, *geo.out[:2], geo.P)
     assert np.isfinite(gr).all() and gr.sum() == g.sum()
-    np.testing.assert_array_equal(geo.grid(gr, geo.out[2]).transpose(1, 0, 2, 3, 4), g)
+    np.testing.assert_array_equal(gr[..., :geo.out[2]].transpose(1, 0, 2, 3, 4), g)
 
 
 def test_batch_chunks_grow_with_threads(monkeypatch):

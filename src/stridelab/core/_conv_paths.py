@@ -62,6 +62,13 @@ MAX_ROW_WASTE = 1.25
 # shared with other work costs a scheduler tick each time.
 SMALL_GEMM = 1 << 18
 
+# OpenBLAS's kernels for small matrices (SkylakeX and newer) take a product of up to 10^6
+# multiply-adds without packing its operands, at about the speed of its large GEMMs; a large
+# GEMM with a short side (few filters) packs more than it multiplies (measured on an AVX-512
+# EPYC, one thread: 95-105 GFLOP/s in blocks against 45-75 as one GEMM). The rows path cuts
+# its products into blocks this small.
+SMALL_MNK = 10 ** 6
+
 
 def plan(x_shape, w_shape, pads, stride, dilation, groups: int, dtype):
     """The plan for a convolution of valid arguments, all in three spatial dimensions.
@@ -103,61 +110,97 @@ class _Plan:
 class RowsPlan(_Plan):
     """A stride-1 convolution on the rows layout (see the module docstring).
 
-    A sample's image is Dp planes of Hp rows of pitch P, then ``tail`` zeros that the last
-    taps reach into; its ``run`` (the columns computed per sample) covers the outputs.
+    A sample's image is Dp planes of Hp rows of pitch P = max(W, OW): the top, bottom, front
+    and back padding are stored as zero rows and planes, the left and right padding not at
+    all. Tap (e, a, b) of output (i, h, j) reads image position i·plane + h·P + j +
+    ``tap_offset(e, a, b)``, whose column j + b·dw − left lies in the same row only for the
+    output columns :meth:`_inside` gives; the others read the neighbouring row (or the
+    margins before and after the image) and are zeroed, which is what the padding would have
+    given. Each output plane is computed as ``run_p = OH·P`` columns (the last P − OW of a
+    row junk, none for "same" padding), in blocks of ``w = r·P`` columns, r output rows each.
     """
 
     def __init__(self, x_shape, w_shape, pads, dilation, groups, dtype):
         super().__init__(x_shape, w_shape, pads, (1, 1, 1), dilation, groups, dtype)
         D, H, W = self.size
-        front, back, self.top, bottom, self.left, right = pads
-        self.front = front
-        (_, Hp, _), (OD, OH, OW) = self.padded, self.out
-        # Row pitch: the gap after a row's data must hold its right padding and the next
-        # row's left padding (both zeros), and a row must hold OW columns.
-        self.P = max(W + max(self.left, right), OW)
+        self.front, _, self.top, _, self.left, right = pads
+        (Dp, Hp, _), (OD, OH, OW) = self.padded, self.out
+        self.P = max(W, OW)
         self.plane = Hp * self.P
-        self.tail = dilation[2] * (self.kernel[2] - 1)           # the last tap's reach past planes
-        self.image = self.padded[0] * self.plane + self.tail      # elements per sample
-        self.run = (OD - 1) * self.plane + OH * self.P            # columns per sample, junk included
+        # Reads reach `left` before an image's first row, and past its last row by the right
+        # padding that the row's free columns (P − W) do not hold.
+        self.margin = self.left
+        self.run_p = OH * self.P                                  # columns per output plane
+        self.image = self.margin + Dp * self.plane + max(0, W + right - self.P)
+        # the spread's runs (see _spread) reach the kernel's width further
+        self.image = max(self.image, self.tap_offset_max() + self.run_p
+                         + self.dilation[2] * (self.kernel[2] - 1))
+        self.run = OD * self.run_p                                # columns per sample
+        self.r = _rows_per_block(OH, self.P, self.F // self.G * self.K)
+        self.w, self.nblk = self.r * self.P, OH // self.r         # block width, blocks per plane
         self.chunks = _window.batch_chunks(self.N, self.C * self.taps * self.run)
 
     def pays(self) -> bool:
         OW = self.out[2]
-        return self.run <= MAX_ROW_WASTE * math.prod(self.out) and OW < ROWS_MAX_WIDTH
+        return self.P <= MAX_ROW_WASTE * OW and OW < ROWS_MAX_WIDTH
 
     def spread_pays(self) -> bool:
         """Whether dX is cheaper by spreading dZ over the horizontal taps than by folding.
 
         Per output column, spreading copies F·KW numbers and folds C·KD·KH; the plain fold
-        writes and folds C·KD·KH·KW (an add costs about two copies). The spread's GEMM has
-        only C/G·KD·KH rows, which BLAS runs slowly below a few dozen.
+        writes and folds C·KD·KH·KW (an add costs about two copies).
         """
         KD, KH, KW = self.kernel
-        spread = self.F * KW + 2 * self.C * KD * KH
-        return self.Cg * KD * KH >= 32 and spread < 2 * self.C * KD * KH * KW
+        span = self.run_p + self.dilation[2] * (KW - 1)       # a spread run, see _spread
+        fits = self.out[0] == 1 or span <= self.plane         # one plane's run per plane
+        return fits and self.F * KW + 2 * self.C * KD * KH < 2 * self.C * KD * KH * KW
 
     def tap_offset(self, e: int, a: int, b: int) -> int:
-        """Where tap (e, a, b)'s run starts inside an image."""
+        """Where tap (e, a, b)'s run starts inside an image (may be before its first row)."""
         dd, dh, dw = self.dilation
-        return e * dd * self.plane + a * dh * self.P + b * dw
+        return self.margin + e * dd * self.plane + a * dh * self.P + b * dw - self.left
+
+    def tap_offset_max(self) -> int:
+        """Where the last output plane's run of vertical tap (KD − 1, KH − 1) starts."""
+        KD, KH, _ = self.kernel
+        return (self.out[0] - 1) * self.plane + self.tap_offset(KD - 1, KH - 1, 0)
+
+    def _inside(self, b: int) -> slice:
+        """The output columns j whose horizontal tap b reads inside its own row."""
+        shift = b * self.dilation[2] - self.left
+        return slice(max(0, -shift), min(self.out[2], self.P - shift))
+
+    def _mask(self, cols: np.ndarray, b_axis: int, j_axis: int) -> None:
+        """Zero the entries of an array over (…, b, …, j) whose tap b reads another row."""
+        for b in range(self.kernel[2]):
+            inside = self._inside(b)
+            for cut in (slice(0, inside.start), slice(inside.stop, self.P)):
+                if cut.start < cut.stop:
+                    index = [slice(None)] * cols.ndim
+                    index[b_axis], index[j_axis] = b, cut
+                    cols[tuple(index)] = 0
 
     def data(self, rows: np.ndarray) -> np.ndarray:
         """The unpadded (C, N, D, H, W) view of a rows buffer (C, N·image)."""
         C, N = rows.shape[0], rows.shape[1] // self.image
         Dp, Hp, _ = self.padded
-        body = rows.reshape(C, N, self.image)[:, :, :Dp * self.plane]
+        body = rows.reshape(C, N, self.image)[:, :, self.margin:self.margin + Dp * self.plane]
         body = body.reshape(C, N, Dp, Hp, self.P)                   # (C, N, Dp, Hp, P)
         return body[(Ellipsis, *_window.interior(self.size, (self.front, 0, self.top, 0,
-                                                             self.left, 0)))]
+                                                             0, 0)))]
 
-    def grid(self, a: np.ndarray, extent: int) -> np.ndarray:
-        """The (A, n, OD, OH, W') view of run-laid-out columns a (A, n, run): W' <= P wide."""
-        item = a.itemsize
-        A, n = a.shape[:2]
-        return as_strided(a, shape=(A, n, self.out[0], self.out[1], extent),
-                          strides=(a.strides[0], a.strides[1], self.plane * item,
-                                   self.P * item, item))
+    def _taps(self, rows: np.ndarray, n0: int, shape, order: str) -> np.ndarray:
+        """A view of every tap's runs of samples n0…: ``order`` "cols" gives (C, KD, KH, KW,
+        n, OD, run_p), "blocks" gives (n, OD, blocks, C, KD, KH, KW, w)."""
+        item = rows.itemsize
+        dd, dh, dw = self.dilation
+        taps = (rows.strides[0], dd * self.plane * item, dh * self.P * item, dw * item)
+        if order == "cols":
+            strides = (*taps, self.image * item, self.plane * item, item)
+        else:
+            strides = (self.image * item, self.plane * item, self.w * item, *taps, item)
+        return as_strided(rows[:, n0 * self.image + self.tap_offset(0, 0, 0):], shape=shape,
+                          strides=strides, writeable=False)
 
     # -- the input's layout
 
@@ -181,142 +224,183 @@ class RowsPlan(_Plan):
     def cols(self, rows: np.ndarray, part: slice) -> np.ndarray:
         """Columns of the samples ``part``: (C, N·image) -> (G, C/G·KD·KH·KW, n·run).
 
-        ``cols[c, e, a, b, k, p] = rows[c, (n0 + k)·image + tap_offset(e, a, b) + p]``: every
-        tap at once, each one contiguous run per sample. Channels (or, with fewer channels
-        than samples, samples) are cut over the engine's threads.
+        ``cols[c, e, a, b, k, i, p] = rows[c, (n0 + k)·image + i·plane + tap_offset(e, a, b)
+        + p]``: every tap at once, one contiguous run per sample and output plane, the reads
+        of other rows zeroed. Channels (or, with fewer channels than samples, samples) are
+        cut over the engine's threads.
         """
         n0, n = part.start, part.stop - part.start
-        C, item = self.C, rows.itemsize
-        dd, dh, dw = self.dilation
-        cols = _window.scratch("cols", (C, *self.kernel, n, self.run), rows.dtype)
-        taps = as_strided(rows[:, n0 * self.image:], shape=cols.shape,
-                          strides=(rows.strides[0], dd * self.plane * item, dh * self.P * item,
-                                   dw * item, self.image * item, item), writeable=False)
+        C, (OD, OH, _) = self.C, self.out
+        cols = _window.scratch("cols", (C, *self.kernel, n, OD, self.run_p), rows.dtype)
+        taps = self._taps(rows, n0, cols.shape, "cols")
         by_channel = C >= n
+        grid = cols.reshape(C, *self.kernel, n, OD, OH, self.P)
 
         def work(ps: slice) -> None:
             index = (ps,) if by_channel else (slice(None),) * 4 + (ps,)
             cols[index] = taps[index]
+            self._mask(grid[index], 3, 7)
 
         parallel.parallel_for(work, C if by_channel else n, cols.size)
         return cols.reshape(self.G, self.K, n * self.run)
+
+    def blocks(self, rows: np.ndarray, part: slice) -> np.ndarray:
+        """The columns of :meth:`cols` in blocks of w: (n·OD·blocks, G, C/G·KD·KH·KW, w).
+
+        Each block is contiguous, so that BLAS's kernels for small matrices take the products
+        (OpenBLAS's run at full speed up to about 10^6 multiply-adds, unpacked).
+        """
+        n0, n = part.start, part.stop - part.start
+        shape = (n, self.out[0], self.nblk, self.C, *self.kernel, self.w)
+        blocks = _window.scratch("blocks", shape, rows.dtype)
+        taps = self._taps(rows, n0, shape, "blocks")
+        grid = blocks.reshape(*shape[:-1], self.r, self.P)
+
+        def work(ks: slice) -> None:
+            blocks[ks] = taps[ks]
+            self._mask(grid[ks], 6, 8)
+
+        parallel.parallel_for(work, n, blocks.size)
+        return blocks.reshape(-1, self.G, self.K, self.w)
 
     def dz(self, g: np.ndarray, part: slice) -> np.ndarray:
         """dZ of the samples ``part`` on the run grid, zero in the junk: (G, F/G, n·run)."""
         n = part.stop - part.start
         F, (OD, OH, OW) = self.F, self.out
-        gr = _window.scratch("dz", (F, n, self.run), g.dtype)             # (F, n, run)
+        gr = _window.scratch("dz", (F, n, OD, OH, self.P), g.dtype)      # (F, n, OD, OH, P)
         gpart = g[part]
 
         def lay_out(fs: slice) -> None:
-            rows = self.grid(gr[fs], self.P)                             # (F', n, OD, OH, P)
-            rows[..., :OW] = gpart[:, fs].transpose(1, 0, 2, 3, 4)
-            rows[..., OW:] = 0                                           # junk columns
-            if OD > 1:                                                   # junk rows of a plane
-                gaps = as_strided(gr[fs, :, OH * self.P:], shape=(fs.stop - fs.start, n, OD - 1,
-                                                                  self.plane - OH * self.P),
-                                  strides=(*gr.strides[:2], self.plane * gr.itemsize,
-                                           gr.itemsize))
-                gaps[...] = 0
+            gr[fs, ..., :OW] = gpart[:, fs].transpose(1, 0, 2, 3, 4)
+            gr[fs, ..., OW:] = 0                                         # junk columns
 
         parallel.parallel_for(lay_out, F, gr.size)
         return gr.reshape(self.G, F // self.G, n * self.run)
 
-    def correlate_into(self, wm: np.ndarray, cols: np.ndarray, dst: np.ndarray,
+    def correlate_into(self, wm: np.ndarray, blocks: np.ndarray, dst: np.ndarray,
                        bias: np.ndarray | None) -> None:
-        """dst (n, F, OD, OH, OW) = wm · cols (+ bias), the junk columns dropped."""
-        n = dst.shape[0]
-        zr = np.matmul(wm, cols, out=_window.scratch("z", (self.G, wm.shape[1], n * self.run),
-                                                     dst.dtype))
-        zr = zr.reshape(self.F, n, self.run)
-        b = None if bias is None else bias.reshape(self.F, 1, 1, 1)
+        """dst (n, F, OD, OH, OW) = wm · blocks (+ bias), the junk columns dropped."""
+        n, F, (OD, _, OW) = dst.shape[0], self.F, self.out
+        z = _blocked_matmul(wm, blocks, "z", dst.dtype)                  # (B, G, F/G, w)
+        z = z.reshape(n, OD, self.nblk, F, self.r, self.P)[..., :OW]
+        out = dst.reshape(n, F, OD, self.nblk, self.r, OW)
+        b = None if bias is None else bias.reshape(F, 1, 1, 1, 1)
 
-        def put(fs: slice) -> None:
-            valid = self.grid(zr[fs], self.out[2]).transpose(1, 0, 2, 3, 4)  # (n, F', OD, OH, OW)
+        def put(ks: slice) -> None:
+            valid = z[ks].transpose(0, 3, 1, 2, 4, 5)                  # (n', F, OD, blocks, r, OW)
             if b is None:
-                dst[:, fs] = valid
+                out[ks] = valid
             else:
-                np.add(valid, b[fs], out=dst[:, fs])
+                np.add(valid, b, out=out[ks])
 
-        parallel.parallel_for(put, self.F, zr.size)
+        parallel.parallel_for(put, n, z.size)
 
     def weight_grad(self, cols: np.ndarray, gm: np.ndarray) -> np.ndarray:
         return np.matmul(cols, gm.transpose(0, 2, 1))                    # (G, C/G·KD·KH·KW, F/G)
 
     def transpose_into(self, gm: np.ndarray, w: np.ndarray, drows: np.ndarray,
                        part: slice) -> None:
-        """Add the transposed convolution of dZ (samples ``part``) onto the rows buffer."""
+        """Add the transposed convolution of dZ (samples ``part``, laid out by :meth:`dz`)
+        onto the rows buffer."""
         if self.spread_pays():
-            self._spread(gm, w, drows, part)
-        else:
-            dcols = np.matmul(self.weight_matrix(w).transpose(0, 2, 1), gm,
-                              out=_window.scratch("dcols", (self.G, self.K, gm.shape[2]),
-                                                  gm.dtype))
-            self._fold(dcols.reshape(self.C, *self.kernel, -1, self.run), drows, part.start)
+            self._spread(gm, w, drows, part.start)
+            return
+        dcols = np.matmul(self.weight_matrix(w).transpose(0, 2, 1), gm,
+                          out=_window.scratch("dcols", (self.G, self.K, gm.shape[2]), gm.dtype))
+        n, (OD, OH, _) = gm.shape[2] // self.run, self.out
+        dcols = dcols.reshape(self.C, *self.kernel, n, OD, OH, self.P)
+        self._mask(dcols, 3, 7)                      # what would have gone to another row
+        self._fold(dcols.reshape(self.C, *self.kernel, n, OD, self.run_p),
+                   list(np.ndindex(*self.kernel)), drows, part.start)
 
-    def _tap_runs(self, rows: np.ndarray, offset: int, n0: int, n: int, length: int):
-        """View (C', n, length) of ``rows[c, (n0 + k)·image + offset :][:length]`` for k < n."""
-        item = rows.itemsize
-        return as_strided(rows[:, n0 * self.image + offset:], shape=(rows.shape[0], n, length),
-                          strides=(rows.strides[0], self.image * item, item))
+    def _fold(self, dcols: np.ndarray, taps, drows: np.ndarray, n0: int) -> None:
+        """Add each tap's columns onto the run it was read from.
 
-    def _fold(self, dcols: np.ndarray, drows: np.ndarray, n0: int) -> None:
-        """Adjoint of :meth:`cols`: add each tap's columns onto the run it was read from.
-
-        dcols: (C, KD, KH, KW, n, run), zero in the junk columns; drows (C, N·image) is
-        updated in place. Each run stays inside its sample's image (the zero tail included).
+        dcols: (C, T…, n, OD, length) for the taps listed (as (e, a, b) or (e, a) with b = 0);
+        drows (C, N·image) is updated in place. A few channels at a time, so that their images
+        stay in the core's cache (about 256 kB) across the taps. The runs of one tap's planes
+        must not overlap (``length`` at most a plane).
         """
-        n = dcols.shape[4]
-        # All taps add onto the same images: a few channels at a time, so that their images
-        # stay in the core's cache (about 256 kB) across the taps.
-        block = max(1, (1 << 18) // (n * self.image * drows.itemsize))
+        n, OD, length = dcols.shape[-3:]
+        item = drows.itemsize
+        block = max(1, (1 << 18) // (n * self.image * item))
 
         def work(part: slice) -> None:
             for c0 in range(part.start, part.stop, block):
                 cs = slice(c0, min(c0 + block, part.stop))
-                dst = drows[cs]
-                for tap in np.ndindex(*self.kernel):
-                    runs = self._tap_runs(dst, self.tap_offset(*tap), n0, n, self.run)
-                    runs += dcols[(cs, *tap)]
+                for tap in taps:
+                    start = n0 * self.image + self.tap_offset(*tap, *(0,) * (3 - len(tap)))
+                    dst = as_strided(drows[cs, start:], shape=(cs.stop - cs.start, n, OD,
+                                                               length),
+                                     strides=(drows.strides[0], self.image * item,
+                                              self.plane * item, item))
+                    dst += dcols[(cs, *tap)]
 
         parallel.parallel_for(work, self.C, dcols.size)
 
-    def _spread(self, gm: np.ndarray, w: np.ndarray, drows: np.ndarray, part: slice) -> None:
+    def _spread(self, gm: np.ndarray, w: np.ndarray, drows: np.ndarray, n0: int) -> None:
         """dX by one GEMM over filters and horizontal taps, then a fold over the other taps.
 
-        Spread dZ over the horizontal taps, ``spread[f, b, k, p] = dZ[f, k, p − b·dw]`` (run
-        + tail long); then ``V[c, e, a, k, p] = Σ_{f,b} W[f, c, e, a, b]·spread[f, b, k, p]``
-        is the gradient of the input run that taps (e, a, ·) read, added at their offset.
+        Spread dZ over the horizontal taps, ``S[f, b, p] = dZ[f, p − b·dw]`` over a plane's run
+        and ``tail`` more columns (zero where output column p − b·dw reads another row through
+        tap b); then ``V[c, e, a, p] = Σ_{f,b} W[f, c, e, a, b]·S[f, b, p]`` is the gradient of
+        the positions that taps (e, a, ·) read, added at their offset.
         """
         G, F, (KD, KH, KW), dw = self.G, self.F, self.kernel, self.dilation[2]
-        n, run = gm.shape[2] // self.run, self.run
-        span = run + self.tail
-        gr = gm.reshape(F, n, run)
+        n, (OD, OH, _), run_p, P = gm.shape[2] // self.run, self.out, self.run_p, self.P
+        span = run_p + dw * (KW - 1)
         wh = w.reshape(G, F // G, self.Cg, KD, KH, KW).transpose(0, 2, 3, 4, 1, 5)
         wh = wh.reshape(G, self.Cg * KD * KH, F // G * KW)             # (G, C/G·KD·KH, F/G·KW)
-        spread = _window.scratch("dz_taps", (F, KW, n, span), gm.dtype)  # (F, KW, n, run + tail)
+        spread = _window.scratch("dz_taps", (F, KW, n, OD, span), gm.dtype)
+        gr = gm.reshape(F, n, OD, run_p)
 
         def shift(fs: slice) -> None:
             for b in range(KW):
-                spread[fs, b, :, :b * dw] = 0
-                spread[fs, b, :, b * dw:b * dw + run] = gr[fs]
-                spread[fs, b, :, b * dw + run:] = 0
+                s, inside = b * dw, self._inside(b)
+                dst = spread[fs, b]
+                dst[..., :s] = 0
+                dst[..., s:s + run_p] = gr[fs]
+                dst[..., s + run_p:] = 0
+                # zero the outputs whose tap b reads another row: column j lands at j + s
+                for j in [*range(0, inside.start), *range(inside.stop, P)]:
+                    spots = as_strided(dst[..., j + s:], shape=(fs.stop - fs.start, n * OD, OH),
+                                       strides=(dst.strides[0], span * dst.itemsize,
+                                                P * dst.itemsize))
+                    spots[...] = 0
 
         parallel.parallel_for(shift, F, spread.size)
-        v = np.matmul(wh, spread.reshape(G, F // G * KW, n * span),
-                      out=_window.scratch("dcols", (G, wh.shape[1], n * span), gm.dtype))
-        v = v.reshape(self.C, KD, KH, n, span)                          # (C, KD, KH, n, span)
-        block = max(1, (1 << 18) // (n * self.image * drows.itemsize))
+        v = np.matmul(wh, spread.reshape(G, F // G * KW, -1),
+                      out=_window.scratch("dcols", (G, wh.shape[1], n * OD * span), gm.dtype))
+        self._fold(v.reshape(self.C, KD, KH, n, OD, span), list(np.ndindex(KD, KH)), drows, n0)
 
-        def fold(ps: slice) -> None:
-            for c0 in range(ps.start, ps.stop, block):
-                cs = slice(c0, min(c0 + block, ps.stop))
-                dst = drows[cs]
-                for e, a in np.ndindex(KD, KH):
-                    self._tap_runs(dst, self.tap_offset(e, a, 0), part.start, n, span)[...] \
-                        += v[cs, e, a]
 
-        parallel.parallel_for(fold, self.C, v.size)
+def _rows_per_block(OH: int, P: int, FK: int) -> int:
+    """The most output rows per block (a divisor of OH) whose product stays small.
+
+    A block's product (F/G)·(C/G·KD·KH·KW)·(r·P) up to ``SMALL_MNK`` multiply-adds is one that
+    BLAS's small-matrix kernels take; at least one row per block.
+    """
+    best = 1
+    for r in range(1, OH + 1):
+        if OH % r == 0 and FK * r * P <= SMALL_MNK:
+            best = r
+    return best
+
+
+def _blocked_matmul(a: np.ndarray, blocks: np.ndarray, name: str, dtype) -> np.ndarray:
+    """``a @ blocks[i]`` for every block i: a (G, M, K), blocks (B, G, K, w) -> (B, G, M, w).
+
+    One batched call per share of the blocks, the shares cut over the engine's threads (BLAS
+    runs products this small on the calling thread).
+    """
+    B, G, _, w = blocks.shape
+    out = _window.scratch(name, (B, G, a.shape[1], w), dtype)
+
+    def work(bs: slice) -> None:
+        np.matmul(a, blocks[bs], out=out[bs])
+
+    parallel.parallel_for(work, B, out.size * a.shape[2])
+    return out
 
 
 # ---------------------------------------------------------------------- windows path
@@ -351,6 +435,10 @@ class WindowsPlan(_Plan):
         parallel.assign(cols, win.transpose(1, 5, 6, 7, 0, 2, 3, 4),
                         axis=0 if self.C >= n else 4)
         return cols.reshape(self.G, self.K, n * self.M)
+
+    def blocks(self, xp: np.ndarray, part: slice) -> np.ndarray:
+        """The columns for :meth:`correlate_into`: this path's GEMMs take them whole."""
+        return self.cols(xp, part)
 
     def dz(self, g: np.ndarray, part: slice) -> np.ndarray:
         """dZ of the samples ``part``: (G, F/G, n·M), or per sample (n, G, F/G, M)."""

@@ -54,7 +54,7 @@ def _convolve(x: Tensor, w: Tensor, bias: Tensor | None, plan, op: str) -> Tenso
     z = np.empty(plan.out_shape, dtype=np.result_type(x.data, w.data))  # (N, F, OD, OH, OW)
     b = None if bias is None else bias.data
     for part in plan.chunks:
-        plan.correlate_into(wm, plan.cols(L, part), z[part], b)
+        plan.correlate_into(wm, plan.blocks(L, part), z[part], b)
     out = Tensor._make(z, (x, w) if bias is None else (x, w, bias), op)
 
     def _backward(g):                                                   # g: (N, F, OD, OH, OW)
@@ -101,11 +101,10 @@ def _convolve_transpose(x: Tensor, w: Tensor, bias: Tensor | None, plan, op: str
         dx = np.empty(plan.out_shape, dtype=g.dtype) if x.requires_grad else None
         dw = np.zeros((plan.G, plan.K, plan.F // plan.G), g.dtype) if w.requires_grad else None
         for part in plan.chunks:
-            cols = plan.cols(L, part)
             if dx is not None:      # ∂J/∂x: ∂J/∂y convolved with w
-                plan.correlate_into(wm, cols, dx[part], None)
+                plan.correlate_into(wm, plan.blocks(L, part), dx[part], None)
             if dw is not None:      # ∂J/∂w: ∂J/∂y correlated with x
-                dw += plan.weight_grad(cols, plan.dz(xe, part))
+                dw += plan.weight_grad(plan.cols(L, part), plan.dz(xe, part))
         if dx is not None:
             x._add_grad(dx[tuple(slice(0, n) for n in x.shape)])
         if dw is not None:
