@@ -43,13 +43,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from stridelab.core import _window, parallel
 
-# The rows path pays for short rows; from this output width on, the windows path copies runs
-# as long as the rows path's and computes no junk columns (measured: conv1d with L = 256).
-ROWS_MAX_WIDTH = 64
+# Rows at least this wide go the windows path. The rows path once paid for short rows only;
+# with no padding columns stored it computes no more columns than the windows path, and its
+# blocks run faster (measured: conv1d with L = 256), so no width is excluded.
+ROWS_MAX_WIDTH = 1 << 30
 
 # The rows path computes P columns per output row for OW useful ones; above this ratio the
 # windows path's exact GEMMs are cheaper than the rows path's cheaper copies.
@@ -68,6 +68,22 @@ SMALL_GEMM = 1 << 18
 # EPYC, one thread: 95-105 GFLOP/s in blocks against 45-75 as one GEMM). The rows path cuts
 # its products into blocks this small.
 SMALL_MNK = 10 ** 6
+
+
+def as_strided(view: np.ndarray, shape, strides, writeable: bool = True) -> np.ndarray:
+    """``np.lib.stride_tricks.as_strided`` without its Python overhead (several µs a call).
+
+    ``view`` must lie in a C-contiguous base array, which the window of (shape, strides) from
+    ``view``'s first element must not leave; the result is writeable when ``writeable`` is.
+    """
+    base = view if view.base is None else view.base
+    while base.base is not None:
+        base = base.base
+    offset = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    out = np.ndarray(shape, dtype=view.dtype, buffer=base, offset=offset, strides=strides)
+    if not writeable:
+        out.flags.writeable = False
+    return out
 
 
 def plan(x_shape, w_shape, pads, stride, dilation, groups: int, dtype):
@@ -95,6 +111,8 @@ class _Plan:
         self.out = _window.out_size(self.padded, self.kernel, stride, dilation)  # (OD, OH, OW)
         self.K = self.Cg * math.prod(self.kernel)                 # GEMM depth per group
         self.taps = math.prod(self.kernel)
+
+    blocks_are_cols = False     # whether blocks() returns what cols() does
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -139,6 +157,11 @@ class RowsPlan(_Plan):
         self.r = _rows_per_block(OH, self.P, self.F // self.G * self.K)
         self.w, self.nblk = self.r * self.P, OH // self.r         # block width, blocks per plane
         self.chunks = _window.batch_chunks(self.N, self.C * self.taps * self.run)
+        # (b, output columns) whose horizontal tap b reads another row
+        self._outside = [(b, cut) for b in range(self.kernel[2])
+                         for cut in (slice(0, self._inside(b).start),
+                                     slice(self._inside(b).stop, self.P))
+                         if cut.start < cut.stop]
 
     def pays(self) -> bool:
         OW = self.out[2]
@@ -172,13 +195,10 @@ class RowsPlan(_Plan):
 
     def _mask(self, cols: np.ndarray, b_axis: int, j_axis: int) -> None:
         """Zero the entries of an array over (…, b, …, j) whose tap b reads another row."""
-        for b in range(self.kernel[2]):
-            inside = self._inside(b)
-            for cut in (slice(0, inside.start), slice(inside.stop, self.P)):
-                if cut.start < cut.stop:
-                    index = [slice(None)] * cols.ndim
-                    index[b_axis], index[j_axis] = b, cut
-                    cols[tuple(index)] = 0
+        for b, cut in self._outside:
+            index = [slice(None)] * cols.ndim
+            index[b_axis], index[j_axis] = b, cut
+            cols[tuple(index)] = 0
 
     def data(self, rows: np.ndarray) -> np.ndarray:
         """The unpadded (C, N, D, H, W) view of a rows buffer (C, N·image)."""
@@ -305,6 +325,7 @@ class RowsPlan(_Plan):
         if self.spread_pays():
             self._spread(gm, w, drows, part.start)
             return
+        # dcols = Wᵀ·dZ, then every tap folded back
         dcols = np.matmul(self.weight_matrix(w).transpose(0, 2, 1), gm,
                           out=_window.scratch("dcols", (self.G, self.K, gm.shape[2]), gm.dtype))
         n, (OD, OH, _) = gm.shape[2] // self.run, self.out
@@ -356,17 +377,19 @@ class RowsPlan(_Plan):
 
         def shift(fs: slice) -> None:
             for b in range(KW):
-                s, inside = b * dw, self._inside(b)
+                s = b * dw
                 dst = spread[fs, b]
                 dst[..., :s] = 0
                 dst[..., s:s + run_p] = gr[fs]
                 dst[..., s + run_p:] = 0
-                # zero the outputs whose tap b reads another row: column j lands at j + s
-                for j in [*range(0, inside.start), *range(inside.stop, P)]:
-                    spots = as_strided(dst[..., j + s:], shape=(fs.stop - fs.start, n * OD, OH),
-                                       strides=(dst.strides[0], span * dst.itemsize,
-                                                P * dst.itemsize))
-                    spots[...] = 0
+            # zero the outputs whose tap b reads another row: column j lands at j + s
+            for b, cut in self._outside:
+                dst = spread[fs, b]
+                spots = as_strided(dst[..., cut.start + b * dw:],
+                                   shape=(fs.stop - fs.start, n * OD, OH, cut.stop - cut.start),
+                                   strides=(dst.strides[0], span * dst.itemsize,
+                                            P * dst.itemsize, dst.itemsize))
+                spots[...] = 0
 
         parallel.parallel_for(shift, F, spread.size)
         v = np.matmul(wh, spread.reshape(G, F // G * KW, -1),
@@ -408,6 +431,8 @@ def _blocked_matmul(a: np.ndarray, blocks: np.ndarray, name: str, dtype) -> np.n
 
 class WindowsPlan(_Plan):
     """A convolution of any stride through im2col over the strided window view."""
+
+    blocks_are_cols = True
 
     def __init__(self, x_shape, w_shape, pads, stride, dilation, groups, dtype):
         super().__init__(x_shape, w_shape, pads, stride, dilation, groups, dtype)
@@ -491,16 +516,70 @@ class WindowsPlan(_Plan):
         G, K, M = self.G, self.K, self.M
         wt = self.weight_matrix(w).transpose(0, 2, 1)                 # (G, C/G·KD·KH·KW, F/G)
         n = part.stop - part.start
+        if not self.small:
+            self._transpose_by_phases(gm, wt, dxp[part])
+            return
         dcols = _window.scratch("dcols", (G, K, n, M), gm.dtype)
-        if self.small:
-            _per_sample(lambda k: np.matmul(wt, gm[k], out=dcols[:, :, k]), n, gm.size * K)
-        else:
-            np.matmul(wt, gm, out=dcols.reshape(G, K, n * M))
+        _per_sample(lambda k: np.matmul(wt, gm[k], out=dcols[:, :, k]), n, gm.size * K)
         # Fold with C ahead of N, the order dcols is stored in, so that every tap streams
         # through memory; the copy into (N, C, ...) order undoes the transpose.
         dwin = dcols.reshape(self.C, *self.kernel, n, *self.out).transpose(0, 4, 5, 6, 7, 1, 2, 3)
         folded = _window.fold(dwin, (self.C, n, *self.padded), self.stride, self.dilation)
         parallel.assign(dxp[part], folded.transpose(1, 0, 2, 3, 4), axis=1)
+
+    def _transpose_by_phases(self, gm: np.ndarray, wt: np.ndarray, dst: np.ndarray) -> None:
+        """The transposed convolution of dZ, gathered per phase of the stride.
+
+        Tap t (per axis) sends output i to input position t·d + s·i: phase φ = t·d mod s, at
+        index q + i of that phase's grid, q = t·d div s. dZ is laid out with rows of the
+        phase grid's pitch (zeros past OW), so that Wᵀ·dZ holds each tap's contribution as
+        whole rows of that pitch, and a tap's shift (q_h, q_w) within its phase grid is one
+        contiguous run per plane: every tap is one long add, and each phase is then written
+        into every s-th input position once.
+
+        gm: (G, F/G, n·OD·OH·OW); dst: (n, C, Dp, Hp, Wp), every position written.
+        """
+        G, K, F, C = self.G, self.K, self.F, self.C
+        (OD, OH, OW), stride, dilation = self.out, self.stride, self.dilation
+        n = gm.shape[2] // self.M
+        grid = [-(-p // s) for p, s in zip(self.padded, stride)]      # largest phase grid
+        pitch = grid[2]
+        gp = _window.scratch("dz_pitch", (F, n, OD, OH, pitch), gm.dtype)
+        gr = gm.reshape(F, n, OD, OH, OW)
+
+        def lay_out(fs: slice) -> None:
+            gp[fs, ..., :OW] = gr[fs]
+            gp[fs, ..., OW:] = 0
+
+        parallel.parallel_for(lay_out, F, gp.size)
+        dcols = np.matmul(wt, gp.reshape(G, F // G, -1),
+                          out=_window.scratch("dcols", (G, K, n * OD * OH * pitch), gm.dtype))
+        dcols = dcols.reshape(C, *self.kernel, n, OD, OH * pitch)
+        phases: dict[tuple, list] = {}
+        for tap in np.ndindex(*self.kernel):
+            phases.setdefault(tuple(t * dl % s for t, dl, s in zip(tap, dilation, stride)),
+                              []).append(tap)
+        # a phase grid with one spare row, for the last row's shift past its end
+        plane = (grid[1] + 1) * pitch
+
+        def work(cs: slice) -> None:
+            acc = np.empty((cs.stop - cs.start, n, grid[0], plane), dtype=dst.dtype)
+            item = acc.itemsize
+            for phase in np.ndindex(*stride):
+                acc[...] = 0
+                for tap in phases.get(phase, ()):
+                    qd, qh, qw = (t * dl // s for t, dl, s in zip(tap, dilation, stride))
+                    run = as_strided(acc[:, :, qd, qh * pitch + qw:],
+                                     shape=(cs.stop - cs.start, n, OD, OH * pitch),
+                                     strides=(*acc.strides[:2], plane * item, item))
+                    run += dcols[(cs, *tap)]
+                sizes = [-(-(p - f) // s) for p, f, s in zip(self.padded, phase, stride)]
+                spots = tuple(slice(f, None, s) for f, s in zip(phase, stride))
+                view = acc.reshape(*acc.shape[:3], grid[1] + 1, pitch)
+                dst[(slice(None), cs, *spots)] = view[:, :, :sizes[0], :sizes[1],
+                                                      :sizes[2]].transpose(1, 0, 2, 3, 4)
+
+        parallel.parallel_for(work, C, dcols.size)
 
 
 def _per_sample(product, n_samples: int, n_flops: int) -> None:

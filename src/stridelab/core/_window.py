@@ -18,6 +18,7 @@ KD, KH, KW the kernel, OD, OH, OW the output, G groups.
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -175,22 +176,37 @@ def fold(dwin: np.ndarray, padded_shape, stride, dilation) -> np.ndarray:
 
     dwin: (A, B, OD, OH, OW, KD, KH, KW) -> (A, B, Dp, Hp, Wp); (A, B) is (N, C) or (C, N).
     Overlapping windows add up. The loop runs over the KD·KH·KW kernel taps; each step adds
-    one strided (A, B, OD, OH, OW) slab. The larger leading axis is cut over the engine's
-    threads (:mod:`stridelab.core.parallel`): windows of different samples (channels) never
-    meet.
+    one (A, B, OD, OH, OW) slab. With a stride, tap t lands on the positions t·d + s·i, which
+    share the phase (t·d mod s) with other taps: each phase's taps are summed densely into that
+    phase's own grid (position (t·d div s) + i), and each phase is then written into every s-th
+    position once, instead of every tap adding into every s-th position. The larger leading
+    axis is cut over the engine's threads (:mod:`stridelab.core.parallel`): windows of
+    different samples (channels) never meet.
     """
     A, B, *O = dwin.shape[:5]
     K = dwin.shape[5:]
     dxp = np.zeros(padded_shape, dtype=dwin.dtype)                   # (A, B, Dp, Hp, Wp)
     by_first = A >= B
+    phases: dict[tuple, list] = {}
+    for tap in np.ndindex(*K):
+        phase = tuple(t * dl % s for t, dl, s in zip(tap, dilation, stride))
+        phases.setdefault(phase, []).append(tap)
+    strided = any(s > 1 for s in stride)
 
     def work(part: slice) -> None:
         index = (part,) if by_first else (slice(None), part)
         dst, src = dxp[index], dwin[index]
-        for tap in np.ndindex(*K):
-            spots = tuple(slice(t * dl, t * dl + s * (o - 1) + 1, s)
-                          for t, dl, s, o in zip(tap, dilation, stride, O))
-            dst[(slice(None), slice(None), *spots)] += src[(Ellipsis, *tap)]
+        for phase, taps in phases.items():
+            # this phase's positions φ, φ + s, … of every padded axis, as a dense grid
+            grid = dst[(slice(None), slice(None), *(slice(f, None, s) for f, s in
+                                                       zip(phase, stride)))]
+            acc = np.zeros(grid.shape, dtype=dst.dtype) if strided else grid
+            for tap in taps:
+                spots = tuple(slice(t * dl // s, t * dl // s + o)
+                              for t, dl, s, o in zip(tap, dilation, stride, O))
+                acc[(slice(None), slice(None), *spots)] += src[(Ellipsis, *tap)]
+            if strided:
+                grid[...] = acc
 
     parallel.parallel_for(work, A if by_first else B, dwin.size)
     return dxp
@@ -244,7 +260,7 @@ def scratch(name: str, shape, dtype) -> np.ndarray:
     asked for it.
     """
     dtype = np.dtype(dtype)
-    size = int(np.prod(shape)) * dtype.itemsize
+    size = math.prod(shape) * dtype.itemsize
     buffers = _scratch_space.__dict__
     buf = buffers.get(name)
     if buf is None or buf.size < size:

@@ -101,10 +101,12 @@ def _convolve_transpose(x: Tensor, w: Tensor, bias: Tensor | None, plan, op: str
         dx = np.empty(plan.out_shape, dtype=g.dtype) if x.requires_grad else None
         dw = np.zeros((plan.G, plan.K, plan.F // plan.G), g.dtype) if w.requires_grad else None
         for part in plan.chunks:
+            cols = plan.cols(L, part) if dw is not None or plan.blocks_are_cols else None
             if dx is not None:      # ∂J/∂x: ∂J/∂y convolved with w
-                plan.correlate_into(wm, plan.blocks(L, part), dx[part], None)
+                blocks = cols if plan.blocks_are_cols else plan.blocks(L, part)
+                plan.correlate_into(wm, blocks, dx[part], None)
             if dw is not None:      # ∂J/∂w: ∂J/∂y correlated with x
-                dw += plan.weight_grad(plan.cols(L, part), plan.dz(xe, part))
+                dw += plan.weight_grad(cols, plan.dz(xe, part))
         if dx is not None:
             x._add_grad(dx[tuple(slice(0, n) for n in x.shape)])
         if dw is not None:
