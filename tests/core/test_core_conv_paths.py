@@ -245,15 +245,18 @@ def test_rows_geometry_in_3d_runs_plane_by_plane():
     assert geo.pays()
 
 
-@pytest.mark.parametrize("OH, P, FK, expected", [
-    (14, 15, 64 * 288, 2),       # (a): 3 rows would make 64·288·45 > 10^6
-    (16, 18, 32 * 432, 4),       # 4 rows: 995,328 multiply-adds
-    (1, 259, 32 * 112, 1),       # a 1-D run is one row
-    (7, 100, 10 ** 5, 1),        # nothing small enough: still one row per block
+@pytest.mark.parametrize("OH, P, FK, sub_rows, expected", [
+    (14, 14, 64 * 288, True, 28),       # (a): 2 rows; 4 would make 64·288·56 > 10^6
+    (16, 16, 32 * 432, True, 64),       # 4 rows of 16
+    (1, 256, 32 * 112, True, 64),       # a quarter of a 1-D row
+    (1, 256, 32 * 112, False, 256),     # junk columns: whole rows only
+    (7, 100, 10 ** 5, False, 100),      # nothing small enough: the narrowest
 ])
-def test_blocks_hold_as_many_rows_as_stay_small(OH, P, FK, expected):
-    r = _conv_paths._rows_per_block(OH, P, FK)
-    assert r == expected and OH % r == 0
+def test_block_width_aims_at_64_columns_within_the_small_kernels(OH, P, FK, sub_rows,
+                                                                 expected):
+    w = _conv_paths.block_width(OH, P, FK, sub_rows)
+    assert w == expected and (OH * P) % w == 0
+    assert w % P == 0 or (sub_rows and P % w == 0)
 
 
 @pytest.mark.parametrize("x_shape, pads", [((2, 3, 1, 2, 4), (0, 0, 1, 1, 1, 1)),

@@ -68,6 +68,8 @@ SMALL_GEMM = 1 << 18
 # EPYC, one thread: 95-105 GFLOP/s in blocks against 45-75 as one GEMM). The rows path cuts
 # its products into blocks this small.
 SMALL_MNK = 10 ** 6
+# measured on the same CPU: blocks of 64 columns beat 256 by 10-60%
+BLOCK_COLUMNS = 64
 
 
 def as_strided(view: np.ndarray, shape, strides, writeable: bool = True) -> np.ndarray:
@@ -135,7 +137,7 @@ class RowsPlan(_Plan):
     output columns :meth:`_inside` gives; the others read the neighbouring row (or the
     margins before and after the image) and are zeroed, which is what the padding would have
     given. Each output plane is computed as ``run_p = OH·P`` columns (the last P − OW of a
-    row junk, none for "same" padding), in blocks of ``w = r·P`` columns, r output rows each.
+    row junk, none for "same" padding), in blocks of w columns (:func:`block_width`).
     """
 
     def __init__(self, x_shape, w_shape, pads, dilation, groups, dtype):
@@ -154,8 +156,9 @@ class RowsPlan(_Plan):
         self.image = max(self.image, self.tap_offset_max() + self.run_p
                          + self.dilation[2] * (self.kernel[2] - 1))
         self.run = OD * self.run_p                                # columns per sample
-        self.r = _rows_per_block(OH, self.P, self.F // self.G * self.K)
-        self.w, self.nblk = self.r * self.P, OH // self.r         # block width, blocks per plane
+        # blocks of whole rows, or (with no junk columns) of any part of the plane's run
+        self.w = block_width(OH, self.P, self.F // self.G * self.K, sub_rows=self.P == OW)
+        self.nblk = self.run_p // self.w                          # blocks per plane
         self.chunks = _window.batch_chunks(self.N, self.C * self.taps * self.run)
         # (b, output columns) whose horizontal tap b reads another row
         self._outside = [(b, cut) for b in range(self.kernel[2])
@@ -199,6 +202,20 @@ class RowsPlan(_Plan):
             index = [slice(None)] * cols.ndim
             index[b_axis], index[j_axis] = b, cut
             cols[tuple(index)] = 0
+
+    def _mask_blocks(self, blocks: np.ndarray) -> None:
+        """:meth:`_mask` for blocked columns (n, OD, blocks, C, KD, KH, KW, w)."""
+        n, OD = blocks.shape[:2]
+        if self.w >= self.P:                                 # whole rows per block
+            self._mask(blocks.reshape(*blocks.shape[:-1], self.w // self.P, self.P), 6, 8)
+            return
+        parts = self.P // self.w                             # blocks per row
+        grid = blocks.reshape(n, OD, self.out[1], parts, *blocks.shape[3:])
+        for b, cut in self._outside:
+            for k in range(parts):
+                lo, hi = max(cut.start, k * self.w), min(cut.stop, (k + 1) * self.w)
+                if lo < hi:
+                    grid[:, :, :, k, ..., b, lo - k * self.w:hi - k * self.w] = 0
 
     def data(self, rows: np.ndarray) -> np.ndarray:
         """The unpadded (C, N, D, H, W) view of a rows buffer (C, N·image)."""
@@ -274,11 +291,10 @@ class RowsPlan(_Plan):
         shape = (n, self.out[0], self.nblk, self.C, *self.kernel, self.w)
         blocks = _window.scratch("blocks", shape, rows.dtype)
         taps = self._taps(rows, n0, shape, "blocks")
-        grid = blocks.reshape(*shape[:-1], self.r, self.P)
 
         def work(ks: slice) -> None:
             blocks[ks] = taps[ks]
-            self._mask(grid[ks], 6, 8)
+            self._mask_blocks(blocks[ks])
 
         parallel.parallel_for(work, n, blocks.size)
         return blocks.reshape(-1, self.G, self.K, self.w)
@@ -302,12 +318,14 @@ class RowsPlan(_Plan):
         """dst (n, F, OD, OH, OW) = wm · blocks (+ bias), the junk columns dropped."""
         n, F, (OD, _, OW) = dst.shape[0], self.F, self.out
         z = _blocked_matmul(wm, blocks, "z", dst.dtype)                  # (B, G, F/G, w)
-        z = z.reshape(n, OD, self.nblk, F, self.r, self.P)[..., :OW]
-        out = dst.reshape(n, F, OD, self.nblk, self.r, OW)
+        rows = max(1, self.w // self.P)                                  # rows per block
+        width = self.w if self.w < self.P else OW                        # valid columns per row
+        z = z.reshape(n, OD, self.nblk, F, rows, -1)[..., :width]
+        out = dst.reshape(n, F, OD, self.nblk, rows, width)
         b = None if bias is None else bias.reshape(F, 1, 1, 1, 1)
 
         def put(ks: slice) -> None:
-            valid = z[ks].transpose(0, 3, 1, 2, 4, 5)                  # (n', F, OD, blocks, r, OW)
+            valid = z[ks].transpose(0, 3, 1, 2, 4, 5)                  # (n', F, OD, blocks, …)
             if b is None:
                 out[ks] = valid
             else:
@@ -397,17 +415,18 @@ class RowsPlan(_Plan):
         self._fold(v.reshape(self.C, KD, KH, n, OD, span), list(np.ndindex(KD, KH)), drows, n0)
 
 
-def _rows_per_block(OH: int, P: int, FK: int) -> int:
-    """The most output rows per block (a divisor of OH) whose product stays small.
+def block_width(OH: int, P: int, FK: int, sub_rows: bool) -> int:
+    """Columns per block of a run of OH rows of P: r whole rows, or (with ``sub_rows``) P/m.
 
-    A block's product (F/G)·(C/G·KD·KH·KW)·(r·P) up to ``SMALL_MNK`` multiply-adds is one that
-    BLAS's small-matrix kernels take; at least one row per block.
+    Blocks of about ``BLOCK_COLUMNS`` columns run fastest through BLAS's small-matrix kernels;
+    a block's product FK·w (FK = F/G·C/G·KD·KH·KW) must stay within ``SMALL_MNK``. When no
+    width fits, the narrowest is taken.
     """
-    best = 1
-    for r in range(1, OH + 1):
-        if OH % r == 0 and FK * r * P <= SMALL_MNK:
-            best = r
-    return best
+    widths = {r * P for r in range(1, OH + 1) if OH % r == 0}
+    if sub_rows:
+        widths |= {P // m for m in range(1, P + 1) if P % m == 0 and P // m >= 8}
+    fitting = [w for w in widths if FK * w <= SMALL_MNK] or [min(widths)]
+    return min(fitting, key=lambda w: abs(math.log(w / BLOCK_COLUMNS)))
 
 
 def _blocked_matmul(a: np.ndarray, blocks: np.ndarray, name: str, dtype) -> np.ndarray:
