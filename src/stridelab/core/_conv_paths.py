@@ -3,14 +3,17 @@
 A *plan* describes one convolution: an input x (N, C, D, H, W) padded by (front, back, top,
 bottom, left, right), a kernel w (F, C/G, KD, KH, KW), stride, dilation and G groups. Both
 plans unfold the input into columns (one column per output position, one row per (channel,
-kernel tap)) and make every product one GEMM per group; they work on chunks of the batch
+kernel tap)) and turn the products into GEMMs; they work on chunks of the batch
 (``_window.batch_chunks``), and offer the same pieces per chunk:
 
 ``cols(L, part)``
     the im2col matrix (G, C/G·KD·KH·KW, n·M) of the samples ``part`` of a prepared input L;
+``blocks(L, part)``
+    the columns for the forward GEMM: the rows path cuts them into contiguous blocks
+    (B, G, C/G·KD·KH·KW, w), the windows path takes ``cols`` as they are;
 ``dz(z, part)``
     an array of the output's shape (N, F, OD, OH, OW), laid out on the GEMM's grid;
-``correlate_into(wm, cols, dst, bias)``
+``correlate_into(wm, blocks, dst, bias)``
     the convolution of those samples, written into ``dst`` (n, F, OD, OH, OW);
 ``weight_grad(cols, gm)``
     the input correlated with dZ: Σ over samples and positions of column × dZ;
@@ -18,24 +21,26 @@ kernel tap)) and make every product one GEMM per group; they work on chunks of t
     the transposed convolution of dZ: what each output position sends back to the inputs
     its window read, added onto ``buf`` (the input's layout, see ``input_buffer``/``finish``).
 
-The GEMMs run on BLAS's threads, the copies around them on the engine's
-(:mod:`stridelab.core.parallel`).
+Where the time goes (one core of an AVX-512 EPYC, OpenBLAS's SkylakeX kernels): GEMMs are
+fastest as many small products of contiguous blocks, which OpenBLAS multiplies without
+packing them (``SMALL_MNK``, ``BLOCK_COLUMNS``); one large GEMM with few filters or a short
+depth packs more than it multiplies. Copies are fastest in long runs. The large GEMMs run on
+BLAS's threads, the blocks and the copies on the engine's (:mod:`stridelab.core.parallel`).
 
-* Rows (stride 1, :class:`RowsPlan`): the padded input is held channel-major, each channel's
-  images back to back, every image row P elements apart, where P >= W + max(left, right): the
-  zeros after one row serve as the right padding of that row and the left padding of the next;
-  planes (depth) follow each other Hp rows apart. With stride 1, tap (e, a, b) of a whole
-  sample then reads one contiguous run of that buffer starting at e·dd·Hp·P + a·dh·P + b·dw.
-  Columns are computed at every position of the run: the last P − OW of each row (and, in 3-D,
-  the Hp − OH rows after each plane) are junk, dropped (forward) or met with zeros (backward).
-  Unfolding copies long runs instead of OW-long pieces, for P/OW more GEMM work (15/14 for a
-  3x3 "same" kernel on 14x14); the path is taken when that ratio is at most
-  ``MAX_ROW_WASTE``. For dX, wide kernels unfold dZ over the KW horizontal taps, so that one
-  GEMM sums over filters and horizontal taps and only the KD·KH other taps are folded; others
-  fold all taps of Wᵀ·dZ.
-* Windows (any stride, :class:`WindowsPlan`): im2col over the strided window view, fold tap
-  by tap with ``_window.fold``. When one sample's product is small (``SMALL_GEMM``) every
-  GEMM is done sample by sample, the samples cut over the engine's threads.
+* Rows (stride 1, :class:`RowsPlan`): the input is held channel-major, each channel's images
+  back to back, rows W apart (P = max(W, OW)) with the top, bottom, front and back padding as
+  zero rows and planes and no left or right padding stored. Tap (e, a, b) of a whole output
+  plane then reads one contiguous run of that buffer; the few reads that wrap into the
+  neighbouring row are zeroed, which is what the padding would have given. Unfolding copies
+  long runs. The forward pass multiplies blocks of about 64 columns; dW is one GEMM over the
+  chunk; dX spreads dZ over the KW horizontal taps, so that one GEMM sums over filters and
+  horizontal taps and only the KD·KH other taps are folded (or, where that copies more, folds
+  all taps of Wᵀ·dZ). The path is taken when at most ``MAX_ROW_WASTE`` times the output's
+  columns are computed (junk columns appear only when OW < W).
+* Windows (any stride, :class:`WindowsPlan`): im2col over the strided window view, one GEMM
+  per group; dX folds Wᵀ·dZ per phase of the stride (``_transpose_by_phases``). When one sample's product is
+  small (``SMALL_GEMM``) every GEMM is done sample by sample, the samples cut over the
+  engine's threads.
 """
 
 from __future__ import annotations
@@ -51,8 +56,8 @@ from stridelab.core import _window, parallel
 # blocks run faster (measured: conv1d with L = 256), so no width is excluded.
 ROWS_MAX_WIDTH = 1 << 30
 
-# The rows path computes P columns per output row for OW useful ones; above this ratio the
-# windows path's exact GEMMs are cheaper than the rows path's cheaper copies.
+# The rows path computes P = max(W, OW) columns per output row for OW useful ones; above this
+# ratio the windows path's exact GEMMs are cheaper than the rows path's cheaper copies.
 MAX_ROW_WASTE = 1.25
 
 # One sample's product (F/G)·(C/G·KD·KH·KW)·(OD·OH·OW) up to this size is done sample by
@@ -68,7 +73,7 @@ SMALL_GEMM = 1 << 18
 # EPYC, one thread: 95-105 GFLOP/s in blocks against 45-75 as one GEMM). The rows path cuts
 # its products into blocks this small.
 SMALL_MNK = 10 ** 6
-# measured on the same CPU: blocks of 64 columns beat 256 by 10-60%
+# Measured on the same CPU: blocks of 64 columns beat blocks of 256 by 10-60%.
 BLOCK_COLUMNS = 64
 
 
