@@ -238,13 +238,14 @@ def unpad(xp: np.ndarray, pads) -> np.ndarray:
 
 
 # Convolutions run over chunks of the batch whose im2col matrix holds about this many numbers
-# (4 MB in float32), so that each chunk's columns are still in cache when the GEMM reads them
-# (measured on one thread: 4 MB beats 8 and 16 MB). With several threads every GEMM call and
-# every hand-over to the copy threads is a point where all threads wait for the slowest, which
-# on cores shared with other work costs a scheduler tick each: chunks are then
+# (2 MB in float32), so that each chunk's columns are still in cache when the GEMM reads them
+# (measured on one thread of an AVX-512 EPYC: 2 MB beat 4 MB by 2-8% on cases (a), (c) and (d)
+# of benchmarks/engine_vs_torch.py, 0.5 MB lost by 10-20%). With several threads every GEMM
+# call and every hand-over to the copy threads is a point where all threads wait for the
+# slowest, which on cores shared with other work costs a scheduler tick each: chunks are then
 # ``THREADED_CHUNK_FACTOR`` times larger (measured on 2 busy cores: 2-3x faster). The
 # temporaries are reused either way (:func:`scratch`).
-CHUNK_ELEMENTS = 1 << 20
+CHUNK_ELEMENTS = 1 << 19
 THREADED_CHUNK_FACTOR = 4
 
 _scratch_space = threading.local()
