@@ -121,6 +121,9 @@ class _Plan:
 
     blocks_are_cols = False     # whether blocks() returns what cols() does
 
+    def forget(self, buffer: np.ndarray) -> None:
+        """Drop anything the plan keeps of ``buffer`` (the rows path keeps views)."""
+
     @property
     def out_shape(self) -> tuple[int, ...]:
         return (self.N, self.F, *self.out)
@@ -165,6 +168,7 @@ class RowsPlan(_Plan):
         self.w = block_width(OH, self.P, self.F // self.G * self.K, sub_rows=self.P == OW)
         self.nblk = self.run_p // self.w                          # blocks per plane
         self.chunks = _window.batch_chunks(self.N, self.C * self.taps * self.run)
+        self._views: dict = {}                  # whole-batch views, see _taps and _runs
         # (b, output columns) whose horizontal tap b reads another row
         self._outside = [(b, cut) for b in range(self.kernel[2])
                          for cut in (slice(0, self._inside(b).start),
@@ -231,18 +235,42 @@ class RowsPlan(_Plan):
         return body[(Ellipsis, *_window.interior(self.size, (self.front, 0, self.top, 0,
                                                              0, 0)))]
 
-    def _taps(self, rows: np.ndarray, n0: int, shape, order: str) -> np.ndarray:
-        """A view of every tap's runs of samples n0…: ``order`` "cols" gives (C, KD, KH, KW,
-        n, OD, run_p), "blocks" gives (n, OD, blocks, C, KD, KH, KW, w)."""
-        item = rows.itemsize
-        dd, dh, dw = self.dilation
-        taps = (rows.strides[0], dd * self.plane * item, dh * self.P * item, dw * item)
-        if order == "cols":
-            strides = (*taps, self.image * item, self.plane * item, item)
-        else:
-            strides = (self.image * item, self.plane * item, self.w * item, *taps, item)
-        return as_strided(rows[:, n0 * self.image + self.tap_offset(0, 0, 0):], shape=shape,
-                          strides=strides, writeable=False)
+    def _taps(self, rows: np.ndarray, part: slice, order: str) -> np.ndarray:
+        """A view of every tap's runs of the samples ``part``: ``order`` "cols" gives (C, KD,
+        KH, KW, n, OD, run_p), "blocks" gives (n, OD, blocks, C, KD, KH, KW, w).
+
+        The whole batch's view is made once per buffer (views cost microseconds, a chunk's
+        slice of one nothing)."""
+        key = (id(rows), order)
+        if key not in self._views:
+            item, N = rows.itemsize, rows.shape[1] // self.image
+            dd, dh, dw = self.dilation
+            taps = (rows.strides[0], dd * self.plane * item, dh * self.P * item, dw * item)
+            OD = self.out[0]
+            if order == "cols":
+                shape = (self.C, *self.kernel, N, OD, self.run_p)
+                strides = (*taps, self.image * item, self.plane * item, item)
+            else:
+                shape = (N, OD, self.nblk, self.C, *self.kernel, self.w)
+                strides = (self.image * item, self.plane * item, self.w * item, *taps, item)
+            view = as_strided(rows[:, self.tap_offset(0, 0, 0):], shape=shape, strides=strides,
+                              writeable=False)
+            self._views[key] = (rows, view)          # holding rows keeps its id unique
+        view = self._views[key][1]
+        return view[(slice(None),) * 4 + (part,)] if order == "cols" else view[part]
+
+    def _runs(self, drows: np.ndarray, tap, length: int) -> np.ndarray:
+        """The (C, N, OD, length) view of the runs that tap (e, a[, b]) of every output plane
+        read, in a rows buffer; made once per buffer and tap."""
+        key = (id(drows), tap, length)
+        if key not in self._views:
+            item, N = drows.itemsize, drows.shape[1] // self.image
+            start = self.tap_offset(*tap, *(0,) * (3 - len(tap)))
+            view = as_strided(drows[:, start:], shape=(self.C, N, self.out[0], length),
+                              strides=(drows.strides[0], self.image * item, self.plane * item,
+                                       item))
+            self._views[key] = (drows, view)
+        return self._views[key][1]
 
     # -- the input's layout
 
@@ -256,10 +284,15 @@ class RowsPlan(_Plan):
         return np.zeros((self.C, self.N * self.image), dtype=self.dtype)
 
     def finish(self, drows: np.ndarray) -> np.ndarray:
-        """The (N, C, D, H, W) array held by a rows buffer."""
+        """The (N, C, D, H, W) array held by a rows buffer (whose views are then dropped)."""
         dx = np.empty((self.N, self.C, *self.size), dtype=drows.dtype)
         parallel.assign(dx, self.data(drows).transpose(1, 0, 2, 3, 4), axis=1)
+        self.forget(drows)
         return dx
+
+    def forget(self, buffer: np.ndarray) -> None:
+        """Drop the views made of ``buffer`` (and with them the plan's hold on it)."""
+        self._views = {k: v for k, v in self._views.items() if k[0] != id(buffer)}
 
     # -- per chunk
 
@@ -271,10 +304,10 @@ class RowsPlan(_Plan):
         of other rows zeroed. Channels (or, with fewer channels than samples, samples) are
         cut over the engine's threads.
         """
-        n0, n = part.start, part.stop - part.start
+        n = part.stop - part.start
         C, (OD, OH, _) = self.C, self.out
         cols = _window.scratch("cols", (C, *self.kernel, n, OD, self.run_p), rows.dtype)
-        taps = self._taps(rows, n0, cols.shape, "cols")
+        taps = self._taps(rows, part, "cols")
         by_channel = C >= n
         grid = cols.reshape(C, *self.kernel, n, OD, OH, self.P)
 
@@ -292,10 +325,10 @@ class RowsPlan(_Plan):
         Each block is contiguous, so that BLAS's kernels for small matrices take the products
         (OpenBLAS's run at full speed up to about 10^6 multiply-adds, unpacked).
         """
-        n0, n = part.start, part.stop - part.start
+        n = part.stop - part.start
         shape = (n, self.out[0], self.nblk, self.C, *self.kernel, self.w)
         blocks = _window.scratch("blocks", shape, rows.dtype)
-        taps = self._taps(rows, n0, shape, "blocks")
+        taps = self._taps(rows, part, "blocks")
 
         def work(ks: slice) -> None:
             blocks[ks] = taps[ks]
@@ -366,19 +399,15 @@ class RowsPlan(_Plan):
         must not overlap (``length`` at most a plane).
         """
         n, OD, length = dcols.shape[-3:]
-        item = drows.itemsize
-        block = max(1, (1 << 18) // (n * self.image * item))
+        block = max(1, (1 << 18) // (n * self.image * drows.itemsize))
+        samples = slice(n0, n0 + n)
+        runs = [self._runs(drows, tap, length)[:, samples] for tap in taps]
 
         def work(part: slice) -> None:
             for c0 in range(part.start, part.stop, block):
                 cs = slice(c0, min(c0 + block, part.stop))
-                for tap in taps:
-                    start = n0 * self.image + self.tap_offset(*tap, *(0,) * (3 - len(tap)))
-                    dst = as_strided(drows[cs, start:], shape=(cs.stop - cs.start, n, OD,
-                                                               length),
-                                     strides=(drows.strides[0], self.image * item,
-                                              self.plane * item, item))
-                    dst += dcols[(cs, *tap)]
+                for tap, run in zip(taps, runs):
+                    run[cs] += dcols[(cs, *tap)]
 
         parallel.parallel_for(work, self.C, dcols.size)
 

@@ -107,6 +107,7 @@ def _convolve_transpose(x: Tensor, w: Tensor, bias: Tensor | None, plan, op: str
                 plan.correlate_into(wm, blocks, dx[part], None)
             if dw is not None:      # ∂J/∂w: ∂J/∂y correlated with x
                 dw += plan.weight_grad(cols, plan.dz(xe, part))
+        plan.forget(L)
         if dx is not None:
             x._add_grad(dx[tuple(slice(0, n) for n in x.shape)])
         if dw is not None:
