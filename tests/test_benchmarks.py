@@ -137,3 +137,45 @@ def test_a_record_path_that_cannot_be_a_directory_is_refused(tmp_path, capsys):
                      "--record", str(tmp_path / "file" / "sub")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--record" in err[0]
+
+
+# ---------------------------------------------------------------------- engine_vs_torch.py
+
+engine_bench = _module(ROOT / "benchmarks" / "engine_vs_torch.py", "engine_vs_torch")
+
+
+def test_engine_benchmark_records_what_ran_and_tables_it(tmp_path, capsys):
+    code = engine_bench.main(["--threads", "1", "--cases", "bd", "--repeats", "1",
+                              "--warmup", "0", "--rounds", "1", "--no-tuned-malloc",
+                              "--record", str(tmp_path)])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    [path] = tmp_path.glob("engine-*.json")
+    assert json.loads(path.read_text()) == report
+    assert path.name == engine_bench.record_name(report) and path.name.endswith("--1t.json")
+    # the CPU, its SIMD flags, the BLAS library, version and kernel, threads and load
+    assert report["cpu"]["model"] and isinstance(report["cpu"]["flags_of_note"], list)
+    blas = [b for b in report["blas"] if b["user_api"] == "blas"]
+    assert blas and {"internal_api", "version", "architecture", "library"} <= set(blas[0])
+    assert "/" not in blas[0]["library"]                       # a file name, not a path
+    assert report["threads"] == report["engine_threads"] == 1
+    assert set(report["load_average_1min"]) == {"before", "during_max", "after"}
+    for case in "bd":
+        r = report["cases"][case]["default_malloc"]
+        assert r["engine_ms"] > 0 and r["torch_ms"] > 0
+        assert r["ratio"] == report["ratio_engine_over_torch"][case]
+        assert report["verdict"][case] == ("met" if r["ratio"] <= 1.5 else "not met")
+        assert r["max_rel_diff"] < 1e-4
+
+    assert engine_bench.main(["--table", str(tmp_path)]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert table[0].startswith("| CPU | SIMD | BLAS kernel | threads | (b) | (d) |")
+    assert len(table) == 3 and f"{report['ratio_engine_over_torch']['d']:.2f}" in table[2]
+
+
+def test_engine_benchmark_refuses_bad_arguments(capsys, tmp_path):
+    assert engine_bench.main(["--cases", "az"]) == 2
+    assert engine_bench.main(["--table", str(tmp_path)]) == 2
+    assert engine_bench.main(["--all"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("stridelab: error:") for line in err)
