@@ -575,3 +575,26 @@ def test_transform_gives_exact_zeros_for_the_centres_and_fit_transform_agrees():
     np.testing.assert_allclose(
         KMeans(n_clusters=5, random_state=0).fit_transform(X, sample_weight=w),
         KMeans(n_clusters=5, random_state=0).fit(X, sample_weight=w).transform(X))
+
+
+def test_copy_x_false_centres_in_place_and_gives_the_mean_back():
+    X, _ = make_blobs(n_samples=300, n_features=3, centers=4, random_state=0)
+    X = X + 50.0
+    given = X.copy()
+    seen = []
+
+    def first_four(data, n_clusters, random_state):
+        seen.append(data.mean(axis=0))
+        return data[:4]
+
+    in_place = KMeans(n_clusters=4, init=first_four, n_init=1, copy_x=False).fit(given)
+    copied = KMeans(n_clusters=4, init=first_four, n_init=1).fit(X)
+    np.testing.assert_allclose(given, X, rtol=0, atol=1e-12)  # back, up to rounding
+    np.testing.assert_allclose(seen[0], seen[1])  # init saw the data, not the centred data
+    np.testing.assert_array_equal(in_place.labels_, copied.labels_)
+    np.testing.assert_allclose(in_place.cluster_centers_, copied.cluster_centers_)
+    # data that cannot be written to is copied instead
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    KMeans(n_clusters=4, random_state=0, copy_x=False).fit(frozen)
+    np.testing.assert_array_equal(frozen, X)

@@ -389,6 +389,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         relative to the mean per-feature variance of ``X`` (scikit-learn's convention).
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation; pass an int for reproducible output.
+    copy_x : bool, default=True
+        Fit on a centred copy of ``X`` (True), or centre ``X`` in place and add the mean back
+        before ``fit`` returns (False: no copy of the data, but ``X`` may come back changed in
+        its last bits, as with scikit-learn). A copy is made anyway when ``X`` must be
+        converted (another dtype, not C-contiguous).
     algorithm : {"lloyd"}, default="lloyd"
         Lloyd's algorithm is the only one implemented.
     verbose : int, default=0
@@ -435,13 +440,14 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     """
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
-                 tol=1e-4, random_state=None, algorithm="lloyd", verbose=0):
+                 tol=1e-4, random_state=None, copy_x=True, algorithm="lloyd", verbose=0):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+        self.copy_x = copy_x
         self.algorithm = algorithm
         self.verbose = verbose
 
@@ -452,6 +458,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         check_scalar(self.max_iter, "max_iter", Integral, min_val=1)
         check_scalar(self.tol, "tol", Real, min_val=0)
         check_scalar(self.verbose, "verbose", Integral, min_val=0)
+        check_scalar(self.copy_x, "copy_x", (bool, np.bool_))
         if self.algorithm != "lloyd":
             raise ValueError(
                 f"algorithm must be 'lloyd', the only algorithm implemented; "
@@ -505,7 +512,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     # -- fitting ----------------------------------------------------------------------------
 
     def _init_centroids(self, X, x_squared_norms, init, random_state, sample_weight,
-                        n_centroids=None, X_raw=None, pmap=None):
+                        n_centroids=None, X_raw=None, x_mean=None, pmap=None):
         """Initial centres for one run (scikit-learn's signature), on centred validated data.
 
         Parameters
@@ -517,8 +524,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         sample_weight : ndarray of shape (n_samples,) or None
             Weights for the draws of "k-means++" and "random"; not used by the others.
         n_centroids : int, default=n_clusters
-        X_raw : ndarray of shape (n_samples, n_features), default=X
+        X_raw : ndarray of shape (n_samples, n_features), default=X + x_mean
             The data before centring: what a callable ``init`` is given.
+        x_mean : ndarray of shape (n_features,), default=None
+            The mean that centred X, taken off the centres a callable ``init`` returns.
         pmap : map over chunks, default serial
 
         Returns
@@ -539,11 +548,12 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             seeds = random_state.choice(X.shape[0], size=n_centroids, replace=False, p=p)
             return X[seeds]
         if callable(init):
-            X_raw = X if X_raw is None else X_raw
+            if X_raw is None:
+                X_raw = X if x_mean is None else X + x_mean  # X was centred in place
             centers = init(X_raw, n_centroids, random_state=random_state)
             centers = check_array(centers, dtype=X.dtype, copy=True, order="C")
             self._validate_center_shape(X, centers, n_centroids)
-            return centers - (X_raw.mean(axis=0) if X_raw is not X else 0)
+            return centers if x_mean is None else centers - x_mean
         return init
 
     def fit(self, X, y=None, sample_weight=None):
@@ -566,6 +576,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self : KMeans
             The fitted estimator.
         """
+        X_given = X
         X = validate_data(self, X, dtype=[np.float64, np.float32], order="C")
         self._check_params_vs_input(X)
         sample_weight = _check_sample_weight(sample_weight, X.shape[0])
@@ -577,11 +588,17 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         else:
             init = self.init
 
-        # Centring the data makes ||x||^2 - 2 x.c + ||c||^2 cancel less; it creates the copy
-        # that fit works on, so the caller's X is never modified.
-        X_raw = X
+        # Centring the data makes ||x||^2 - 2 x.c + ||c||^2 cancel less. With copy_x it makes
+        # the copy that fit works on, so the caller's X is never modified; without, X itself
+        # is centred, unless validation has copied it already.
         x_mean = X.mean(axis=0)  # (F,)
-        X = X - x_mean  # (N, F)
+        in_place = (not self.copy_x and X.flags.writeable
+                    and np.may_share_memory(X, np.asarray(X_given)))
+        X_raw = None if in_place else X
+        if in_place:
+            X -= x_mean  # (N, F)
+        else:
+            X = X - x_mean  # (N, F)
         if self._init_kind == "array":
             init -= x_mean
         x_squared_norms = None
@@ -594,18 +611,23 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
         n_threads = _effective_n_threads()
         best = None
-        with _parallel(n_threads) as pmap:
-            for _ in range(self._n_init):
-                centers_init = self._init_centroids(X, x_squared_norms, init, random_state,
-                                                    sample_weight, X_raw=X_raw, pmap=pmap)
-                if self.verbose:
-                    print("Initialization complete")
-                run = _kmeans_single_lloyd(X, centers_init, max_iter=self.max_iter,
-                                           verbose=self.verbose, tol=tol, x_mean=x_mean,
-                                           total_sq=total_sq, sample_weight=sample_weight,
-                                           pmap=pmap, n_threads=n_threads)
-                if best is None or run[1] < best[1]:
-                    best = run
+        try:
+            with _parallel(n_threads) as pmap:
+                for _ in range(self._n_init):
+                    centers_init = self._init_centroids(
+                        X, x_squared_norms, init, random_state, sample_weight, X_raw=X_raw,
+                        x_mean=x_mean, pmap=pmap)
+                    if self.verbose:
+                        print("Initialization complete")
+                    run = _kmeans_single_lloyd(X, centers_init, max_iter=self.max_iter,
+                                               verbose=self.verbose, tol=tol, x_mean=x_mean,
+                                               total_sq=total_sq, sample_weight=sample_weight,
+                                               pmap=pmap, n_threads=n_threads)
+                    if best is None or run[1] < best[1]:
+                        best = run
+        finally:
+            if in_place:  # the caller's X gets its mean back, also when a run raised
+                X += x_mean
         labels, inertia, centers, n_iter, history = best
 
         n_distinct = len(np.unique(labels))
