@@ -245,6 +245,14 @@ def _relocate_empty_clusters(X, centers, labels, sums, counts, sample_weight=Non
     labels[farthest] = empty
 
 
+def _same_partition(labels_a, labels_b) -> bool:
+    """Whether two labellings split the samples alike, up to the names of the clusters: the
+    pairs (a_i, b_i) are as many as the labels on either side, so each a names one b."""
+    n = max(int(labels_a.max()), int(labels_b.max())) + 1
+    pairs = np.unique(labels_a.astype(np.int64) * n + labels_b)
+    return len(pairs) == len(np.unique(labels_a)) == len(np.unique(labels_b))
+
+
 def _kmeans_single_lloyd(X, centers_init, max_iter=300, verbose=False, tol=1e-4, x_mean=None,
                          total_sq=None, sample_weight=None, pmap=None, n_threads=1):
     """One run of Lloyd's algorithm on validated, centred input.
@@ -623,7 +631,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
                                                verbose=self.verbose, tol=tol, x_mean=x_mean,
                                                total_sq=total_sq, sample_weight=sample_weight,
                                                pmap=pmap, n_threads=n_threads)
-                    if best is None or run[1] < best[1]:
+                    # a lower inertia counts only with another partition: the same clusters
+                    # found again differ in the last bits alone (scikit-learn's rule too)
+                    if best is None or (run[1] < best[1]
+                                        and not _same_partition(run[0], best[0])):
                         best = run
         finally:
             if in_place:  # the caller's X gets its mean back, also when a run raised
