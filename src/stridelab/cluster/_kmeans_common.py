@@ -30,7 +30,9 @@ import numpy as np
 _CHUNK_ELEMENTS = 2**20
 # Element-wise passes over X (residuals) use chunks small enough to stay in the CPU cache.
 _CACHE_ELEMENTS = 2**18
-# With several threads each thread gets about this many chunks of the assignment step, so
+# The assignment step multiplies chunks of about this many elements of X by the centres.
+_ASSIGN_ELEMENTS = 2**20
+# With several threads each thread gets at least this many chunks of the assignment step, so
 # that one slow chunk does not leave the other threads idle for long.
 _CHUNKS_PER_THREAD = 2
 # Distances below this fraction of ||x||^2 + ||c||^2 are recomputed from the differences:
@@ -47,15 +49,19 @@ def _chunks(n_rows: int, row_elements: int, budget: int | None = None) -> Iterat
         yield slice(start, min(start + step, n_rows))
 
 
-def _thread_chunks(n_rows: int, row_elements: int, n_threads: int) -> list[slice]:
-    """Row chunks for a pass whose result does not depend on the cut (each row on its own):
-    the memory budget of :func:`_chunks`, and with several threads at least
-    ``_CHUNKS_PER_THREAD`` chunks per thread."""
-    budget_rows = max(64, _CHUNK_ELEMENTS // max(row_elements, 1))
+def _assign_chunks(n_samples: int, n_features: int, n_clusters: int,
+                   n_threads: int) -> list[slice]:
+    """Row chunks for the assignment step, whose result does not depend on the cut (each row
+    on its own): about ``_ASSIGN_ELEMENTS`` elements of X per chunk (a few MiB: BLAS runs
+    faster on such slabs than on one 30 MB matrix), a distance block within the memory budget
+    of :func:`_chunks`, and with several threads at least ``_CHUNKS_PER_THREAD`` chunks per
+    thread."""
+    rows = min(_ASSIGN_ELEMENTS // max(n_features, 1),
+               _CHUNK_ELEMENTS // max(n_clusters, 1))
     if n_threads > 1:
-        per_chunk = -(-n_rows // (n_threads * _CHUNKS_PER_THREAD))  # ceil
-        budget_rows = min(budget_rows, max(64, per_chunk))
-    return [slice(s, min(s + budget_rows, n_rows)) for s in range(0, n_rows, budget_rows)]
+        rows = min(rows, -(-n_samples // (n_threads * _CHUNKS_PER_THREAD)))  # ceil
+    rows = max(64, rows)
+    return [slice(s, min(s + rows, n_samples)) for s in range(0, n_samples, rows)]
 
 
 ###############################################################################
@@ -182,7 +188,8 @@ def _assign(X, centers, labels, pmap: Map | None = None, n_threads: int = 1):
         dist += centers_sq
         labels[rows] = dist.argmin(axis=1)  # (M,)  first minimum on ties
 
-    (pmap or _serial)(one_chunk, _thread_chunks(X.shape[0], centers.shape[0], n_threads))
+    chunks = _assign_chunks(X.shape[0], X.shape[1], centers.shape[0], n_threads)
+    (pmap or _serial)(one_chunk, chunks)
 
 
 def _residual_sq(X, centers, labels, pmap: Map | None = None):
