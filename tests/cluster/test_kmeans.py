@@ -544,8 +544,12 @@ def test_verbose_prints_what_sklearn_prints(tol, capsys):
                                    rtol=1e-6)
 
 
-def test_the_result_does_not_depend_on_the_number_of_threads():
+def test_the_result_does_not_depend_on_the_number_of_threads(monkeypatch):
     from threadpoolctl import threadpool_limits
+
+    # small data is worked on by one thread; here the threads must run
+    assert _kmeans_common._effective_n_threads(100) == 1
+    monkeypatch.setattr(_kmeans_common, "_MIN_PARALLEL_ELEMENTS", 0)
 
     X, _ = make_blobs(n_samples=3000, n_features=16, centers=9, cluster_std=4.0,
                       random_state=6)

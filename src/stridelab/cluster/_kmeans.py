@@ -617,7 +617,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         if sample_weight is not None:
             total_sq = float(x_squared_norms @ sample_weight)  # sum_i w_i ||x_i||^2
 
-        n_threads = _effective_n_threads()
+        n_threads = _effective_n_threads(X.size)
         best = None
         try:
             with _parallel(n_threads) as pmap:
@@ -717,7 +717,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         check_is_fitted(self)
         X = self._check_test_data(X)
         _check_sample_weight(sample_weight, X.shape[0])
-        n_threads = _effective_n_threads()
+        n_threads = _effective_n_threads(X.size)
         with _parallel(n_threads) as pmap:
             return self._labels(X, pmap, n_threads)
 
@@ -738,7 +738,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _transform(self, X):
         """:meth:`transform` on validated input."""
         x_squared_norms = np.einsum("nf,nf->n", X, X, dtype=np.float64)
-        with _parallel(_effective_n_threads()) as pmap:
+        with _parallel(_effective_n_threads(X.size)) as pmap:
             sq = _squared_distances(X, self.cluster_centers_, x_squared_norms, pmap)
         return np.sqrt(sq).astype(X.dtype, copy=False)
 
@@ -760,7 +760,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         check_is_fitted(self)
         X = self._check_test_data(X)
         sample_weight = _check_sample_weight(sample_weight, X.shape[0])
-        n_threads = _effective_n_threads()
+        n_threads = _effective_n_threads(X.size)
         with _parallel(n_threads) as pmap:
             labels = self._labels(X, pmap, n_threads)
             return -_inertia(X, self._centers_like(X), labels, sample_weight, pmap)

@@ -35,6 +35,8 @@ _ASSIGN_ELEMENTS = 2**20
 # With several threads each thread gets at least this many chunks of the assignment step, so
 # that one slow chunk does not leave the other threads idle for long.
 _CHUNKS_PER_THREAD = 2
+# Data smaller than this (elements of X) is worked on by one thread.
+_MIN_PARALLEL_ELEMENTS = 2**18
 # Distances below this fraction of ||x||^2 + ||c||^2 are recomputed from the differences:
 # there the expansion ||x||^2 - 2 x.c + ||c||^2 has lost most of its digits.
 _REFINE_BELOW = 1e-8
@@ -86,9 +88,12 @@ def _available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _effective_n_threads() -> int:
-    """The number of threads the user allows: NumPy's BLAS thread limit, at most the CPUs
-    this process may run on; 1 when no BLAS library can be found to ask."""
+def _effective_n_threads(n_elements: int | None = None) -> int:
+    """The number of threads to use: NumPy's BLAS thread limit, at most the CPUs this process
+    may run on; 1 when no BLAS library can be found to ask, and 1 for data of fewer than
+    ``_MIN_PARALLEL_ELEMENTS`` elements, where starting threads costs more than it saves."""
+    if n_elements is not None and n_elements < _MIN_PARALLEL_ELEMENTS:
+        return 1
     blas = [lib for lib in _threadpool_controller().lib_controllers if lib.user_api == "blas"]
     if not blas:
         return 1
