@@ -65,13 +65,17 @@ def as_data(X) -> np.ndarray:
     return X
 
 
-def squared_distances(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+def squared_distances(X: np.ndarray, centers: np.ndarray, x_sq=None) -> np.ndarray:
     """Squared Euclidean distance of each sample to each centre, shape (N, K).
 
     ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2: one matrix product instead of an (N, K, F) array
-    of differences. Rounding can make a tiny distance come out slightly negative: clip at 0.
+    of differences. ``x_sq`` are the ||x||^2, when the caller has them already (they do not
+    change between iterations). Rounding can make a tiny distance come out slightly negative:
+    clip at 0.
     """
-    d = (X ** 2).sum(axis=1)[:, None] - 2 * X @ centers.T + (centers ** 2).sum(axis=1)[None, :]
+    if x_sq is None:
+        x_sq = (X ** 2).sum(axis=1)
+    d = x_sq[:, None] - 2 * X @ centers.T + (centers ** 2).sum(axis=1)[None, :]
     return np.maximum(d, 0.0)
 
 
@@ -121,11 +125,13 @@ def kmeans_plusplus(X, n_clusters: int, random_state=None) -> tuple[np.ndarray, 
         raise ValueError(f"n_clusters must be between 1 and n_samples={len(X)}; "
                          f"got {n_clusters}")
     rng = check_random_state(random_state)
+    x_sq = (X ** 2).sum(axis=1)  # (N,) ||x||^2, computed once
     indices = [draw_index(np.ones(len(X)), rng)]  # step 1: uniformly at random
-    closest_sq = squared_distances(X, X[indices])[:, 0]  # (N,) D(x)^2
+    closest_sq = squared_distances(X, X[indices], x_sq)[:, 0]  # (N,) D(x)^2
     for _ in range(1, n_clusters):
         indices.append(draw_index(closest_sq, rng))  # step 2: probability ~ D(x)^2
-        closest_sq = np.minimum(closest_sq, squared_distances(X, X[indices[-1:]])[:, 0])
+        new_sq = squared_distances(X, X[indices[-1:]], x_sq)[:, 0]  # to the newest mean
+        closest_sq = np.minimum(closest_sq, new_sq)
     indices = np.array(indices)
     return X[indices].copy(), indices
 
@@ -314,12 +320,13 @@ def _lloyd(X: np.ndarray, centers: np.ndarray, max_iter: int, tol: float) -> dic
     Returns a dict with "centers", "labels", "inertia", "n_iter" and "history".
     """
     n_clusters = len(centers)
+    x_sq = (X ** 2).sum(axis=1)  # (N,) ||x||^2, the same in every iteration
     labels_old = np.full(len(X), -1)
     history = []
     converged = False
     for t in range(max_iter):  # noqa: B007  (t counts the iterations after the loop)
         # Assignment: each sample to its closest mean (ties: the lower cluster index).
-        distances = squared_distances(X, centers)  # (N, K)
+        distances = squared_distances(X, centers, x_sq)  # (N, K)
         labels = distances.argmin(axis=1)  # (N,)
         history.append({
             "centers": centers.copy(),
@@ -353,7 +360,7 @@ def _lloyd(X: np.ndarray, centers: np.ndarray, max_iter: int, tol: float) -> dic
 
     if not converged:
         # the labels must belong to the final means
-        labels = squared_distances(X, centers).argmin(axis=1)
+        labels = squared_distances(X, centers, x_sq).argmin(axis=1)
     inertia = float(((X - centers[labels]) ** 2).sum())
     return {"centers": centers, "labels": labels.astype(np.int32), "inertia": inertia,
             "n_iter": t + 1, "history": history}
