@@ -204,9 +204,8 @@ def _move_samples(X, index, label_from, label_to, sums, counts, sample_weight=No
     n_clusters = sums.shape[0]
     moved = X[index]  # (n_moved, F)
     w = None if sample_weight is None else sample_weight[index]
-    # +w x in the cluster a sample joins, -w x in the one it leaves
-    sums += _one_hot_sums(moved, label_to, n_clusters, w, pmap)
-    sums -= _one_hot_sums(moved, label_from, n_clusters, w, pmap)
+    # +w x in the cluster a sample joins, -w x in the one it leaves: one product
+    sums += _one_hot_sums(moved, label_to, n_clusters, w, pmap, minus_labels=label_from)
     counts += np.bincount(label_to, minlength=n_clusters)
     counts -= np.bincount(label_from, minlength=n_clusters)
 
