@@ -9,8 +9,9 @@ usual environment variables (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``); k-m
 NumPy's BLAS thread limit. With more than one thread the rows are cut into chunks that a pool
 of Python threads works on, each chunk calling single-threaded BLAS (NumPy releases the GIL in
 matrix products, additions and argmin), as scikit-learn's Lloyd runs single-threaded BLAS
-inside OpenMP threads. A product of N x F by F x K with K ~ 10 parallelises poorly inside
-OpenBLAS; split by rows it does not. Chunks that are summed are cut independently of the
+inside OpenMP threads. The assignment step multiplies small batches of rows (see
+``_SMALL_GEMM``), which OpenBLAS multiplies on one thread each; split by rows, the threads
+work side by side. Chunks that are summed, and the batches, are cut independently of the
 number of threads, so a fit gives the same result at every thread count.
 
 Letters in shape comments: N samples, F features, K clusters, M samples in a chunk.
