@@ -224,6 +224,8 @@ class KMeans:
             if init.shape[1] != X.shape[1]:
                 raise ValueError(f"The shape of the initial centers {init.shape} does not "
                                  f"match the number of features of the data {X.shape[1]}")
+            if not np.all(np.isfinite(init)):
+                raise ValueError("the initial centers contain NaN or infinity")
             return 1  # given means: one run
         if self.n_init == "auto":
             return 10 if self.init == "random" else 1
