@@ -179,3 +179,61 @@ def test_engine_benchmark_refuses_bad_arguments(capsys, tmp_path):
     assert engine_bench.main(["--all"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("stridelab: error:") for line in err)
+
+
+# ---------------------------------------------------------------------------------------------
+# benchmarks/kmeans_vs_sklearn.py on a small generated matrix
+
+kmeans_bench = _module(ROOT / "benchmarks" / "kmeans_vs_sklearn.py", "kmeans_vs_sklearn")
+
+
+def _small_blobs(data_dir=None):
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(n_samples=600, n_features=20, centers=10, cluster_std=3.0,
+                      random_state=0)
+    return X.astype(np.float32), "make_blobs (test)"
+
+
+def test_the_kmeans_benchmark_writes_a_record_and_the_table_reads_it(tmp_path, monkeypatch,
+                                                                    capsys):
+    monkeypatch.setattr(kmeans_bench, "load_matrix", _small_blobs)
+    code = kmeans_bench.main(["--repeats", "2", "--threads", "1,2", "--pause", "0",
+                              "--record", str(tmp_path)])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    [path] = tmp_path.glob("kmeans--*.json")
+    record = json.loads(path.read_text())
+    assert path.name == out["record"] and record["results"] == out["results"]
+    machine = record["machine"]
+    assert machine["cpu"]["model"] and machine["cpu"]["simd_level"]
+    assert machine["blas"] and all({"library", "version", "kernel"} <= set(b)
+                                   for b in machine["blas"])
+    assert path.name.endswith(f"--{kmeans_bench._slug(machine['blas_kernel'])}.json")
+    assert [r["threads"] for r in record["results"]] == [1, 2]
+    for r in record["results"]:
+        med = r["median_s"]
+        assert r["ratio"] == pytest.approx(med["stridelab"] / med["sklearn"])
+        assert len(r["all_wall_s"]["stridelab"]) == 2
+        assert r["load_1min"]["before"] >= 0 and r["load_1min"]["after"] >= 0
+        # the same initial centres on separated blobs: the same clustering
+        assert r["iterations_identical"] and r["labels_identical"]
+        assert r["target_met"] == (r["ratio"] <= 1.0)
+    assert record["labels_same_at_every_thread_count"]["stridelab"]
+
+    assert kmeans_bench.main(["--table", str(tmp_path)]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert len(table) == 2 + 2  # header, rule, one row per thread count
+    for line, r in zip(table[2:], record["results"]):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[3] == str(r["threads"]) and cells[6] == f"{r['ratio']:.2f}"
+        assert cells[0] == machine["cpu"]["model"]
+
+
+def test_the_kmeans_benchmark_refuses_bad_options_in_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    for argv in (["--threads", "0"], ["--threads", "one"], ["--repeats", "0"],
+                 ["--record", str(tmp_path / "file")], ["--table", str(tmp_path)]):
+        assert kmeans_bench.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("kmeans_vs_sklearn: error:")
