@@ -54,6 +54,7 @@ def test_ae_conv_measures_what_its_figures_show(smoke_runs):
     pairs = m["closest_pairs"]
     assert [p["separation"] for p in pairs] == sorted(p["separation"] for p in pairs)
     assert sum(m["variance_by_axis"]) == pytest.approx(1.0)
+    assert sum(m["pca2_geometry"]["variance_by_axis"]) == pytest.approx(1.0)
     assert 0.5 - 1e-9 <= m["main_axis_share"] <= 1 + 1e-9
     assert m["training"]["epochs"] == 1 and m["training"]["seed"] == 0
     assert (result.out / "figures" / "reconstructions_by_digit.png").stat().st_size > 1000

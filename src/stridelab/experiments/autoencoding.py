@@ -406,6 +406,8 @@ def single_model_study(model: torch.nn.Module, config: AEConfig, ctx, *, label: 
                **code_separation(y_test, scores["knn_pred"], len(ds.classes)),
                "dataset": ds.name, "n_train": len(X_train), "n_test": len(X_test),
                "n_parameters": n_params, **history_summary(history), **seen,
+               # the embeddings figure's second panel, for a comparison with the code
+               "pca2_geometry": code_geometry(pca["scores_test"], y_test, len(ds.classes)),
                "training": training_record(config, ctx)}
     if isinstance(model, ConvAutoencoder):
         dead = dead_relu_units(model, X_test, ctx.device)
