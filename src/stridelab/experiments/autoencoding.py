@@ -346,7 +346,7 @@ def digit_reconstructions_figure(X_test, X_hat, y_test, seen: dict, title: str):
     rows = seen["read_as_by_digit"]
     first = [int(np.flatnonzero(y_test == r["digit"])[0]) for r in rows]
     mean_hat = np.stack([np.asarray(X_hat)[y_test == r["digit"]].mean(axis=0) for r in rows])
-    titles = [f"{r['digit']}: MSE {seen['mse_by_digit'][r['digit']]:.3f}\nlooks like "
+    titles = [f"{r['digit']}: MSE {seen['mse_by_digit'][r['digit']]:.3f}\nlike "
               f"{r['read_as']} ({r['fraction']:.0%})" for r in rows]
     return rows_figure([("original", X_test[first]), ("its\nreconstruction",
                                                        np.asarray(X_hat)[first]),
@@ -386,8 +386,8 @@ def single_model_study(model: torch.nn.Module, config: AEConfig, ctx, *, label: 
                                              f"{label} on {ds.name}, digit by digit"),
                 "reconstructions_by_digit", caption="The first test image of each digit, its "
                 "reconstruction and the mean of all reconstructions of that digit; titles: the "
-                "digit's test MSE per pixel and the digit whose mean training image its "
-                "reconstructions are nearest to most often")
+                "digit's test MSE per pixel, and \"like d (p)\": the digit d whose mean "
+                "training image is nearest to the largest share p of its reconstructions")
     ctx.savefig(embeddings_figure(
         [(scores["Z_test"][:n_embed], f"{label}: {config.knn_k}-NN accuracy "
           f"{scores['knn_accuracy']:.3f}"),
