@@ -26,6 +26,8 @@ from stridelab.experiments.narrate import Lesson, Notes, compare, num
 from stridelab.experiments.plots import (
     confusion_counts,
     confusion_figure,
+    confusion_summary,
+    confusion_text,
     image_grid_figure,
     integer_ticks,
     learning_curves_figure,
@@ -438,6 +440,7 @@ def measure(config: CNNConfig, ctx) -> dict:
         "dense_equivalent_params": first_outputs * (n_inputs + 1),
         **softmax_stats(logits, y_true, y_hat),
         "n_errors": int(len(wrong)), "confusion_matrix": cm, "most_confused": pairs,
+        **confusion_summary(cm, ds.classes),
         "misclassified_shown": chosen, "feature_map_sample": sample, "feature_maps_shown": shown,
         "first_conv_map_side": int(maps_first.shape[1]),
         "last_conv_map_side": int(maps_last.shape[1]),
@@ -533,6 +536,8 @@ def narrate(metrics: dict, config: CNNConfig) -> Notes:
                      f"({num(p, 'fraction_of_true', '.1%')} of {p['true']})"
                      for p in pairs) + ".") if pairs else "",
         "**Mistakes.** Every test image is classified correctly."))
+    if pairs:
+        notes.add(confusion_text(notes, m))
     notes.add(
         f"**Feature maps.** The first convolution's maps are {num(m, 'first_conv_map_side')}"
         f"×{num(m, 'first_conv_map_side')} and each value sees a "
