@@ -26,9 +26,23 @@ from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import integer_ticks, learning_curves_figure, take, to_float
 from stridelab.experiments.registry import bounded, register
+
+# the network, the sums and their sequences: the hand-in program's definitions
+from stridelab.programs.mnist_calculator import (
+    DigitCalculator,
+    DigitCNN,
+    SumRNN,
+    make_sequences,
+    n_sum_digits,
+    predict_sums,
+    random_digits,
+    random_shift,
+    read_slots,
+    sequence_cross_entropy,
+    slot_mapping,
+)
 from stridelab.torch import schedules
 from stridelab.torch.loop import fit, make_loader, predict
-from stridelab.torch.models.sequence import DigitCalculator, DigitCNN, SumRNN, n_sum_digits
 
 
 @dataclass
@@ -59,52 +73,14 @@ class CalculatorConfig:
     reader: Literal["columns", "sequence"] = "columns"  # how the RNN reads the digits
     # what the chained adder reads: the CNN's argmax as a one-hot digit, or its softmax
     chain_readout: Literal["onehot", "softmax"] = "onehot"
-    shift: int = 2  # random translation of training images, in pixels (0: none)
+    shift: int = bounded(2, ge=0)  # random translation of training images, pixels (0: none)
     d_sweep: str = "1,2,3"  # values of D for the accuracy-against-D figure ("": no sweep)
     sweep_e2e: bool = True  # also train end to end at each swept D (the costly part)
     n_examples: int = bounded(8, ge=1)  # example sequences drawn in the figure
 
 
 # ---------------------------------------------------------------------------------------------
-# sequences
-
-
-def sum_targets(digits: np.ndarray, n_digits: int, n_numbers: int) -> np.ndarray:
-    """The digits of the sum, most significant first.
-
-    Parameters
-    ----------
-    digits : int ndarray of shape (n_samples, n_numbers · n_digits)
-        Number 1's digits (most significant first), then number 2's, ...
-
-    Returns
-    -------
-    int64 ndarray of shape (n_samples, n_sum_digits(n_digits, n_numbers)), zero-padded on the left.
-    """
-    digits = np.asarray(digits, dtype=np.int64)
-    n_out = n_sum_digits(n_digits, n_numbers)
-    place = 10 ** np.arange(n_digits - 1, -1, -1, dtype=np.int64)              # (D,)
-    numbers = (digits.reshape(len(digits), n_numbers, n_digits) * place).sum(-1)  # (N, K)
-    total = numbers.sum(-1)                                                    # (N,)
-    return (total[:, None] // 10 ** np.arange(n_out - 1, -1, -1, dtype=np.int64)) % 10
-
-
-def make_sequences(labels: np.ndarray, n_sequences: int, n_digits: int, n_numbers: int,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Sequences of image indices drawn uniformly from ``labels``' images, and their sums.
-
-    Returns ``idx`` (n_sequences, n_numbers · n_digits) into the image array that ``labels``
-    belongs to, and ``targets`` (n_sequences, n_out) from :func:`sum_targets`.
-    """
-    idx = rng.integers(0, len(labels), size=(n_sequences, n_numbers * n_digits))
-    return idx, sum_targets(np.asarray(labels)[idx], n_digits, n_numbers)
-
-
-def random_digits(n_sequences: int, n_digits: int, n_numbers: int,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform random digit sequences (N, D·K) and their sums: the separate RNN's data."""
-    digits = rng.integers(0, 10, size=(n_sequences, n_numbers * n_digits))
-    return digits, sum_targets(digits, n_digits, n_numbers)
+# sequences (their sums: the program's sum_targets, make_sequences, random_digits)
 
 
 def parse_sweep(text: str) -> list[int]:
@@ -121,28 +97,6 @@ def parse_sweep(text: str) -> list[int]:
 
 # ---------------------------------------------------------------------------------------------
 # training
-
-
-def random_shift(x: torch.Tensor, max_shift: int) -> torch.Tensor:
-    """Translate each image (..., H, W) by its own random offset in [−max_shift, max_shift]²."""
-    if max_shift <= 0:
-        return x
-    shape = x.shape
-    H, W = shape[-2:]
-    x = x.reshape(-1, H, W)                                             # (M, H, W)
-    M = len(x)
-    padded = F.pad(x, (max_shift,) * 4)                                 # (M, H+2s, W+2s)
-    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, M, 1), device=x.device)
-    rows = dy + torch.arange(H, device=x.device)                        # (M, H)
-    cols = dx + torch.arange(W, device=x.device)                        # (M, W)
-    out = padded[torch.arange(M, device=x.device)[:, None, None], rows[:, :, None],
-                 cols[:, None, :]]                                       # (M, H, W)
-    return out.reshape(shape)
-
-
-def sequence_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over every position: logits (N, L, V), targets (N, L)."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
 def _bank(images: np.ndarray, device) -> torch.Tensor:
@@ -232,31 +186,6 @@ def train_end_to_end(n_digits: int, X_bank: torch.Tensor, y: np.ndarray,
 
 
 @torch.no_grad()
-def read_digits(model: DigitCalculator, X_bank: torch.Tensor, batch_size: int = 512) -> np.ndarray:
-    """The slot (0..9) the calculator's softmax puts first for each image of ``X_bank``."""
-    model.eval()
-    slots = [model.digit_scores(X_bank[i:i + batch_size, None]).argmax(-1)[:, 0].cpu()
-             for i in range(0, len(X_bank), batch_size)]
-    return torch.cat(slots).numpy()
-
-
-def slot_mapping(slots: np.ndarray, labels: np.ndarray, n_classes: int = 10) -> np.ndarray:
-    """The one-to-one slot -> digit map that agrees with ``labels`` most often (Hungarian).
-
-    An end-to-end model is free to put digit 7 in slot 2, say, as long as its RNN reads slot 2
-    as seven; this finds that relabelling so its per-image accuracy can be measured.
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    counts = np.zeros((n_classes, n_classes), dtype=np.int64)    # (slot, digit)
-    np.add.at(counts, (slots, labels), 1)
-    rows, cols = linear_sum_assignment(-counts)
-    mapping = np.empty(n_classes, dtype=np.int64)
-    mapping[rows] = cols
-    return mapping
-
-
-@torch.no_grad()
 def evaluate_calculator(model: DigitCalculator, X_bank: torch.Tensor, y_train: np.ndarray,
                         X_test_bank: torch.Tensor, y_test: np.ndarray, test_idx: np.ndarray,
                         test_targets: np.ndarray, batch_size: int = 512) -> dict:
@@ -267,15 +196,9 @@ def evaluate_calculator(model: DigitCalculator, X_bank: torch.Tensor, y_train: n
     whether it was). ``all_digits_correct`` is the fraction of test sequences whose every image
     is read right: the exact-sum accuracy a perfect adder would reach on these readings.
     """
-    mapping = slot_mapping(read_digits(model, X_bank, batch_size), y_train)
-    digit_pred = mapping[read_digits(model, X_test_bank, batch_size)]   # (n_test,)
-    model.eval()
-    device = X_test_bank.device
-    sums = []
-    for i in range(0, len(test_idx), batch_size):
-        x = X_test_bank[torch.as_tensor(test_idx[i:i + batch_size], device=device)]
-        sums.append(model(x).argmax(-1).cpu())                           # (n, n_out)
-    sum_pred = torch.cat(sums).numpy()
+    mapping = slot_mapping(read_slots(model, X_bank, batch_size), y_train)
+    digit_pred = mapping[read_slots(model, X_test_bank, batch_size)]    # (n_test,)
+    sum_pred = predict_sums(model, X_test_bank, test_idx, batch_size)   # (N, n_out)
     correct = sum_pred == test_targets                                   # (N, n_out)
     return {
         "digit_accuracy": float(np.mean(digit_pred == y_test)),
@@ -524,7 +447,6 @@ READING_GAP = 0.05
 INDEPENDENT_TOLERANCE = 0.05
 # Exact sums count as a real difference beyond this many standard errors of the difference.
 N_SE = 2.0
-
 def narrate(metrics: dict, config: CalculatorConfig) -> Notes:
     D, K = num(metrics, "n_digits"), num(metrics, "n_numbers")
     sep, e2e = metrics["separate"], metrics["end_to_end"]

@@ -25,8 +25,8 @@ from stridelab.experiments.codes import pca_reference, principal_angles_deg, pri
 from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import embeddings_figure, integer_ticks
 from stridelab.experiments.registry import bounded, register
+from stridelab.programs.prob5_AE import MLPAutoencoder
 from stridelab.torch.loop import history_summary
-from stridelab.torch.models.autoencoders import MLPAutoencoder
 
 
 @dataclass
