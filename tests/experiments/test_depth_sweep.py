@@ -67,6 +67,8 @@ def test_he_and_torch_initialisations():
     ("batch-size", "width", "0", "width must be at least 1"),
     ("mnist-cnn", "channels", "16,0", "each value of channels must be at least 1"),
     ("mlp-vs-cnn", "cnn_channels", "8,-1", "each value of cnn_channels must be at least 1"),
+    ("mnist-calculator", "e2e_sharpen", "0", "e2e_sharpen must be greater than 0"),
+    ("mnist-calculator", "e2e_dropout", "1", "e2e_dropout must be less than 1"),
 ])
 def test_bad_architecture_settings_are_refused_by_the_config(study, key, value, match):
     # the programs' networks do not check their arguments: the study's bounds do, before any work

@@ -298,3 +298,37 @@ def test_calculator_notes_on_independent_misreads_both_ways():
     assert calc.narrate(independent, config).branches["independent_misreads"] is True
     assert calc.narrate(coupled, config).branches["independent_misreads"] is False
 
+
+@pytest.mark.parametrize("written, share, collapsed", [(1066, 0.957, True), (1093, 0.006, False)])
+def test_calculator_notes_say_when_end_to_end_writes_one_sum(written, share, collapsed):
+    e2e = {**_regime(0.001 if collapsed else 0.55, 0.26 if collapsed else 0.9),
+           "most_frequent_sum": written, "most_frequent_sum_share": share}
+    notes = calc.narrate(_calc_metrics(_regime(0.82, 0.967), e2e), calc.CalculatorConfig())
+    assert notes.branches["e2e_one_sum"] is collapsed
+    assert f"{written:,}" in str(notes)
+    # a record made before these metrics existed is narrated without the sentence
+    old = calc.narrate(_calc_metrics(_regime(0.82, 0.967), _regime(0.5, 0.9)),
+                       calc.CalculatorConfig())
+    assert "e2e_one_sum" not in old.branches
+
+
+def test_calculator_notes_name_how_end_to_end_training_differs():
+    metrics = _calc_metrics(_regime(0.82, 0.967), _regime(0.55, 0.9))
+    plain = calc.narrate(metrics, calc.CalculatorConfig())
+    assert plain.branches["sharpened"] is False and "Its CNN trains with" not in str(plain)
+    quick = calc.narrate(metrics, calc.CalculatorConfig(e2e_sharpen=3.0, e2e_dropout=0.0,
+                                                        e2e_shift=0))
+    assert quick.branches["sharpened"] is True
+    assert "Its CNN trains with no dropout and no shifts of the training images, the separately " \
+           "trained one with dropout 0.25 and shifts of up to 2 pixels." in str(quick)
+
+
+def test_quick_end_to_end_recipe_is_data_and_leaves_the_full_one_alone():
+    from stridelab.experiments.registry import get
+
+    experiment = get("mnist-calculator")
+    full, quick = experiment.make_config(), experiment.make_config(quick=True)
+    # the full configuration trains end to end as the separate CNN does (the recorded results)
+    assert (full.e2e_sharpen, full.e2e_dropout, full.e2e_shift, full.torch_threads) == \
+        (1.0, None, None, 0)
+    assert quick.e2e_sharpen > 1 and quick.e2e_dropout == 0 and quick.e2e_shift == 0
