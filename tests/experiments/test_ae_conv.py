@@ -9,7 +9,7 @@ import torch
 from stridelab.data import load_dataset
 from stridelab.experiments import ae_conv
 from stridelab.experiments.autoencoding import ConvAEConfig
-from stridelab.torch.models.autoencoders import ConvAutoencoder
+from stridelab.programs.prob6_CAE import ConvAutoencoder
 
 
 def test_ae_conv_study_saves_the_models_and_judges_its_lessons(smoke_runs, lessons_by_metric):

@@ -9,7 +9,7 @@ import torch
 from stridelab.experiments import ae_conv_skip
 from stridelab.experiments.autoencoding import ConvAEConfig
 from stridelab.experiments.runner import run_experiment
-from stridelab.torch.models.autoencoders import ConvAutoencoder
+from stridelab.programs.prob6_CAE import ConvAutoencoder
 
 
 def test_ae_conv_skip_study_saves_a_loadable_skip_model_and_bypass_numbers(smoke_runs, lessons_by_metric):

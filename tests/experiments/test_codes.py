@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from stridelab.experiments import codes
-from stridelab.torch.models.autoencoders import MLPAutoencoder
+from stridelab.programs.prob5_AE import MLPAutoencoder
 
 
 def test_reconstruction_mse_and_knn_by_hand():

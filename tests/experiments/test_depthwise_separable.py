@@ -9,9 +9,7 @@ from torch import nn
 import stridelab.experiments.depthwise_separable as separable_exp
 from stridelab.experiments.registry import get
 from stridelab.experiments.runner import run_experiment
-from stridelab.torch.models.cifar import (
-    DepthwiseSeparableConv2d,
-)
+from stridelab.programs.depthwise_separable import DepthwiseSeparableConv2d
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

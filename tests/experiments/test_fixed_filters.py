@@ -15,7 +15,7 @@ from stridelab.experiments.fixed_filters import (
 from stridelab.experiments.fixed_filters import narrate as narrate_fixed_filters
 from stridelab.experiments.narrate import NarrationError
 from stridelab.experiments.runner import run_experiment
-from stridelab.torch.models.filters import sobel_net
+from stridelab.programs.conv_layer import sobel_net
 
 
 def _torch_sobel(X):

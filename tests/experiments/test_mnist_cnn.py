@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from stridelab.errors import ConfigError
 from stridelab.experiments.mnist_cnn import (
     CNNConfig,
     augmentation,
+    build_model,
     narrate,
     orientation_scores,
     random_affine,
@@ -20,7 +22,7 @@ from stridelab.experiments.mnist_cnn import (
 )
 from stridelab.experiments.plots import confusion_summary
 from stridelab.experiments.runner import run_experiment
-from stridelab.torch.models.classifiers import MnistCNN
+from stridelab.programs.mnist_cnn import MnistCNN
 
 
 def _run(out, **overrides):
@@ -51,6 +53,13 @@ def test_receptive_fields_of_two_blocks_of_two_convolutions():
     # 3, 5, (pool) 6, 6 + 4 = 10, 14
     assert receptive_fields(MnistCNN((4, 8)).features) == [3, 5, 10, 14]
     assert receptive_fields(MnistCNN((4, 8, 8), convs_per_block=1).features) == [3, 8, 18]
+
+
+@pytest.mark.parametrize("channels", [(), (4, 4, 4, 4, 4)])  # 28 → 14 → 7 → 3 → 1 → 0
+def test_build_model_refuses_blocks_that_do_not_fit_the_image(channels):
+    with pytest.raises(ConfigError, match="need 1 to 4 blocks for 28×28 images"):
+        build_model(CNNConfig(channels=channels))
+    assert len(build_model(CNNConfig(channels=(4, 4, 4, 4))).conv_layers()) == 8
 
 
 def test_softmax_stats_count_underflow_and_keep_log_softmax_finite():

@@ -13,7 +13,7 @@ from stridelab.data import moving_digits as md
 from stridelab.errors import ConfigError
 from stridelab.experiments import video_captioning as cap
 from stridelab.experiments.runner import run_experiment
-from stridelab.torch.models.sequence import FrameDifference, MaskedMeanPool, VideoCaptioner
+from stridelab.programs.video_captioner import FrameDifference, MaskedMeanPool, VideoCaptioner
 
 # ---------------------------------------------------------------------------------------------
 # clips and captions

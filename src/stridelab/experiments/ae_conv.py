@@ -22,7 +22,7 @@ from stridelab.experiments.autoencoding import (
 )
 from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.registry import register
-from stridelab.torch.models.autoencoders import ConvAutoencoder
+from stridelab.programs.prob6_CAE import ConvAutoencoder
 
 
 def measure(config: ConvAEConfig, ctx) -> dict:

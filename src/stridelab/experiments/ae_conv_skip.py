@@ -25,7 +25,7 @@ from stridelab.experiments.autoencoding import (
 from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import losses_figure, rows_figure
 from stridelab.experiments.registry import register
-from stridelab.torch.models.autoencoders import ConvAutoencoder
+from stridelab.programs.prob6_CAE import ConvAutoencoder
 
 LOWER_ERROR = Lesson("Skip connections lower the reconstruction error", "test_mse", "<",
                      quick="test_mse_no_skip", full="test_mse_no_skip",

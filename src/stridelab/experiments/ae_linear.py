@@ -20,7 +20,7 @@ from stridelab.experiments.autoencoding import (
 )
 from stridelab.experiments.narrate import Notes, num
 from stridelab.experiments.registry import register
-from stridelab.torch.models.autoencoders import MLPAutoencoder
+from stridelab.programs.prob5_AE import MLPAutoencoder
 
 
 def measure(config: AEConfig, ctx) -> dict:

@@ -8,7 +8,8 @@ and by the accuracy of a k-nearest-neighbour classifier (k = ``knn_k``) on its c
 on the training codes, scored on the test codes (:mod:`stridelab.experiments.codes`).
 
 The models the sheet asks for by name are saved twice (:func:`save_models`): as a state dict
-(``.pt``, loaded into :mod:`stridelab.torch.models.autoencoders`) and as a ``torch.export``
+(``.pt``, which the hand-in programs' classes load: :mod:`stridelab.programs.prob5_AE`,
+:mod:`stridelab.programs.prob6_CAE`) and as a ``torch.export``
 program (``.pt2``) that plain PyTorch runs without stridelab::
 
     import torch
@@ -47,8 +48,8 @@ from stridelab.experiments.plots import (
     take,
     to_float,
 )
+from stridelab.programs.prob6_CAE import ConvAutoencoder
 from stridelab.torch.loop import history_summary, predict, rank
-from stridelab.torch.models.autoencoders import ConvAutoencoder
 from stridelab.torch.reconstruction import (
     GaussianNoise,
     corrupt,

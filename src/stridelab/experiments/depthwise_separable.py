@@ -19,11 +19,13 @@ from stridelab.errors import ConfigError, DataNotFound
 from stridelab.experiments.narrate import Lesson, Notes, compare, fmt, num
 from stridelab.experiments.plots import integer_ticks
 from stridelab.experiments.registry import bounded, register
+from stridelab.programs.depthwise_separable import (
+    DepthwiseSeparableConv2d,
+    SeparableComparisonNet,
+)
 from stridelab.torch import schedules
 from stridelab.torch.models.cifar import (
-    DepthwiseSeparableConv2d,
     ImagePipeline,
-    SeparableComparisonNet,
     channel_stats,
     conv_macs,
     conv_params,

@@ -19,7 +19,7 @@ from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import FIG_WIDTH
 from stridelab.experiments.registry import bounded, register
-from stridelab.torch.models.filters import (
+from stridelab.programs.conv_layer import (
     SOBEL_W0,
     SOBEL_W1,
     apply_to_image,

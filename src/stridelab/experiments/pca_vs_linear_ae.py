@@ -30,8 +30,8 @@ from stridelab.experiments.codes import (
 from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import embeddings_figure, integer_ticks
 from stridelab.experiments.registry import bounded, register
+from stridelab.programs.prob5_AE import MLPAutoencoder
 from stridelab.torch.loop import history_summary
-from stridelab.torch.models.autoencoders import MLPAutoencoder
 
 
 @dataclass

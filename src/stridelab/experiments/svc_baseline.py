@@ -24,7 +24,6 @@ from stridelab.experiments.plots import (
     most_confused_pairs,
     subsample,
     take,
-    to_float,
 )
 from stridelab.experiments.registry import bounded, register
 
@@ -50,14 +49,14 @@ def fit_svc(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test
     Returns ``test_accuracy``, ``y_pred`` (M,), ``fit_time_s``, ``predict_time_s`` and
     ``n_support_vectors``.
     """
-    from sklearn.svm import SVC
+    from stridelab.programs.svc_baseline import make_svc, pixels
 
     gamma: str | float = config.gamma
     if gamma not in ("scale", "auto"):
         gamma = float(gamma)
-    X_train = to_float(X_train).reshape(len(X_train), -1)  # (N, H·W)
-    X_test = to_float(X_test).reshape(len(X_test), -1)  # (M, H·W)
-    clf = SVC(kernel="rbf", C=config.C, gamma=gamma)
+    X_train = pixels(X_train)  # (N, H·W) in [0, 1]
+    X_test = pixels(X_test)  # (M, H·W)
+    clf = make_svc(C=config.C, gamma=gamma)
     t0 = time.perf_counter()
     clf.fit(X_train, y_train)
     fit_time = time.perf_counter() - t0

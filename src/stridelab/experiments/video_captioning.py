@@ -38,9 +38,9 @@ from stridelab.data.moving_digits import (
 from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import losses_figure
 from stridelab.experiments.registry import bounded, register
+from stridelab.programs.video_captioner import VideoCaptioner
 from stridelab.torch import schedules
 from stridelab.torch.loop import fit, make_loader
-from stridelab.torch.models.sequence import VideoCaptioner
 
 
 @dataclass
