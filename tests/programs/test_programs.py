@@ -195,13 +195,17 @@ def study_builds(program: str, tmp_path: Path):
             get("mnist-cnn").make_config()))}
     if program == "prob5_AE":
         return {"MLPAutoencoder": built(P.MLPAutoencoder, _smoke("ae-linear", tmp_path))}
-    if program == "prob6_CAE":  # ae-conv-skip builds the plain model first: skip its training
+    if program == "prob6_CAE":
+        # ae-conv-skip builds the plain model first, then the skip one; a --set of a training
+        # field (epochs, at its smoke value) makes it train the plain model itself instead of
+        # taking ae-conv's, so the second build is the skip model (training skipped)
         from stridelab.experiments import autoencoding
 
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(autoencoding, "train", lambda *args, **kwargs: {})
             mp.setattr(autoencoding, "score", lambda *args, **kwargs: {})
-            skip = built(P.ConvAutoencoder, _smoke("ae-conv-skip", tmp_path), nth=2)
+            skip = built(P.ConvAutoencoder, _smoke("ae-conv-skip", tmp_path, epochs="1"),
+                         nth=2)
         return {"ConvAutoencoder": built(P.ConvAutoencoder, _smoke("ae-conv", tmp_path)),
                 "ConvAutoencoder (skip)": skip}
     if program == "cnn_vs_mlp":
