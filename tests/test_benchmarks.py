@@ -137,3 +137,103 @@ def test_a_record_path_that_cannot_be_a_directory_is_refused(tmp_path, capsys):
                      "--record", str(tmp_path / "file" / "sub")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--record" in err[0]
+
+
+# ---------------------------------------------------------------------- engine_vs_torch.py
+
+engine_bench = _module(ROOT / "benchmarks" / "engine_vs_torch.py", "engine_vs_torch")
+
+
+def test_engine_benchmark_records_what_ran_and_tables_it(tmp_path, capsys):
+    code = engine_bench.main(["--threads", "1", "--cases", "bd", "--repeats", "1",
+                              "--warmup", "0", "--rounds", "1", "--no-tuned-malloc",
+                              "--record", str(tmp_path)])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    [path] = tmp_path.glob("engine-*.json")
+    assert json.loads(path.read_text()) == report
+    assert path.name == engine_bench.record_name(report) and path.name.endswith("--1t.json")
+    # the CPU, its SIMD flags, the BLAS library, version and kernel, threads and load
+    assert report["cpu"]["model"] and isinstance(report["cpu"]["flags_of_note"], list)
+    blas = [b for b in report["blas"] if b["user_api"] == "blas"]
+    assert blas and {"internal_api", "version", "architecture", "library"} <= set(blas[0])
+    assert "/" not in blas[0]["library"]                       # a file name, not a path
+    assert report["threads"] == report["engine_threads"] == 1
+    assert set(report["load_average_1min"]) == {"before", "during_max", "after"}
+    for case in "bd":
+        r = report["cases"][case]["default_malloc"]
+        assert r["engine_ms"] > 0 and r["torch_ms"] > 0
+        assert r["ratio"] == report["ratio_engine_over_torch"][case]
+        assert report["verdict"][case] == ("met" if r["ratio"] <= 1.5 else "not met")
+        assert r["max_rel_diff"] < 1e-4
+
+    assert engine_bench.main(["--table", str(tmp_path)]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert table[0].startswith("| CPU | SIMD | BLAS kernel | threads | (b) | (d) |")
+    assert len(table) == 3 and f"{report['ratio_engine_over_torch']['d']:.2f}" in table[2]
+
+
+def test_engine_benchmark_refuses_bad_arguments(capsys, tmp_path):
+    assert engine_bench.main(["--cases", "az"]) == 2
+    assert engine_bench.main(["--table", str(tmp_path)]) == 2
+    assert engine_bench.main(["--all"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("stridelab: error:") for line in err)
+
+
+# ---------------------------------------------------------------------------------------------
+# benchmarks/kmeans_vs_sklearn.py on a small generated matrix
+
+kmeans_bench = _module(ROOT / "benchmarks" / "kmeans_vs_sklearn.py", "kmeans_vs_sklearn")
+
+
+def _small_blobs(data_dir=None):
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(n_samples=600, n_features=20, centers=10, cluster_std=3.0,
+                      random_state=0)
+    return X.astype(np.float32), "make_blobs (test)"
+
+
+def test_the_kmeans_benchmark_writes_a_record_and_the_table_reads_it(tmp_path, monkeypatch,
+                                                                    capsys):
+    monkeypatch.setattr(kmeans_bench, "load_matrix", _small_blobs)
+    code = kmeans_bench.main(["--repeats", "2", "--threads", "1,2", "--pause", "0",
+                              "--record", str(tmp_path)])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    [path] = tmp_path.glob("kmeans--*.json")
+    record = json.loads(path.read_text())
+    assert path.name == out["record"] and record["results"] == out["results"]
+    machine = record["machine"]
+    assert machine["cpu"]["model"] and machine["cpu"]["simd_level"]
+    assert machine["blas"] and all({"library", "version", "kernel"} <= set(b)
+                                   for b in machine["blas"])
+    assert path.name.endswith(f"--{kmeans_bench._slug(machine['blas_kernel'])}.json")
+    assert [r["threads"] for r in record["results"]] == [1, 2]
+    for r in record["results"]:
+        med = r["median_s"]
+        assert r["ratio"] == pytest.approx(med["stridelab"] / med["sklearn"])
+        assert len(r["all_wall_s"]["stridelab"]) == 2
+        assert r["load_1min"]["before"] >= 0 and r["load_1min"]["after"] >= 0
+        # the same initial centres on separated blobs: the same clustering
+        assert r["iterations_identical"] and r["labels_identical"]
+        assert r["target_met"] == (r["ratio"] <= 1.0)
+    assert record["labels_same_at_every_thread_count"]["stridelab"]
+
+    assert kmeans_bench.main(["--table", str(tmp_path)]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert len(table) == 2 + 2  # header, rule, one row per thread count
+    for line, r in zip(table[2:], record["results"]):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[3] == str(r["threads"]) and cells[6] == f"{r['ratio']:.2f}"
+        assert cells[0] == machine["cpu"]["model"]
+
+
+def test_the_kmeans_benchmark_refuses_bad_options_in_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    for argv in (["--threads", "0"], ["--threads", "one"], ["--repeats", "0"],
+                 ["--record", str(tmp_path / "file")], ["--table", str(tmp_path)]):
+        assert kmeans_bench.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("kmeans_vs_sklearn: error:")

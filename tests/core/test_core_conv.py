@@ -8,9 +8,13 @@ from core_helpers import check_op, tf_same
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stridelab.core import Tensor
+from stridelab.core import Tensor, _window, parallel
 from stridelab.core import functional as F
-from stridelab.core.reference import conv2d_backward_reference, conv2d_reference
+from stridelab.core.reference import (
+    conv2d_backward_reference,
+    conv2d_reference,
+    conv_transpose2d_reference,
+)
 
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -274,6 +278,144 @@ def test_backward_is_made_of_convolutions(stride, dilation):
     expected[:, :, :dx.shape[2], :dx.shape[3]] = dx
     np.testing.assert_allclose(X.grad, expected, atol=1e-12)
 
+    # ... which is the transposed convolution of dZ with W (4.1.2's "which operation?"), the
+    # output padding giving back the rows and columns that no window reached.
+    extra = [(n - dilation * (K - 1) - 1) % stride for n in (H, W)]
+    np.testing.assert_allclose(X.grad, F.conv_transpose2d(dz, w, stride=stride,
+                                                          output_padding=extra,
+                                                          dilation=dilation).data, atol=1e-12)
+
+
+# ---------------------------------------------------------------------- transposed convolution
+
+
+def test_conv_transpose_hand_computed():
+    # Each input pixel stamps the kernel, scaled by its value, stride 2 apart; overlaps add.
+    x = Tensor(np.array([[[1.0, 10.0]]]), requires_grad=True)
+    w = Tensor(np.array([[[1.0, 2.0, 3.0]]]), requires_grad=True)
+    y = F.conv_transpose1d(x, w, stride=2)
+    np.testing.assert_array_equal(y.data, [[[1, 2, 3 + 10, 20, 30]]])
+    y.backward(np.array([[[1.0, 0.0, 0.0, 0.0, 1.0]]]))
+    # dJ/dx[i] = Σ_a w[a]·g[2i + a]: the convolution of g with w, stride 2
+    np.testing.assert_array_equal(x.grad, [[[1.0, 3.0]]])
+    # dJ/dw[a] = Σ_i x[i]·g[2i + a]: g correlated with x
+    np.testing.assert_array_equal(w.grad, [[[1.0, 0.0, 10.0]]])
+    # padding crops the output; output_padding adds a position at the end
+    np.testing.assert_array_equal(F.conv_transpose1d(x, w, stride=2, padding=1).data,
+                                  [[[2, 13, 20]]])
+    np.testing.assert_array_equal(F.conv_transpose1d(x, w, stride=2, output_padding=1).data,
+                                  [[[1, 2, 13, 20, 30, 0]]])
+
+
+@st.composite
+def conv_transpose_cases(draw, d):
+    G = draw(st.integers(1, 2))
+    C, F_ = G * draw(st.integers(1, 2)), G * draw(st.integers(1, 2))
+    k = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    s = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    dl = tuple(draw(st.integers(1, 2)) for _ in range(d))
+    size = tuple(draw(st.integers(1, 4)) for _ in range(d))
+    # PyTorch's padding is symmetric and may crop up to the whole output but one position
+    full = [(n - 1) * si + di * (ki - 1) + 1 for n, si, di, ki in zip(size, s, dl, k)]
+    p = tuple(draw(st.integers(0, max(0, (f - 1) // 2))) for f in full)
+    op = tuple(draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, dl))
+    return dict(N=draw(st.integers(1, 2)), C=C, F=F_, G=G, size=size, k=k, s=s, d=dl, p=p,
+                op=op, bias=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_conv_transpose_matches_torch_and_gradcheck(d, data):
+    c = data.draw(conv_transpose_cases(d))
+    rng = np.random.default_rng(c["seed"])
+    arrays = [rng.standard_normal((c["N"], c["C"], *c["size"])),
+              rng.standard_normal((c["C"], c["F"] // c["G"], *c["k"]))]
+    arrays += [rng.standard_normal(c["F"])] if c["bias"] else []
+    ours = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[d]
+    theirs = {1: TF.conv_transpose1d, 2: TF.conv_transpose2d, 3: TF.conv_transpose3d}[d]
+    kwargs = dict(stride=c["s"], padding=c["p"], output_padding=c["op"], groups=c["G"],
+                  dilation=c["d"])
+    check_op(lambda x, w, b=None: ours(x, w, b, **kwargs),
+             lambda x, w, b=None: theirs(x, w, b, **kwargs), *arrays)
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kwargs",
+    [
+        ((2, 3, 4, 5), (3, 2, 3, 3), {}),
+        ((1, 2, 3, 4), (2, 3, 2, 3), {"stride": 2, "padding": 1, "output_padding": 1}),
+        ((2, 4, 3, 3), (4, 1, 3, 2), {"stride": (2, 1), "groups": 2, "dilation": (1, 2)}),
+        ((1, 2, 4, 3), (2, 2, 3, 3), {"stride": 3, "padding": (1, 2), "output_padding": (2, 0)}),
+        ((2, 2, 3, 3), (2, 1, 2, 2), {"dilation": 3, "output_padding": 2}),  # op >= stride
+    ],
+)
+def test_conv_transpose_matches_the_loop_reference(x_shape, w_shape, kwargs):
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[1] * kwargs.get("groups", 1))
+    ours = F.conv_transpose2d(x, w, b, **kwargs).data
+    stride, dilation = kwargs.get("stride", 1), kwargs.get("dilation", 1)
+    padding, output_padding = kwargs.get("padding", 0), kwargs.get("output_padding", 0)
+    if all(isinstance(v, int) for v in (stride, dilation, padding, output_padding)):
+        expected = conv_transpose2d_reference(x, w, b, stride, padding, output_padding,
+                                              dilation, kwargs.get("groups", 1))
+        np.testing.assert_allclose(ours, expected, atol=1e-12)
+    expected = TF.conv_transpose2d(torch.tensor(x), torch.tensor(w), torch.tensor(b),
+                                   **kwargs).numpy()
+    np.testing.assert_allclose(ours, expected, atol=1e-12)
+
+
+def test_conv_transpose_is_the_adjoint_of_conv():
+    # <conv(u, W), v> = <u, conv_transpose(v, W)> for every u, v: the defining property.
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal((4, 3, 3, 2))
+    u = rng.standard_normal((2, 3, 9, 8))
+    z = F.conv2d(u, w, stride=2, padding=(1, 2, 0, 1), dilation=(1, 2))
+    v = rng.standard_normal(z.shape)
+    back = F.conv_transpose2d(v, w, stride=2, padding=(1, 2, 0, 1), dilation=(1, 2),
+                              output_padding=(1, 0))
+    assert back.shape == u.shape
+    np.testing.assert_allclose((z.data * v).sum(), (u * back.data).sum(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- 3-D convolution
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kwargs",
+    [
+        ((2, 2, 4, 5, 3), (3, 2, 2, 3, 2), {}),
+        ((1, 4, 5, 4, 4), (4, 2, 3, 3, 3), {"padding": 1, "groups": 2}),
+        ((2, 1, 6, 5, 5), (2, 1, 3, 2, 3), {"stride": (2, 1, 2), "dilation": (1, 2, 1)}),
+        ((1, 2, 4, 4, 4), (2, 2, 3, 3, 3), {"padding": "same", "stride": 2}),
+        ((2, 3, 3, 4, 5), (3, 1, 1, 3, 3), {"padding": (0, 1, 1, 0, 2, 1), "groups": 3}),
+    ],
+)
+def test_conv3d_matches_torch_and_gradcheck(x_shape, w_shape, kwargs):
+    rng = np.random.default_rng(9)
+    x, w, b = (rng.standard_normal(x_shape), rng.standard_normal(w_shape),
+               rng.standard_normal(w_shape[0]))
+    pads = kwargs.get("padding", 0)
+    if pads == "same":
+        s = kwargs["stride"]
+        pads = tuple(p for n, k in zip(x_shape[2:], w_shape[2:]) for p in tf_same(n, k, s, 1))
+    elif isinstance(pads, int):
+        pads = (pads,) * 6
+    theirs = {k: v for k, v in kwargs.items() if k != "padding"}
+    torch_pads = (pads[4], pads[5], pads[2], pads[3], pads[0], pads[1])
+    check_op(lambda x, w, b: F.conv3d(x, w, b, **kwargs),
+             lambda x, w, b: TF.conv3d(TF.pad(x, torch_pads), w, b, **theirs), x, w, b)
+
+
+def test_conv3d_with_depth_1_is_conv2d():
+    rng = np.random.default_rng(10)
+    x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 2))
+    np.testing.assert_array_equal(
+        F.conv3d(x[:, :, None], w[:, :, None], padding=(0, 1, 1), stride=(1, 2, 1)).data[:, :, 0],
+        F.conv2d(x, w, padding=1, stride=(2, 1)).data)
+
 
 # ---------------------------------------------------------------------- bad input
 
@@ -328,6 +470,33 @@ def test_conv1d_rejects_bad_input(kwargs, x_shape, w_shape, match):
         F.conv1d(np.zeros(x_shape), np.zeros(w_shape), **kwargs)
 
 
+@pytest.mark.parametrize(
+    "fn, kwargs, x_shape, w_shape, match",
+    [
+        (F.conv_transpose2d, {}, (1, 3, 4, 4), (2, 1, 3, 3), r"channel mismatch.*C=3.*w has 2"),
+        (F.conv_transpose2d, {"groups": 2}, (1, 3, 4, 4), (3, 1, 3, 3), r"groups=2 must divide"),
+        (F.conv_transpose2d, {"stride": 2, "output_padding": 2}, (1, 1, 3, 3), (1, 1, 3, 3),
+         r"output_padding must be smaller than the stride or the dilation"),
+        (F.conv_transpose2d, {"padding": 2}, (1, 1, 2, 2), (1, 1, 3, 3),
+         r"output would have size 0x0.*crop less"),
+        (F.conv_transpose2d, {"padding": "same"}, (1, 1, 3, 3), (1, 1, 3, 3),
+         r"padding must be .* or 'valid', got padding='same'"),
+        (F.conv_transpose1d, {"bias": np.zeros(2)}, (1, 1, 4), (1, 3, 2),
+         r"bias must have shape \(3,\)"),
+        (F.conv_transpose3d, {}, (1, 1, 4, 4), (1, 1, 2, 2, 2),
+         r"conv_transpose3d: x must have shape \(N, C, D, H, W\)"),
+        (F.conv3d, {}, (1, 1, 2, 4, 4), (1, 1, 3, 3, 3), r"conv3d: .*spans 3x3x3.*input 2x4x4"),
+        (F.conv3d, {"stride": (1, 0, 1)}, (1, 1, 4, 4, 4), (1, 1, 2, 2, 2),
+         r"conv3d: stride must be >= 1"),
+        (F.conv3d, {"padding": (1, 2)}, (1, 1, 4, 4, 4), (1, 1, 2, 2, 2),
+         r"conv3d: padding must be an int, a triple, \(front, back"),
+    ],
+)
+def test_transposed_and_3d_convolutions_reject_bad_input(fn, kwargs, x_shape, w_shape, match):
+    with pytest.raises(ValueError, match=match):
+        fn(np.zeros(x_shape), np.zeros(w_shape), **kwargs)
+
+
 def test_conv_inputs_may_be_tensors_or_arrays():
     rng = np.random.default_rng(5)
     x, w = rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
@@ -342,9 +511,9 @@ def test_conv_inputs_may_be_tensors_or_arrays():
 def test_conv2d_over_batch_chunks_matches_torch(monkeypatch, stride, padding, groups):
     # A tiny chunk budget forces several batch chunks (one sample, or two, per chunk); on one
     # thread the budget is used as it is (several threads multiply it).
-    monkeypatch.setattr(F, "_CHUNK_ELEMENTS", 100)
-    monkeypatch.setattr(F.parallel, "_num_threads", 1)
-    assert len(F._batch_chunks(5, 60)) == 5 and len(F._batch_chunks(5, 50)) == 3
+    monkeypatch.setattr(_window, "CHUNK_ELEMENTS", 100)
+    monkeypatch.setattr(parallel, "_num_threads", 1)
+    assert len(_window.batch_chunks(5, 60)) == 5 and len(_window.batch_chunks(5, 50)) == 3
     rng = np.random.default_rng(6)
     x, w, b = (rng.standard_normal((5, 4, 7, 6)), rng.standard_normal((6, 4 // groups, 3, 3)),
                rng.standard_normal(6))

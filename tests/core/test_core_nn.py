@@ -44,6 +44,64 @@ def test_summary_of_depthwise_separable_grouped_and_1d_layers():
     assert s1.rows[0].output_shape == ("N", 32, 256)
 
 
+def test_summary_of_3d_and_transposed_layers():
+    # A clip of 8 frames of 16x16: conv3d keeps the size ("same"), pooling halves it, a
+    # transposed 3-D convolution doubles it back.
+    model = nn.Sequential(nn.Conv3d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool3d(2),
+                          nn.Conv3d(8, 16, (1, 3, 3), groups=2, bias=False),
+                          nn.ConvTranspose3d(16, 4, 2, stride=2),
+                          nn.AvgPool3d((1, 2, 2), ceil_mode=True))
+    s = nn.summary(model, (3, 8, 16, 16))
+    rows = [(r.name, r.output_shape, r.num_params, r.formula) for r in s.rows]
+    assert rows[0] == ("Conv3d", ("N", 8, 8, 16, 16), 8 * (3 * 3 * 3 * 3 + 1), "8·(3·3·3·3 + 1)")
+    assert rows[2] == ("MaxPool3d", ("N", 8, 4, 8, 8), 0, "")
+    assert rows[3] == ("Conv3d", ("N", 16, 4, 6, 6), 16 * 3 * 3 * 4, "16·1·3·3·4")
+    # weight (16, 4, 2, 2, 2) and bias (4,): 4·(2·2·2·16 + 1)
+    assert rows[4] == ("ConvTranspose3d", ("N", 4, 8, 12, 12), 4 * (8 * 16 + 1),
+                       "4·(2·2·2·16 + 1)")
+    assert rows[5] == ("AvgPool3d", ("N", 4, 8, 6, 6), 0, "")
+    assert s.total_params == sum(p.size for p in model.parameters())
+    assert "Total parameters: 1,748" in str(s)        # 656 + 576 + 516
+
+
+def test_summary_of_1d_pooling_and_transposed_layers():
+    model = nn.Sequential(nn.Conv1d(2, 4, 5, padding="same"), nn.MaxPool1d(3, ceil_mode=True),
+                          nn.ConvTranspose1d(4, 2, 4, stride=3, output_padding=1),
+                          nn.AvgPool1d(2, count_include_pad=False))
+    s = nn.summary(model, (2, 10))
+    assert [r.output_shape for r in s.rows] == [("N", 4, 10), ("N", 4, 4), ("N", 2, 14),
+                                                ("N", 2, 7)]
+    assert s.rows[2].formula == "2·(4·4 + 1)" and s.rows[2].num_params == 4 * 2 * 4 + 2
+
+
+def test_new_layers_match_torch():
+    rng = np.random.default_rng(1)
+    conv3 = nn.Conv3d(2, 3, (2, 3, 3), stride=(1, 2, 2), padding=1, rng=0, dtype=np.float64)
+    check_op(lambda x, w, b: _with(conv3, w, b)(x),
+             lambda x, w, b: TF.conv3d(x, w, b, stride=(1, 2, 2), padding=1),
+             rng.standard_normal((2, 2, 3, 5, 5)), conv3.weight.data, conv3.bias.data)
+    up = nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1, groups=2, rng=0,
+                            dtype=np.float64)
+    assert up.weight.shape == (4, 1, 3, 3)
+    check_op(lambda x, w, b: _with(up, w, b)(x),
+             lambda x, w, b: TF.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1,
+                                                 groups=2),
+             rng.standard_normal((2, 4, 3, 4)), up.weight.data, up.bias.data)
+    x = rng.permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) / 100.0
+    out, idx = nn.MaxPool2d(3, stride=2, dilation=(1, 2), ceil_mode=True,
+                            return_indices=True)(x)
+    expected, expected_idx = TF.max_pool2d(torch.tensor(x), 3, stride=2, dilation=(1, 2),
+                                           ceil_mode=True, return_indices=True)
+    np.testing.assert_array_equal(out.data, expected.numpy())
+    np.testing.assert_array_equal(idx, expected_idx.numpy())
+    back = nn.MaxUnpool2d(3, stride=2)(out, idx, output_size=(7, 6))
+    np.testing.assert_array_equal(
+        back.data, TF.max_unpool2d(expected, expected_idx, 3, stride=2, output_size=(7, 6)))
+    np.testing.assert_allclose(nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False)(x)
+                               .data, TF.avg_pool2d(torch.tensor(x), 3, 2, 1, ceil_mode=True,
+                                                    count_include_pad=False).numpy())
+
+
 def test_layers_match_torch():
     rng = np.random.default_rng(0)
     dense = nn.Dense(5, 3, rng=0, dtype=np.float64)

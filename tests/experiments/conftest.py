@@ -48,6 +48,46 @@ def lessons_by_metric():
     return read
 
 
+def _seen(*, overlap=True, arms=False, misread=True, train_loss=0.05) -> dict:
+    """Fabricated interpretation metrics of one autoencoder (``autoencoding.interpretation``
+    and its history's final losses): digits 3 and 5 closest (apart by 0.4 or 1.6 spreads), 1
+    the most isolated, 4 and 9 the pair the k-NN classifier on the code confuses most, 2 the
+    worst and 1 the best reconstructed digit; with ``misread`` the reconstructions of 6 and 3
+    look most like 8."""
+    rows = [{"digit": d, "read_as": d, "fraction": 0.7, "own_fraction": 0.7,
+             "original_own_fraction": 0.85} for d in range(10)]
+    misread_rows = [{"digit": 6, "read_as": 8, "fraction": 0.32, "own_fraction": 0.06,
+                     "original_own_fraction": 0.88},
+                    {"digit": 3, "read_as": 8, "fraction": 0.34, "own_fraction": 0.23,
+                     "original_own_fraction": 0.76}] if misread else []
+    for r in misread_rows:
+        rows[r["digit"]] = r
+    return {"centroids": [[float(d), 0.0] for d in range(10)], "spread_by_digit": [1.0] * 10,
+            "closest_pairs": [{"digits": [3, 5], "separation": 0.4 if overlap else 1.6},
+                              {"digits": [4, 9], "separation": 0.5 if overlap else 1.7}],
+            "most_isolated_digit": {"digit": 1, "nearest": 7, "separation": 3.25},
+            "variance_by_axis": [0.56, 0.44], "main_axis_share": 0.83,
+            "radial_share": 0.81 if arms else 0.46, "elongation": 0.88 if arms else 0.77,
+            "radial_arms": arms, "arm_thresholds": {"radial_share": 0.7, "elongation": 0.7},
+            "knn_confused_pairs": [{"classes": ["4", "9"], "labels": [4, 9], "count": 55,
+                                    "a_as_b": 24, "b_as_a": 31, "fraction": 0.275}],
+            "mse_by_digit": [0.047, 0.0198, 0.066, 0.058, 0.052, 0.056, 0.058, 0.047, 0.056,
+                             0.04],
+            "worst_reconstructed_digit": {"digit": 2, "mse": 0.066},
+            "best_reconstructed_digit": {"digit": 1, "mse": 0.0198},
+            "read_as_own_digit": 0.41, "originals_read_as_own_digit": 0.8,
+            "read_as_by_digit": rows, "misread_digits": misread_rows,
+            "read_as_pairs": [{"digit": 7, "read_as": 9, "count": 89, "fraction": 0.89}],
+            "final_train_loss": train_loss, "final_test_loss": train_loss + 0.001}
+
+
+@pytest.fixture(scope="session")
+def fake_seen():
+    """``fake_seen(overlap=True, arms=False, misread=True, train_loss=0.05)``: fabricated
+    interpretation metrics of one autoencoder (see ``_seen``)."""
+    return _seen
+
+
 def _single_model_metrics(test_mse, pca_mse, knn, pca_knn, **extra) -> dict:
     recall = [0.5] * 10
     recall[1], recall[8] = 0.95, 0.1
@@ -56,6 +96,7 @@ def _single_model_metrics(test_mse, pca_mse, knn, pca_knn, **extra) -> dict:
             "n_test": 2000, "n_parameters": 16859, "knn_recall_by_digit": recall,
             "best_separated_digit": 1, "worst_separated_digit": 8,
             "most_confused": {"true": 4, "predicted": 9, "fraction": 0.3},
+            **_seen(),
             "dead_relu_units": [{"in_features": 392, "out_features": 20, "dead": 3},
                                 {"in_features": 2, "out_features": 20, "dead": 0},
                                 {"in_features": 20, "out_features": 392, "dead": 11}],

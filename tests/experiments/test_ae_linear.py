@@ -39,3 +39,22 @@ def test_narration_refuses_a_missing_metric(single_model_metrics):
     del metrics["pca2_knn_accuracy"]
     with pytest.raises(KeyError):  # NarrationError is a KeyError: never a guess
         ae_linear.narrate(metrics, autoencoding.AEConfig())
+
+
+@pytest.mark.parametrize("overlap, arms, misread", [(True, False, True), (False, True, False)])
+def test_notes_say_what_the_code_and_the_reconstructions_show(overlap, arms, misread,
+                                                             single_model_metrics, fake_seen):
+    metrics = single_model_metrics(0.045, 0.056, 0.61, 0.42,
+                                   **fake_seen(overlap=overlap, arms=arms, misread=misread))
+    for narrate in (ae_linear.narrate, ae_conv.narrate):
+        notes = narrate(metrics, autoencoding.ConvAEConfig())
+        assert notes.branches["closest_overlap"] is overlap
+        assert notes.branches["radial_arms"] is arms
+        assert notes.branches["misread"] is misread
+        text = str(notes)
+        assert "digits 3 and 5 overlap most" in text and "Digit 1 stands most apart" in text
+        assert "confuses 4 and 9 most: 55 of their test images" in text
+        assert "err most on 2 (test MSE 0.0660) and least on 1 (0.0198)" in text
+        assert ("the reconstructions of 6 look most like 8 (32% of them; 88% of the original "
+                "6s look like themselves)" in text) is misread
+        assert ("at least 70% and 70%" in text) is not arms  # the thresholds, when missed

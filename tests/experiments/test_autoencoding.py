@@ -9,7 +9,8 @@ import torch
 from stridelab.errors import ConfigError
 from stridelab.experiments import autoencoding, pca_vs_linear_ae
 from stridelab.experiments.registry import get
-from stridelab.torch.models.autoencoders import ConvAutoencoder, MLPAutoencoder
+from stridelab.programs.prob5_AE import MLPAutoencoder
+from stridelab.programs.prob6_CAE import ConvAutoencoder
 
 
 @pytest.mark.parametrize("name, key, text, fragment", [

@@ -19,7 +19,7 @@ from stridelab.experiments.depth_sweep import (
     narrate,
 )
 from stridelab.experiments.registry import get
-from stridelab.torch.models.classifiers import MLP, MnistCNN
+from stridelab.programs.deep_mlp import MLP
 
 # ---------------------------------------------------------------------------------------------
 # the architecture
@@ -61,15 +61,19 @@ def test_he_and_torch_initialisations():
     assert float(default.bias.detach().abs().max()) > 0.0
 
 
-def test_bad_architecture_arguments_are_user_errors():
-    with pytest.raises(ConfigError, match="activation 'swish'"):
-        MLP(1, 8, "swish")
-    with pytest.raises(ConfigError, match="init 'keras'"):
-        MLP(1, 8, init="keras")
-    with pytest.raises(ConfigError, match="kernel_size must be odd"):
-        MnistCNN((4,), kernel_size=4)
-    with pytest.raises(ConfigError, match="shrink"):
-        MnistCNN((4, 4, 4, 4, 4, 4))  # 28 → 14 → 7 → 3 → 1 → 0
+@pytest.mark.parametrize("study, key, value, match", [
+    ("depth-sweep", "activations", "sigmoid,swish", "expected one of sigmoid, relu, tanh"),
+    ("depth-sweep", "width", "0", "width must be at least 1"),
+    ("batch-size", "width", "0", "width must be at least 1"),
+    ("mnist-cnn", "channels", "16,0", "each value of channels must be at least 1"),
+    ("mlp-vs-cnn", "cnn_channels", "8,-1", "each value of cnn_channels must be at least 1"),
+    ("mnist-calculator", "e2e_sharpen", "0", "e2e_sharpen must be greater than 0"),
+    ("mnist-calculator", "e2e_dropout", "1", "e2e_dropout must be less than 1"),
+])
+def test_bad_architecture_settings_are_refused_by_the_config(study, key, value, match):
+    # the programs' networks do not check their arguments: the study's bounds do, before any work
+    with pytest.raises(ConfigError, match=match):
+        get(study).make_config(overrides={key: value})
 
 
 def test_activation_slopes_on_hand_made_inputs():

@@ -15,7 +15,7 @@ from stridelab.experiments.fixed_filters import (
 from stridelab.experiments.fixed_filters import narrate as narrate_fixed_filters
 from stridelab.experiments.narrate import NarrationError
 from stridelab.experiments.runner import run_experiment
-from stridelab.torch.models.filters import sobel_net
+from stridelab.programs.conv_layer import sobel_net
 
 
 def _torch_sobel(X):
@@ -116,9 +116,9 @@ def test_fixed_filters_rejects_an_unknown_image(tmp_path):
     assert "no image named" in result.reason
 
 
-def _fixed_metrics(*, separates=True, flat=0.0, diff=4.5e-7) -> dict:
+def _fixed_metrics(*, separates=True, flat=0.0, diff=4.5e-7, mean_abs=(0.226, 0.2341)) -> dict:
     image = {"input_shape": [48, 48], "output_shape": [2, 46, 46], "min": [-2.65, -2.58],
-             "max": [2.42, 2.01], "mean_abs": [0.226, 0.2341], "edge_fraction": [0.148, 0.15]}
+             "max": [2.42, 2.01], "mean_abs": list(mean_abs), "edge_fraction": [0.148, 0.15]}
     return {
         "probes": {"vertical_step": {"max_abs": [4.0, 0.0 if separates else 4.0],
                                      "max": [4.0, 0.0]},
@@ -131,18 +131,30 @@ def _fixed_metrics(*, separates=True, flat=0.0, diff=4.5e-7) -> dict:
     }
 
 
-@pytest.mark.parametrize("metrics, branches", [
-    (_fixed_metrics(), {"separates_directions": True, "flat_gives_zero": True,
-                        "within_float32_bound": True}),
-    (_fixed_metrics(separates=False), {"separates_directions": False, "flat_gives_zero": True,
-                                       "within_float32_bound": True}),
-    (_fixed_metrics(flat=0.125), {"separates_directions": True, "flat_gives_zero": False,
-                                  "within_float32_bound": True}),
-    (_fixed_metrics(diff=4.5e-3), {"separates_directions": True, "flat_gives_zero": True,
-                                   "within_float32_bound": False}),
+_BRANCHES = {"separates_directions": True, "flat_gives_zero": True,
+             "within_float32_bound": True, "camera_more_vertical_edges": False}
+
+
+@pytest.mark.parametrize("metrics, flipped", [
+    (_fixed_metrics(), None),
+    (_fixed_metrics(separates=False), "separates_directions"),
+    (_fixed_metrics(flat=0.125), "flat_gives_zero"),
+    (_fixed_metrics(diff=4.5e-3), "within_float32_bound"),
+    (_fixed_metrics(mean_abs=(0.25, 0.2341)), "camera_more_vertical_edges"),
 ])
-def test_narrate_fixed_filters_takes_the_branches_the_probes_decide(metrics, branches):
-    assert narrate_fixed_filters(metrics, FixedFiltersConfig()).branches == branches
+def test_narrate_fixed_filters_takes_the_branches_the_probes_decide(metrics, flipped):
+    expected = dict(_BRANCHES)
+    if flipped:
+        expected[flipped] = not expected[flipped]
+    assert narrate_fixed_filters(metrics, FixedFiltersConfig()).branches == expected
+
+
+def test_narrate_fixed_filters_says_which_edges_dominate_each_photo():
+    vertical = str(narrate_fixed_filters(_fixed_metrics(mean_abs=(0.25, 0.2341)),
+                                         FixedFiltersConfig()))
+    horizontal = str(narrate_fixed_filters(_fixed_metrics(), FixedFiltersConfig()))
+    assert "W0's mean response (0.2500) is above W1's (0.2341)" in vertical
+    assert "W1's mean response (0.2341) is at least W0's (0.2260)" in horizontal
 
 
 def test_narrate_fixed_filters_prints_the_numbers_of_its_branch():

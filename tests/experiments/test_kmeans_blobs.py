@@ -18,14 +18,29 @@ from stridelab.experiments.registry import get
 def test_load_points_rejects_unknown_data():
     from stridelab.errors import StridelabError
 
-    with pytest.raises(StridelabError, match="three-blobs"):
+    with pytest.raises(StridelabError, match="stand-in-blobs, three-blobs"):
         load_points("no-such-data")
+
+
+def test_the_stand_in_blobs_are_three_seeded_blobs_with_samples_right_of_x0_4():
+    """The stand-in for the sheet's blobs.csv: 4.3.3 picks its initial means among the samples
+    with x0 > 4, so some must lie there (mlxtend's three blobs end at x0 = 3.25)."""
+    from stridelab.data.blobs import STAND_IN_CENTRES, stand_in_blobs
+
+    X, y, source = load_points("stand-in-blobs")
+    assert X.shape == (150, 2) and np.bincount(y).tolist() == [50, 50, 50]
+    np.testing.assert_array_equal(X, stand_in_blobs()[0])  # the same points every time
+    for k, centre in enumerate(STAND_IN_CENTRES):
+        assert np.linalg.norm(X[y == k].mean(axis=0) - centre) < 0.2  # σ = 0.5, 50 points
+    right = X[:, 0] > 4
+    assert right.sum() >= 3 and set(y[right]) <= {1, 2}  # the left blob stays left
+    assert "stand-in" in source and not any(c.isdigit() for c in source)
 
 
 def test_kmeans_blobs_smoke_metrics(smoke_runs):
     result = smoke_runs.ok("kmeans-blobs")
     m = result.metrics
-    X, y, _ = load_points("three-blobs")
+    X, y, _ = load_points("stand-in-blobs")  # the default data
     assert m["n_samples"] == len(X) == 150
     # k = 1: the centre is the mean, so the inertia is the total sum of squares
     total_ss = float(((X - X.mean(axis=0)) ** 2).sum())
@@ -54,10 +69,11 @@ def test_kmeans_blobs_smoke_metrics(smoke_runs):
     assert judged["value"] == m["n_distinct_solutions"] and judged["target"] == 2
 
 
-def test_ten_random_starts_on_the_blobs_find_more_than_one_solution():
+@pytest.mark.parametrize("data", ["stand-in-blobs", "three-blobs"])
+def test_ten_random_starts_on_the_blobs_find_more_than_one_solution(data):
     # the lesson's claim on the sheet's question, measured directly: with k = 3 and random
     # samples as starting means, 10 seeds do not all reach the same partition
-    X, _, _ = load_points("three-blobs")
+    X, _, _ = load_points(data)
     runs = [KMeans(n_clusters=3, init="random", n_init=1, random_state=s).fit(X)
             for s in range(10)]
     assert max(_same_partition_groups([r.labels_ for r in runs])) + 1 >= 2

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stridelab.data import load_dataset
-from stridelab.experiments.kmeans_mnist import MnistConfig
+from stridelab.experiments.kmeans_mnist import MnistConfig, cluster_contents
 from stridelab.experiments.kmeans_mnist import narrate as narrate_mnist
 
 
@@ -36,12 +36,45 @@ def test_kmeans_mnist_smoke_metrics(smoke_runs):
     # one seed per initialisation in the smoke run; seed 0 of k-means++ is the shown fit
     assert m["by_init"]["k-means++"]["purity"] == [pytest.approx(m["purity"])]
     assert m["purity_random_mean"] == m["by_init"]["random"]["mean_purity"]
+    assert m["cluster_purity"] == pytest.approx((table.max(axis=1) / table.sum(axis=1)).tolist())
+    assert [c["majority"] for c in m["clusters"]] == majority.tolist()
+    for c in m["shared_clusters"]:
+        assert c["runner_up_share"] >= m["shared_share_min"]
+        assert table[c["cluster"], c["runner_up"]] == np.sort(table[c["cluster"]])[-2]
+    for home in m["class_homes"]:
+        k = home["class"]
+        assert home["share"] == pytest.approx(table[:, k].max() / table[:, k].sum())
     for fig in ("cluster_sizes", "centroids", "training"):
         assert (result.out / "figures" / f"{fig}.png").stat().st_size > 0
 
 
-def _mnist_metrics(*, unclaimed=(), pp=0.571, rnd=0.546) -> dict:
+def test_cluster_contents_by_hand():
+    table = np.array([[8, 2, 0],    # cluster 0: class 0 (80%), class 1 a stray 20%
+                      [0, 5, 5],    # cluster 1: classes 1 and 2 half each
+                      [6, 0, 0],    # cluster 2: class 0 again
+                      [0, 0, 0]])   # cluster 3: empty
+    c = cluster_contents(table, shared_share=0.25)
+    assert [(r["majority"], r["purity"], r["runner_up"]) for r in c["clusters"][:3]] == [
+        (0, 0.8, 1), (1, 0.5, 2), (0, 1.0, 1)]
+    assert c["clusters"][1]["runner_up_share"] == 0.5
+    assert [r["cluster"] for r in c["shared_clusters"]] == [1]  # 20% is below a quarter
+    assert c["split_classes"] == [{"class": 0, "clusters": [0, 2]}]  # the empty one: none
+    # class 1: 5 of its 7 images in cluster 1; class 2: all 5 in cluster 1
+    assert c["class_homes"] == [{"class": 0, "cluster": 0, "share": 8 / 14},
+                                {"class": 1, "cluster": 1, "share": 5 / 7},
+                                {"class": 2, "cluster": 1, "share": 1.0}]
+    assert c["most_scattered_class"] == {"class": 0, "cluster": 0, "share": 8 / 14}
+
+
+def _mnist_metrics(*, unclaimed=(), pp=0.571, rnd=0.546, shared=True, split=True) -> dict:
+    table = np.diag([50] * 10)
+    if shared:
+        table[3, 5] = 30  # cluster 3 holds 50 × 3 and 30 × 5
+    if split:
+        table[8] = 0
+        table[8, 1] = 40  # a second cluster of 1s; no cluster is mostly 8
     return {
+        **cluster_contents(table), "cluster_purity": [0.9] * 10,
         "dataset": "fabricated digits", "n_train": 4000, "n_clusters": 10, "n_iter": 22,
         "inertia": 155826.0, "purity": 0.5715, "adjusted_rand_index": 0.391,
         "normalized_mutual_info": 0.502, "unclaimed_classes": list(unclaimed),
@@ -60,6 +93,17 @@ def test_narrate_mnist_names_the_classes_no_cluster_holds():
     none, some = str(none), str(some)
     assert "mostly 4, 5" in some and "4, 5" not in none
     assert "38 × 7 and 32 × 9" in none
+
+
+@pytest.mark.parametrize("shared, split", [(True, True), (False, False)])
+def test_narrate_mnist_names_shared_and_split_clusters_both_ways(shared, split):
+    notes = narrate_mnist(_mnist_metrics(shared=shared, split=split), MnistConfig())
+    assert notes.branches["shared_clusters"] is shared
+    assert notes.branches["split_classes"] is split
+    text = str(notes)
+    assert ("cluster 3, 3 (62%) with 5 (38%)" in text) is shared
+    assert ("1 (clusters 1, 8)" in text) is split
+    assert "3: 3 (62% of 80)" in text if shared else "3: 3 (100% of 50)" in text
 
 
 def test_narrate_mnist_compares_the_initialisations_both_ways():

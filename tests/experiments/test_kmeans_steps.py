@@ -21,13 +21,16 @@ def _non_increasing(values, rtol=1e-9):
 def test_kmeans_steps_smoke_metrics(smoke_runs):
     result = smoke_runs.ok("kmeans-steps")
     m = result.metrics
-    X, _, _ = load_points("three-blobs")
+    X, y, _ = load_points("stand-in-blobs")  # the default data
     init = np.asarray(m["region_init"])
     assert init.shape == (3, 2)
-    # no sample of the three blobs lies in x0 > 4, so the means are uniform points there
-    assert m["n_samples_in_region"] == 0 and m["init_from_samples"] is False
-    assert np.all(init[:, 0] > 4) and np.all(init[:, 0] <= 6)
-    assert np.all((init[:, 1] >= X[:, 1].min()) & (init[:, 1] <= X[:, 1].max()))
+    # the sheet's instruction as written: three samples chosen in the region x0 > 4
+    region = (X[:, 0] > 4) & (X[:, 0] <= 6)
+    assert m["n_samples_in_region"] == region.sum() >= 3 and m["init_from_samples"] is True
+    chosen = m["region_init_indices"]
+    assert len(set(chosen)) == 3 and all(region[i] for i in chosen)
+    np.testing.assert_array_equal(init, X[chosen])
+    assert m["region_init_blobs"] == y[chosen].tolist()
     idx = m["kmeanspp_indices"]
     assert len(set(idx)) == 3 and all(0 <= i < len(X) for i in idx)
 
@@ -39,7 +42,7 @@ def test_kmeans_steps_smoke_metrics(smoke_runs):
     inertias = [h["inertia"] for h in km.history_]
     assert inertias == pytest.approx(m["region_history"]["inertia"], rel=1e-12)
     assert _non_increasing(inertias)
-    # the means start right of all the data: the first assignment is far worse than the last
+    # the means start together on the right: the first assignment is far worse than the last
     assert m["region_history"]["first_inertia"] > 2 * m["region_history"]["final_inertia"]
     assert len(m["region_history"]["moved"]) == km.n_iter_ - 1
 
@@ -61,6 +64,20 @@ def test_kmeans_steps_smoke_metrics(smoke_runs):
         assert (result.out / "figures" / f"{fig}.png").stat().st_size > 0
 
 
+def test_a_region_without_k_samples_starts_from_uniform_points_there(tmp_path):
+    """mlxtend's three blobs end at x0 = 3.25: no sample to choose in x0 > 4."""
+    result = run_experiment("kmeans-steps", smoke=True, out=tmp_path, echo=False, device="cpu",
+                            overrides={"data": "three-blobs"})
+    m = result.metrics
+    X, _, _ = load_points("three-blobs")
+    init = np.asarray(m["region_init"])
+    assert m["n_samples_in_region"] == 0 and m["init_from_samples"] is False
+    assert m["region_init_indices"] is None and m["region_init_blobs"] is None
+    assert np.all(init[:, 0] > 4) and np.all(init[:, 0] <= 6)
+    assert np.all((init[:, 1] >= X[:, 1].min()) & (init[:, 1] <= X[:, 1].max()))
+    assert narrate_steps(m, StepsConfig()).branches["init_from_samples"] is False
+
+
 def test_kmeans_steps_refuses_an_empty_region(tmp_path):
     with pytest.raises(ConfigError, match="init_x0_max must be at least init_x0_min"):
         run_experiment("kmeans-steps", smoke=True, out=tmp_path, echo=False, device="cpu",
@@ -78,6 +95,8 @@ def _steps_metrics(*, from_samples=False, saved=1.76, reseeded=0) -> dict:
     return {
         "data": "fabricated points", "n_samples": 150,
         "n_samples_in_region": 5 if from_samples else 0, "init_from_samples": from_samples,
+        "region_init_indices": [82, 55, 79] if from_samples else None,
+        "region_init_blobs": [1, 1, 2] if from_samples else None,
         "data_x0_max": 3.25,
         "region_history": _history(3889.1, 72.5, reseeded=reseeded),
         "kmeanspp_history": _history(135.7, 72.5, max_moved=3),
@@ -100,6 +119,7 @@ def test_narrate_steps_says_how_the_means_were_chosen():
     assert samples.branches["init_from_samples"] is True
     uniform, samples = str(uniform), str(samples)
     assert "3.25" in uniform and "3.25" not in samples  # the data's x0 end: 'uniform' only
+    assert "samples #82, #55, #79 of blobs 1, 1, 2" in samples
     # the region comes from the config, not the sheet's literal
     moved = str(narrate_steps(_steps_metrics(), StepsConfig(init_x0_min=2.5, init_x0_max=7.0)))
     assert "(2.5, 7]" in moved and "(4, 6]" in uniform

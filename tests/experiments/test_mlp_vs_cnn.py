@@ -14,7 +14,7 @@ from stridelab.experiments.mlp_vs_cnn import (
     shift_images,
 )
 from stridelab.experiments.runner import run_experiment
-from stridelab.torch.models.classifiers import count_parameters
+from stridelab.programs.cnn_vs_mlp import count_parameters
 
 
 def test_shift_images_moves_pixels_and_fills_zeros():

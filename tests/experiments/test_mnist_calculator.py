@@ -13,7 +13,18 @@ from stridelab.errors import ConfigError
 from stridelab.experiments import mnist_calculator as calc
 from stridelab.experiments.artifacts import RunContext
 from stridelab.experiments.runner import run_experiment
-from stridelab.torch.models.sequence import DigitCalculator, DigitCNN, SumRNN, n_sum_digits
+from stridelab.programs.mnist_calculator import (
+    DigitCalculator,
+    DigitCNN,
+    SumRNN,
+    make_sequences,
+    n_sum_digits,
+    random_digits,
+    random_shift,
+    sequence_cross_entropy,
+    slot_mapping,
+    sum_targets,
+)
 
 # ---------------------------------------------------------------------------------------------
 # sequences and sums
@@ -33,16 +44,16 @@ def test_sum_targets_hand_computed():
     digits = np.array([[1, 2, 3, 9, 8, 7],    # 123 + 987 = 1110
                        [0, 0, 5, 0, 0, 7],    # 5 + 7 = 12
                        [0, 0, 0, 0, 0, 0]])
-    np.testing.assert_array_equal(calc.sum_targets(digits, 3, 2),
+    np.testing.assert_array_equal(sum_targets(digits, 3, 2),
                                   [[1, 1, 1, 0], [0, 0, 1, 2], [0, 0, 0, 0]])
     # three 2-digit numbers: 99 + 99 + 99 = 297 and 10 + 20 + 05 = 35
-    np.testing.assert_array_equal(calc.sum_targets([[9, 9, 9, 9, 9, 9], [1, 0, 2, 0, 0, 5]], 2, 3),
+    np.testing.assert_array_equal(sum_targets([[9, 9, 9, 9, 9, 9], [1, 0, 2, 0, 0, 5]], 2, 3),
                                   [[2, 9, 7], [0, 3, 5]])
 
 
 def test_make_sequences_indexes_the_given_labels():
     labels = np.array([3, 1, 4, 1, 5, 9, 2, 6])
-    idx, targets = calc.make_sequences(labels, 50, 2, 2, np.random.default_rng(0))
+    idx, targets = make_sequences(labels, 50, 2, 2, np.random.default_rng(0))
     assert idx.shape == (50, 4) and targets.shape == (50, 3)
     assert idx.min() >= 0 and idx.max() < len(labels)
     d = labels[idx]
@@ -63,9 +74,9 @@ def test_random_shift_moves_each_image_within_bounds():
     torch.manual_seed(0)
     x = torch.zeros(4, 3, 1, 28, 28)
     x[..., 10, 12] = 1.0
-    y = calc.random_shift(x, 2)
+    y = random_shift(x, 2)
     assert y.shape == x.shape
-    assert torch.equal(calc.random_shift(x, 0), x)
+    assert torch.equal(random_shift(x, 0), x)
     for img in y.reshape(-1, 28, 28):
         (r, c), = torch.nonzero(img).tolist()
         assert abs(r - 10) <= 2 and abs(c - 12) <= 2
@@ -76,7 +87,7 @@ def test_random_shift_moves_each_image_within_bounds():
 def test_slot_mapping_finds_the_relabelling():
     slots = np.array([2, 2, 0, 1, 2, 0])
     labels = np.array([7, 7, 3, 5, 7, 4])
-    mapping = calc.slot_mapping(slots, labels)
+    mapping = slot_mapping(slots, labels)
     assert sorted(mapping) == list(range(10))  # one-to-one
     assert mapping[2] == 7 and mapping[1] == 5 and mapping[0] in (3, 4)
 
@@ -141,8 +152,8 @@ def test_adder_learns_column_addition_from_one_hot_digits():
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     rnn = SumRNN(2, 2, hidden=32)
-    X, y = calc.random_digits(3000, 2, 2, rng)
-    X_test, y_test = calc.random_digits(500, 2, 2, rng)
+    X, y = random_digits(3000, 2, 2, rng)
+    X_test, y_test = random_digits(500, 2, 2, rng)
     X, X_test = F.one_hot(torch.as_tensor(X), 10).float(), F.one_hot(torch.as_tensor(X_test),
                                                                         10).float()
     y = torch.as_tensor(y)
@@ -152,7 +163,7 @@ def test_adder_learns_column_addition_from_one_hot_digits():
     try:
         for _ in range(6):  # 3 epochs reach 0.39 exact sums, 6 reach 0.97, 10 reach 0.998
             for i in range(0, 3000, 32):
-                loss = calc.sequence_cross_entropy(rnn(X[i:i + 32]), y[i:i + 32])
+                loss = sequence_cross_entropy(rnn(X[i:i + 32]), y[i:i + 32])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -286,3 +297,38 @@ def test_calculator_notes_on_independent_misreads_both_ways():
                             _regime(0.0, 0.3))
     assert calc.narrate(independent, config).branches["independent_misreads"] is True
     assert calc.narrate(coupled, config).branches["independent_misreads"] is False
+
+
+@pytest.mark.parametrize("written, share, collapsed", [(1066, 0.957, True), (1093, 0.006, False)])
+def test_calculator_notes_say_when_end_to_end_writes_one_sum(written, share, collapsed):
+    e2e = {**_regime(0.001 if collapsed else 0.55, 0.26 if collapsed else 0.9),
+           "most_frequent_sum": written, "most_frequent_sum_share": share}
+    notes = calc.narrate(_calc_metrics(_regime(0.82, 0.967), e2e), calc.CalculatorConfig())
+    assert notes.branches["e2e_one_sum"] is collapsed
+    assert f"{written:,}" in str(notes)
+    # a record made before these metrics existed is narrated without the sentence
+    old = calc.narrate(_calc_metrics(_regime(0.82, 0.967), _regime(0.5, 0.9)),
+                       calc.CalculatorConfig())
+    assert "e2e_one_sum" not in old.branches
+
+
+def test_calculator_notes_name_how_end_to_end_training_differs():
+    metrics = _calc_metrics(_regime(0.82, 0.967), _regime(0.55, 0.9))
+    plain = calc.narrate(metrics, calc.CalculatorConfig())
+    assert plain.branches["sharpened"] is False and "Its CNN trains with" not in str(plain)
+    quick = calc.narrate(metrics, calc.CalculatorConfig(e2e_sharpen=3.0, e2e_dropout=0.0,
+                                                        e2e_shift=0))
+    assert quick.branches["sharpened"] is True
+    assert "Its CNN trains with no dropout and no shifts of the training images, the separately " \
+           "trained one with dropout 0.25 and shifts of up to 2 pixels." in str(quick)
+
+
+def test_quick_end_to_end_recipe_is_data_and_leaves_the_full_one_alone():
+    from stridelab.experiments.registry import get
+
+    experiment = get("mnist-calculator")
+    full, quick = experiment.make_config(), experiment.make_config(quick=True)
+    # the full configuration trains end to end as the separate CNN does (the recorded results)
+    assert (full.e2e_sharpen, full.e2e_dropout, full.e2e_shift, full.torch_threads) == \
+        (1.0, None, None, 0)
+    assert quick.e2e_sharpen > 1 and quick.e2e_dropout == 0 and quick.e2e_shift == 0

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from stridelab.errors import ConfigError
 from stridelab.experiments.mnist_cnn import (
     CNNConfig,
     augmentation,
+    build_model,
     narrate,
     orientation_scores,
     random_affine,
@@ -18,8 +20,9 @@ from stridelab.experiments.mnist_cnn import (
     receptive_fields,
     softmax_stats,
 )
+from stridelab.experiments.plots import confusion_summary
 from stridelab.experiments.runner import run_experiment
-from stridelab.torch.models.classifiers import MnistCNN
+from stridelab.programs.mnist_cnn import MnistCNN
 
 
 def _run(out, **overrides):
@@ -50,6 +53,13 @@ def test_receptive_fields_of_two_blocks_of_two_convolutions():
     # 3, 5, (pool) 6, 6 + 4 = 10, 14
     assert receptive_fields(MnistCNN((4, 8)).features) == [3, 5, 10, 14]
     assert receptive_fields(MnistCNN((4, 8, 8), convs_per_block=1).features) == [3, 8, 18]
+
+
+@pytest.mark.parametrize("channels", [(), (4, 4, 4, 4, 4)])  # 28 → 14 → 7 → 3 → 1 → 0
+def test_build_model_refuses_blocks_that_do_not_fit_the_image(channels):
+    with pytest.raises(ConfigError, match="need 1 to 4 blocks for 28×28 images"):
+        build_model(CNNConfig(channels=channels))
+    assert len(build_model(CNNConfig(channels=(4, 4, 4, 4))).conv_layers()) == 8
 
 
 def test_softmax_stats_count_underflow_and_keep_log_softmax_finite():
@@ -112,6 +122,15 @@ def test_cnn_reads_the_svc_run_and_scores_itself_on_its_test_images(cnn_run, smo
     cm = np.asarray(m["confusion_matrix"])
     assert cm.shape == (10, 10) and cm.sum() == 64
     assert np.trace(cm) == round(m["test_accuracy"] * 64) == 64 - m["n_errors"]
+    # what the matrix says, read back from it
+    recall = np.diag(cm) / np.maximum(cm.sum(axis=1), 1)
+    present = cm.sum(axis=1) > 0
+    assert [r for r in m["recall_by_class"] if r is not None] == \
+        pytest.approx(recall[present].tolist())
+    assert m["worst_recognised"]["recall"] == pytest.approx(recall[present].min())
+    for p in m["confused_pairs"]:
+        i, j = p["labels"]
+        assert (p["a_as_b"], p["b_as_a"], p["count"]) == (cm[i, j], cm[j, i], cm[i, j] + cm[j, i])
     judged = {lesson["metric"]: lesson for lesson in cnn_run.lessons}
     assert judged["cnn_accuracy_on_svc_test"]["target"] == m["svc_accuracy"]
     assert judged["test_accuracy"]["target"] == 0.98
@@ -183,9 +202,19 @@ def _fake(**changes) -> dict:
          "first_conv_map_side": 28, "first_conv_field": 3, "last_conv_filters": 32,
          "last_conv_map_side": 14, "last_conv_field": 14, "first_conv_active_fraction": 0.497,
          "last_conv_active_fraction": 0.307, "filter_orientation_mean": 0.41,
-         "filter_orientation_mean_init": 0.42, "filter_orientation_change_se": 0.07}
+         "filter_orientation_mean_init": 0.42, "filter_orientation_change_se": 0.07,
+         **_confusion(one_way=True)}
     m.update(changes)
     return m
+
+
+def _confusion(*, one_way: bool) -> dict:
+    """confusion_summary of a fabricated 10-class matrix: 4 and 9 confused most, 4 → 9
+    mostly (5 against 1) or about as often each way (3 against 3)."""
+    cm = np.diag([98, 113, 101, 99, 95, 88, 94, 100, 96, 97])
+    cm[4, 9], cm[9, 4] = (5, 1) if one_way else (3, 3)
+    cm[7, 2] = 2
+    return confusion_summary(cm, [str(d) for d in range(10)])
 
 
 @pytest.mark.parametrize("changes, branches", [
@@ -198,6 +227,8 @@ def _fake(**changes) -> dict:
     ({"filter_orientation_mean": 0.62}, {"more_oriented": True, "less_oriented": False}),
     ({"filter_orientation_mean": 0.2}, {"more_oriented": False, "less_oriented": True}),
     ({"last_conv_active_fraction": 0.6}, {"deeper_maps_sparser": False}),
+    ({}, {"one_way": True}),
+    (_confusion(one_way=False), {"one_way": False}),
 ])
 def test_narrate_takes_the_branches_the_numbers_decide(changes, branches):
     notes = narrate(_fake(**changes), CNNConfig())
@@ -212,6 +243,15 @@ def test_a_tie_with_the_svc_is_no_win():
     assert BEATS_SVC.holds(tie) is False
     assert BEATS_SVC.judge(tie, quick=True)["met"] is False
     assert narrate(tie, CNNConfig()).branches["beats_svc"] is False
+
+
+def test_narrate_names_the_confused_pair_and_the_best_and_worst_digits():
+    notes = str(narrate(_fake(), CNNConfig()))
+    assert "Recognised best: 0 (recall 1.000); worst: 4 (recall 0.950)" in notes
+    assert "the pair confused most is 4 and 9: 6 test images" in notes
+    assert "4 is commonly mislabelled as 9" in notes
+    even = str(narrate(_fake(**_confusion(one_way=False)), CNNConfig()))
+    assert "neither is the usual mislabel of the other" in even
 
 
 def test_narrate_prints_the_numbers_of_its_branch():

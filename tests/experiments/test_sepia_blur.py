@@ -13,7 +13,7 @@ from stridelab.experiments.sepia_blur import (
     square_image,
 )
 from stridelab.experiments.sepia_blur import narrate as narrate_sepia_blur
-from stridelab.torch.models.filters import GAUSS_TABLE, SEPIA, blur_weights, sepia_blur_net
+from stridelab.programs.sepia_blur_cnn import GAUSS_TABLE, SEPIA, blur_weights, sepia_blur_net
 
 
 def _torch_sepia(X, padding):

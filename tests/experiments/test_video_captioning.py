@@ -13,7 +13,7 @@ from stridelab.data import moving_digits as md
 from stridelab.errors import ConfigError
 from stridelab.experiments import video_captioning as cap
 from stridelab.experiments.runner import run_experiment
-from stridelab.torch.models.sequence import FrameDifference, MaskedMeanPool, VideoCaptioner
+from stridelab.programs.video_captioner import FrameDifference, MaskedMeanPool, VideoCaptioner
 
 # ---------------------------------------------------------------------------------------------
 # clips and captions
@@ -236,6 +236,15 @@ def test_captioning_run_smoke(smoke_runs):
     assert {"architecture.png", "sample_clips.png", "direction_by_bounces.png"} <= figures
     examples = json.loads((result.out / "examples.json").read_text())
     assert len(examples) == 16 and all("true" in e for e in examples)
+    # the architecture figure traces clips as long as the run's longest: its T is the run's
+    from stridelab.experiments.registry import get
+
+    config = get("video-captioning").make_config(smoke=True)  # 6-frame clips
+    assert m["clip_frames"] == {"min": config.min_frames, "max": config.max_frames}
+    assert m["architecture_batch"]["frames"] == config.max_frames
+    shapes = {s["stage"]: s["shape"] for s in m["architecture_shapes"]}
+    assert shapes["input clips"] == [2, config.max_frames, 64, 64]
+    assert shapes["per-frame features (N, T, F)"][1] == config.max_frames
 
 
 @pytest.mark.parametrize("overrides, fragment", [
@@ -258,7 +267,7 @@ def test_captioning_rejects_bad_config(tmp_path, overrides, fragment):
 # narration from fabricated metrics, each branch
 
 
-def _cap_metrics(motion_sign, frames_sign, one=0.8, two=0.1):
+def _cap_metrics(motion_sign, frames_sign, one=0.8, two=0.1, frames=(6, 6)):
     variant = {"exact_caption_accuracy": 0.6, "token_accuracy": 0.9, "bleu4": 0.8,
                "exact_one_digit": one, "exact_two_digits": two, "n_one_digit_clips": 220,
                "n_two_digits_clips": 80}
@@ -267,19 +276,23 @@ def _cap_metrics(motion_sign, frames_sign, one=0.8, two=0.1):
     return {"variants": {"frames": dict(variant), "motion": dict(variant)},
             "motion_sign_accuracy_no_bounce": motion_sign,
             "frames_sign_accuracy_no_bounce": frames_sign,
-            "by_bounces": {"frames": bounce, "motion": bounce}}
+            "by_bounces": {"frames": bounce, "motion": bounce},
+            "clip_frames": {"min": frames[0], "max": frames[1]},
+            "architecture_batch": {"clips": 2, "frames": frames[1], "words": 12},
+            "architecture_shapes": [{"stage": "input clips", "shape": [2, frames[1], 64, 64]},
+                                    {"stage": "mean pool over frames", "shape": [2, 128]}]}
 
 
 @pytest.mark.parametrize("metrics, config, branches", [
     (_cap_metrics(0.97, 0.52), cap.CaptioningConfig(),
-     {"pretrained": True, "clips_drawn_anew": True, "motion_tells_sign": True,
-      "two_digits_harder": True}),
-    (_cap_metrics(0.50, 0.52, one=0.3, two=0.4), cap.CaptioningConfig(),
-     {"pretrained": True, "clips_drawn_anew": True, "motion_tells_sign": False,
-      "two_digits_harder": False}),
+     {"one_clip_length": True, "pretrained": True, "clips_drawn_anew": True,
+      "motion_tells_sign": True, "two_digits_harder": True}),
+    (_cap_metrics(0.50, 0.52, one=0.3, two=0.4, frames=(8, 16)), cap.CaptioningConfig(),
+     {"one_clip_length": False, "pretrained": True, "clips_drawn_anew": True,
+      "motion_tells_sign": False, "two_digits_harder": False}),
     (_cap_metrics(0.97, 0.52), cap.CaptioningConfig(pretrain_epochs=0, resample_clips=False),
-     {"pretrained": False, "clips_drawn_anew": False, "motion_tells_sign": True,
-      "two_digits_harder": True}),
+     {"one_clip_length": True, "pretrained": False, "clips_drawn_anew": False,
+      "motion_tells_sign": True, "two_digits_harder": True}),
 ])
 def test_captioning_notes_follow_the_measured_direction_words(metrics, config, branches):
     notes = cap.narrate(metrics, config)
@@ -287,6 +300,17 @@ def test_captioning_notes_follow_the_measured_direction_words(metrics, config, b
     text = str(notes)
     assert f"{metrics['motion_sign_accuracy_no_bounce']:.2f} with the difference channel" in text
     assert "bounces once" in text  # the one-bounce group is measured in every case here
+
+
+@pytest.mark.parametrize("frames, words", [
+    ((6, 6), "Every clip here has 6 frames; the architecture figure traces a batch of 2 clips "
+             "of 6 frames (input 2×6×64×64)"),
+    ((8, 16), "The clips here have 8 to 16 frames (shorter ones masked in a batch); the "
+              "architecture figure traces a batch of 2 clips of 16 frames (input 2×16×64×64)"),
+])
+def test_captioning_notes_read_the_clip_length_the_figure_shows(frames, words):
+    notes = str(cap.narrate(_cap_metrics(0.97, 0.52, frames=frames), cap.CaptioningConfig()))
+    assert words in notes and "one vector per clip (2×128)" in notes
 
 
 def test_captioning_notes_name_the_clip_count_from_the_config():

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from stridelab.programs.prob5_AE import MLPAutoencoder
+from stridelab.programs.prob6_CAE import ConvAutoencoder
 from stridelab.torch import reconstruction as rc
-from stridelab.torch.models.autoencoders import ConvAutoencoder, MLPAutoencoder
 
 # ---------------------------------------------------------------------------------------------
 # architectures

@@ -6,12 +6,10 @@ import pytest
 import torch
 from torch import nn
 
+from stridelab.programs.cifar10 import CifarResNet, FlipAverage
+from stridelab.programs.depthwise_separable import DepthwiseSeparableConv2d, SeparableComparisonNet
 from stridelab.torch.models.cifar import (
-    CifarResNet,
-    DepthwiseSeparableConv2d,
-    FlipAverage,
     ImagePipeline,
-    SeparableComparisonNet,
     channel_stats,
     conv_macs,
     conv_params,

@@ -309,7 +309,7 @@ AUTOENCODER = (
 
 
 def test_conv_autoencoder_is_one_spec_and_matches_the_torch_model():
-    from stridelab.torch.models.autoencoders import ConvAutoencoder
+    from stridelab.programs.prob6_CAE import ConvAutoencoder
 
     ans = shape.solve("28x28x1", AUTOENCODER)
     model = ConvAutoencoder()

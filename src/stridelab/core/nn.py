@@ -2,8 +2,10 @@
 
 A :class:`Module` finds its parameters by looking at its attributes: every Tensor with
 ``requires_grad=True``, every sub-Module and every list of Modules. Weights follow the PyTorch
-layout (Dense: (out_features, in_features); Conv2d: (F, C/groups, KH, KW)) and are drawn
-with He (Kaiming) uniform initialisation, ``U(−√(6/fan_in), √(6/fan_in))``, which keeps the
+layout (Dense: (out_features, in_features); Conv2d: (F, C/groups, KH, KW); ConvTranspose2d:
+(C, F/groups, KH, KW)) and are drawn with He (Kaiming) uniform initialisation,
+``U(−√(6/fan_in), √(6/fan_in))`` with fan_in read from the weight's shape as PyTorch does
+(``weight.shape[1]`` times the kernel size), which keeps the
 activation variance steady through ReLU layers; biases start at zero. Parameters are float32
 unless ``dtype`` says otherwise.
 """
@@ -16,11 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stridelab.core import functional as F
+from stridelab.core._window import int_tuple as _int_tuple
 from stridelab.core.tensor import Tensor, no_grad
 
 __all__ = [
-    "Module", "Dense", "Linear", "Conv1d", "Conv2d", "DepthwiseSeparableConv2d", "MaxPool2d", "AvgPool2d",
-    "Upsample", "Flatten", "Dropout", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
+    "Module", "Dense", "Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
+    "ConvTranspose2d", "ConvTranspose3d", "DepthwiseSeparableConv2d", "MaxPool1d", "MaxPool2d",
+    "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "MaxUnpool1d", "MaxUnpool2d",
+    "MaxUnpool3d", "Upsample", "Flatten", "Dropout", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
     "LogSoftmax", "Sequential", "summary", "Summary",
 ]
 
@@ -38,8 +43,8 @@ class Module:
 
     training: bool = True
 
-    def __call__(self, x) -> Tensor:
-        return self.forward(x)
+    def __call__(self, x, *args, **kwargs) -> Tensor:
+        return self.forward(x, *args, **kwargs)
 
     def forward(self, x) -> Tensor:
         raise NotImplementedError
@@ -154,7 +159,49 @@ class Linear(Dense):
         return f"Linear({self.in_features}, {self.out_features})"
 
 
-class Conv2d(Module):
+def _check_groups(name: str, in_channels: int, out_channels: int, groups: int) -> None:
+    if groups < 1 or in_channels % groups or out_channels % groups:
+        raise ValueError(
+            f"{name}: groups={groups} must divide in_channels={in_channels} and "
+            f"out_channels={out_channels}"
+        )
+
+
+class _Conv(Module):
+    """What the convolution layers share: a kernel of ``dims`` axes and the count formula.
+
+    Subclasses set ``dims``, ``transposed`` and ``_function`` (the functional op).
+    """
+
+    dims = 2
+    transposed = False
+
+    def _init_params(self, in_channels, out_channels, kernel_size, groups, bias, rng, dtype):
+        name = type(self).__name__
+        _check_groups(name, in_channels, out_channels, groups)
+        rng = np.random.default_rng(rng)
+        kernel = _int_tuple(kernel_size, self.dims, "kernel_size", name)
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = kernel if self.dims > 1 else kernel[0]
+        if self.transposed:     # PyTorch's layout (C, F/groups, ...); its fan-in reads dim 1
+            shape = (in_channels, out_channels // groups, *kernel)
+        else:
+            shape = (out_channels, in_channels // groups, *kernel)
+        self.weight = _he_uniform(shape, shape[1] * int(np.prod(kernel)), rng, dtype)
+        self.bias = Tensor(np.zeros(out_channels, dtype), requires_grad=True) if bias else None
+
+    @property
+    def _kernel(self) -> tuple[int, ...]:
+        return self.kernel_size if self.dims > 1 else (self.kernel_size,)
+
+    def param_formula(self) -> str:
+        # Both a convolution and a transposed one hold F·(K·C/groups) weights, F = out_channels.
+        per_filter = "·".join(str(k) for k in self._kernel) + f"·{self.in_channels // self.groups}"
+        return (f"{self.out_channels}·({per_filter} + 1)" if self.bias is not None
+                else f"{self.out_channels}·{per_filter}")
+
+
+class Conv2d(_Conv):
     """2-D convolution layer: x (N, C, H, W) -> (N, F, OH, OW); see :func:`functional.conv2d`.
 
     Parameters: ``weight`` (F, C/groups, KH, KW) and ``bias`` (F,), F = out_channels.
@@ -163,71 +210,108 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, *, mode: str = "correlate",
                  rng=None, dtype=np.float32):
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
-                f"out_channels={out_channels}"
-            )
-        rng = np.random.default_rng(rng)
-        kh, kw = F._int_pair(kernel_size, "kernel_size", "Conv2d")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
-        self.dilation, self.groups, self.mode = dilation, groups, mode
-        fan_in = in_channels // groups * kh * kw
-        self.weight = _he_uniform((out_channels, in_channels // groups, kh, kw), fan_in, rng,
-                                  dtype)
-        self.bias = Tensor(np.zeros(out_channels, dtype), requires_grad=True) if bias else None
+        self._init_params(in_channels, out_channels, kernel_size, groups, bias, rng, dtype)
+        self.stride, self.padding, self.dilation, self.mode = stride, padding, dilation, mode
 
     def forward(self, x) -> Tensor:
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups, self.mode)
-
-    def param_formula(self) -> str:
-        kh, kw = self.kernel_size
-        c = self.in_channels // self.groups
-        per_filter = f"{kh}·{kw}·{c}"
-        return (f"{self.out_channels}·({per_filter} + 1)" if self.bias is not None
-                else f"{self.out_channels}·{per_filter}")
 
     def __repr__(self) -> str:
         return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding!r})")
 
 
-class Conv1d(Module):
+class Conv1d(_Conv):
     """1-D convolution layer: x (N, C, L) -> (N, F, OL); see :func:`functional.conv1d`.
 
     Parameters: ``weight`` (F, C/groups, K) and ``bias`` (F,).
     """
 
+    dims = 1
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  padding=0, dilation: int = 1, groups: int = 1, bias: bool = True, *,
                  mode: str = "correlate", rng=None, dtype=np.float32):
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"Conv1d: groups={groups} must divide in_channels={in_channels} and "
-                f"out_channels={out_channels}"
-            )
-        rng = np.random.default_rng(rng)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.dilation, self.groups, self.mode = dilation, groups, mode
-        fan_in = in_channels // groups * kernel_size
-        self.weight = _he_uniform((out_channels, in_channels // groups, kernel_size), fan_in,
-                                  rng, dtype)
-        self.bias = Tensor(np.zeros(out_channels, dtype), requires_grad=True) if bias else None
+        self._init_params(in_channels, out_channels, kernel_size, groups, bias, rng, dtype)
+        self.stride, self.padding, self.dilation, self.mode = stride, padding, dilation, mode
 
     def forward(self, x) -> Tensor:
         return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups, self.mode)
 
-    def param_formula(self) -> str:
-        per_filter = f"{self.kernel_size}·{self.in_channels // self.groups}"
-        return (f"{self.out_channels}·({per_filter} + 1)" if self.bias is not None
-                else f"{self.out_channels}·{per_filter}")
-
     def __repr__(self) -> str:
         return f"Conv1d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size})"
+
+
+class Conv3d(_Conv):
+    """3-D convolution layer, for volumes and clips: x (N, C, D, H, W) -> (N, F, OD, OH, OW).
+
+    Parameters: ``weight`` (F, C/groups, KD, KH, KW) and ``bias`` (F,); see
+    :func:`functional.conv3d`.
+    """
+
+    dims = 3
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, *, mode: str = "correlate",
+                 rng=None, dtype=np.float32):
+        self._init_params(in_channels, out_channels, kernel_size, groups, bias, rng, dtype)
+        self.stride, self.padding, self.dilation, self.mode = stride, padding, dilation, mode
+
+    def forward(self, x) -> Tensor:
+        return F.conv3d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups, self.mode)
+
+    def __repr__(self) -> str:
+        return (f"Conv3d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding!r})")
+
+
+class _ConvTranspose(_Conv):
+    """Transposed convolution layers: PyTorch's arguments, in PyTorch's order.
+
+    Parameters: ``weight`` (C, F/groups, *kernel) (input channels first, as in PyTorch) and
+    ``bias`` (F,), F = out_channels.
+    """
+
+    transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1, *,
+                 rng=None, dtype=np.float32):
+        self._init_params(in_channels, out_channels, kernel_size, groups, bias, rng, dtype)
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
+        self.dilation = dilation
+
+    def forward(self, x) -> Tensor:
+        fn = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[self.dims]
+        return fn(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                  self.groups, self.dilation)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
+                f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding!r})")
+
+
+class ConvTranspose1d(_ConvTranspose):
+    """x (N, C, L) -> (N, F, OL); see :func:`functional.conv_transpose1d`."""
+
+    dims = 1
+
+
+class ConvTranspose2d(_ConvTranspose):
+    """x (N, C, H, W) -> (N, F, OH, OW): the upsampling layer of convolutional decoders; see
+    :func:`functional.conv_transpose2d`."""
+
+    dims = 2
+
+
+class ConvTranspose3d(_ConvTranspose):
+    """x (N, C, D, H, W) -> (N, F, OD, OH, OW); see :func:`functional.conv_transpose3d`."""
+
+    dims = 3
 
 
 class DepthwiseSeparableConv2d(Module):
@@ -258,30 +342,102 @@ class DepthwiseSeparableConv2d(Module):
 # ---------------------------------------------------------------------- layers without parameters
 
 
-class MaxPool2d(Module):
+class _MaxPool(Module):
+    """Max pooling with PyTorch's options; see :func:`functional.max_pool2d`."""
+
+    dims = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 return_indices: bool = False, ceil_mode: bool = False):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
+
+    def forward(self, x):
+        fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[self.dims]
+        return fn(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                  self.return_indices)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.kernel_size})"
+
+
+class MaxPool1d(_MaxPool):
+    """Max pooling: (N, C, L) -> (N, C, OL)."""
+
+    dims = 1
+
+
+class MaxPool2d(_MaxPool):
     """Max pooling: (N, C, H, W) -> (N, C, OH, OW); see :func:`functional.max_pool2d`."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+
+class MaxPool3d(_MaxPool):
+    """Max pooling: (N, C, D, H, W) -> (N, C, OD, OH, OW)."""
+
+    dims = 3
+
+
+class _AvgPool(Module):
+    """Average pooling with PyTorch's options; see :func:`functional.avg_pool2d`."""
+
+    dims = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def forward(self, x) -> Tensor:
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        fn = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[self.dims]
+        return fn(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                  self.count_include_pad)
 
     def __repr__(self) -> str:
-        return f"MaxPool2d({self.kernel_size})"
+        return f"{type(self).__name__}({self.kernel_size})"
 
 
-class AvgPool2d(Module):
+class AvgPool1d(_AvgPool):
+    """Average pooling: (N, C, L) -> (N, C, OL)."""
+
+    dims = 1
+
+
+class AvgPool2d(_AvgPool):
     """Average pooling: (N, C, H, W) -> (N, C, OH, OW); see :func:`functional.avg_pool2d`."""
 
+
+class AvgPool3d(_AvgPool):
+    """Average pooling: (N, C, D, H, W) -> (N, C, OD, OH, OW)."""
+
+    dims = 3
+
+
+class _MaxUnpool(Module):
+    """``layer(x, indices, output_size=None)``: see :func:`functional.max_unpool2d`."""
+
+    dims = 2
+
     def __init__(self, kernel_size, stride=None, padding=0):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
-    def forward(self, x) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+    def forward(self, x, indices=None, output_size=None) -> Tensor:
+        fn = {1: F.max_unpool1d, 2: F.max_unpool2d, 3: F.max_unpool3d}[self.dims]
+        return fn(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def __repr__(self) -> str:
-        return f"AvgPool2d({self.kernel_size})"
+        return f"{type(self).__name__}({self.kernel_size})"
+
+
+class MaxUnpool1d(_MaxUnpool):
+    dims = 1
+
+
+class MaxUnpool2d(_MaxUnpool):
+    pass
+
+
+class MaxUnpool3d(_MaxUnpool):
+    dims = 3
 
 
 class Upsample(Module):
@@ -450,7 +606,10 @@ def summary(model: Module, input_shape: tuple[int, ...], dtype=np.float32) -> Su
     -------
     Summary
         ``print(summary(model, (1, 28, 28)))`` shows the table; a conv layer's formula reads
-        ``F·(KH·KW·C + 1)``, e.g. ``6·(5·5·1 + 1) = 156``.
+        ``F·(KH·KW·C + 1)``, e.g. ``6·(5·5·1 + 1) = 156`` (``F·(KD·KH·KW·C + 1)`` in 3-D,
+        ``F·(K·C + 1)`` in 1-D; C per group; a transposed convolution counts the same way).
+        Output shapes come from running the model on zeros, so they follow every layer's own
+        rule (padding, stride, dilation, ceil_mode, output_padding).
     """
     was_training = model.training
     model.eval()

@@ -1,4 +1,4 @@
-"""Naive loop convolution: the readable reference that the fast path is tested against.
+"""Naive loop convolutions: the readable references that the fast paths are tested against.
 
 Every formula is written out with one loop per index, exactly as on the blackboard. These
 functions work on plain float64 ndarrays, take explicit padding (an int or
@@ -124,3 +124,41 @@ def conv2d_backward_reference(x, w, dz, stride: int = 1, padding=0, dilation: in
     top, bottom, left, right = pads
     dx = dxp[:, :, top:Hp - bottom, left:Wp - right]
     return dx, dw, db
+
+
+def conv_transpose2d_reference(x, w, bias=None, stride: int = 1, padding: int = 0,
+                               output_padding: int = 0, dilation: int = 1,
+                               groups: int = 1) -> np.ndarray:
+    """Transposed convolution by loops, in its scatter form.
+
+    Every input pixel ``x[n, c, i, j]`` adds a copy of its filter, scaled by its value, onto
+    the output at ``(i·s + a·d − padding, j·s + b·d − padding)`` for every tap (a, b):
+    ``y[n, g·F/G + f, i·s + a·d − p, j·s + b·d − p] += x[n, c, i, j] · w[c, f, a, b]`` with g
+    the group of input channel c. That is the adjoint of :func:`conv2d_reference`: the same
+    products, summed into the input's positions instead of the output's.
+
+    x: (N, C, H, W), w: (C, F/G, KH, KW) (PyTorch's layout) -> (N, F, OH, OW) with
+    ``OH = (H − 1)·s − 2·p + d·(KH − 1) + output_padding + 1``.
+    """
+    x, w = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    N, C, H, W = x.shape
+    _, Fg, KH, KW = w.shape
+    Cg = C // groups
+    OH = (H - 1) * stride - 2 * padding + dilation * (KH - 1) + output_padding + 1
+    OW = (W - 1) * stride - 2 * padding + dilation * (KW - 1) + output_padding + 1
+    y = np.zeros((N, Fg * groups, OH, OW))
+    for n in range(N):
+        for c in range(C):
+            g = c // Cg                                     # the group this channel feeds
+            for i in range(H):
+                for j in range(W):
+                    for f in range(Fg):
+                        for a in range(KH):
+                            for b in range(KW):
+                                p = i * stride + a * dilation - padding
+                                q = j * stride + b * dilation - padding
+                                if 0 <= p < OH and 0 <= q < OW:
+                                    y[n, g * Fg + f, p, q] += x[n, c, i, j] * w[c, f, a, b]
+    if bias is not None:
+        y += np.asarray(bias, dtype=np.float64).reshape(1, -1, 1, 1)
+    return y

@@ -3,8 +3,11 @@
 * :func:`make_blob_data`: Gaussian blobs from scikit-learn's ``make_blobs`` with a fixed seed.
 * :func:`three_blobs`: mlxtend's ``three_blobs_data`` (150 points, 3 clusters), the set the
   k-means worksheets use.
+* :func:`stand_in_blobs`: three Gaussian blobs (150 points) drawn with a fixed seed, laid out
+  so that samples lie right of x0 = 4: the stand-in for a course's ``blobs.csv`` whose sheet
+  asks for initial means chosen among the samples with x0 > 4.
 * :func:`load_points_csv`: your own points, a CSV with the header ``x0,x1`` or ``x0,x1,label``.
-* :func:`load_points`: any of the three by the name a study's ``--set data=`` gives.
+* :func:`load_points`: any of them by the name a study's ``--set data=`` gives.
 """
 
 from __future__ import annotations
@@ -48,6 +51,30 @@ def three_blobs() -> tuple[np.ndarray, np.ndarray]:
 
     X, y = three_blobs_data()
     return np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64)
+
+
+# Centres of the stand-in blobs: mlxtend's layout (one blob on the left, two on the right),
+# with the lower right blob moved right of x0 = 4 and the upper one straddling it, so that
+# the region x0 > 4 holds samples of two blobs and none of the third.
+STAND_IN_CENTRES = ((-1.5, 2.9), (4.9, 1.0), (3.4, 4.35))
+
+
+def stand_in_blobs(n_per_blob: int = 50, cluster_std: float = 0.5,
+                   random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three isotropic Gaussian blobs around :data:`STAND_IN_CENTRES`, drawn with a fixed seed.
+
+    Returns
+    -------
+    X : ndarray of shape (3 · n_per_blob, 2), float64
+        The blobs one after the other.
+    y : ndarray of shape (3 · n_per_blob,), int64
+        The blob each point was drawn from (0, 1, 2 in the order of the centres).
+    """
+    rng = np.random.default_rng(random_state)
+    X = np.concatenate([rng.normal(centre, cluster_std, size=(n_per_blob, 2))
+                        for centre in STAND_IN_CENTRES])  # (3·n, 2)
+    y = np.repeat(np.arange(len(STAND_IN_CENTRES), dtype=np.int64), n_per_blob)
+    return X, y
 
 
 HEADERS = (("x0", "x1"), ("x0", "x1", "label"))
@@ -125,9 +152,12 @@ def load_points(data: str) -> tuple[np.ndarray, np.ndarray | None, str]:
     if data == "make-blobs":
         X, y = make_blob_data()
         return X, y, "scikit-learn's make_blobs points"
+    if data == "stand-in-blobs":
+        X, y = stand_in_blobs()
+        return X, y, "stridelab's stand-in blobs (three Gaussian blobs drawn with a fixed seed)"
     if data.lower().endswith(".csv"):
         X, y = load_points_csv(data)
         return X, y, "the points of the CSV file given as data"
-    raise ConfigError(f"--set data={data}: expected three-blobs, make-blobs or the path of a "
-                      "CSV file with the header x0,x1[,label]")
+    raise ConfigError(f"--set data={data}: expected stand-in-blobs, three-blobs, make-blobs or "
+                      "the path of a CSV file with the header x0,x1[,label]")
 

@@ -9,6 +9,9 @@ with the dead ReLU units of its Linear layers counted.
 from __future__ import annotations  # noqa: I001  (ruff files `torch` under stridelab.torch)
 
 from stridelab.experiments.autoencoding import (
+    geometry_text,
+    reconstruction_text,
+    CONV_QUICK,
     SMOKE,
     ConvAEConfig,
     schedule_text,
@@ -19,7 +22,7 @@ from stridelab.experiments.autoencoding import (
 )
 from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.registry import register
-from stridelab.torch.models.autoencoders import ConvAutoencoder
+from stridelab.programs.prob6_CAE import ConvAutoencoder
 
 
 def measure(config: ConvAEConfig, ctx) -> dict:
@@ -42,6 +45,8 @@ def narrate(metrics: dict, config: ConvAEConfig) -> Notes:
               f"{num(metrics, 'n_train')} images of {metrics['dataset']}.",
               *versus_pca(notes, metrics, config, LESSONS))
     notes.add(separation_text(metrics, config))
+    notes.add("**What the code shows.**", geometry_text(notes, metrics, config))
+    notes.add("**What the reconstructions show.**", reconstruction_text(notes, metrics))
     dead = metrics["dead_relu_units"]
     parts = [f"{num(row, 'dead')} of {num(row, 'out_features')} in the layer from "
              f"{num(row, 'in_features')}" for row in dead]
@@ -60,8 +65,7 @@ def narrate(metrics: dict, config: ConvAEConfig) -> Notes:
 register("ae-conv", ConvAEConfig,
          description="Convolutional autoencoder (conv 1→4→8, pool, 392→20→2 and back): "
                      "reconstructions, two-dimensional code",
-         # 12 epochs: after 6 the code's 5-NN accuracy (0.369) was still below PCA's (0.418)
-         quick={"epochs": 12, "n_train": 4000, "n_test": 2000}, smoke=SMOKE,
+         quick=CONV_QUICK, smoke=SMOKE,
          needs="mnist", key_metric="test_mse", order=71, narrate=narrate,
          lessons=(
              *LESSONS,

@@ -12,16 +12,20 @@ import numpy as np
 import torch
 
 from stridelab.experiments.autoencoding import (
+    CONV_QUICK,
     SMOKE,
     ConvAEConfig,
+    geometry_text,
     pair_embeddings_figure,
+    reconstruction_text,
     save_models,
     skip_pair,
+    training_record,
 )
 from stridelab.experiments.narrate import Lesson, Notes, num
 from stridelab.experiments.plots import losses_figure, rows_figure
 from stridelab.experiments.registry import register
-from stridelab.torch.models.autoencoders import ConvAutoencoder
+from stridelab.programs.prob6_CAE import ConvAutoencoder
 
 LOWER_ERROR = Lesson("Skip connections lower the reconstruction error", "test_mse", "<",
                      quick="test_mse_no_skip", full="test_mse_no_skip",
@@ -55,9 +59,13 @@ def bypass_scores(model: ConvAutoencoder, X: torch.Tensor, device) -> dict:
 
 def measure(config: ConvAEConfig, ctx) -> dict:
     """ae-conv-skip: both models, the skip model saved as ``mnist-cae-skip.pt(2)``."""
-    pair = skip_pair(config, ctx)
+    pair = skip_pair(config, ctx, reuse_plain=True)
     ds, X_test, y_test = pair["ds"], pair["X_test"], pair["y_test"]
     plain, skip = pair["scores"]["no skips"], pair["scores"]["with skips"]
+    if pair["plain_metrics"] is not None:
+        # ae-conv's model, ae-conv's numbers: one plain model, one MSE, in both studies
+        plain = {**plain, "test_mse": pair["plain_metrics"]["test_mse"],
+                 "knn_accuracy": pair["plain_metrics"]["knn_accuracy"]}
     skip_model = pair["models"]["with skips"]
     save_models(ctx, skip_model, X_test[:2], "mnist-cae-skip")
     bypass = bypass_scores(skip_model, X_test, ctx.device)
@@ -92,7 +100,9 @@ def measure(config: ConvAEConfig, ctx) -> dict:
             "pca2_knn_accuracy": pair["pca"]["knn_accuracy"], "dataset": ds.name,
             "n_train": len(pair["X_train"]), "n_test": len(X_test),
             "n_parameters": sum(p.numel() for p in skip_model.parameters()),
-            "epoch_time_s": float(np.median(pair["histories"]["with skips"]["epoch_time"]))}
+            "epoch_time_s": float(np.median(pair["histories"]["with skips"]["epoch_time"])),
+            "plain_model_run": pair["plain_run"], "training": training_record(config, ctx),
+            "with_skips": pair["seen"]["with skips"], "no_skips": pair["seen"]["no skips"]}
 
 
 def narrate(metrics: dict, config: ConvAEConfig) -> Notes:
@@ -125,6 +135,28 @@ def narrate(metrics: dict, config: ConvAEConfig) -> Notes:
         f"model's {plain}: in this run the skip model still relies on its code."),
               "Decoding the code alone, skips left out, gives "
               f"{num(metrics, 'mse_embedding_only', '.4f')}.")
+    plain_seen, skip_seen = metrics["no_skips"], metrics["with_skips"]
+    notes.add(notes.claim(
+        "plain_from_ae_conv", bool(metrics["plain_model_run"]),
+        "The model without skips is the one `ae-conv` trained (the same configuration, seed "
+        "and weights), so both studies report one plain model and one MSE for it.",
+        "The model without skips was trained here, with the configuration and seed `ae-conv` "
+        "uses, since no `ae-conv` run trained that way was at hand."),
+              f"**Training losses.** After the last epoch the training loss is "
+              f"{num(plain_seen, 'final_train_loss', '.4f')} without skips and "
+              f"{num(skip_seen, 'final_train_loss', '.4f')} with them (test "
+              f"{num(plain_seen, 'final_test_loss', '.4f')} and "
+              f"{num(skip_seen, 'final_test_loss', '.4f')}):",
+              notes.claim("skips_train_lower",
+                          skip_seen["final_train_loss"] < plain_seen["final_train_loss"],
+                          "the skip model fits its training images better.",
+                          "the skip model does not fit its training images better."))
+    notes.add("**Reconstructions, digit by digit.** Without skips:",
+              reconstruction_text(notes, plain_seen, prefix="no_skips_"),
+              "With skips:", reconstruction_text(notes, skip_seen, prefix="with_skips_"))
+    notes.add("**The two codes.** Without skips:",
+              geometry_text(notes, plain_seen, config, prefix="no_skips_"),
+              "With skips:", geometry_text(notes, skip_seen, config, prefix="with_skips_"))
     notes.add(notes.claim(
         "code_loses_digits", metrics["knn_accuracy"] < metrics["knn_accuracy_no_skip"],
         f"The code carries less of the digit's identity: {k}-NN accuracy on it is "
@@ -140,6 +172,6 @@ def narrate(metrics: dict, config: ConvAEConfig) -> Notes:
 register("ae-conv-skip", ConvAEConfig,
          description="Convolutional autoencoder with skip connections pooling→upsampling, "
                      "against the plain one",
-         quick={"epochs": 4, "n_train": 4000, "n_test": 2000}, smoke=SMOKE,
+         quick=CONV_QUICK, smoke=SMOKE,
          needs="mnist", key_metric="test_mse", order=72, narrate=narrate,
-         lessons=(LOWER_ERROR, BYPASS))(measure)
+         depends=("ae-conv",), lessons=(LOWER_ERROR, BYPASS))(measure)

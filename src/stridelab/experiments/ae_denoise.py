@@ -10,11 +10,15 @@ from __future__ import annotations  # noqa: I001  (ruff files `torch` under stri
 from dataclasses import dataclass
 
 from stridelab.experiments.autoencoding import (
+    CONV_QUICK,
     SMOKE,
     ConvAEConfig,
+    geometry_text,
     pair_embeddings_figure,
+    reconstruction_text,
     save_models,
     skip_pair,
+    training_record,
 )
 from stridelab.experiments.codes import reconstruction_mse
 from stridelab.experiments.narrate import Lesson, Notes, num
@@ -54,6 +58,7 @@ def measure(config: DenoiseConfig, ctx) -> dict:
                 for name, m in pair["models"].items()}
     to_noisy = {name: reconstruction_mse(s["X_hat"], X_noisy)
                 for name, s in pair["scores"].items()}
+    clean = clean_trained(config, ctx)
 
     n_show = min(config.n_show, len(X_test))
     ctx.savefig(rows_figure(
@@ -86,7 +91,28 @@ def measure(config: DenoiseConfig, ctx) -> dict:
             "output_to_noisy_mse_skip": to_noisy["with skips"],
             "pca2_test_mse": pair["pca"]["mse"],
             "pca2_knn_accuracy": pair["pca"]["knn_accuracy"],
-            "dataset": ds.name, "n_train": len(pair["X_train"]), "n_test": len(X_test)}
+            "dataset": ds.name, "n_train": len(pair["X_train"]), "n_test": len(X_test),
+            "training": training_record(config, ctx), **clean,
+            "no_skips": pair["seen"]["no skips"], "with_skips": pair["seen"]["with skips"]}
+
+
+def clean_trained(config: DenoiseConfig, ctx) -> dict:
+    """The same two models trained on clean images, from the ``ae-conv`` and ``ae-conv-skip``
+    runs trained as ``config`` asks (the same record: config, seed, device): their test MSE
+    and k-NN accuracy on clean test images, each None when no such run is at hand (a ``--set``
+    that changes the training here rules out every registered one)."""
+    wanted = training_record(config, ctx)
+    out = {"clean_trained_test_mse": None, "clean_trained_test_mse_skip": None,
+           "clean_trained_knn_accuracy": None, "clean_trained_knn_accuracy_skip": None}
+    if set(ctx.overrides) & set(wanted):
+        ctx.log("the training is changed by --set: no clean-trained models to compare with")
+        return out
+    for name, suffix in (("ae-conv", ""), ("ae-conv-skip", "_skip")):
+        metrics = ctx.dependency(name, accept=lambda m: m.get("training") == wanted)
+        if metrics.get("training") == wanted:
+            out[f"clean_trained_test_mse{suffix}"] = metrics["test_mse"]
+            out[f"clean_trained_knn_accuracy{suffix}"] = metrics["knn_accuracy"]
+    return out
 
 
 def narrate(metrics: dict, config: DenoiseConfig) -> Notes:
@@ -148,6 +174,16 @@ def narrate(metrics: dict, config: DenoiseConfig) -> Notes:
                   "Under denoising it still cannot win by copying, and it beats the "
                   f"identity's {noisy}.",
                   f"Under denoising it does not beat the identity's {noisy}."))
+    notes.add(*clean_trained_sentences(notes, metrics))
+    notes.add("**Denoised reconstructions, digit by digit** (against the clean images). "
+              "Without skips:", reconstruction_text(notes, metrics["no_skips"],
+                                                    prefix="no_skips_"),
+              "With skips:", reconstruction_text(notes, metrics["with_skips"],
+                                                 prefix="with_skips_"))
+    notes.add("**Codes of the corrupted images.** Without skips:",
+              geometry_text(notes, metrics["no_skips"], config, prefix="no_skips_"),
+              "With skips:", geometry_text(notes, metrics["with_skips"], config,
+                                           prefix="with_skips_"))
     notes.add(notes.claim(
         "skip_code_loses_digits", metrics["knn_accuracy_skip"] < metrics["knn_accuracy"],
         f"The codes of corrupted images separate the digits less with skips: "
@@ -159,11 +195,36 @@ def narrate(metrics: dict, config: DenoiseConfig) -> Notes:
     return notes
 
 
+def clean_trained_sentences(notes: Notes, metrics: dict) -> list[str]:
+    """What training on noise costs on clean images: each denoiser on clean test images
+    against the same model trained on clean images (``ae-conv``, ``ae-conv-skip``), when
+    those were trained alike; claims ``noise_costs_clean`` and ``noise_costs_clean_skip``."""
+    out = []
+    for suffix, model, study in (("", "plain", "ae-conv"), ("_skip", "skip", "ae-conv-skip")):
+        reference = metrics[f"clean_trained_test_mse{suffix}"]
+        if reference is None:
+            out.append(f"No `{study}` run trained like this one was at hand, so the {model} "
+                       "denoiser is not compared with its clean-trained twin.")
+            continue
+        mine = num(metrics, f"clean_input_mse{suffix}", ".4f")
+        theirs = num(metrics, f"clean_trained_test_mse{suffix}", ".4f")
+        out.append(notes.claim(
+            f"noise_costs_clean{suffix}", metrics[f"clean_input_mse{suffix}"] > reference,
+            f"On clean test images the {model} denoiser's error is {mine}, above the {theirs} "
+            f"of the same model trained on clean images (`{study}`): learning to remove noise "
+            "costs some detail.",
+            f"On clean test images the {model} denoiser's error is {mine}, not above the "
+            f"{theirs} of the same model trained on clean images (`{study}`): learning to "
+            "remove noise cost nothing on clean images here."))
+    return out
+
+
 register("ae-denoise", DenoiseConfig,
          description="Denoising convolutional autoencoders (Gaussian noise σ=0.3), with and "
                      "without skips",
          # the denoisers are no file the sheet asks for: their .pt2 (two exports) in full runs
-         quick={"epochs": 4, "n_train": 4000, "n_test": 2000, "export": False},
+         quick={**CONV_QUICK, "export": False},
          smoke={**SMOKE, "export": True},
          needs="mnist", key_metric="test_mse", order=73, narrate=narrate,
+         depends=("ae-conv", "ae-conv-skip"),
          lessons=(DENOISES, SKIPS_HELP))(measure)

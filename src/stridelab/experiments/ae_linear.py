@@ -8,6 +8,8 @@ reconstruction error and a k-NN classifier on the code.
 from __future__ import annotations  # noqa: I001  (ruff files `torch` under stridelab.torch)
 
 from stridelab.experiments.autoencoding import (
+    geometry_text,
+    reconstruction_text,
     SMOKE,
     AEConfig,
     separation_text,
@@ -18,7 +20,7 @@ from stridelab.experiments.autoencoding import (
 )
 from stridelab.experiments.narrate import Notes, num
 from stridelab.experiments.registry import register
-from stridelab.torch.models.autoencoders import MLPAutoencoder
+from stridelab.programs.prob5_AE import MLPAutoencoder
 
 
 def measure(config: AEConfig, ctx) -> dict:
@@ -39,6 +41,8 @@ def narrate(metrics: dict, config: AEConfig) -> Notes:
               f"{num(config, 'batch_size')}) on {num(metrics, 'n_train')} images of "
               f"{metrics['dataset']}.", *versus_pca(notes, metrics, config, LESSONS))
     notes.add(separation_text(metrics, config))
+    notes.add("**What the code shows.**", geometry_text(notes, metrics, config))
+    notes.add("**What the reconstructions show.**", reconstruction_text(notes, metrics))
     return notes
 
 

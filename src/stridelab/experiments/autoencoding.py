@@ -8,7 +8,8 @@ and by the accuracy of a k-nearest-neighbour classifier (k = ``knn_k``) on its c
 on the training codes, scored on the test codes (:mod:`stridelab.experiments.codes`).
 
 The models the sheet asks for by name are saved twice (:func:`save_models`): as a state dict
-(``.pt``, loaded into :mod:`stridelab.torch.models.autoencoders`) and as a ``torch.export``
+(``.pt``, which the hand-in programs' classes load: :mod:`stridelab.programs.prob5_AE`,
+:mod:`stridelab.programs.prob6_CAE`) and as a ``torch.export``
 program (``.pt2``) that plain PyTorch runs without stridelab::
 
     import torch
@@ -18,6 +19,8 @@ program (``.pt2``) that plain PyTorch runs without stridelab::
 
 from __future__ import annotations  # noqa: I001  (ruff files `torch` under stridelab.torch)
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +28,15 @@ import numpy as np
 import torch
 
 from stridelab.experiments.codes import (
+    ARM_ELONGATION,
+    ARM_RADIAL_SHARE,
+    class_means,
+    code_confusion,
+    code_geometry,
     code_separation,
     knn_predict,
     pca_reference,
+    reconstruction_by_digit,
     reconstruction_mse,
 )
 from stridelab.experiments.narrate import Lesson, Notes, fmt, num
@@ -39,8 +48,8 @@ from stridelab.experiments.plots import (
     take,
     to_float,
 )
+from stridelab.programs.prob6_CAE import ConvAutoencoder
 from stridelab.torch.loop import history_summary, predict, rank
-from stridelab.torch.models.autoencoders import ConvAutoencoder
 from stridelab.torch.reconstruction import (
     GaussianNoise,
     corrupt,
@@ -84,6 +93,11 @@ class ConvAEConfig(AEConfig):
 
 # the smoke run of the four image studies
 SMOKE = {"epochs": 1, "n_train": 256, "n_test": 128, "n_embed": 128, "n_show": 4}
+# The quick run of the three convolutional studies (ae-conv, ae-conv-skip, ae-denoise): one
+# training for all three, so the skip study can take ae-conv's plain model and the denoisers
+# repeat 6.1 and 6.2 with only the noise changed. 12 epochs: after 6 the code's 5-NN accuracy
+# (0.369) was still below PCA's (0.418).
+CONV_QUICK = {"epochs": 12, "n_train": 4000, "n_test": 2000}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,6 +142,29 @@ def score(model, X_train, y_train, X_test, y_test, ctx, *, k: int,
     return {"test_mse": reconstruction_mse(X_hat, X_test),
             "knn_accuracy": float(np.mean(y_pred == np.asarray(y_test))),
             "knn_pred": y_pred, "X_hat": X_hat.numpy(), "Z_test": Z_test}
+
+
+def training_record(config, ctx) -> dict:
+    """What decides a trained model's numbers: the config's fields but the figure sizes, the
+    seed and the device. Two runs with equal records train the same model, so a study can
+    take another's model (and its numbers) instead of training it again."""
+    record = {f.name: getattr(config, f.name) for f in dataclasses.fields(AEConfig)
+              if f.name not in ("n_show", "n_embed")}
+    if isinstance(config, ConvAEConfig):
+        record["relu_bias"] = config.relu_bias
+    return {**record, "seed": ctx.seed, "device": str(ctx.device)}
+
+
+def interpretation(scores: dict, X_test, y_test, means: np.ndarray, n_classes: int) -> dict:
+    """What the figures of one model show, as numbers: where the digits lie in its code
+    (:func:`code_geometry`), the digit pairs a k-NN classifier on the code confuses most,
+    both ways together (``knn_confused_pairs``), and each digit's reconstruction error and
+    look (:func:`reconstruction_by_digit`, against the clean ``X_test``)."""
+    geometry = code_geometry(scores["Z_test"], y_test, n_classes)
+    return {**geometry,
+            "arm_thresholds": {"radial_share": ARM_RADIAL_SHARE, "elongation": ARM_ELONGATION},
+            "knn_confused_pairs": code_confusion(y_test, scores["knn_pred"], n_classes),
+            **reconstruction_by_digit(scores["X_hat"], X_test, y_test, means)}
 
 
 def dead_units_record(model: ConvAutoencoder, dead: dict[str, int]) -> list[dict]:
@@ -214,6 +251,70 @@ def separation_text(metrics: dict, config) -> str:
     return text + ": digits whose clusters overlap in the plane are the ones it mixes up."
 
 
+def geometry_text(notes: Notes, seen: dict, config, *, prefix: str = "",
+                  what: str = "the code") -> str:
+    """Which digits overlap and which stand apart in the plane of a code, and how the plane is
+    organised, from :func:`interpretation`'s numbers ``seen``; claims named ``{prefix}...``."""
+    closest, isolated = seen["closest_pairs"], seen["most_isolated_digit"]
+    if not closest or isolated is None:
+        return ""
+    first = closest[0]
+    a, b = first["digits"]
+    text = (f"In the plane of {what}, digits {fmt(a)} and {fmt(b)} overlap most: their "
+            f"centroids lie {num(first, 'separation', '.2f')} of their mean spread apart "
+            + notes.claim(f"{prefix}closest_overlap", first["separation"] < 1,
+                          "(less than one spread: their clouds overlap)",
+                          "(more than one spread: even the closest pair is set apart)"))
+    if len(closest) > 1:
+        text += ", then " + ", ".join(f"{fmt(p['digits'][0])} and {fmt(p['digits'][1])} "
+                                      f"({num(p, 'separation', '.2f')})" for p in closest[1:])
+    text += (f". Digit {num(isolated, 'digit')} stands most apart: its nearest neighbour, "
+             f"{num(isolated, 'nearest')}, lies {num(isolated, 'separation', '.2f')} spreads "
+             "away.")
+    v1, v2 = seen["variance_by_axis"]
+    thresholds = seen["arm_thresholds"]
+    shares = (f"on average {num(seen, 'radial_share', '.0%')} of a digit's variance lies along "
+              "the ray from the code's centre (its median) through the digit's centroid and "
+              f"{num(seen, 'elongation', '.0%')} along the digit's own main axis")
+    text += (f" The code's variance lies {fmt(v1, '.0%')} along z₁ and {fmt(v2, '.0%')} along "
+             f"z₂, {num(seen, 'main_axis_share', '.0%')} along its main axis; "
+             + notes.claim(f"{prefix}radial_arms", seen["radial_arms"],
+                           f"the digits form arms from a common centre: {shares}.",
+                           f"the digits do not form arms from a common centre: {shares} "
+                           f"(arms would need at least "
+                           f"{num(thresholds, 'radial_share', '.0%')} and "
+                           f"{num(thresholds, 'elongation', '.0%')})."))
+    pairs = seen["knn_confused_pairs"]
+    if pairs:
+        p = pairs[0]
+        text += (f" The {num(config, 'knn_k')}-NN classifier on {what} confuses "
+                 f"{p['classes'][0]} and {p['classes'][1]} most: {num(p, 'count')} of their test "
+                 f"images ({num(p, 'fraction', '.0%')}), {num(p, 'a_as_b')} one way and "
+                 f"{num(p, 'b_as_a')} the other.")
+    return text
+
+
+def reconstruction_text(notes: Notes, seen: dict, *, prefix: str = "",
+                        what: str = "the reconstructions") -> str:
+    """Which digits reconstruct worst and best, and which digit the reconstructions of each
+    resemble, from :func:`interpretation`'s numbers ``seen``; claims named ``{prefix}...``."""
+    worst, best = seen["worst_reconstructed_digit"], seen["best_reconstructed_digit"]
+    misread = seen["misread_digits"]
+    text = (f"Digit by digit, {what} err most on {num(worst, 'digit')} (test MSE "
+            f"{num(worst, 'mse', '.4f')}) and least on {num(best, 'digit')} "
+            f"({num(best, 'mse', '.4f')}). Read by the nearest mean training image, "
+            f"{num(seen, 'read_as_own_digit', '.0%')} of them look like their own digit, "
+            f"against {num(seen, 'originals_read_as_own_digit', '.0%')} of the originals")
+    parts = [f"{num(r, 'digit')} look most like {num(r, 'read_as')} "
+             f"({num(r, 'fraction', '.0%')} of them; {num(r, 'original_own_fraction', '.0%')} "
+             f"of the original {num(r, 'digit')}s look like themselves)" for r in misread[:3]]
+    return text + notes.claim(
+        f"{prefix}misread", bool(misread),
+        "; the reconstructions of " + ", of ".join(parts) + ": the model draws those digits "
+        "as the shapes of others.",
+        "; every digit's reconstructions still look most like that digit.")
+
+
 def versus_pca(notes: Notes, metrics: dict, config, lessons: tuple[Lesson, Lesson]) -> list[str]:
     """The k-NN accuracy of the code and the reconstruction, each against PCA's, both ways:
     the claims of the two :func:`versus_pca_lessons` (``separates_digits``, ``reconstructs``)."""
@@ -238,6 +339,22 @@ def versus_pca(notes: Notes, metrics: dict, config, lessons: tuple[Lesson, Lesso
     ]
 
 
+def digit_reconstructions_figure(X_test, X_hat, y_test, seen: dict, title: str):
+    """Per digit (columns): its first test image, that image's reconstruction and the mean of
+    all its reconstructions, titled with the digit's MSE and what its reconstructions look
+    like (``seen``: :func:`interpretation`)."""
+    X_test, y_test = np.asarray(X_test), np.asarray(y_test)
+    rows = seen["read_as_by_digit"]
+    first = [int(np.flatnonzero(y_test == r["digit"])[0]) for r in rows]
+    mean_hat = np.stack([np.asarray(X_hat)[y_test == r["digit"]].mean(axis=0) for r in rows])
+    titles = [f"{r['digit']}: MSE {seen['mse_by_digit'][r['digit']]:.3f}\nlike "
+              f"{r['read_as']} ({r['fraction']:.0%})" for r in rows]
+    return rows_figure([("original", X_test[first]), ("its\nreconstruction",
+                                                       np.asarray(X_hat)[first]),
+                        ("mean of the\nreconstructions", mean_hat)],
+                       [r["digit"] for r in rows], title, titles=titles)
+
+
 # ---------------------------------------------------------------------------------------------
 # one model against PCA (ae-linear, ae-conv)
 
@@ -256,6 +373,8 @@ def single_model_study(model: torch.nn.Module, config: AEConfig, ctx, *, label: 
     pca = pca_reference(X_train, y_train, X_test, y_test, k=config.knn_k)
     ctx.write_json("history.json", history)
 
+    means = class_means(X_train, y_train, len(ds.classes))  # (K, 784) from the originals
+    seen = interpretation(scores, X_test, y_test, means, len(ds.classes))
     n_show, n_embed = min(config.n_show, len(X_test)), min(config.n_embed, len(X_test))
     ctx.savefig(rows_figure([("original", X_test[:n_show].numpy()),
                              ("reconstruction", scores["X_hat"][:n_show])],
@@ -264,6 +383,12 @@ def single_model_study(model: torch.nn.Module, config: AEConfig, ctx, *, label: 
                             "pixel"),
                 "reconstructions", caption="Test images (top row) and their reconstructions "
                 "through the two-dimensional code (bottom row)")
+    ctx.savefig(digit_reconstructions_figure(X_test, scores["X_hat"], y_test, seen,
+                                             f"{label} on {ds.name}, digit by digit"),
+                "reconstructions_by_digit", caption="The first test image of each digit, its "
+                "reconstruction and the mean of all reconstructions of that digit; titles: the "
+                "digit's test MSE per pixel, and \"like d (p)\": the digit d whose mean "
+                "training image is nearest to the largest share p of its reconstructions")
     ctx.savefig(embeddings_figure(
         [(scores["Z_test"][:n_embed], f"{label}: {config.knn_k}-NN accuracy "
           f"{scores['knn_accuracy']:.3f}"),
@@ -281,7 +406,10 @@ def single_model_study(model: torch.nn.Module, config: AEConfig, ctx, *, label: 
                "pca2_test_mse": pca["mse"], "pca2_knn_accuracy": pca["knn_accuracy"],
                **code_separation(y_test, scores["knn_pred"], len(ds.classes)),
                "dataset": ds.name, "n_train": len(X_train), "n_test": len(X_test),
-               "n_parameters": n_params, **history_summary(history)}
+               "n_parameters": n_params, **history_summary(history), **seen,
+               # the embeddings figure's second panel, for a comparison with the code
+               "pca2_geometry": code_geometry(pca["scores_test"], y_test, len(ds.classes)),
+               "training": training_record(config, ctx)}
     if isinstance(model, ConvAutoencoder):
         dead = dead_relu_units(model, X_test, ctx.device)
         metrics["dead_relu_units"] = dead_units_record(model, dead)
@@ -295,8 +423,47 @@ def single_model_study(model: torch.nn.Module, config: AEConfig, ctx, *, label: 
 # the plain and the skip model side by side (ae-conv-skip, ae-denoise)
 
 
-def skip_pair(config: ConvAEConfig, ctx, *, noise_std: float = 0.0):
-    """Train the convolutional autoencoder without and with skips on the same data."""
+def plain_from_ae_conv(config: ConvAEConfig, ctx) -> dict | None:
+    """The plain model of an ``ae-conv`` run trained exactly as ``config`` asks, or None.
+
+    ``ae-conv`` trains the sheet's plain model (6.1); the skip study (6.2) compares with that
+    very model instead of training a second one, so both report one MSE for it. The run is
+    found (or made) by ``ctx.dependency``; it is taken only when its training record
+    (:func:`training_record`: config, seed, device) equals this one's and its weights and
+    history are there. A ``--set`` that changes the training here rules out every registered
+    ``ae-conv`` run, so none is looked for.
+
+    Returns ``{"model", "history", "metrics", "run"}``, or None (the caller trains the model
+    itself, from the same seed: the same numbers).
+    """
+    wanted = training_record(config, ctx)
+    changed = sorted(set(ctx.overrides) & set(wanted))
+    if changed:
+        ctx.log(f"--set {', '.join(changed)} changes the training: the plain model is trained "
+                "here, not taken from ae-conv")
+        return None
+    metrics = ctx.dependency("ae-conv", accept=lambda m: m.get("training") == wanted)
+    run = ctx.dependencies["ae-conv"]["run"]
+    weights, history = Path(run) / "mnist_cae.pt", Path(run) / "history.json"
+    if metrics.get("training") != wanted or not run or not weights.is_file() \
+            or not history.is_file():
+        ctx.log(f"the ae-conv run {run or '(none)'} was trained otherwise or lacks its model: "
+                "the plain model is trained here")
+        return None
+    model = ConvAutoencoder(latent_dim=2, skip=False, relu_bias=config.relu_bias)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return {"model": model, "history": json.loads(history.read_text(encoding="utf-8")),
+            "metrics": metrics, "run": str(run)}
+
+
+def skip_pair(config: ConvAEConfig, ctx, *, noise_std: float = 0.0, reuse_plain: bool = False):
+    """The convolutional autoencoder without and with skips, trained alike on the same data.
+
+    Each model starts from the weights ``torch.manual_seed(ctx.seed)`` gives, as ``ae-conv``'s
+    does. With ``reuse_plain`` (and no noise) the plain model is ``ae-conv``'s own
+    (:func:`plain_from_ae_conv`) when one was trained as ``config`` asks; ``out["plain_run"]``
+    names that run ("" when the model was trained here).
+    """
     ds = ctx.load_dataset(family="mnist")
     X_train, y_train, X_test, y_test = subset(ds, config.n_train, config.n_test)
     X_test_input = X_train_input = None
@@ -305,18 +472,26 @@ def skip_pair(config: ConvAEConfig, ctx, *, noise_std: float = 0.0):
         # fixed corruptions for evaluation; fresh ones for every training batch
         X_test_input = corrupt(X_test, noise_std, seed=ctx.seed + 1)
         X_train_input = corrupt(X_train, noise_std, seed=ctx.seed + 2)
+    plain = plain_from_ae_conv(config, ctx) if reuse_plain and noise_std == 0 else None
     out = {"ds": ds, "X_train": X_train, "y_train": y_train, "X_test": X_test,
            "y_test": y_test, "X_test_input": X_test_input, "models": {}, "histories": {},
-           "scores": {}}
+           "scores": {}, "plain_run": plain["run"] if plain else "",
+           "plain_metrics": plain["metrics"] if plain else None}
     for skip in (False, True):
         name = "with skips" if skip else "no skips"
-        model = ConvAutoencoder(latent_dim=2, skip=skip, relu_bias=config.relu_bias)
-        if noise_std > 0:
-            transform = GaussianNoise(noise_std, seed=ctx.seed + 3 + 1000 * rank())
-        ctx.log(f"training the convolutional autoencoder {name}"
-                + (f" on inputs with Gaussian noise σ = {noise_std:g}" if noise_std > 0 else ""))
-        history = train(model, X_train, X_test, config, ctx, X_test_input=X_test_input,
-                        input_transform=transform)
+        if plain is not None and not skip:
+            ctx.log(f"the model without skips is ae-conv's, from {plain['run']}")
+            model, history = plain["model"], plain["history"]
+        else:
+            torch.manual_seed(ctx.seed)  # the initial weights of ae-conv's model
+            model = ConvAutoencoder(latent_dim=2, skip=skip, relu_bias=config.relu_bias)
+            if noise_std > 0:
+                transform = GaussianNoise(noise_std, seed=ctx.seed + 3 + 1000 * rank())
+            ctx.log(f"training the convolutional autoencoder {name}"
+                    + (f" on inputs with Gaussian noise σ = {noise_std:g}" if noise_std > 0
+                       else ""))
+            history = train(model, X_train, X_test, config, ctx, X_test_input=X_test_input,
+                            input_transform=transform)
         out["models"][name] = model
         out["histories"][name] = history
         out["scores"][name] = score(model, X_train, y_train, X_test, y_test, ctx,
@@ -324,6 +499,10 @@ def skip_pair(config: ConvAEConfig, ctx, *, noise_std: float = 0.0):
                                      X_test_input=X_test_input)
     out["pca"] = pca_reference(X_train, y_train, X_test, y_test, k=config.knn_k,
                                X_test_input=X_test_input)
+    means = class_means(X_train, y_train, len(ds.classes))  # (K, 784) from the originals
+    out["seen"] = {name: {**interpretation(s, X_test, y_test, means, len(ds.classes)),
+                          **history_summary(out["histories"][name])}
+                   for name, s in out["scores"].items()}
     return out
 
 

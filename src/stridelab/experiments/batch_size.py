@@ -48,7 +48,7 @@ class BatchSizeConfig:
     # parameter updates per batch size in the equal-updates comparison
     n_updates: int = bounded(2000, ge=1)
     points: int = 10  # loss measurements along each run
-    width: int = 100  # hidden units of the MLP (one hidden ReLU layer)
+    width: int = bounded(100, ge=1)  # hidden units of the MLP (one hidden ReLU layer)
     lr: float = bounded(0.05, gt=0)  # SGD learning rate, the same for every batch size
     n_noise_batches: int = bounded(50, ge=1)  # mini-batches drawn to estimate the gradient variance
     # training images on which the training loss is measured (0: all)
@@ -73,7 +73,7 @@ def _check(config: BatchSizeConfig, n_train: int) -> list[int]:
 
 
 def _mlp(width: int, in_features: int, n_classes: int) -> nn.Module:
-    from stridelab.torch.models.classifiers import MLP
+    from stridelab.programs.deep_mlp import MLP
 
     return MLP(n_hidden_layers=1, width=width, dropout=0.0, in_features=in_features,
                n_classes=n_classes)
@@ -193,7 +193,6 @@ def _noise_figure(sizes: list[int], variance: list[float], slope: float):
 
 def measure(config: BatchSizeConfig, ctx) -> dict:
     from stridelab.torch.loop import make_loader, one_thread
-    from stridelab.torch.models.classifiers import count_parameters
 
     ds = ctx.load_dataset(family="mnist")
     X_np, y_np = subsample(ds.X_train, ds.y_train, config.n_train, ctx.seed)
@@ -215,7 +214,7 @@ def measure(config: BatchSizeConfig, ctx) -> dict:
         return model.to(ctx.device)
 
     init = _mlp(config.width, in_features, ds.n_classes).state_dict()  # every run starts here
-    n_params = count_parameters(_mlp(config.width, in_features, ds.n_classes))
+    n_params = sum(p.numel() for p in _mlp(config.width, in_features, ds.n_classes).parameters())
     ctx.log(f"MLP {in_features}-{config.width}-{ds.n_classes} ({n_params:,} parameters), "
             f"SGD lr {config.lr}, {n_train} training images")
 

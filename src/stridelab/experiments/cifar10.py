@@ -1,11 +1,11 @@
 """cifar10: a fast CNN on CIFAR-10, above the RPTU exercise's 70% (task 2.4).
 
-A ResNet-9-style CNN (``stridelab.torch.models.cifar.CifarResNet``) with random crops
-(reflect padding 4) and horizontal flips done on the device, per-channel normalisation, an SGD
-learning rate that rises and falls linearly (a triangle) and, on CUDA, bf16 autocast and
-channels_last. Two presets: ``cpu`` (width 16, sized to finish within ``time_budget_s`` on 2
-cores) and ``gpu`` (width 64). The lesson is the test accuracy against the sheet's 0.70 for a
-full run.
+A ResNet-9-style CNN (the hand-in program's ``stridelab.programs.cifar10.CifarResNet``) with
+random crops (reflect padding 4) and horizontal flips done on the device, per-channel
+normalisation, an SGD learning rate that rises and falls linearly (a triangle) and, on CUDA,
+bf16 autocast and channels_last. Two presets: ``cpu`` (width 16, sized to finish within
+``time_budget_s`` on 2 cores) and ``gpu`` (width 64). The lesson is the test accuracy against the
+sheet's 0.70 for a full run.
 """
 
 from __future__ import annotations  # noqa: I001  (ruff takes tests/torch/ for `torch`)
@@ -30,10 +30,9 @@ from stridelab.experiments.plots import (
     most_confused_pairs,
 )
 from stridelab.experiments.registry import bounded, register
+from stridelab.programs.cifar10 import CifarResNet, FlipAverage
 from stridelab.torch import schedules
 from stridelab.torch.models.cifar import (
-    CifarResNet,
-    FlipAverage,
     ImagePipeline,
     channel_stats,
     count_macs,

@@ -19,6 +19,7 @@ from __future__ import annotations  # noqa: I001  (ruff files `torch` under stri
 import math
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -54,9 +55,10 @@ class DepthConfig:
     n_train: int = bounded(0, ge=0)  # training images, a stratified random subset (0: all)
     n_test: int = bounded(0, ge=0)  # test images, the first n of the test split (0: all)
     depths: tuple[int, ...] = bounded((1, 2, 3), ge=1)  # numbers of hidden layers compared
-    activations: tuple[str, ...] = ("sigmoid", "relu")  # hidden activations (both required)
+    # hidden activations (sigmoid and relu required)
+    activations: tuple[Literal["sigmoid", "relu", "tanh"], ...] = ("sigmoid", "relu")
     variants: tuple[str, ...] = ("batchnorm", "adam", "he", "torch-init")  # see VARIANTS
-    width: int = 512  # units per hidden layer
+    width: int = bounded(512, ge=1)  # units per hidden layer
     dropout: float = bounded(0.2, ge=0, lt=1)  # dropout after each hidden activation
     epochs: int = bounded(10, ge=1)  # passes over the training images
     batch_size: int = bounded(128, ge=1)  # images per step
@@ -153,8 +155,8 @@ def activation_slopes(model: nn.Module, X: torch.Tensor, device) -> list[float]:
 
 def _train(run: _Run, config: DepthConfig, ctx, X_train, y_train, X_test, y_test,
            n_classes: int) -> dict:
+    from stridelab.programs.deep_mlp import MLP
     from stridelab.torch.loop import fit, make_loader, torch_threads
-    from stridelab.torch.models.classifiers import MLP
 
     torch.manual_seed(ctx.seed)  # every run starts from the same random state
     model = MLP(run.depth, config.width, run.activation, config.dropout,

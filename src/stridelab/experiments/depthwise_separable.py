@@ -16,14 +16,16 @@ import torch
 from torch import nn
 
 from stridelab.errors import ConfigError, DataNotFound
-from stridelab.experiments.narrate import Lesson, Notes, compare, num
+from stridelab.experiments.narrate import Lesson, Notes, compare, fmt, num
 from stridelab.experiments.plots import integer_ticks
 from stridelab.experiments.registry import bounded, register
+from stridelab.programs.depthwise_separable import (
+    DepthwiseSeparableConv2d,
+    SeparableComparisonNet,
+)
 from stridelab.torch import schedules
 from stridelab.torch.models.cifar import (
-    DepthwiseSeparableConv2d,
     ImagePipeline,
-    SeparableComparisonNet,
     channel_stats,
     conv_macs,
     conv_params,
@@ -175,7 +177,7 @@ def _comparison_data(config: SeparableConfig, ctx):
 
 
 def _train_comparison(kind: str, config: SeparableConfig, tensors, *, colour: bool, ctx):
-    from stridelab.torch.loop import fit, make_loader
+    from stridelab.torch.loop import evaluate, fit, make_loader
 
     X_train, y_train, X_test, y_test = tensors
     mean, std = channel_stats(X_train)
@@ -196,9 +198,16 @@ def _train_comparison(kind: str, config: SeparableConfig, tensors, *, colour: bo
                   device=ctx.device, log=ctx.log, progress=ctx.progress, scheduler=scheduler,
                   amp=True, channels_last=True,
                   input_transform=train_pipe, test_transform=test_pipe)
+    # the training images as the test images are seen (eval mode, no augmentation), as many
+    # as there are test images: under- or over-fitting is the gap between the two
+    n_eval = min(len(X_train), len(X_test))
+    fitted = evaluate(model, make_loader(X_train[:n_eval], y_train[:n_eval], 1024),
+                      nn.CrossEntropyLoss(), ctx.device, amp=True, channels_last=True,
+                      input_transform=test_pipe)
     x = torch.zeros(1, *X_train.shape[1:], device=next(model.parameters()).device)
     channels = [m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     return {"kind": kind, "history": history, "n_params": count_params(model),
+            "train_accuracy": float(fitted["accuracy"]), "n_train_eval": int(n_eval),
             "channels": channels,
             "macs_per_image": count_macs(model, x),
             "test_accuracy": float(history["test_accuracy"][-1]),
@@ -278,13 +287,15 @@ def separable_figure(counts, nets, dataset_name: str):
     ax.grid(alpha=0.3, which="both")
 
     ax = axes[1]
-    for n, marker in zip(nets, ("o", "s")):
+    for n, marker, colour in zip(nets, ("o", "s"), ("tab:blue", "tab:orange")):
         h = n["history"]
-        ax.plot(h["epoch"], h["test_accuracy"], marker + "-",
-                label=f"{n['kind']} ({n['n_params']:,} params): {n['test_accuracy']:.3f}")
+        ax.plot(h["epoch"], h["test_accuracy"], marker + "-", color=colour,
+                label=f"{n['kind']} ({n['n_params']:,} params): test {n['test_accuracy']:.3f}")
+        ax.plot(h["epoch"], h["train_accuracy"], marker + "--", color=colour, mfc="none",
+                label=f"{n['kind']}: training batches (train mode)")
     ax.set_xlabel("epoch")
     integer_ticks(ax)
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel("accuracy")
     ax.set_title(f"one network, either convolution\n({dataset_name})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False)
     ax.grid(alpha=0.3)
@@ -364,7 +375,8 @@ def measure(config: SeparableConfig, ctx) -> dict:
     ctx.savefig(separable_figure(counts, nets, ds.name), "separable_vs_standard",
                 caption="Left: separable/standard parameter and multiply-add ratios, measured, "
                         "against 1/F + 1/K². Right: test accuracy of the same network built "
-                        "with either convolution.")
+                        "with either convolution after each epoch (solid), and its accuracy on "
+                        "the training batches during the epoch (dashed).")
     ctx.savefig(timing_figure(times), "separable_timing",
                 caption="Median forward and forward + backward time of 3×3 layers")
 
@@ -406,7 +418,23 @@ def measure(config: SeparableConfig, ctx) -> dict:
         "network_mac_ratio": sep_net["macs_per_image"] / std_net["macs_per_image"],
         "standard_epoch_time_s": std_net["epoch_time_s"],
         "separable_epoch_time_s": sep_net["epoch_time_s"],
+        **{f"{net['kind']}_{key}": value for net in nets
+           for key, value in fit_diagnosis(net).items()},
+        "n_train_eval": std_net["n_train_eval"],
     }
+
+
+def fit_diagnosis(net: dict) -> dict:
+    """Why a network's test accuracy is what it is after its epochs: how well it fits its own
+    training images (``train_accuracy``, eval mode, against ``test_accuracy``: the gap
+    ``generalisation_gap``), its test accuracy after each epoch, and what the last epoch still
+    added (``last_epoch_gain``, None after one epoch)."""
+    by_epoch = [float(a) for a in net["history"]["test_accuracy"]]
+    return {"train_accuracy": net["train_accuracy"],
+            "generalisation_gap": net["train_accuracy"] - net["test_accuracy"],
+            "test_accuracy_by_epoch": by_epoch,
+            "last_epoch_gain": by_epoch[-1] - by_epoch[-2] if len(by_epoch) > 1 else None,
+            "final_train_loss": float(net["history"]["train_loss"][-1])}
 
 
 def narrate(metrics: dict, config: SeparableConfig) -> Notes:
@@ -483,7 +511,48 @@ def narrate(metrics: dict, config: SeparableConfig) -> Notes:
         f"{num(m, 'standard_macs_per_image')} ({num(m, 'network_mac_ratio', '.2f')}×), at "
         f"{num(m, 'separable_epoch_time_s', '.1f')} s per epoch against "
         f"{num(m, 'standard_epoch_time_s', '.1f')} s.")
+    notes.add(equal_epochs_text(notes, m))
     return notes
+
+
+def equal_epochs_text(notes: Notes, m: dict) -> str:
+    """Why the two networks differ after the same epochs, from their fit to the training
+    images, their test accuracy per epoch and their sizes (claims ``separable_behind``,
+    ``separable_underfits``, ``separable_still_rising``)."""
+    behind = m["separable_test_accuracy"] < m["standard_test_accuracy"]
+    epochs = ", ".join(fmt(a, ".3f") for a in m["separable_test_accuracy_by_epoch"])
+    text = ("**At equal epochs.** "
+            + notes.claim("separable_behind", behind,
+                          "The separable network is behind.",
+                          "The separable network is not behind.")
+            + f" On {num(m, 'n_train_eval')} of their own training images (eval mode, no "
+            f"augmentation) the networks score {num(m, 'separable_train_accuracy', '.3f')} "
+            f"(separable) and {num(m, 'standard_train_accuracy', '.3f')} (standard), so the "
+            f"gap between training and test accuracy is "
+            f"{num(m, 'separable_generalisation_gap', '+.3f')} and "
+            f"{num(m, 'standard_generalisation_gap', '+.3f')}: "
+            + notes.claim(
+                "separable_underfits",
+                m["separable_train_accuracy"] < m["standard_train_accuracy"],
+                "the separable network fits even its training images less well, so it is "
+                "under-fitting, not over-fitting: with "
+                f"{num(m, 'network_param_ratio', '.2f')}× the parameters and "
+                f"{num(m, 'network_mac_ratio', '.2f')}× the multiply-adds, each layer mixes "
+                "channels only in its pointwise step, and it has learned less in the same "
+                "epochs.",
+                "the separable network fits its training images at least as well as the "
+                "standard one, so what separates them is how well that fit carries over to "
+                "test images."))
+    gain = m["separable_last_epoch_gain"]
+    if gain is None:
+        return text + f" Its test accuracy after its one epoch: {epochs}."
+    return text + (
+        f" Its test accuracy after each epoch: {epochs}; "
+        + notes.claim("separable_still_rising", gain > 0,
+                      f"the last epoch still added {num(m, 'separable_last_epoch_gain', '.3f')}, "
+                      "so it was still learning when training stopped.",
+                      f"the last epoch added {num(m, 'separable_last_epoch_gain', '.3f')}: it "
+                      "was no longer improving."))
 
 
 register("depthwise-separable", SeparableConfig,

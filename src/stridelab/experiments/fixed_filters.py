@@ -19,7 +19,7 @@ from stridelab.errors import ConfigError
 from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import FIG_WIDTH
 from stridelab.experiments.registry import bounded, register
-from stridelab.torch.models.filters import (
+from stridelab.programs.conv_layer import (
     SOBEL_W0,
     SOBEL_W1,
     apply_to_image,
@@ -267,6 +267,19 @@ def narrate(metrics: dict, config: FixedFiltersConfig) -> Notes:
             f"{fmt(lo[1], '.2f')} … {fmt(hi[1], '.2f')} (mean |out| {fmt(mean_abs[1], '.4f')}, "
             f"{fmt(edges[1], '.1%')})")
     notes.add("**On the photos:** " + "; ".join(lines) + ".")
+    dominant = []
+    for label, r in m["images"].items():
+        w0, w1 = r["mean_abs"]
+        dominant.append(f"*{label}*: " + notes.claim(
+            f"{label}_more_vertical_edges", w0 > w1,
+            f"W0's mean response ({fmt(w0, '.4f')}) is above W1's ({fmt(w1, '.4f')}): its "
+            "brightness changes more from left to right than from top to bottom, so its "
+            "vertical edges (the outlines W0 lights up) outweigh its horizontal ones.",
+            f"W1's mean response ({fmt(w1, '.4f')}) is at least W0's ({fmt(w0, '.4f')}): its "
+            "brightness changes at least as much from top to bottom as from left to right, so "
+            "its horizontal edges (the outlines W1 lights up) weigh at least as much as its "
+            "vertical ones."))
+    notes.add("**Which edges dominate.**", " ".join(dominant))
     within = m["max_abs_diff"] <= m["float32_error_bound"]
     notes.add(
         f"`torch.nn.Conv2d` (float32, on {m['device']}) against the NumPy engine "

@@ -34,7 +34,9 @@ NOT_ALWAYS_SAME = Lesson("For a fixed k, k-means from different random starts do
 
 @dataclass
 class BlobsConfig:
-    data: str = "three-blobs"  # "three-blobs" (mlxtend), "make-blobs" or a CSV path (x0,x1[,label])
+    # "stand-in-blobs" (the sheet's blobs.csv is not available: stridelab's stand-in, with
+    # samples right of x0 = 4), "three-blobs" (mlxtend), "make-blobs" or a CSV (x0,x1[,label])
+    data: str = "stand-in-blobs"
     ks: tuple[int, ...] = bounded((2, 3, 4), ge=1)  # numbers of clusters, one scatter each
     # k-means++ starts per k in the scatters and the elbow (the best is kept)
     n_init: int = bounded(10, ge=1)

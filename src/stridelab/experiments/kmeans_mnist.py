@@ -49,6 +49,46 @@ def purity(table: np.ndarray) -> float:
     return float(table.max(axis=1).sum() / max(table.sum(), 1))
 
 
+# a cluster whose second most common digit holds at least this share of it is shared by two
+# digits (a third of a cluster is no stray image)
+SHARED_SHARE = 0.25
+
+
+def cluster_contents(table: np.ndarray, shared_share: float = SHARED_SHARE) -> dict:
+    """What each cluster holds, from the contingency table (n_clusters, n_classes).
+
+    Returns ``clusters`` (per cluster: its size, its majority class and that class's share,
+    the purity of the cluster, and the runner-up class with its share), ``shared_clusters``
+    (clusters whose runner-up holds at least ``shared_share``, most shared first),
+    ``split_classes`` (classes that are the majority of two or more non-empty clusters, with
+    those clusters) and ``class_homes`` (per class: the cluster holding most of its samples and the
+    share it holds; ``most_scattered_class`` is the class with the smallest such share).
+    """
+    sizes = table.sum(axis=1)  # (n_clusters,)
+    order = np.argsort(-table, axis=1, kind="stable")  # classes by count, per cluster
+    clusters = []
+    for j in range(len(table)):
+        first, second = int(order[j, 0]), int(order[j, 1]) if table.shape[1] > 1 else -1
+        size = max(int(sizes[j]), 1)
+        clusters.append({"cluster": j, "size": int(sizes[j]), "majority": first,
+                         "purity": float(table[j, first] / size),
+                         "runner_up": second,
+                         "runner_up_share": float(table[j, second] / size) if second >= 0
+                         else 0.0})
+    shared = sorted((c for c in clusters if c["runner_up_share"] >= shared_share),
+                    key=lambda c: -c["runner_up_share"])
+    majority = [c["majority"] if c["size"] else None for c in clusters]  # empty: no majority
+    split = [{"class": k, "clusters": [j for j, m in enumerate(majority) if m == k]}
+             for k in range(table.shape[1]) if majority.count(k) > 1]
+    per_class = table.sum(axis=0)  # (n_classes,)
+    homes = [{"class": k, "cluster": int(np.argmax(table[:, k])),
+              "share": float(table[:, k].max() / per_class[k])}
+             for k in range(table.shape[1]) if per_class[k] > 0]
+    return {"clusters": clusters, "shared_clusters": shared, "shared_share_min": shared_share,
+            "split_classes": split, "class_homes": homes,
+            "most_scattered_class": min(homes, key=lambda h: h["share"]) if homes else None}
+
+
 def _cluster_sizes_figure(table: np.ndarray, classes: list[str], pur: float, ari: float):
     """Stacked cluster sizes by true class (top) and the contingency table (bottom)."""
     n_clusters = table.shape[0]
@@ -197,6 +237,8 @@ def measure(config: MnistConfig, ctx) -> dict:
         "by_init": by_init,
         "purity_kmeanspp_mean": by_init["k-means++"]["mean_purity"],
         "purity_random_mean": by_init["random"]["mean_purity"],
+        "cluster_purity": shares.tolist(),
+        **cluster_contents(table),
     }
 
 
@@ -223,6 +265,7 @@ def narrate(metrics: dict, config: MnistConfig) -> Notes:
         f"{fmt(mixed['counts'][0])} × {names[mixed['classes'][0]]} and "
         f"{fmt(mixed['counts'][1])} × {names[mixed['classes'][1]]}, its majority only "
         f"{num(mixed, 'share', '.0%')} of it.")
+    notes.add(contents_text(notes, m))
     pp, rnd = m["by_init"]["k-means++"], m["by_init"]["random"]
     notes.add(
         f"**k-means++ against random samples as starting means**, {num(config, 'n_seeds')} "
@@ -237,6 +280,39 @@ def narrate(metrics: dict, config: MnistConfig) -> Notes:
                     "and converge in fewer iterations.",
                     "and do not converge in fewer iterations."))
     return notes
+
+
+def contents_text(notes: Notes, m: dict) -> str:
+    """Cluster by cluster: its majority class and purity; the clusters two classes share, the
+    classes split over several clusters, and the class most scattered (claims
+    ``shared_clusters``, ``split_classes``)."""
+    names = m["class_names"]
+    rows = "; ".join(f"{num(c, 'cluster')}: {names[c['majority']]} "
+                     f"({num(c, 'purity', '.0%')} of {num(c, 'size')})"
+                     for c in m["clusters"] if c["size"])
+    shared, split = m["shared_clusters"], m["split_classes"]
+    text = f"**Cluster by cluster** (majority class, its share of the cluster): {rows}. "
+    text += notes.claim(
+        "shared_clusters", bool(shared),
+        "Classes that share a cluster (the runner-up holding at least "
+        f"{num(m, 'shared_share_min', '.0%')} of it): "
+        + "; ".join(f"cluster {num(c, 'cluster')}, {names[c['majority']]} "
+                    f"({num(c, 'purity', '.0%')}) with {names[c['runner_up']]} "
+                    f"({num(c, 'runner_up_share', '.0%')})" for c in shared) + ".",
+        f"No cluster's runner-up class holds {num(m, 'shared_share_min', '.0%')} of it: each "
+        "cluster is dominated by one class.")
+    text += " " + notes.claim(
+        "split_classes", bool(split),
+        "Classes that are the majority of several clusters (drawn in several styles): "
+        + "; ".join(f"{names[c['class']]} (clusters "
+                    + ", ".join(fmt(j) for j in c["clusters"]) + ")" for c in split) + ".",
+        "No class is the majority of more than one cluster.")
+    scattered = m["most_scattered_class"]
+    if scattered:
+        text += (f" The most scattered class is {names[scattered['class']]}: its largest "
+                 f"cluster ({num(scattered, 'cluster')}) holds only "
+                 f"{num(scattered, 'share', '.0%')} of its images.")
+    return text
 
 
 register("kmeans-mnist", MnistConfig,

@@ -17,7 +17,7 @@ from stridelab.cluster import KMeans, kmeans_plusplus
 from stridelab.data.blobs import load_points
 from stridelab.errors import ConfigError
 from stridelab.experiments.lloyd import history_record
-from stridelab.experiments.narrate import Lesson, Notes, num
+from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import (
     CLUSTER_COLORS,
     FIG_WIDTH,
@@ -33,7 +33,9 @@ FEWER_ITERATIONS = Lesson("k-means++ converges in fewer Lloyd iterations than me
 
 @dataclass
 class StepsConfig:
-    data: str = "three-blobs"  # "three-blobs" (mlxtend), "make-blobs" or a CSV path (x0,x1[,label])
+    # "stand-in-blobs" (the sheet's blobs.csv is not available: stridelab's stand-in, with
+    # samples right of x0 = 4), "three-blobs" (mlxtend), "make-blobs" or a CSV (x0,x1[,label])
+    data: str = "stand-in-blobs"
     n_clusters: int = bounded(3, ge=1)  # k
     init_x0_min: float = 4.0  # the initial means lie in the region x0 in (min, max] ...
     # ... (samples there when it holds k of them, else uniform points)
@@ -42,26 +44,39 @@ class StepsConfig:
     max_panels: int = bounded(12, ge=2)  # iterations drawn per run at most (the last always)
 
 
+def region_samples(X: np.ndarray, config: StepsConfig,
+                   rng: np.random.RandomState) -> np.ndarray | None:
+    """Indices (k,) of k distinct samples drawn from the region x0 in (init_x0_min,
+    init_x0_max]: the sheet's starting means, samples chosen there. None when the region
+    holds fewer than k samples."""
+    k = config.n_clusters
+    inside = np.flatnonzero((X[:, 0] > config.init_x0_min) & (X[:, 0] <= config.init_x0_max))
+    return rng.choice(inside, k, replace=False) if len(inside) >= k else None
+
+
 def region_means(X: np.ndarray, config: StepsConfig,
                  rng: np.random.RandomState) -> tuple[np.ndarray, bool]:
     """k initial means in the region x0 in (init_x0_min, init_x0_max].
 
     Returns ``(means, from_samples)``: means of shape (k, 2). When the region holds at least
-    k samples, k distinct samples from it are drawn (the sheet's choice of starting means);
-    otherwise k points are drawn uniformly with x0 in the region and x1 in the data's range.
+    k samples, k distinct samples from it are drawn (:func:`region_samples`, the sheet's
+    choice of starting means); otherwise k points are drawn uniformly with x0 in the region
+    and x1 in the data's range.
     """
     k = config.n_clusters
-    inside = np.flatnonzero((X[:, 0] > config.init_x0_min) & (X[:, 0] <= config.init_x0_max))
-    if len(inside) >= k:
-        return X[rng.choice(inside, k, replace=False)].copy(), True
+    chosen = region_samples(X, config, rng)
+    if chosen is not None:
+        return X[chosen].copy(), True
     x0 = rng.uniform(config.init_x0_min, config.init_x0_max, size=k)
     x1 = rng.uniform(X[:, 1].min(), X[:, 1].max(), size=k)
     return np.column_stack([x0, x1]), False
 
 
-def _steps_figure(X, km: KMeans, title: str, max_panels: int, marks=None):
+def _steps_figure(X, km: KMeans, title: str, max_panels: int, marks=None, region=None):
     """One scatter per iteration: colours = assignment, crosses = the means it used, arrows to
-    the means the update moves them to. Three panels per row, one legend below them all."""
+    the means the update moves them to. Three panels per row, one legend below them all;
+    ``region`` = (low, high) shades the band of x0 the initial means were chosen in, on the
+    first panel."""
     history = km.history_
     shown = list(range(len(history)))
     if len(shown) > max_panels:
@@ -83,6 +98,8 @@ def _steps_figure(X, km: KMeans, title: str, max_panels: int, marks=None):
         scatter_clusters(ax, X, step["labels"], step["centers"], next_centers=nxt,
                          marks=marks if t == 0 else None, legend=False,
                          title=f"iteration {t + 1}\ninertia {step['inertia']:.1f}{changed}{extra}")
+        if region is not None and t == 0:
+            ax.axvspan(*region, color="0.85", zorder=0)
     handles = [Line2D([], [], ls="", marker="o", color="0.5", label="sample, coloured by its "
                                                                     "nearest mean"),
                Line2D([], [], ls="", marker="X", ms=11, color="white", markeredgecolor="black",
@@ -127,7 +144,7 @@ def _init_comparison_figure(schemes: dict, names: dict, summary: dict, n_seeds: 
 def measure(config: StepsConfig, ctx) -> dict:
     """Lloyd's iterations from means in the region and from k-means++, then both (and random
     samples) over ``n_seeds`` seeds."""
-    X, _, source = load_points(config.data)
+    X, y_true, source = load_points(config.data)
     k = config.n_clusters
     if k > len(X):
         raise ConfigError(f"--set n_clusters={k}: the data hold only {len(X)} points")
@@ -137,13 +154,17 @@ def measure(config: StepsConfig, ctx) -> dict:
     rng = np.random.RandomState(ctx.seed)
 
     # 1. means from the region, Lloyd until no assignment changes (tol = 0)
-    init_region, from_samples = region_means(X, config, rng)
+    chosen = region_samples(X, config, rng)
+    init_region, from_samples = ((X[chosen].copy(), True) if chosen is not None
+                                 else region_means(X, config, rng))
     km_region = KMeans(n_clusters=k, init=init_region, tol=0).fit(X)
     ctx.savefig(_steps_figure(
         X, km_region, f"k = {k}, initial means in {region}: {km_region.n_iter_} iterations, "
-                      f"final inertia {km_region.inertia_:.1f}", config.max_panels),
+                      f"final inertia {km_region.inertia_:.1f}", config.max_panels,
+        region=(config.init_x0_min, config.init_x0_max)),
         "steps_region_init", caption="Each iteration: points coloured by the mean they are "
-                                     "closest to; arrows show where the update moves each mean")
+                                     "closest to; arrows show where the update moves each mean "
+                                     "(grey band: the region the initial means were chosen in)")
 
     # 2. the same from k-means++ (one candidate per step, as on the sheet)
     init_pp, idx_pp = kmeans_plusplus(X, k, random_state=ctx.seed)
@@ -189,6 +210,9 @@ def measure(config: StepsConfig, ctx) -> dict:
         "init_from_samples": bool(from_samples),
         "data_x0_max": float(X[:, 0].max()),
         "region_init": init_region.tolist(),
+        "region_init_indices": chosen.tolist() if chosen is not None else None,
+        "region_init_blobs": (y_true[chosen].tolist() if chosen is not None
+                              and y_true is not None else None),
         "n_iter_region_init": int(km_region.n_iter_),
         "inertia_region_init": float(km_region.inertia_),
         "region_history": history_record(km_region, X),
@@ -233,8 +257,11 @@ def narrate(metrics: dict, config: StepsConfig) -> Notes:
         notes.claim(
             "init_from_samples", m["init_from_samples"],
             f"The region holds {num(m, 'n_samples_in_region')} of the "
-            f"{num(m, 'n_samples')} samples, and the {k} initial means are samples drawn "
-            "from it.",
+            f"{num(m, 'n_samples')} samples, and the {k} initial means are samples chosen "
+            "among them (drawn with the run's seed): samples "
+            + ", ".join(f"#{fmt(i)}" for i in m["region_init_indices"] or [])
+            + (" of blobs " + ", ".join(fmt(b) for b in m["region_init_blobs"])
+               if m.get("region_init_blobs") else "") + ".",
             f"The region holds {num(m, 'n_samples_in_region')} of the {num(m, 'n_samples')} "
             f"samples, fewer than k (the data's x0 ends at {num(m, 'data_x0_max', '.2f')}), "
             f"so the {k} initial means are points drawn uniformly in it, with x1 in the "

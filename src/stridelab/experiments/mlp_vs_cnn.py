@@ -19,27 +19,15 @@ from stridelab.experiments.narrate import Lesson, Notes, compare, fmt, num
 from stridelab.experiments.plots import subsample, take, to_float
 from stridelab.experiments.registry import bounded, register
 
-
-def shift_images(X: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """Shift images (N, H, W) by (dy, dx) pixels, filling the uncovered border with zeros."""
-    out = np.zeros_like(X)
-    H, W = X.shape[-2:]
-    src_y = slice(max(-dy, 0), H - max(dy, 0))
-    dst_y = slice(max(dy, 0), H - max(-dy, 0))
-    src_x = slice(max(-dx, 0), W - max(dx, 0))
-    dst_x = slice(max(dx, 0), W - max(-dx, 0))
-    out[..., dst_y, dst_x] = X[..., src_y, src_x]
-    return out
-
-
-SHIFT_DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))  # right, left, down, up
-
-
-def matched_mlp_width(n_params: int, in_features: int = 784, n_classes: int = 10) -> int:
-    """Hidden width h of a one-hidden-layer MLP with about ``n_params`` parameters:
-    (in + 1)·h + (h + 1)·classes = n_params."""
-    return max(1, round((n_params - n_classes) / (in_features + 1 + n_classes)))
-
+# the two networks, their sizes and the shifted test digits: the hand-in program's definitions
+from stridelab.programs.cnn_vs_mlp import (
+    CNN,
+    SHIFT_DIRECTIONS,
+    FeedForward,
+    count_parameters,
+    shift_images,
+)
+from stridelab.programs.cnn_vs_mlp import matched_width as matched_mlp_width
 
 CNN_BETTER = Lesson("With about as many parameters, the CNN classifies digits better than the "
                     "MLP", "cnn_test_accuracy", ">=", quick="mlp_test_accuracy",
@@ -58,7 +46,8 @@ class MLPvsCNNConfig:
     epochs: int = bounded(10, ge=1)  # passes over the training images, both networks
     batch_size: int = bounded(64, ge=1)  # samples per step
     lr: float = bounded(2e-3, gt=0)  # Adam learning rate
-    cnn_channels: tuple[int, ...] = (8, 16, 32)  # filters of the 3×3 conv + 2×2 pool blocks
+    # filters of the 3×3 conv + 2×2 pool blocks
+    cnn_channels: tuple[int, ...] = bounded((8, 16, 32), ge=1)
     mlp_width: int = bounded(0, ge=0)  # MLP hidden units (0: match the CNN's parameters)
     max_shift: int = bounded(3, ge=1)  # largest test shift (pixels)
 
@@ -81,13 +70,13 @@ def _shift_figure(shifts, acc: dict[str, list[float]], params: dict[str, int]):
 
 def measure(config: MLPvsCNNConfig, ctx) -> dict:
     from stridelab.torch.loop import evaluate, fit, make_loader, one_thread
-    from stridelab.torch.models.classifiers import MLP, MnistCNN, count_parameters
 
     ds = ctx.load_dataset(family="mnist")
     X_np, y_np = subsample(ds.X_train, ds.y_train, config.n_train, ctx.seed)
     n_test = take(config.n_test, len(ds.y_test))
     side = ds.image_shape[0]
-    if side // 2 ** len(config.cnn_channels) < 1 or config.max_shift >= side:
+    if not config.cnn_channels or side // 2 ** len(config.cnn_channels) < 1 \
+            or config.max_shift >= side:
         from stridelab.errors import ConfigError
 
         raise ConfigError(f"--set cnn_channels/max_shift: {len(config.cnn_channels)} pooled "
@@ -97,12 +86,11 @@ def measure(config: MLPvsCNNConfig, ctx) -> dict:
     y = torch.from_numpy(y_np)
     y_test = torch.from_numpy(ds.y_test[:n_test])
     in_features = int(np.prod(ds.image_shape))
-    cnn = MnistCNN(tuple(config.cnn_channels), convs_per_block=1, hidden=0, dropout=0.0,
-                   batch_norm=False, image_size=side, n_classes=ds.n_classes)
+    cnn = CNN(tuple(config.cnn_channels), image_size=side, n_classes=ds.n_classes)
     width = config.mlp_width or matched_mlp_width(count_parameters(cnn), in_features,
                                                   ds.n_classes)
-    models = {"MLP": MLP(n_hidden_layers=1, width=width, dropout=0.0, in_features=in_features,
-                         n_classes=ds.n_classes), "CNN": cnn}
+    models = {"MLP": FeedForward(width, in_features=in_features, n_classes=ds.n_classes),
+              "CNN": cnn}
     params = {name: count_parameters(m) for name, m in models.items()}
     ctx.log(f"MLP {in_features}-{width}-{ds.n_classes}: {params['MLP']:,} parameters; CNN "
             f"{tuple(config.cnn_channels)}: {params['CNN']:,} parameters")

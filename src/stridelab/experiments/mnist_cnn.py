@@ -26,6 +26,8 @@ from stridelab.experiments.narrate import Lesson, Notes, compare, num
 from stridelab.experiments.plots import (
     confusion_counts,
     confusion_figure,
+    confusion_summary,
+    confusion_text,
     image_grid_figure,
     integer_ticks,
     learning_curves_figure,
@@ -50,7 +52,7 @@ class CNNConfig:
     n_test: int = bounded(0, ge=0)  # test images, the first n of the test split (0: all)
     # filters of the convolutions in each block; (16, 32) trains at about a third of the cost
     # of (32, 64) and still reaches 0.995 on full MNIST (benchmarks/time_to_accuracy.py)
-    channels: tuple[int, ...] = (16, 32)
+    channels: tuple[int, ...] = bounded((16, 32), ge=1)
     convs_per_block: int = bounded(2, ge=1)  # 3×3 convolutions (+ BatchNorm + ReLU) per block
     hidden: int = bounded(128, ge=0)  # units of the dense hidden layer (0: none)
     dropout: float = bounded(0.3, ge=0, lt=1)  # dropout rate before the output layer
@@ -123,9 +125,17 @@ def augmentation(config: CNNConfig):
 
 
 def build_model(config: CNNConfig, *, image_size: int = 28, n_classes: int = 10) -> nn.Module:
-    """The configured CNN for grey ``image_size``² images."""
-    from stridelab.torch.models.classifiers import MnistCNN
+    """The configured CNN for grey ``image_size``² images (the hand-in program's
+    :class:`~stridelab.programs.mnist_cnn.MnistCNN`)."""
+    from stridelab.programs.mnist_cnn import MnistCNN
 
+    # each block's 2×2 pool halves the image: the one check the field bounds cannot state
+    if not config.channels or image_size >> len(config.channels) < 1:
+        from stridelab.errors import ConfigError
+
+        raise ConfigError(f"--set channels={','.join(map(str, config.channels))}: need 1 to "
+                          f"{image_size.bit_length() - 1} blocks for {image_size}×{image_size} "
+                          "images, e.g. --set channels=16,32")
     return MnistCNN(config.channels, convs_per_block=config.convs_per_block,
                     hidden=config.hidden, dropout=config.dropout, image_size=image_size,
                     n_classes=n_classes)
@@ -438,6 +448,7 @@ def measure(config: CNNConfig, ctx) -> dict:
         "dense_equivalent_params": first_outputs * (n_inputs + 1),
         **softmax_stats(logits, y_true, y_hat),
         "n_errors": int(len(wrong)), "confusion_matrix": cm, "most_confused": pairs,
+        **confusion_summary(cm, ds.classes),
         "misclassified_shown": chosen, "feature_map_sample": sample, "feature_maps_shown": shown,
         "first_conv_map_side": int(maps_first.shape[1]),
         "last_conv_map_side": int(maps_last.shape[1]),
@@ -533,6 +544,8 @@ def narrate(metrics: dict, config: CNNConfig) -> Notes:
                      f"({num(p, 'fraction_of_true', '.1%')} of {p['true']})"
                      for p in pairs) + ".") if pairs else "",
         "**Mistakes.** Every test image is classified correctly."))
+    if pairs:
+        notes.add(confusion_text(notes, m))
     notes.add(
         f"**Feature maps.** The first convolution's maps are {num(m, 'first_conv_map_side')}"
         f"×{num(m, 'first_conv_map_side')} and each value sees a "

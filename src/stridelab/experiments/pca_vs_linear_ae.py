@@ -21,12 +21,17 @@ from stridelab.experiments.autoencoding import (
     subset,
     train,
 )
-from stridelab.experiments.codes import pca_reference, principal_angles_deg, principal_components
+from stridelab.experiments.codes import (
+    code_geometry,
+    pca_reference,
+    principal_angles_deg,
+    principal_components,
+)
 from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import embeddings_figure, integer_ticks
 from stridelab.experiments.registry import bounded, register
+from stridelab.programs.prob5_AE import MLPAutoencoder
 from stridelab.torch.loop import history_summary
-from stridelab.torch.models.autoencoders import MLPAutoencoder
 
 
 @dataclass
@@ -135,6 +140,11 @@ def measure(config: LinearAEConfig, ctx) -> dict:
     fig.tight_layout()
     ctx.savefig(fig, "convergence", caption="Principal angles and reconstruction MSE per epoch")
 
+    # what the two scatters show: the same digits overlap in both planes when the code is
+    # PCA's scores in another basis (distances relative to spreads are not basis-free, so the
+    # numbers differ; which digits overlap is what the figure lets one compare)
+    geometry = {"code": code_geometry(Z_test, y_test, len(ds.classes)),
+                "pca2": code_geometry(S_test, y_test, len(ds.classes))}
     return {"max_angle_deg": float(decoder_angles.max()),
             "decoder_angles_deg": decoder_angles.tolist(),
             "encoder_angles_deg": encoder_angles.tolist(),
@@ -145,7 +155,8 @@ def measure(config: LinearAEConfig, ctx) -> dict:
             "knn_accuracy": scores["knn_accuracy"], "pca2_knn_accuracy": pca["knn_accuracy"],
             "n_linear_per_half": sum(isinstance(m, torch.nn.Linear) for m in model.encoder),
             "dataset": ds.name, "n_train": len(X_train), "n_test": len(X_test),
-            **history_summary(history)}
+            **history_summary(history), "code_geometry": geometry["code"],
+            "pca2_geometry": geometry["pca2"]}
 
 
 def narrate(metrics: dict, config: LinearAEConfig) -> Notes:
@@ -179,6 +190,23 @@ def narrate(metrics: dict, config: LinearAEConfig) -> Notes:
         "PCA's scores in another basis."),
               "Gradient descent only approaches the plane that PCA computes in closed form "
               "from one eigendecomposition.")
+    code, pca = metrics["code_geometry"], metrics["pca2_geometry"]
+    if code["closest_pairs"] and pca["closest_pairs"]:
+        a, b = code["closest_pairs"][0]["digits"]
+        c, d = pca["closest_pairs"][0]["digits"]
+        notes.add(
+            f"In the scatter of the code, digits {fmt(a)} and {fmt(b)} overlap most (centroids "
+            f"{num(code['closest_pairs'][0], 'separation', '.2f')} of their mean spread apart) "
+            f"and digit {num(code['most_isolated_digit'], 'digit')} stands most apart; in PCA's "
+            f"scores, {fmt(c)} and {fmt(d)} "
+            f"({num(pca['closest_pairs'][0], 'separation', '.2f')}) and digit "
+            f"{num(pca['most_isolated_digit'], 'digit')}:",
+            notes.claim("same_overlap", {a, b} == {c, d},
+                        "the same pair overlaps most in both, as two views of one plane should "
+                        "show.",
+                        "not the same pair: the separation is measured in each plane's own "
+                        "units, and a linear map between the planes that stretches some "
+                        "directions more than others can reorder the closest pairs."))
     notes.add(f"The encoder's rows are at {fmt(encoder[0], '.2f')}° and "
               f"{fmt(encoder[1], '.2f')}° from PCA's plane. The squared "
               "error weighs the encoder's weights along each direction by the data's variance "

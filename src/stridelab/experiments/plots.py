@@ -121,6 +121,102 @@ def most_confused_pairs(cm: np.ndarray, classes, top: int = 5) -> list[dict]:
     return pairs
 
 
+def confusion_summary(cm: np.ndarray, classes, top: int = 3) -> dict:
+    """What a confusion matrix says, as numbers a note or an answer can name.
+
+    Parameters
+    ----------
+    cm : ndarray of int, shape (K, K)
+        Counts, row = true class, column = predicted class (:func:`confusion_counts`).
+    classes : sequence of K names
+    top : int
+        Pairs kept in ``confused_pairs``.
+
+    Returns
+    -------
+    dict
+        ``recall_by_class`` (K fractions of each true class classified right; None for a class
+        with no sample), ``precision_by_class`` (K fractions of each predicted class that are
+        right; None for a class never predicted), ``best_recognised`` and ``worst_recognised``
+        ({"class", "label", "recall"}: the highest and lowest recall), ``confused_pairs`` (the
+        ``top`` unordered pairs {a, b} with the most confusions both ways together, each
+        {"classes", "labels", "count", "a_as_b", "b_as_a", "fraction"}: count over the test
+        samples of both classes; only pairs with a confusion) and ``most_predicted_wrongly``
+        ({"class", "label", "count"}: the class most often predicted for a sample of another
+        class; None without any mistake).
+    """
+    cm = np.asarray(cm, dtype=np.int64)
+    n_true, n_pred = cm.sum(axis=1), cm.sum(axis=0)  # (K,) each
+    diag = np.diag(cm)
+
+    def rates(n: np.ndarray) -> list[float | None]:
+        return [float(d / m) if m > 0 else None for d, m in zip(diag, n)]
+
+    recall = rates(n_true)
+    present = [i for i, r in enumerate(recall) if r is not None]
+    best = max(present, key=lambda i: recall[i], default=None)
+    worst = min(present, key=lambda i: recall[i], default=None)
+
+    def record(i: int | None) -> dict | None:
+        return None if i is None else {"class": str(classes[i]), "label": int(i),
+                                       "recall": recall[i]}
+
+    both_ways = cm + cm.T  # (K, K) confusions of i and j in either direction
+    i_upper, j_upper = np.triu_indices(len(cm), k=1)
+    counts = both_ways[i_upper, j_upper]
+    order = np.argsort(-counts, kind="stable")
+    pairs = []
+    for k in order[:top]:
+        if counts[k] == 0:
+            break
+        i, j = int(i_upper[k]), int(j_upper[k])
+        pairs.append({"classes": [str(classes[i]), str(classes[j])], "labels": [i, j],
+                      "count": int(counts[k]), "a_as_b": int(cm[i, j]), "b_as_a": int(cm[j, i]),
+                      "fraction": float(counts[k] / max(n_true[i] + n_true[j], 1))})
+    wrong = n_pred - diag  # (K,) predictions of a class that were wrong
+    sink = int(np.argmax(wrong))
+    return {"recall_by_class": recall, "precision_by_class": rates(n_pred),
+            "best_recognised": record(best), "worst_recognised": record(worst),
+            "confused_pairs": pairs,
+            "most_predicted_wrongly": ({"class": str(classes[sink]), "label": sink,
+                                        "count": int(wrong[sink])} if wrong[sink] > 0 else None)}
+
+
+def confusion_text(notes, metrics: dict) -> str:
+    """What a confusion matrix shows, in sentences read from :func:`confusion_summary`'s keys
+    in ``metrics``: the best and worst recognised classes, the pair confused most (both ways
+    together, and whether mostly one way: claim ``one_way``), the next pairs, and the class
+    predicted most often by mistake. ``notes`` is the study's :class:`Notes`."""
+    from stridelab.experiments.narrate import num
+
+    best, worst = metrics["best_recognised"], metrics["worst_recognised"]
+    text = (f"Recognised best: {best['class']} (recall {num(best, 'recall', '.3f')}); worst: "
+            f"{worst['class']} (recall {num(worst, 'recall', '.3f')}).")
+    pairs = metrics["confused_pairs"]
+    if not pairs:
+        return text
+    p = pairs[0]
+    a, b = p["classes"]
+    major, minor = max(p["a_as_b"], p["b_as_a"]), min(p["a_as_b"], p["b_as_a"])
+    source, target = (a, b) if p["a_as_b"] >= p["b_as_a"] else (b, a)
+    text += (f" Both directions taken together, the pair confused most is {a} and {b}: "
+             f"{num(p, 'count')} test images ({num(p, 'fraction', '.1%')} of the two classes), "
+             f"{num(p, 'a_as_b')} of the {a}s read as {b} and {num(p, 'b_as_a')} of the {b}s "
+             f"read as {a}; "
+             + notes.claim("one_way", major >= 2 * minor,
+                           f"mostly one way: {source} is commonly mislabelled as {target}.",
+                           "about as often each way: neither is the usual mislabel of the "
+                           "other."))
+    if len(pairs) > 1:
+        text += " Next: " + "; ".join(f"{q['classes'][0]} and {q['classes'][1]} "
+                                      f"({num(q, 'count')})" for q in pairs[1:]) + "."
+    sink = metrics["most_predicted_wrongly"]
+    if sink:
+        text += (f" The class predicted most often for an image of another class is "
+                 f"{sink['class']} ({num(sink, 'count')} times).")
+    return text
+
+
 def confusion_figure(cm: np.ndarray, classes, title: str):
     """Counts and row-normalised rates side by side."""
     classes = [str(c) for c in classes]
@@ -228,7 +324,10 @@ def losses_figure(histories: dict[str, dict], title: str, *, ylabel: str = "MSE 
 
 
 def embedding_axes(ax, Z: np.ndarray, y, classes, title: str) -> None:
-    """Scatter a two-dimensional code (N, 2) coloured by label (legend: see embeddings_figure)."""
+    """Scatter a two-dimensional code (N, 2) coloured by label (legend: see embeddings_figure),
+    each label written at the centroid of its codes, so overlapping digits can be named."""
+    from matplotlib import patheffects
+
     cmap = plt.get_cmap("tab10")
     y = np.asarray(y)
     for c, name in enumerate(classes):
@@ -236,6 +335,13 @@ def embedding_axes(ax, Z: np.ndarray, y, classes, title: str) -> None:
         if mask.any():
             ax.scatter(Z[mask, 0], Z[mask, 1], s=5, alpha=0.6, color=cmap(c % 10),
                        label=str(name), rasterized=True)
+    for c, name in enumerate(classes):
+        mask = y == c
+        if mask.any():
+            x0, x1 = Z[mask].mean(axis=0)
+            ax.text(x0, x1, str(name), ha="center", va="center", fontsize=10,
+                    fontweight="bold", color="black", zorder=5, path_effects=[
+                        patheffects.withStroke(linewidth=3, foreground="white")])
     ax.set_xlabel("$z_1$", fontsize=10)
     ax.set_ylabel("$z_2$", fontsize=10)
     ax.set_title(title, fontsize=10)
@@ -257,8 +363,10 @@ def embeddings_figure(panels: list[tuple[np.ndarray, str]], y, classes, title: s
     return fig
 
 
-def rows_figure(rows: list[tuple[str, np.ndarray]], labels, title: str):
-    """Image rows, one per (name, images (n, 1, 28, 28)), each row named on its left."""
+def rows_figure(rows: list[tuple[str, np.ndarray]], labels, title: str,
+                titles: list[str] | None = None):
+    """Image rows, one per (name, images (n, 1, 28, 28)), each row named on its left; the
+    columns are titled "label <label>", or with ``titles`` when given."""
     n = min(len(images) for _, images in rows)
     fig, axes = plt.subplots(len(rows), n, figsize=(1.0 * n + 1.6, 1.05 * len(rows) + 0.8),
                              squeeze=False)
@@ -270,7 +378,7 @@ def rows_figure(rows: list[tuple[str, np.ndarray]], labels, title: str):
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(f"label {labels[j]}", fontsize=9)
+                ax.set_title(titles[j] if titles else f"label {labels[j]}", fontsize=9)
         axes[r, 0].set_ylabel(name, fontsize=9, rotation=0, ha="right", va="center",
                               labelpad=8)
     fig.suptitle(title, fontsize=10)

@@ -18,7 +18,7 @@ from torch import nn
 from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import FIG_WIDTH
 from stridelab.experiments.registry import bounded, register
-from stridelab.torch.models.filters import GAUSS, SEPIA, apply_to_image, sepia_blur_net
+from stridelab.programs.sepia_blur_cnn import GAUSS, SEPIA, apply_to_image, sepia_blur_net
 
 
 VALID_SIZE = Lesson("Without padding the 5×5 blur maps the 128×128×3 image to 124×124×3 "

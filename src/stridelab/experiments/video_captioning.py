@@ -35,12 +35,12 @@ from stridelab.data.moving_digits import (
     decode_caption,
     make_clips,
 )
-from stridelab.experiments.narrate import Lesson, Notes, num
+from stridelab.experiments.narrate import Lesson, Notes, fmt, num
 from stridelab.experiments.plots import losses_figure
 from stridelab.experiments.registry import bounded, register
+from stridelab.programs.video_captioner import VideoCaptioner
 from stridelab.torch import schedules
 from stridelab.torch.loop import fit, make_loader
-from stridelab.torch.models.sequence import VideoCaptioner
 
 
 @dataclass
@@ -568,9 +568,14 @@ def measure(config: CaptioningConfig, ctx) -> dict:
                 f"{results[variant]['token_accuracy']:.4f}, BLEU-4 {results[variant]['bleu4']:.4f}")
         ctx.save_torch(captioner.state_dict(), f"captioner_{variant}.pt")
 
-    ctx.savefig(architecture_figure(trace_shapes(captioners["motion"]),
+    # traced with the clips this run trained on (their longest length), so the figure's T is
+    # the run's clip length
+    n_clips, n_frames = 2, config.max_frames
+    shapes = trace_shapes(captioners["motion"], n_clips=n_clips, n_frames=n_frames)
+    ctx.savefig(architecture_figure(shapes,
                                     "The captioner (motion): shapes traced from a dummy batch "
-                                    f"(N=2 clips, T=8 frames, L={MAX_LEN} words)"),
+                                    f"(N={n_clips} clips, T={n_frames} frames, L={MAX_LEN} "
+                                    "words)"),
                 "architecture", caption="The sheet's design, drawn by the program: every shape "
                 "comes from running a dummy batch through the model")
     show = np.arange(min(config.n_examples, config.n_test_clips))
@@ -603,6 +608,10 @@ def measure(config: CaptioningConfig, ctx) -> dict:
             "frames_sign_accuracy_no_bounce": sign_no_bounce("frames"),
             "variants": results, "by_bounces": breakdowns,
             "two_digit_share": float(np.mean(data["n_objects"][test_idx] == 2)),
+            "clip_frames": {"min": config.min_frames, "max": config.max_frames},
+            "architecture_batch": {"clips": n_clips, "frames": n_frames, "words": MAX_LEN},
+            "architecture_shapes": [{"stage": stage, "shape": list(shape)}
+                                    for stage, shape in shapes],
             "dataset": ds.name, "n_train_clips": n_train, "n_test_clips": config.n_test_clips}
 
 
@@ -628,6 +637,22 @@ def narrate(metrics: dict, config: CaptioningConfig) -> Notes:
         f"Every epoch trains on {num(config, 'n_train_clips')} clips drawn anew from "
         "the training digits, so the captioner cannot learn its clips by heart.",
         f"Every epoch trains on the same {num(config, 'n_train_clips')} clips.")
+    frames = metrics["clip_frames"]
+    batch = metrics["architecture_batch"]
+    first, pooled = metrics["architecture_shapes"][0], next(
+        (s for s in metrics["architecture_shapes"] if s["stage"] == "mean pool over frames"),
+        None)
+    notes.add("**The clips and the figure.** "
+              + notes.claim("one_clip_length", frames["min"] == frames["max"],
+                            f"Every clip here has {num(frames, 'min')} frames",
+                            f"The clips here have {num(frames, 'min')} to {num(frames, 'max')} "
+                            "frames (shorter ones masked in a batch)")
+              + f"; the architecture figure traces a batch of {num(batch, 'clips')} clips of "
+              f"{num(batch, 'frames')} frames (input "
+              + "×".join(fmt(d) for d in first["shape"]) + ")"
+              + (", which mean pooling turns into one vector per clip ("
+                 + "×".join(fmt(d) for d in pooled["shape"]) + ")" if pooled else "")
+              + f", and a caption of at most {num(batch, 'words')} words.")
     notes.add("**The sheet's design.** A per-frame CNN (three strided convolutions, dropout) "
               "turns each frame into a vector, the vectors are averaged over the clip's "
               "frames, and an LSTM decoder, fed that average and the previous word at every "

@@ -1,10 +1,11 @@
-"""Architectures and the on-device input pipeline of the CIFAR studies.
+"""What the CIFAR studies need beside their networks: counting and the on-device input pipeline.
 
-Bottom-up: counting (parameters, multiply-adds by formula and by forward hooks), the
-depthwise-separable convolution, the input pipeline (per-channel normalisation, random crop
-with padding, horizontal flip, all on tensors on the training device), then the networks:
-``CifarResNet`` (a ResNet-9-style fast CNN after David Page's DAWNBench entry and airbench)
-and ``SeparableComparisonNet`` (one small network built with either kind of convolution).
+Bottom-up: counting (parameters, multiply-adds by formula and by forward hooks), then the input
+pipeline (per-channel normalisation, random crop with padding, horizontal flip, all on tensors
+on the training device). The networks themselves are the hand-in programs' own:
+:class:`stridelab.programs.cifar10.CifarResNet` (RPTU task 2.4) and
+:class:`stridelab.programs.depthwise_separable.SeparableComparisonNet` with its
+``DepthwiseSeparableConv2d`` (task 2.5).
 
 Shapes use N (batch), C (channels in), F (filters, channels out), H, W, K (kernel size).
 """
@@ -91,44 +92,6 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
         for handle in handles:
             handle.remove()
     return total
-
-
-# ---------------------------------------------------------------------------------------------
-# the depthwise-separable convolution
-
-
-class DepthwiseSeparableConv2d(nn.Module):
-    """A depthwise K×K convolution (``groups = C``: one filter per input channel) followed by a
-    1×1 pointwise convolution that mixes the channels; a drop-in for ``nn.Conv2d(C, F, K)``.
-
-    Input (N, C, H, W) → depthwise (N, C, H_out, W_out) → pointwise (N, F, H_out, W_out).
-    Costs C·K² + C·F parameters instead of C·F·K², a ratio of 1/F + 1/K².
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int | str = 0, bias: bool = True):
-        super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = kernel_size
-        self.depthwise = nn.Conv2d(in_channels, in_channels, kernel_size, stride=stride,
-                                   padding=padding, groups=in_channels, bias=bias)
-        self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pointwise(self.depthwise(x))  # (N, C, H, W) -> (N, F, H_out, W_out)
-
-
-def make_conv(kind: str, in_channels: int, out_channels: int, kernel_size: int = 3, *,
-              stride: int = 1, padding: int | str = 1, bias: bool = False) -> nn.Module:
-    """``kind`` "standard" → ``nn.Conv2d``; "separable" → :class:`DepthwiseSeparableConv2d`."""
-    if kind == "standard":
-        return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                         bias=bias)
-    if kind == "separable":
-        return DepthwiseSeparableConv2d(in_channels, out_channels, kernel_size, stride=stride,
-                                        padding=padding, bias=bias)
-    raise ValueError(f"conv kind must be 'standard' or 'separable', got {kind!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,108 +208,3 @@ class ImagePipeline:
             if self.flip:
                 x = random_flip(x, generator)
         return x
-
-
-# ---------------------------------------------------------------------------------------------
-# networks
-
-
-def conv_bn(in_channels: int, out_channels: int, kind: str = "standard") -> nn.Sequential:
-    """3×3 convolution (same padding, no bias: the BatchNorm shift replaces it), BN, ReLU."""
-    return nn.Sequential(make_conv(kind, in_channels, out_channels, 3, padding=1, bias=False),
-                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
-
-
-class Residual(nn.Module):
-    """``x + f(x)``."""
-
-    def __init__(self, *layers: nn.Module):
-        super().__init__()
-        self.f = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.f(x)
-
-
-class Mul(nn.Module):
-    """Multiply by a constant (the logit scale of the ResNet-9 head)."""
-
-    def __init__(self, scale: float):
-        super().__init__()
-        self.scale = scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.scale
-
-    def extra_repr(self) -> str:
-        return f"scale={self.scale}"
-
-
-class CifarResNet(nn.Sequential):
-    """A ResNet-9-style fast CNN for 32×32 images (David Page's DAWNBench network).
-
-    With ``width`` w, channels run w → 2w → 4w → 8w::
-
-        prep    conv_bn(C→w)                                      (N, w, 32, 32)
-        layer1  conv_bn(w→2w), maxpool 2, residual(conv_bn, conv_bn)  (N, 2w, 16, 16)
-        layer2  conv_bn(2w→4w), maxpool 2                          (N, 4w, 8, 8)
-        layer3  conv_bn(4w→8w), maxpool 2, residual(conv_bn, conv_bn)  (N, 8w, 4, 4)
-        head    global max pool, linear(8w→classes, no bias), × logit_scale  (N, classes)
-
-    ``width=64`` is the original (6.6 M parameters; Page reports about 94 % on CIFAR-10 in
-    24 epochs with his full recipe, which adds cutout); ``width=16`` costs 1/16 of its
-    multiply-adds and fits a CPU.
-    """
-
-    def __init__(self, width: int = 64, n_classes: int = 10, in_channels: int = 3,
-                 logit_scale: float = 0.125):
-        w = width
-        super().__init__(
-            conv_bn(in_channels, w),
-            nn.Sequential(conv_bn(w, 2 * w), nn.MaxPool2d(2),
-                          Residual(conv_bn(2 * w, 2 * w), conv_bn(2 * w, 2 * w))),
-            nn.Sequential(conv_bn(2 * w, 4 * w), nn.MaxPool2d(2)),
-            nn.Sequential(conv_bn(4 * w, 8 * w), nn.MaxPool2d(2),
-                          Residual(conv_bn(8 * w, 8 * w), conv_bn(8 * w, 8 * w))),
-            nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(8 * w, n_classes, bias=False),
-            Mul(logit_scale),
-        )
-        self.width = width
-
-
-class SeparableComparisonNet(nn.Sequential):
-    """One small CNN whose 3×3 convolutions after the stem are all of one ``kind``.
-
-    The stem is a standard convolution either way (a depthwise convolution of a 1- or
-    3-channel image has almost nothing to separate)::
-
-        stem    conv_bn(C→w), standard                          (N, w, H, W)
-        block1  conv_bn(w→2w, kind), maxpool 2                  (N, 2w, H/2, W/2)
-        block2  conv_bn(2w→4w, kind), maxpool 2                 (N, 4w, H/4, W/4)
-        block3  conv_bn(4w→4w, kind)                            (N, 4w, H/4, W/4)
-        head    global average pool, linear(4w→classes)         (N, classes)
-    """
-
-    def __init__(self, kind: str = "standard", width: int = 32, n_classes: int = 10,
-                 in_channels: int = 3):
-        w = width
-        super().__init__(
-            conv_bn(in_channels, w),
-            conv_bn(w, 2 * w, kind), nn.MaxPool2d(2),
-            conv_bn(2 * w, 4 * w, kind), nn.MaxPool2d(2),
-            conv_bn(4 * w, 4 * w, kind),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * w, n_classes),
-        )
-        self.kind = kind
-        self.width = width
-
-
-class FlipAverage(nn.Module):
-    """Test-time augmentation: the mean of the logits of an image and of its mirror image."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 0.5 * (self.model(x) + self.model(x.flip(-1)))

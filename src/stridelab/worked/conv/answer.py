@@ -11,7 +11,7 @@ import numpy as np
 from stridelab.errors import ConfigError
 from stridelab.worked.answer import Answer
 from stridelab.worked.conv.check import CheckResult, check_student
-from stridelab.worked.conv.compute import KernelResult
+from stridelab.worked.conv.compute import KernelResult, nest
 from stridelab.worked.conv.markdown import conv_markdown
 from stridelab.worked.numbers import Matrix, all_exact, normalize, plural, to_exact_str, to_json
 
@@ -96,10 +96,6 @@ class ConvAnswer(Answer):
 
 
 # ---------------------------------------------------------------- JSON
-
-
-def nest(chans: list, C: int):
-    return chans[0] if C == 1 else chans
 
 
 def _vector_form(answer: ConvAnswer, m):

@@ -408,3 +408,8 @@ def check_route(
         scale = max(scale, float(np.max(np.abs(ref_z))))
     tol = 1e-9 * max(1.0, scale)
     return {"route": name, "max_abs_error": err, "passed": bool(err <= tol)}
+
+
+def nest(chans: list, C: int):
+    """A single channel unwrapped (its matrix), several kept as a list: the JSON form's layout."""
+    return chans[0] if C == 1 else chans

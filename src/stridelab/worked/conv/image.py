@@ -9,7 +9,6 @@ import numpy as np
 from stridelab.errors import ConfigError, DataError
 from stridelab.worked._args import positive_int, shorten
 from stridelab.worked.answer import Answer
-from stridelab.worked.conv.answer import nest
 from stridelab.worked.conv.compute import (
     MODES,
     activate_array,
@@ -18,6 +17,7 @@ from stridelab.worked.conv.compute import (
     conv_engine,
     conv_scipy,
     conv_windows,
+    nest,
 )
 from stridelab.worked.conv.inputs import as_kernel, parse_biases
 from stridelab.worked.conv.markdown import shape_text
