@@ -387,9 +387,9 @@ def _apply_sheet_values(tasks: list[Task], variant: VariantRecord | None, where:
                 return draw.value
             if draw.name not in mine:
                 raise _vary.VaryError(f"variant.values.{draw.name}", "missing")
-            return _vary.parse_value(mine[draw.name], f"variant.values.{draw.name}",
-                                     draw.value.kind if draw.value.kind in ("kernel", "text")
-                                     else "")
+            return _vary.conform(_vary.parse_value(
+                mine[draw.name], f"variant.values.{draw.name}",
+                draw.value.kind if draw.value.kind in ("kernel", "text") else ""), draw.value)
         try:
             values = _vary.resolve_task(task.vary, resolved, pick)
             if variant is None:  # a value that follows from others is what the args say
