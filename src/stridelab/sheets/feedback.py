@@ -39,6 +39,11 @@ def points_text(x: float | None) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def _worth(x: float) -> str:
+    """``1 point``, ``2.5 points``."""
+    return f"{points_text(x)} point{'' if x == 1 else 's'}"
+
+
 def _code(text: str) -> str:
     """``text`` as an inline code span (any backticks in it survive)."""
     text = " ".join(str(text).split()) or " "
@@ -149,7 +154,7 @@ def feedback_sections(sheet: Sheet, grade: StudentGrade, model_page: str = "") -
     if grade.by_hand:
         lines = []
         for h in grade.by_hand:
-            worth = f"{points_text(h.points)} points" if h.points is not None else "no points"
+            worth = _worth(h.points) if h.points is not None else "no points"
             link = f" ([model answer]({model_page}#{_model_anchor(h.task_id, grade.student)}))" \
                 if model_page else ""
             lines.append(f"- **{_escape(h.label)}** ({_escape(h.why)}, {worth}){link}")
@@ -219,7 +224,7 @@ def model_sections(sheet: Sheet, grades: list[StudentGrade]) -> list:
         if not models:
             continue
         points = sheet.points.get(task.id)
-        worth = f" ({points_text(points)} points)" if points is not None else ""
+        worth = f" ({_worth(points)})" if points is not None else ""
         if len(models) == 1:
             ((model, students),) = models.items()
             spans = "".join(f'<span id="{_model_anchor(task.id, s)}"></span>' for s in students)
