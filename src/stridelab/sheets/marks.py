@@ -1,7 +1,7 @@
 """Marks: the points a sheet gives its tasks, and how a task's points are shared out.
 
 A task's points come from the task itself or from a group of tasks the sheet marks together
-(``docs/sheets.md``, "Points and partial credit")::
+(``docs/course.md``, "Points and partial credit")::
 
     [grading]
     total = 30                         # the sheet's total, checked against the marks below
