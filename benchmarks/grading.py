@@ -17,7 +17,8 @@ of the cold runs and the warm one, and their sum over the sheets against the tar
 cores), what the grades say (full marks for every right file; the slip named for each planted
 value, by kind; the malformed values scored 0 with a reason), the CPU and the load average.
 
-    python benchmarks/grading.py [--students 300] [--jobs 2] [--repeats 3] [--record DIR]
+    python benchmarks/grading.py [--students 300] [--jobs 2] [--repeats 3]
+    python benchmarks/grading.py --record        # also writes results/benchmarks/grading--300.json
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from pathlib import Path
 import numpy as np
 
 TARGET_SECONDS = 60.0
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "results" / "benchmarks"
 MALFORMED = ["abc", "1 2; 3", "nan", "1e400", "[[1, 2], [3, 4]]", "9" * 600, "\u00e9", "1/0"]
 
 
@@ -317,12 +320,14 @@ def _pdf_seconds(out: Path) -> float | None:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--students", type=int, default=300)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sheets", default="lmu-4,rptu-2,tue-4,tuwien-4,yale-663-2")
-    ap.add_argument("--record", metavar="DIR", help="write grading--N.json into DIR")
+    ap.add_argument("--record", metavar="DIR", nargs="?", const=str(RECORDS),
+                    help=f"write grading--N.json into DIR (default {RECORDS.relative_to(ROOT)})")
     args = ap.parse_args(argv)
     from stridelab import __version__
 
@@ -382,10 +387,12 @@ def main(argv=None) -> dict:
     }
     text = json.dumps(record, indent=2, ensure_ascii=False)
     print(text)
-    if args.record:
+    if args.record:  # atomically: a temporary file renamed into place
         path = Path(args.record) / f"grading--{args.students}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, path)
     return record
 
 
