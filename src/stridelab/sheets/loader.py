@@ -367,6 +367,23 @@ def _parse_variant(raw: Any, where: str) -> VariantRecord:
                          name=str(raw.get("name", "")))
 
 
+def _conform(value: _vary.Value, like: _vary.Value | None) -> _vary.Value:
+    """``value`` in the shape of ``like`` when it has as many numbers: a variant file writes a
+    1×1 matrix or a one-number vector as "0.2", which reads back as a number."""
+    numeric = ("number", "vector", "matrix")
+    if like is None or value.kind not in numeric or like.kind not in numeric \
+            or (value.kind, value.shape) == (like.kind, like.shape) \
+            or len(value.cells()) != len(like.cells()):
+        return value
+    cells = value.cells()
+    if like.kind == "number":
+        return _vary.Value("number", cells[0])
+    if like.kind == "vector":
+        return _vary.Value("vector", tuple(cells))
+    rows, cols = like.shape
+    return _vary.Value("matrix", tuple(tuple(cells[r * cols:(r + 1) * cols]) for r in range(rows)))
+
+
 def _apply_sheet_values(tasks: list[Task], variant: VariantRecord | None, where: str
                         ) -> list[Task]:
     """Every varied task with its values: the sheet's own, or a variant file's recorded ones."""
@@ -387,7 +404,7 @@ def _apply_sheet_values(tasks: list[Task], variant: VariantRecord | None, where:
                 return draw.value
             if draw.name not in mine:
                 raise _vary.VaryError(f"variant.values.{draw.name}", "missing")
-            return _vary.conform(_vary.parse_value(
+            return _conform(_vary.parse_value(
                 mine[draw.name], f"variant.values.{draw.name}",
                 draw.value.kind if draw.value.kind in ("kernel", "text") else ""), draw.value)
         try:

@@ -41,7 +41,7 @@ from typing import Any
 __all__ = ["Value", "Draw", "VaryError", "parse_vary", "parse_value", "placeholders",
            "substitute_text", "substitute_spec", "substitute_args", "Stream", "draw_value",
            "evaluate", "condition_holds", "answer_paths", "number_text", "resolve_task",
-           "check_placeholders", "spec_texts", "canonical", "match_args", "match_spec", "conform",
+           "check_placeholders", "spec_texts", "canonical", "match_args", "match_spec",
            "MAX_CELLS", "RESERVED"]
 
 MAX_CELLS = 400  # cells of one drawn value
@@ -249,23 +249,6 @@ def parse_value(raw: Any, key: str, kind_hint: str = "") -> Value:
         raise VaryError(key, f"has {len(value.cells())} numbers; a drawn value has at most "
                              f"{MAX_CELLS}")
     return value
-
-
-def conform(value: Value, like: Value | None) -> Value:
-    """``value`` in the shape of ``like`` when it has as many numbers: a variant file writes a
-    1×1 matrix or a one-number vector as "0.2", which reads back as a number."""
-    numeric = ("number", "vector", "matrix")
-    if like is None or value.kind not in numeric or like.kind not in numeric \
-            or (value.kind, value.shape) == (like.kind, like.shape) \
-            or len(value.cells()) != len(like.cells()):
-        return value
-    cells = value.cells()
-    if like.kind == "number":
-        return Value("number", cells[0])
-    if like.kind == "vector":
-        return Value("vector", tuple(cells))
-    rows, cols = like.shape
-    return Value("matrix", tuple(tuple(cells[r * cols:(r + 1) * cols]) for r in range(rows)))
 
 
 def _places(x: Fraction) -> int:
