@@ -11,6 +11,7 @@ same call from :func:`worked_argv`. Every worked command is reached through
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,13 @@ if TYPE_CHECKING:
 __all__ = ["command_parser", "worked_argv", "worked_command_line", "experiment_command_line"]
 
 
+@functools.cache
 def command_parser(command: str) -> argparse.ArgumentParser:
-    """A fresh parser with the worked command's own options (what ``stridelab COMMAND`` takes)."""
+    """The parser with the worked command's own options (what ``stridelab COMMAND`` takes).
+
+    Built once per command: every variant of a class parses its tasks' arguments, and building
+    a parser cost more than parsing with it; ``parse_args`` leaves a parser as it was.
+    """
     from stridelab.worked.commands import command_parser as worked_parser
 
     # no abbreviations: a sheet file spells every option out, so a typo is never taken for one
