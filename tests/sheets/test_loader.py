@@ -134,6 +134,9 @@ BAD_SHEETS = {
     "reference to a missing given number": (
         '[given]\nlimit = 0.7\n' + _GOOD_EXPERIMENT + 'answer = "{given.limt}"\n',
         "task '1 b)': answer: {given.limt}: the sheet's [given] table has no 'limt'"),
+    "reference to a record by a path": (
+        _GOOD_EXPERIMENT + 'answer = "{record.\\"../secret\\".metrics.a}"\n',
+        "task '1 b)': answer: {record.\"../secret\".metrics.a}: write {record.\"STEM\".path}"),
     "claim without else": (
         _GOOD_EXPERIMENT + 'answer = "{{if svc-baseline.test_accuracy > 0.9}}good{{end}}"\n',
         "task '1 b)': answer: {{if svc-baseline.test_accuracy > 0.9}} has no {{else}}"),
@@ -268,3 +271,55 @@ def test_task_ids_with_dots_are_matched_longest_first():
     assert refs.split_task_id(["4", "2", "3", "results", "0"], ["4.2", "4.2.3"]) == \
         ("4.2.3", ["results", "0"])
     assert refs.split_task_id(["9", "x"], ["4.2"]) == (None, ["9", "x"])
+
+
+# ---------------------------------------------------------------------------------------------
+# committed result records
+
+
+_RECORD_SHEET = """
+[[task]]
+label = "1"
+statement = "What does the full run give?"
+kind = "answer"
+answer = '''
+{{if record."calc--mnist--seed0".experiment}}The full run on {record."calc--mnist--seed0".dataset.name}
+writes {record."calc--mnist--seed0".metrics.end_to_end.exact_sum_accuracy:.1%} of the sums
+exactly{{else}}No full run is recorded{{end}}.
+'''
+"""
+
+
+def _record_answer(tmp_path, results_dir) -> str:
+    from stridelab.sheets.values import Values
+
+    sheet = load_sheet(_sheet(tmp_path, _RECORD_SHEET, name="records.toml"))
+    task = sheet.tasks[0]
+    return " ".join(Values(sheet, {}, {}, results_dir=results_dir)
+                    .render(task, "answer", task.answer).split())
+
+
+def test_an_answer_reads_a_committed_result_record(tmp_path):
+    import json
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "calc--mnist--seed0.json").write_text(json.dumps(
+        {"experiment": "calc", "dataset": {"name": "mnist"},
+         "metrics": {"end_to_end": {"exact_sum_accuracy": 0.8125}}}), encoding="utf-8")
+    assert _record_answer(tmp_path, results) == \
+        "The full run on mnist writes 81.2% of the sums exactly."
+
+
+def test_a_missing_or_linked_record_reads_not_measured(tmp_path):
+    assert _record_answer(tmp_path, None) == "No full run is recorded."
+    assert _record_answer(tmp_path, tmp_path / "nowhere") == "No full run is recorded."
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text('{"experiment": "calc", "dataset": {"name": "x"}}', encoding="utf-8")
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "calc--mnist--seed0.json").symlink_to(outside)
+    assert _record_answer(tmp_path, results) == "No full run is recorded."
+    (results / "calc--mnist--seed0.json").unlink()
+    (results / "calc--mnist--seed0.json").write_text("[1, 2]", encoding="utf-8")
+    assert _record_answer(tmp_path, results) == "No full run is recorded."
