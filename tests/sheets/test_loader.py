@@ -323,3 +323,19 @@ def test_a_missing_or_linked_record_reads_not_measured(tmp_path):
     (results / "calc--mnist--seed0.json").unlink()
     (results / "calc--mnist--seed0.json").write_text("[1, 2]", encoding="utf-8")
     assert _record_answer(tmp_path, results) == "No full run is recorded."
+
+
+def test_length_counts_a_list_so_a_claim_can_guard_an_index():
+    from stridelab.sheets.values import value_at
+
+    metrics = {"pairs": [{"a": 4, "b": 9}], "name": "x"}
+    assert value_at(metrics, ["pairs", "length"]) == 1
+    assert value_at(metrics, ["pairs", "0", "b"]) == 9
+    with pytest.raises(KeyError, match="index out of range"):
+        value_at(metrics, ["pairs", "1", "a"])
+    text = "{{if m.pairs.length > 1}}then {m.pairs.1.a}{{else}}only {m.pairs.0.a}{{end}}"
+
+    def resolve(ref):
+        return value_at(metrics, list(ref.rest))
+
+    assert refs.render(refs.parse(text), resolve) == "only 4"

@@ -55,7 +55,9 @@ def read_record(results_dir: Path | None, stem: str) -> dict | _refs.NotMeasured
 def value_at(root: Any, path: list[str], *, answer: Any = None) -> Any:
     """Walk ``path`` through dicts (keys) and lists (indices); ``answer``'s attributes as well.
 
-    Raises KeyError with what there is instead.
+    ``length`` after a list is its number of items, so that an answer can name the second of
+    a run's confused pairs only when there is one (``{{if m.pairs.length > 1}}``). Raises
+    KeyError with what there is instead.
     """
     cur = root
     for i, part in enumerate(path):
@@ -70,6 +72,9 @@ def value_at(root: Any, path: list[str], *, answer: Any = None) -> Any:
         if hasattr(cur, "tolist") and not isinstance(cur, (str, bytes)):
             cur = cur.tolist()
         if isinstance(cur, (list, tuple)):
+            if part == "length":
+                cur = len(cur)
+                continue
             if re.fullmatch(r"-?\d+", part) and -len(cur) <= int(part) < len(cur):
                 cur = cur[int(part)]
                 continue
