@@ -339,3 +339,44 @@ def test_length_counts_a_list_so_a_claim_can_guard_an_index():
         return value_at(metrics, list(ref.rest))
 
     assert refs.render(refs.parse(text), resolve) == "only 4"
+
+
+# ---------------------------------------------------------------------------------------------
+# answers that interpret
+
+
+# Each task whose sheet says describe, interpret, compare or explain what a figure shows, and the
+# metrics that measure what that figure shows: its answer must read at least one of them.
+INTERPRETS = {
+    ("yale-663-2", "Problem 4.2 (b)"): {"confused_pairs", "most_confused"},
+    ("yale-663-2", "Problem 5.4"): {"closest_pairs", "knn_confused_pairs", "misread_digits"},
+    ("yale-663-2", "Problem 6.1"): {"closest_pairs", "knn_confused_pairs", "misread_digits"},
+    ("yale-663-2", "Problem 6.2"): {"with_skips", "no_skips"},
+    ("yale-663-2", "Problem 6.3"): {"with_skips", "no_skips"},
+    ("tuwien-4", "4.1.3"): {"images"},
+    ("tuwien-4", "4.2.4"): {"confused_pairs", "most_confused"},
+    ("tuwien-4", "4.2.5"): {"last_conv_active_fraction"},
+    ("tuwien-4", "4.3.3"): {"region_init_indices"},
+    ("tuwien-4", "4.3.5"): {"most_mixed", "shared_clusters", "split_classes"},
+    ("rptu-2", "2.5"): {"separable_train_accuracy", "network_param_ratio"},
+    ("tue-4", "MNIST calculator"): {"most_frequent_sum_share"},
+    ("tue-4", "Model design"): {"clip_frames", "architecture_batch"},
+}
+
+
+@pytest.mark.parametrize("name, label", sorted(INTERPRETS))
+def test_an_answer_that_interprets_reads_what_its_figures_show(name, label):
+    task = next(t for t in load_sheet(name).tasks if t.label == label)
+    read = {segment for ref in refs.references(task.answer) for segment in ref.rest}
+    assert read & INTERPRETS[name, label], (label, sorted(read))
+
+
+def test_the_calculator_answer_says_what_the_full_configuration_gives():
+    task = next(t for t in load_sheet("tue-4").tasks if t.label == "MNIST calculator")
+    records = {ref.rest[0] for ref in refs.references(task.answer) if ref.head == "record"}
+    assert records
+    from stridelab.report.runs import default_results_dir
+
+    results = default_results_dir()
+    if results is not None:  # a source checkout: the records it cites are committed
+        assert all((results / f"{stem}.json").is_file() for stem in records), records
