@@ -1,6 +1,7 @@
 """Sheet files: the built-in sheets validate, every kind of mistake is one line naming file, task
 and key (exit 2), and references read and format values as documented. Nothing here trains."""
 
+import re
 import textwrap
 
 import pytest
@@ -380,3 +381,14 @@ def test_the_calculator_answer_says_what_the_full_configuration_gives():
     results = default_results_dir()
     if results is not None:  # a source checkout: the records it cites are committed
         assert all((results / f"{stem}.json").is_file() for stem in records), records
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_no_claim_branch_starts_after_a_line_break_with_punctuation(name):
+    """A line break before ``{{if`` becomes a space before the branch: "components , so"."""
+    from stridelab.sheets.model import BUILTIN_DIR
+
+    text = (BUILTIN_DIR / f"{name}.toml").read_text(encoding="utf-8")
+    then = re.findall(r"\s\{\{if [^}]*\}\}[,.;:)]", text)
+    otherwise = re.findall(r"\s\{\{if [^}]*\}\}(?:(?!\{\{)[^\n]|\n)*?\{\{else\}\}[,.;:)]", text)
+    assert then + otherwise == []
