@@ -1,6 +1,7 @@
 """Sheet files: the built-in sheets validate, every kind of mistake is one line naming file, task
 and key (exit 2), and references read and format values as documented. Nothing here trains."""
 
+import re
 import textwrap
 
 import pytest
@@ -134,6 +135,9 @@ BAD_SHEETS = {
     "reference to a missing given number": (
         '[given]\nlimit = 0.7\n' + _GOOD_EXPERIMENT + 'answer = "{given.limt}"\n',
         "task '1 b)': answer: {given.limt}: the sheet's [given] table has no 'limt'"),
+    "reference to a record by a path": (
+        _GOOD_EXPERIMENT + 'answer = "{record.\\"../secret\\".metrics.a}"\n',
+        "task '1 b)': answer: {record.\"../secret\".metrics.a}: write {record.\"STEM\".path}"),
     "claim without else": (
         _GOOD_EXPERIMENT + 'answer = "{{if svc-baseline.test_accuracy > 0.9}}good{{end}}"\n',
         "task '1 b)': answer: {{if svc-baseline.test_accuracy > 0.9}} has no {{else}}"),
@@ -268,3 +272,123 @@ def test_task_ids_with_dots_are_matched_longest_first():
     assert refs.split_task_id(["4", "2", "3", "results", "0"], ["4.2", "4.2.3"]) == \
         ("4.2.3", ["results", "0"])
     assert refs.split_task_id(["9", "x"], ["4.2"]) == (None, ["9", "x"])
+
+
+# ---------------------------------------------------------------------------------------------
+# committed result records
+
+
+_RECORD_SHEET = """
+[[task]]
+label = "1"
+statement = "What does the full run give?"
+kind = "answer"
+answer = '''
+{{if record."calc--mnist--seed0".experiment}}The full run on {record."calc--mnist--seed0".dataset.name}
+writes {record."calc--mnist--seed0".metrics.end_to_end.exact_sum_accuracy:.1%} of the sums
+exactly{{else}}No full run is recorded{{end}}.
+'''
+"""
+
+
+def _record_answer(tmp_path, results_dir) -> str:
+    from stridelab.sheets.values import Values
+
+    sheet = load_sheet(_sheet(tmp_path, _RECORD_SHEET, name="records.toml"))
+    task = sheet.tasks[0]
+    return " ".join(Values(sheet, {}, {}, results_dir=results_dir)
+                    .render(task, "answer", task.answer).split())
+
+
+def test_an_answer_reads_a_committed_result_record(tmp_path):
+    import json
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "calc--mnist--seed0.json").write_text(json.dumps(
+        {"experiment": "calc", "dataset": {"name": "mnist"},
+         "metrics": {"end_to_end": {"exact_sum_accuracy": 0.8125}}}), encoding="utf-8")
+    assert _record_answer(tmp_path, results) == \
+        "The full run on mnist writes 81.2% of the sums exactly."
+
+
+def test_a_missing_or_linked_record_reads_not_measured(tmp_path):
+    assert _record_answer(tmp_path, None) == "No full run is recorded."
+    assert _record_answer(tmp_path, tmp_path / "nowhere") == "No full run is recorded."
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text('{"experiment": "calc", "dataset": {"name": "x"}}', encoding="utf-8")
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "calc--mnist--seed0.json").symlink_to(outside)
+    assert _record_answer(tmp_path, results) == "No full run is recorded."
+    (results / "calc--mnist--seed0.json").unlink()
+    (results / "calc--mnist--seed0.json").write_text("[1, 2]", encoding="utf-8")
+    assert _record_answer(tmp_path, results) == "No full run is recorded."
+
+
+def test_length_counts_a_list_so_a_claim_can_guard_an_index():
+    from stridelab.sheets.values import value_at
+
+    metrics = {"pairs": [{"a": 4, "b": 9}], "name": "x"}
+    assert value_at(metrics, ["pairs", "length"]) == 1
+    assert value_at(metrics, ["pairs", "0", "b"]) == 9
+    with pytest.raises(KeyError, match="index out of range"):
+        value_at(metrics, ["pairs", "1", "a"])
+    text = "{{if m.pairs.length > 1}}then {m.pairs.1.a}{{else}}only {m.pairs.0.a}{{end}}"
+
+    def resolve(ref):
+        return value_at(metrics, list(ref.rest))
+
+    assert refs.render(refs.parse(text), resolve) == "only 4"
+
+
+# ---------------------------------------------------------------------------------------------
+# answers that interpret
+
+
+# Each task whose sheet says describe, interpret, compare or explain what a figure shows, and the
+# metrics that measure what that figure shows: its answer must read at least one of them.
+INTERPRETS = {
+    ("yale-663-2", "Problem 4.2 (b)"): {"confused_pairs", "most_confused"},
+    ("yale-663-2", "Problem 5.4"): {"closest_pairs", "knn_confused_pairs", "misread_digits"},
+    ("yale-663-2", "Problem 6.1"): {"closest_pairs", "knn_confused_pairs", "misread_digits"},
+    ("yale-663-2", "Problem 6.2"): {"with_skips", "no_skips"},
+    ("yale-663-2", "Problem 6.3"): {"with_skips", "no_skips"},
+    ("tuwien-4", "4.1.3"): {"images"},
+    ("tuwien-4", "4.2.4"): {"confused_pairs", "most_confused"},
+    ("tuwien-4", "4.2.5"): {"last_conv_active_fraction"},
+    ("tuwien-4", "4.3.3"): {"region_init_indices"},
+    ("tuwien-4", "4.3.5"): {"most_mixed", "shared_clusters", "split_classes"},
+    ("rptu-2", "2.5"): {"separable_train_accuracy", "network_param_ratio"},
+    ("tue-4", "MNIST calculator"): {"most_frequent_sum_share"},
+    ("tue-4", "Model design"): {"clip_frames", "architecture_batch"},
+}
+
+
+@pytest.mark.parametrize("name, label", sorted(INTERPRETS))
+def test_an_answer_that_interprets_reads_what_its_figures_show(name, label):
+    task = next(t for t in load_sheet(name).tasks if t.label == label)
+    read = {segment for ref in refs.references(task.answer) for segment in ref.rest}
+    assert read & INTERPRETS[name, label], (label, sorted(read))
+
+
+def test_the_calculator_answer_says_what_the_full_configuration_gives():
+    task = next(t for t in load_sheet("tue-4").tasks if t.label == "MNIST calculator")
+    records = {ref.rest[0] for ref in refs.references(task.answer) if ref.head == "record"}
+    assert records
+    from stridelab.report.runs import default_results_dir
+
+    results = default_results_dir()
+    if results is not None:  # a source checkout: the records it cites are committed
+        assert all((results / f"{stem}.json").is_file() for stem in records), records
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_no_claim_branch_starts_after_a_line_break_with_punctuation(name):
+    """A line break before ``{{if`` becomes a space before the branch: "components , so"."""
+    from stridelab.sheets.model import BUILTIN_DIR
+
+    text = (BUILTIN_DIR / f"{name}.toml").read_text(encoding="utf-8")
+    then = re.findall(r"\s\{\{if [^}]*\}\}[,.;:)]", text)
+    otherwise = re.findall(r"\s\{\{if [^}]*\}\}(?:(?!\{\{)[^\n]|\n)*?\{\{else\}\}[,.;:)]", text)
+    assert then + otherwise == []

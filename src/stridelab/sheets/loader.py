@@ -620,7 +620,8 @@ def resolve_target(sheet: Sheet, task: Task, key: str, ref: _refs.Ref) -> tuple[
         except ConfigError:
             raise sheet.error(task, key, f"{ref.text}: {ref.head!r} is neither a task nor an "
                               "experiment; write {worked.ID.path}, {run.ID.metric}, "
-                              "{EXPERIMENT.metric} or {given.name}") from None
+                              "{EXPERIMENT.metric}, {given.name} or "
+                              "{record.\"STEM\".path}") from None
         raise sheet.error(task, key, f"{ref.text}: no task of this sheet runs {ref.head}; add an "
                           "experiment task for it")
     if len({tuple(sorted(t.set.items())) for t in runs}) > 1:
@@ -635,7 +636,17 @@ RUN_FIELDS = ("config", "data", "lessons", "status", "reason", "seconds", "run_d
 
 def check_reference(sheet: Sheet, task: Task, key: str, ref: _refs.Ref,
                     known_metrics: dict[str, set[str]] | None = None) -> None:
-    """Check a reference's target; with ``known_metrics`` (metrics of runs), its metric too."""
+    """Check a reference's target; with ``known_metrics`` (metrics of runs), its metric too.
+
+    A result record (``{record."STEM".path}``) is checked for its form only: whether the record
+    is there is known when the answer is rendered (it reads *not measured* when it is not).
+    """
+    if ref.head == "record":
+        if len(ref.rest) < 2 or not _refs.is_record_stem(ref.rest[0]):
+            raise sheet.error(task, key, f"{ref.text}: write {{record.\"STEM\".path}} with STEM "
+                              "a result record's file name under results/ without .json, and "
+                              "a path into it (e.g. metrics.test_accuracy)")
+        return
     target, path = resolve_target(sheet, task, key, ref)
     if target is None:
         value: Any = sheet.given

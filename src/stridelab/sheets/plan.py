@@ -82,6 +82,8 @@ def select_tasks(sheet: Sheet, wanted: list[str] | None) -> tuple[list[Task], li
         task = frontier.pop()
         for key, text in answer_texts(task):
             for ref in _refs.references(text):
+                if ref.head == "record":  # a committed result record: nothing to compute
+                    continue
                 target, _ = resolve_target(sheet, task, key, ref)
                 if target is not None and target.id not in needed:
                     needed.add(target.id)
@@ -133,6 +135,8 @@ def check_references(sheet: Sheet, tasks: list[Task], known: dict[str, set[str]]
         for key, text in answer_texts(task):
             for ref in _refs.references(text):
                 check_reference(sheet, task, key, ref, known)
+                if ref.head == "record":
+                    continue
                 target, path = resolve_target(sheet, task, key, ref)
                 if target is not None and target.kind == "worked" and target.id in worked:
                     try:

@@ -27,7 +27,7 @@ from fractions import Fraction
 from typing import Any
 
 __all__ = ["Ref", "Cond", "RefSyntaxError", "NotMeasured", "parse", "references", "render",
-           "format_value", "split_task_id"]
+           "format_value", "split_task_id", "is_record_stem"]
 
 _HEAD = r"[A-Za-z][A-Za-z0-9_-]*"
 _SEGMENT = r'(?:[A-Za-z0-9_+\-]+|"[^"\n{}]*")'
@@ -42,6 +42,15 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
 }
+
+
+# a result record's file name without ".json" (``{record."STEM".path}``): a plain name, no path
+_RECORD_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.,=+-]{0,199}")
+
+
+def is_record_stem(stem: str) -> bool:
+    """Whether ``stem`` can name a result record: one plain file name, never a path."""
+    return bool(_RECORD_STEM.fullmatch(stem)) and ".." not in stem
 
 
 class RefSyntaxError(ValueError):
