@@ -231,7 +231,9 @@ def test_rptu_hands_in_one_zip_with_the_group_on_the_pdf(builtin_solution):
     pdf = _pdf(builtin_solution, "rptu-2")
     out = pdf.parent.parent
     with zipfile.ZipFile(out / "exercise2_group7.zip") as zf:
-        assert zf.namelist() == ["exercise2_group7.pdf"]
+        # the PDF and the code, flat: the programs of 2.1 iv), 2.4 and 2.5
+        assert zf.namelist() == ["cifar10.py", "cnn_vs_mlp.py", "depthwise_separable.py",
+                                 "exercise2_group7.pdf"]
         assert zf.read("exercise2_group7.pdf") == pdf.read_bytes()
     first = _flat(_text(pdf)[:3000])
     assert "group 7" in first
