@@ -246,7 +246,7 @@ def _solve_into(sheet: Sheet, options: SolveOptions, shown: list[Task], needed: 
     if options.notebook:
         from stridelab.sheets.notebook import build_notebook, execute_notebook, write_notebook
 
-        nb = build_notebook(sheet, shown, worked, runs, values, final / HAND_IN_DIR, options)
+        nb = build_notebook(sheet, shown, worked, runs, values, hand_in, options)
         with progress.status("the notebook: executing …"):
             nb, nb_error = execute_notebook(nb, hand_in.dir)
         nb_path = write_notebook(nb, hand_in.path(hand_in.notebook_name))
