@@ -139,7 +139,7 @@ def test_notebook_executed_without_errors(solved):
     assert "conv_layer(X" in sources and "[[8, 2, 9], [3, 4, 6], [5, 9, 3]]" in sources
     assert "load_run('svc-baseline')" in sources
     assert "import stridelab" not in sources and "from stridelab" not in sources
-    conv = next(c for c in code_cells if "conv_layer(X" in c.source)
+    conv = next(c for c in code_cells if "Y = conv_layer(X" in c.source)
     shown = json.dumps(conv.outputs)
     assert "-19" in shown and "22" in shown  # the answer as Jupyter rendered it
 
