@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stridelab.sheets.loader import load_sheet
+from stridelab.sheets.loader import builtin_names, load_sheet
 from stridelab.sheets.model import BUILTIN_DIR
 
 if sys.version_info >= (3, 11):
@@ -19,12 +19,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-BUILTIN = ["lmu-4", "rptu-2", "tue-4", "tuwien-4", "yale-663-2"]
-IDENTITY = {
-    "yale-663-2": ["--student", "Riddle, Tom Marvolo"],
-    "rptu-2": ["--group", "7", "--student", "Riddle, Tom Marvolo", "--matriculation", "123456",
-               "--student", "Granger, Hermione Jean", "--matriculation", "234567"],
-}
+BUILTIN = builtin_names()
+
+
+def _chromium() -> bool:
+    from stridelab.report.pdf import find_chromium
+
+    browser, driver = find_chromium()
+    return bool(browser and driver)
+
 PDF_NAME = {"lmu-4": "exercise-sheet-4.pdf", "rptu-2": "exercise2_group7.pdf",
             "tue-4": "assignment4.pdf", "tuwien-4": "problems-4.1-4.3.pdf",
             "yale-663-2": "452_riddletm_assignment2.pdf"}
@@ -39,41 +42,6 @@ LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl"}
 def _labels(name: str) -> list[str]:
     raw = tomllib.loads((BUILTIN_DIR / f"{name}.toml").read_text(encoding="utf-8"))
     return [t["label"] for t in raw["task"]]
-
-
-def _chromium() -> bool:
-    from stridelab.report.pdf import find_chromium
-
-    browser, driver = find_chromium()
-    return bool(browser and driver)
-
-
-@pytest.fixture(scope="session")
-def builtin_solution(smoke_runs, tmp_path_factory):
-    """``solution(name) -> (exit code, solution directory)``: each sheet solved once, lazily,
-    reading the shared smoke runs (linked into a runs directory of its own, so the runs that a
-    sheet's own settings need are written beside them, not among them)."""
-    from stridelab.cli import main
-
-    root = tmp_path_factory.mktemp("builtin-sheets")
-    runs = root / "runs"
-    runs.mkdir()
-    smoke_runs.all()  # the five sheets read nearly every study
-    for run in Path(smoke_runs.root).iterdir():
-        if run.is_dir():
-            (runs / run.name).symlink_to(run.resolve(), target_is_directory=True)
-    solved: dict[str, tuple[int, Path]] = {}
-
-    def solution(name: str) -> tuple[int, Path]:
-        if name not in solved:
-            argv = ["sheet", "solve", name, "--smoke", "--no-notebook", "--out",
-                    str(root / "out"), "--runs", str(runs), *IDENTITY.get(name, [])]
-            if not _chromium():
-                argv.append("--no-pdf")
-            solved[name] = main(argv), root / "out" / name
-        return solved[name]
-
-    return solution
 
 
 def _pdf(builtin_solution, name) -> Path:
@@ -231,7 +199,13 @@ def test_rptu_hands_in_one_zip_with_the_group_on_the_pdf(builtin_solution):
     pdf = _pdf(builtin_solution, "rptu-2")
     out = pdf.parent.parent
     with zipfile.ZipFile(out / "exercise2_group7.zip") as zf:
-        assert zf.namelist() == ["exercise2_group7.pdf"]
+        # the whole folder: the PDF, the code (the programs of 2.1 iv), 2.4 and 2.5) and the
+        # notebook with what it reads
+        folder = out / "hand-in"
+        assert zf.namelist() == [p.relative_to(folder).as_posix()
+                                 for p in sorted(folder.rglob("*")) if p.is_file()]
+        assert {"exercise2_group7.pdf", "exercise2_group7.ipynb", "cifar10.py", "cnn_vs_mlp.py",
+                "depthwise_separable.py"} <= set(zf.namelist())
         assert zf.read("exercise2_group7.pdf") == pdf.read_bytes()
     first = _flat(_text(pdf)[:3000])
     assert "group 7" in first

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from stridelab.atomic import write_bytes_atomic
 from stridelab.sheets.model import Task
+from stridelab.sheets.programs import dependencies, describe, program_path
 from stridelab.sheets.results import RunRecord
 from stridelab.sheets.run import inside
 from stridelab.sheets.submission import Identity, Rules, hand_in_name
@@ -68,6 +69,24 @@ class HandIn:
         shutil.copyfile(source, dest)
         self.record(name, what)
         return dest
+
+    def add_programs(self, names: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
+        """Copy the hand-in programs ``names`` (files of :mod:`stridelab.programs`) into the
+        folder, each with the programs it imports; returns (name, what) for ``names``."""
+        out = []
+        for name in names:
+            for needed in [name, *dependencies(name)]:
+                if needed in self.entries:
+                    continue
+                source = program_path(needed)
+                if source is None:  # the loader accepts only the package's own programs
+                    raise ValueError(f"{needed!r} is not a hand-in program")
+                what = describe(needed)
+                if needed != name:
+                    what += f" (imported by `{name}`)"
+                self.add_copy(needed, source, what)
+            out.append((name, self.entries[name]))
+        return out
 
     def add_run_files(self, task: Task, record: RunRecord) -> list[tuple[str, str]]:
         """The files ``task`` names from its run, each model with its ``torch.export`` copy.

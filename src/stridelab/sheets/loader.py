@@ -70,7 +70,7 @@ COMMANDS = ("conv", "shape", "backprop", "derive")
 _SHEET_KEYS = {"course", "title", "source", "stand_in", "given", "submission", "task", "variant",
                "grading", "marks"}
 _STAND_IN_KEYS = {"file", "instead", "tasks"}
-_COMMON_KEYS = {"label", "id", "kind", "statement", "answer", "points", "weight"}
+_COMMON_KEYS = {"label", "id", "kind", "statement", "answer", "points", "weight", "programs"}
 _KIND_KEYS = {
     "worked": {"command", "args", "spec", "show", "vary", "credit", "grade"},
     "experiment": {"name", "set", "metrics", "figures", "texts", "files", "if_skipped"},
@@ -182,6 +182,20 @@ def _str_list(value: Any, where: str, label: str, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _programs(value: Any, where: str, label: str) -> tuple[str, ...]:
+    """A task's hand-in programs: file names of :mod:`stridelab.programs`, nothing else."""
+    from stridelab.sheets.programs import program_names, program_path
+
+    names = _str_list(value, where, label, "programs")
+    for name in names:
+        if program_path(name) is None:
+            raise sheet_error(where, label, "programs", f"{name!r} is not a hand-in program; "
+                              f"the programs are: {', '.join(program_names())}")
+    if len(set(names)) != len(names):
+        raise sheet_error(where, label, "programs", "a program is named twice")
+    return names
+
+
 def _parse_task(raw: Any, index: int, where: str) -> Task:
     if not isinstance(raw, dict):
         raise sheet_error(where, None, f"task[{index}]", "each [[task]] must be a table")
@@ -216,7 +230,8 @@ def _parse_task(raw: Any, index: int, where: str) -> Task:
     if kind == "answer" and not answer.strip():
         raise sheet_error(where, label, "answer", "missing: an answer task needs its Markdown")
     fields: dict[str, Any] = dict(label=label, id=tid, kind=kind, statement=statement.strip(),
-                                  answer=answer.strip())
+                                  answer=answer.strip(),
+                                  programs=_programs(raw.get("programs", []), where, label))
     try:
         if "points" in raw:
             fields["points"] = _marks.parse_points(raw["points"])

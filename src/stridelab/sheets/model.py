@@ -54,6 +54,7 @@ class Task:
     kind: str
     statement: str
     answer: str = ""  # Markdown with references; the whole body of an `answer` task
+    programs: tuple[str, ...] = ()  # hand-in programs (files of stridelab.programs) it asks for
     # worked
     command: str = ""
     args: tuple[str, ...] = ()

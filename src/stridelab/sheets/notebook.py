@@ -1,10 +1,18 @@
-"""The solution notebook: one section per task, code that reproduces each answer, executed.
+"""The solution notebook: one section per task, standing alone in the hand-in folder.
 
-- a worked task becomes a call of the notebook API with the task's own numbers, e.g.
-  ``worked.conv("8 2 9 8 3; ...", kernels=["1 0 -1; 2 0 -2; 1 0 -1"], padding="same")``
-  (the same options as the command line, by name), whose answer Jupyter renders;
-- an experiment task reads the run it used (by a path relative to the notebook): the metrics
-  the sheet shows and its figures;
+The notebook imports no stridelab and reads nothing outside its own folder, so the folder can be
+zipped, handed in and run elsewhere with the libraries a course allows (NumPy, SciPy, PyTorch,
+matplotlib, scikit-learn):
+
+- a worked task shows the answer the solve computed (Markdown with formulas) and, for
+  convolutions, layer shapes and gradient steps, a cell that computes the same values a second
+  way and asserts that they agree (:mod:`stridelab.sheets.notebook_worked`);
+- an experiment task reads the run it used from ``runs/<key>.json`` (configuration, data set,
+  metrics) and shows the figures the run drew (copied to ``runs/<key>/``);
+- a task that asks for a program shows the program's source in a cell (built from the file
+  handed in beside it, so there is one definition), and where the solve trained its model, a cell
+  that loads those weights and draws the program's figures from a sample of test images
+  (:mod:`stridelab.sheets.notebook_programs`);
 - an answer task is its Markdown with every reference filled in.
 
 The notebook is executed with nbclient (kernel ``python3``) in the hand-in folder, where it is
@@ -13,182 +21,194 @@ saved with its outputs under the name the sheet asks for.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import pprint
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from stridelab.sheets.commands import (
-    command_parser,
-    experiment_command_line,
-    worked_argv,
-    worked_command_line,
-)
+from stridelab.sheets import bundle
+from stridelab.sheets.commands import experiment_command_line, worked_command_line
+from stridelab.sheets.handin import HandIn
 from stridelab.sheets.model import Sheet, Task
+from stridelab.sheets.notebook_programs import recipe_for
+from stridelab.sheets.notebook_worked import helper_cells, recompute_cell
 from stridelab.sheets.page import stand_in_note
-from stridelab.sheets.run import figure_entry
+from stridelab.sheets.programs import cell_source
 from stridelab.sheets.submission import title_rows
+from stridelab.sheets.values import value_at
 
-__all__ = ["build_notebook", "execute_notebook", "write_notebook", "worked_call"]
+__all__ = ["build_notebook", "execute_notebook", "write_notebook"]
 
 KERNEL = "python3"
 TIMEOUT_S = 600  # per cell
 
+SETUP = """\
+import json
+import os
+from pathlib import Path
 
-def _py(value: Any) -> str:
-    """A Python literal for ``value`` (strings, numbers, lists, dicts)."""
-    return pprint.pformat(value, width=88, sort_dicts=False)
-
-
-def _kwarg(name: str, value: Any) -> str:
-    return f"{name}={_py(value)}" if name.isidentifier() else f"**{{{name!r}: {_py(value)}}}"
-
-
-def _options(parser: argparse.ArgumentParser, args: argparse.Namespace,
-             skip: set[str]) -> list[str]:
-    """``name=value`` for every option the task set (by its long name, as the API takes it)."""
-    out = []
-    for action in parser._actions:
-        if not action.option_strings or action.dest in skip or action.dest == "help":
-            continue
-        value = getattr(args, action.dest, None)
-        if value is None or value == action.default or value is False:
-            continue
-        long = next((o for o in action.option_strings if o.startswith("--")),
-                    action.option_strings[0])
-        name = long.lstrip("-").replace("-", "_")
-        out.append(_kwarg(name, value))
-    return out
+import numpy as np
+from IPython.display import Image, Markdown, display
 
 
-def worked_call(task: Task, figure_dir: str = "figures") -> str:
-    """Python source that reproduces ``task``'s answer with ``stridelab.worked``."""
-    spec_path = f"{task.id}.json"
-    parser = command_parser(task.command)
-    args = parser.parse_args(worked_argv(task, spec_path))
-    for option in ("out", "graph"):
-        if getattr(args, option, None):
-            args_value = getattr(args, option)
-            setattr(args, option, f"{figure_dir}/{Path(args_value).name}")
-    if getattr(args, "image", None) and hasattr(args, "out") and not args.out:
-        args.out = f"{figure_dir}/{task.id}-{task.command}.png"
-    if task.command == "conv":
-        positional = []
-        if args.input:
-            positional.append(_py(args.input[0] if len(args.input) == 1
-                                  else " | ".join(args.input)))
-        options = _options(parser, args, {"input", "kernel", "padding", "stride", "dilation",
-                                          "mode", "image", "json", "format"})
-        named = []
-        if args.image:
-            named.append(_kwarg("image", args.image))
-        if args.kernel:
-            named.append(_kwarg("kernels", list(args.kernel)))
-        for key in ("padding", "stride", "dilation", "mode"):
-            value = getattr(args, key)
-            default = parser.get_default(key)
-            if value != default:
-                named.append(_kwarg(key, value))
-        call = "worked.conv", positional + named + options
-    elif task.command == "shape":
-        positional = [_py(args.input)] + [_py(layer) for layer in args.layers]
-        call = "worked.shape", positional + _options(parser, args, {"input", "json", "format"})
-    elif task.command == "backprop":
-        spec: Any = task.spec
-        if spec is None:
-            text = str(args.spec)
-            try:
-                spec = json.loads(text)
-            except ValueError:
-                spec = text  # a file name
-        call = "worked.backprop", [_py(spec)] + _options(parser, args, {"spec", "json", "format"})
-    else:
-        call = "worked.derive", [_py(args.topic)] + _options(parser, args,
-                                                            {"topic", "json", "format"})
-    name, arguments = call
-    inner = ",\n    ".join(arguments)
-    return f"answer = {name}(\n    {inner},\n)\nanswer" if len(inner) > 60 else \
-        f"answer = {name}({inner})\nanswer"
+def load_run(key):
+    \"\"\"A run's record in this folder: experiment, mode, seed, config, dataset, metrics.\"\"\"
+    return json.loads(Path("runs", f"{key}.json").read_text())
 
 
-def _experiment_cells(task: Task, record, final_dir: Path) -> list[str]:
-    if record.run_dir is None or record.status != "ok":
-        return [f"# {task.name} was {record.status}: nothing to read\n"
-                f"print({record.reason!r})"]
-    try:
-        rel = os.path.relpath(Path(record.run_dir).resolve(), Path(final_dir).resolve())
-    except ValueError:  # another drive
-        rel = str(Path(record.run_dir).resolve())
-    cells = [
-        "import json\nfrom pathlib import Path\n\n"
-        f"run = Path({rel!r})  # the {task.name} run this answer used\n"
-        "metrics = json.loads((run / 'metrics.json').read_text())\n"
-        "config = json.loads((run / 'config.json').read_text())\n"
-        "print('configuration:', config['config'])\n"
-        "print('data:', config.get('dataset'))"
-    ]
-    if task.metrics:
-        keys = ", ".join(repr(m) for m in task.metrics)
-        cells.append(
-            "def value(path):\n"
-            "    v = metrics\n"
-            "    for part in path.split('.'):\n"
-            "        v = v[int(part)] if isinstance(v, list) else v[part]\n"
-            "    return v\n\n"
-            f"{{m: value(m) for m in [{keys}]}}")
-    if task.figures:
-        names = [(figure_entry(record, f) or {"file": f})["file"] for f in task.figures]
-        cells.append("from IPython.display import Image, display\n\n"
-                     f"for name in {names!r}:\n"
-                     "    display(Image(filename=str(run / 'figures' / name)))")
-    if task.texts:
-        cells.append("from IPython.display import Markdown, display\n\n"
-                     f"for name in {list(task.texts)!r}:\n"
-                     "    text = (run / name).read_text()\n"
-                     "    display(Markdown(text) if name.endswith('.md') else text)")
-    return cells
+def value(record, path):
+    \"\"\"A metric by its dotted path, e.g. value(run, "most_confused.0.true").\"\"\"
+    v = record["metrics"]
+    for part in path.split("."):
+        v = v[int(part)] if isinstance(v, list) else v[part]
+    return v
+"""
+
+
+def _demote(markdown: str, by: int = 2) -> str:
+    return "\n".join("#" * by + line if line.startswith("#") else line
+                     for line in markdown.splitlines())
+
+
+class _Builder:
+    """Collects the cells, and the files they need in the hand-in folder."""
+
+    def __init__(self, sheet: Sheet, hand_in: HandIn, runs: dict, options):
+        from nbformat.v4 import new_code_cell, new_markdown_cell
+
+        self.sheet, self.hand_in, self.runs, self.options = sheet, hand_in, runs, options
+        self.md, self.code = new_markdown_cell, new_code_cell
+        self.cells: list = []
+        self.shown_programs: dict[str, str] = {}  # program -> label of the task that shows it
+
+    def worked(self, task: Task, result) -> None:
+        self.cells.append(self.md(f"Computed by stridelab (`{worked_command_line(task)}`):"))
+        if task.show:
+            from stridelab.sheets import refs
+
+            body = "\n\n".join(
+                f"**{path}**: " + refs.format_value(value_at(result.data, path.split("."),
+                                                             answer=result.answer))
+                for path in task.show)
+        else:
+            body = _demote(result.markdown.strip())
+        for fig in result.figures:  # figures the worked command drew: beside the notebook
+            name = f"figures/{fig.name}"
+            if name not in self.hand_in.entries:
+                self.hand_in.path("figures").mkdir(exist_ok=True)
+                self.hand_in.add_copy(name, fig, f"a figure of the worked task {task.label}")
+        self.cells.append(self.md(body))
+        cell = recompute_cell(result)
+        if cell:
+            how = {"conv": "SciPy's correlate over the zero-padded input",
+                   "shape": "the layers built in PyTorch",
+                   "backprop": "PyTorch's autograd"}[task.command]
+            self.cells.append(self.md(f"The same values a second way, with {how}:"))
+            self.cells.append(self.code(cell))
+
+    def experiment(self, task: Task) -> None:
+        record = self.runs[task.id]
+        command = experiment_command_line(task, self.options.mode, self.options.seed)
+        if record.status != "ok":
+            self.cells.append(self.md(f"The run (`{command}`) was **{record.status}**: "
+                                      f"{record.reason}"))
+            return
+        key = bundle.run_key(self.sheet, task)
+        files = bundle.add_run(self.hand_in, key, task, record)
+        self.cells.append(self.md(f"Run by `{command}`; its record is `runs/{key}.json`."))
+        lines = [f"run = load_run({key!r})",
+                 "print('configuration:', run['config'])",
+                 "print('data:', run['dataset'])"]
+        if task.metrics:
+            lines += ["{m: value(run, m) for m in " + repr(list(task.metrics)) + "}"]
+        self.cells.append(self.code("\n".join(lines)))
+        if files["figures"]:
+            self.cells.append(self.code(f"for path in {files['figures']!r}:  # as the run drew "
+                                        "them\n    display(Image(filename=path))"))
+        for text in files["texts"]:
+            self.cells.append(self.code(f"text = Path({text!r}).read_text()\n"
+                                        + ("display(Markdown(text))" if text.endswith(".md")
+                                           else "print(text)")))
+
+    def programs(self, task: Task) -> None:
+        record = self.runs.get(task.id) if task.kind == "experiment" else None
+        for name in task.programs:
+            module = name.removesuffix(".py")
+            shown_in = self.shown_programs.get(name)
+            recipe = recipe_for(name, task.name if task.kind == "experiment" else "", record)
+            if recipe is not None and not self._needs(recipe, record):
+                recipe = None
+            if shown_in is None:
+                self.shown_programs[name] = task.label
+                what = self.hand_in.entries.get(name, "")
+                self.cells.append(self.md(
+                    f"**`{name}`** — {what} Its source, as handed in beside this notebook "
+                    "(without its command-line entry point, which runs it as a script):"))
+                self.cells.append(self.code(f"# {name}\n" + cell_source(name)))
+            else:
+                self.cells.append(self.md(f"**`{name}`** is shown under {shown_in} above."))
+                if recipe is not None:
+                    self.cells.append(self.code(f"from {module} import "
+                                                + ", ".join(recipe.uses)))
+            if recipe is not None:
+                self.cells.append(self.md(f"`{name}` on what this solve trained and recorded:"))
+                self.cells.append(self.code(recipe.source))
+
+    def _needs(self, recipe, record) -> bool:
+        """Copy what ``recipe`` reads into the folder; False when something is not there."""
+        if recipe.sample:
+            dataset = (record.config.get("dataset") or {}).get("name") if record else None
+            if not dataset or bundle.add_mnist_sample(self.hand_in, dataset,
+                                                      self.options.data_dir) is None:
+                return False
+        if recipe.blobs:
+            data = next((r.config.get("config", {}).get("data") for r in self.runs.values()
+                         if r.status == "ok" and r.task.name.startswith("kmeans-")
+                         and r.config.get("config", {}).get("data")), "stand-in-blobs")
+            if bundle.add_blobs(self.hand_in, data) is None:
+                return False
+        for name, run_file in recipe.models.items():
+            what = f"the weights the `{record.task.name}` run trained (`{run_file}`), which " \
+                   "the notebook loads"
+            if bundle.add_run_file(self.hand_in, record, run_file, name, what) is None:
+                return False
+        return True
 
 
 def build_notebook(sheet: Sheet, shown: list[Task], worked: dict, runs: dict, values,
-                   final_dir: Path, options) -> Any:
-    """The notebook (nbformat v4) for the shown tasks; references filled in by ``values``."""
+                   hand_in: HandIn, options) -> Any:
+    """The notebook (nbformat v4) for the shown tasks; the files it reads are put in
+    ``hand_in``'s folder as it is built."""
     import nbformat
-    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    from nbformat.v4 import new_notebook
 
     from stridelab import __version__
 
+    b = _Builder(sheet, hand_in, runs, options)
     who = "".join(f"- {label}: {text}\n" for label, text in
                   title_rows(sheet.submission, options.identity))
-    cells = [new_markdown_cell(
+    b.cells.append(b.md(
         f"# {sheet.course}: {sheet.title}\n\n" + who + "\n"
         + (f"{sheet.source}\n\n" if sheet.source else "")
         + f"Model answers made by stridelab {__version__} (`stridelab sheet solve "
-          f"{sheet.argument}"
-          f"{' --quick' if options.quick else ''}`). Every number below is computed "
-          "by the code cells, or read from the experiment runs they name; run this notebook "
-          "from the folder it is in."),
-        new_code_cell("from stridelab import worked")]
+          f"{sheet.argument}{' --quick' if options.quick else ''}`). This notebook needs only "
+          "NumPy, SciPy, PyTorch, matplotlib and scikit-learn, and reads only the files in its "
+          "own folder: the programs (`*.py`), the trained models (`*.pt`), each run's record "
+          "(`runs/`) and a sample of the data (`data/`). Run it from that folder."))
+    b.cells.append(b.code(SETUP))
+    helpers = helper_cells({t.command for t in shown if t.kind == "worked"})
+    b.cells += [b.code(src) for src in helpers]
     for task in shown:
         head = f"## {task.label}\n\n> **Task.** " + task.statement.replace("\n", "\n> ")
         note = stand_in_note(sheet, task)
         if note:
             head += "\n\n" + note
+        b.cells.append(b.md(head))
         if task.kind == "worked":
-            cells.append(new_markdown_cell(head + "\n\nThe same as `"
-                                           + worked_command_line(task) + "`:"))
-            cells.append(new_code_cell(worked_call(task)))
+            b.worked(task, worked[task.id])
         elif task.kind == "experiment":
-            cells.append(new_markdown_cell(
-                head + "\n\nThe run was made by "
-                f"`{experiment_command_line(task, options.mode, options.seed)}`; "
-                "these cells read what it recorded."))
-            cells += [new_code_cell(src) for src in _experiment_cells(task, runs[task.id],
-                                                                       final_dir)]
-        else:
-            cells.append(new_markdown_cell(head))
+            b.experiment(task)
+        b.programs(task)
         for key, text in (("answer", task.answer), ("if_skipped", task.if_skipped)):
             if not text:
                 continue
@@ -197,8 +217,8 @@ def build_notebook(sheet: Sheet, shown: list[Task], worked: dict, runs: dict, va
                 continue
             if key == "answer" and task.kind == "experiment" and runs[task.id].status != "ok":
                 continue
-            cells.append(new_markdown_cell(values.render(task, key, text)))
-    nb = new_notebook(cells=cells)
+            b.cells.append(b.md(values.render(task, key, text)))
+    nb = new_notebook(cells=b.cells)
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nbformat.validate(nb)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from stridelab.sheets import refs as _refs
 from stridelab.sheets.commands import experiment_command_line, worked_command_line
+from stridelab.sheets.handin import HAND_IN_DIR
 from stridelab.sheets.model import Sheet, Task
 from stridelab.sheets.plan import SolveOptions
 from stridelab.sheets.results import RunRecord, WorkedResult
@@ -146,6 +147,13 @@ def _worked_parts(task: Task, result: WorkedResult, values: Values) -> tuple[str
     return "\n\n".join(before), figures, after
 
 
+def _programs_list(programs: list[tuple[str, str]]) -> str:
+    """The programs that answer a task, each linked into the hand-in folder, with what it is."""
+    lines = [f"- [`{name}`]({HAND_IN_DIR}/{name}): {what}" for name, what in programs]
+    return "**Program" + ("s" if len(lines) > 1 else "") + "** (in the hand-in folder):\n\n" \
+        + "\n".join(lines)
+
+
 def stand_in_note(sheet: Sheet, task: Task) -> str:
     """The stand-ins ``task`` uses, said in its answer (Markdown; empty when it uses none)."""
     return "\n\n".join(f"*Stand-in for {s.file}* (not given with the sheet): {s.instead}"
@@ -154,7 +162,8 @@ def stand_in_note(sheet: Sheet, task: Task) -> str:
 
 def build_sections(sheet: Sheet, shown: list[Task], worked: dict[str, WorkedResult],
                    runs: dict[str, RunRecord], options: SolveOptions, values: Values,
-                   handed_in: dict[str, list[tuple[str, str]]]) -> list:
+                   handed_in: dict[str, list[tuple[str, str]]],
+                   programs: dict[str, list[tuple[str, str]]] | None = None) -> list:
     """One :class:`~stridelab.report.render.Section` per shown task, in the sheet's order.
 
     Each section: the task, its stand-ins, what was computed or run, its figures, and then the
@@ -182,6 +191,8 @@ def build_sections(sheet: Sheet, shown: list[Task], worked: dict[str, WorkedResu
                                                        handed_in.get(task.id, []))
         else:
             before, after = "", values.render(task, "answer", task.answer)
+        if programs and programs.get(task.id):
+            after = "\n\n".join(p for p in (after, _programs_list(programs[task.id])) if p)
         sections.append(Section(task.label, markdown="\n\n".join(head + [before]),
                                 figures=figures, markdown_after=after,
                                 anchor=f"task-{task.id}", css_class=f"task {task.kind}"))

@@ -224,10 +224,13 @@ def _solve_into(sheet: Sheet, options: SolveOptions, shown: list[Task], needed: 
     hand_in.dir.mkdir()  # the folder exists even when nothing else is handed in
     handed_in = {task.id: hand_in.add_run_files(task, runs[task.id]) for task in shown
                  if task.kind == "experiment" and task.files}
+    # the programs each task asks for, in the sheet's order (a program two tasks name is copied
+    # once and listed under both)
+    programs = {task.id: hand_in.add_programs(task.programs) for task in shown if task.programs}
 
     # 3. the page, its PDF, the notebook
     values = Values(sheet, worked, runs)
-    sections = build_sections(sheet, shown, worked, runs, options, values, handed_in)
+    sections = build_sections(sheet, shown, worked, runs, options, values, handed_in, programs)
     meta = title_rows(sheet, {t.id: runs[t.id] for t in shown if t.id in runs}, options)
     html_path = write_page(sheet, sections, meta, staging / "solution.html")
     pdf_path, pdf_reason = None, None
@@ -243,7 +246,7 @@ def _solve_into(sheet: Sheet, options: SolveOptions, shown: list[Task], needed: 
     if options.notebook:
         from stridelab.sheets.notebook import build_notebook, execute_notebook, write_notebook
 
-        nb = build_notebook(sheet, shown, worked, runs, values, final / HAND_IN_DIR, options)
+        nb = build_notebook(sheet, shown, worked, runs, values, hand_in, options)
         with progress.status("the notebook: executing …"):
             nb, nb_error = execute_notebook(nb, hand_in.dir)
         nb_path = write_notebook(nb, hand_in.path(hand_in.notebook_name))

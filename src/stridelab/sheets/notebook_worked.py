@@ -1,0 +1,252 @@
+"""A worked task in the notebook, without stridelab: its answer, and its values computed again.
+
+The answer a solve computed is shown as Markdown (with its formulas), and for the kinds that
+can be recomputed in a few plain lines a code cell computes the same numbers a second way, with
+the libraries a course allows, and asserts that they agree:
+
+- ``conv``: SciPy's ``correlate`` over the zero-padded input, then stride, bias and σ;
+- ``shape``: the layers built in PyTorch (``nn.Conv2d``, ``nn.MaxPool2d`` ...) and a tensor of
+  the input's size pushed through them, output sizes and parameter counts read off;
+- ``backprop``: the network in PyTorch, its gradient step taken by autograd.
+
+``derive`` answers (symbolic derivations) are shown as Markdown only. Each function here returns
+Python source (or None when a task's form is not one it can recompute, e.g. a photo or symbolic
+sizes; the Markdown answer is then shown alone).
+"""
+
+from __future__ import annotations
+
+import pprint
+import re
+from typing import Any
+
+from stridelab.sheets.results import WorkedResult
+
+__all__ = ["recompute_cell", "helper_cells"]
+
+# one helper per notebook, defined before the first task that uses it
+CONV_HELPER = '''\
+import numpy as np
+from scipy.signal import correlate
+
+ACTIVATIONS = {"linear": lambda z: z, "relu": lambda z: np.maximum(z, 0),
+               "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh}
+
+
+def conv_layer(X, W, pad, stride=1, dilation=1, bias=0.0, activation="linear", flip=False):
+    """One convolution layer the plain way: X (C, *S) and one filter W (C, *K).
+
+    pad is one (before, after) pair of zero rows/columns per spatial axis; the channels are
+    summed, so the output has the spatial shape only. flip=True makes it a true convolution.
+    """
+    X, W = np.asarray(X, dtype=float), np.asarray(W, dtype=float)
+    if flip:
+        W = W[(slice(None),) + (slice(None, None, -1),) * (W.ndim - 1)]
+    if dilation > 1:  # spread the filter's taps apart with zeros between them
+        Wd = np.zeros(W.shape[:1] + tuple((k - 1) * dilation + 1 for k in W.shape[1:]))
+        Wd[(slice(None),) + (slice(None, None, dilation),) * (W.ndim - 1)] = W
+        W = Wd
+    Xp = np.pad(X, [(0, 0)] + [tuple(p) for p in pad])
+    z = correlate(Xp, W, mode="valid")[0]  # (1, *S') -> (*S'): the channels summed
+    z = z[(slice(None, None, stride),) * z.ndim] + bias
+    return ACTIVATIONS[activation](z)
+'''
+
+BACKPROP_HELPER = '''\
+import numpy as np
+import torch
+
+ACT = {"linear": lambda z: z, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+       "softmax": lambda z: torch.softmax(z, 0)}
+LOSS = {"sse_half": lambda a, y: 0.5 * ((a - y) ** 2).sum(),
+        "mse": lambda a, y: ((a - y) ** 2).mean(),
+        "cross_entropy": lambda a, y: -(y * torch.log(a)).sum(),
+        "binary_cross_entropy": lambda a, y: -(y * torch.log(a) + (1 - y) * torch.log(1 - a)).sum()}
+
+
+def gradient_steps(spec):
+    """The spec's gradient steps by autograd; returns the weights and biases after them.
+
+    Each layer computes a = act(W a_prev + b); "sequential" steps once per data point, "batch"
+    once per pass with the gradient averaged over the points.
+    """
+    t = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    params = [(t(layer["W"]).requires_grad_(),
+               t(layer["b"]).requires_grad_() if layer.get("b") is not None else None,
+               layer.get("activation", "linear")) for layer in spec["layers"]]
+    leaves = [p for W, b, _ in params for p in (W, b) if p is not None]
+    data = [(t(p["x"]), t(p["y"])) for p in spec["data"]]
+    groups = [data] if spec.get("mode", "sequential") == "batch" else [[p] for p in data]
+    for _ in range(spec.get("steps", 1)):
+        for group in groups:
+            loss = 0
+            for x, y in group:
+                a = x
+                for W, b, act in params:
+                    a = ACT[act](W @ a + (b if b is not None else 0))
+                loss = loss + LOSS[spec["loss"]](a, y)
+            grads = torch.autograd.grad(loss / len(group), leaves)
+            with torch.no_grad():
+                for p, g in zip(leaves, grads):
+                    p -= spec["lr"] * g
+    return [(W.detach().numpy(), None if b is None else b.detach().numpy())
+            for W, b, _ in params]
+'''
+
+SHAPE_HELPER = '''\
+import torch
+from torch import nn
+'''
+
+
+def _py(value: Any) -> str:
+    return pprint.pformat(value, width=88, sort_dicts=False, compact=True)
+
+
+def helper_cells(kinds: set[str]) -> list[str]:
+    """The helper cells the notebook's worked tasks need, for the commands in ``kinds``."""
+    return [src for kind, src in (("conv", CONV_HELPER), ("shape", SHAPE_HELPER),
+                                  ("backprop", BACKPROP_HELPER)) if kind in kinds]
+
+
+def _conv(result: WorkedResult) -> str | None:
+    data, args = result.data, result.args
+    if "results" not in data or getattr(args, "image", None) or data.get("ndim") not in (1, 2):
+        return None
+    X = data["input"]
+    depth = _depth(X)
+    ndim = data["ndim"]
+    if depth == ndim:
+        channels = False
+    elif depth == ndim + 1 and getattr(args, "channels_first", False):
+        channels = True
+    else:
+        return None
+    lines = [f"X = np.array({_py(X)})" + ("" if channels else "[None]  # one channel: (1, *S)")]
+    opts = []
+    if data.get("stride", 1) != 1:
+        opts.append(f"stride={data['stride']}")
+    if data.get("dilation", 1) != 1:
+        opts.append(f"dilation={data['dilation']}")
+    if data.get("activation", "linear") != "linear":
+        opts.append(f"activation={data['activation']!r}")
+    if data.get("mode") == "convolve":
+        opts.append("flip=True")
+    for i, r in enumerate(data["results"]):
+        if _depth(r.get("weights")) != depth or not isinstance(r.get("padding"), dict):
+            return None
+        pad = r["padding"]
+        pairs = [(pad["left"], pad["right"])] if ndim == 1 else \
+            [(pad["top"], pad["bottom"]), (pad["left"], pad["right"])]
+        W = _py(r["weights"])
+        bias = r.get("bias", 0) or 0
+        call = f"conv_layer(X, np.array({W})" + ("" if channels else "[None]") \
+            + f", pad={pairs}" + (f", bias={bias}" if bias else "") \
+            + "".join(f", {o}" for o in opts) + ")"
+        lines += ["", f"# filter {i + 1}: {r.get('kernel', '')}".rstrip(),
+                  f"Y = {call}", "print(Y)",
+                  f"assert np.allclose(Y, {_py(r['output'])})  # the answer above"]
+    return "\n".join(lines)
+
+
+def _depth(value: Any) -> int:
+    d = 0
+    while isinstance(value, list) and value:
+        value, d = value[0], d + 1
+    return d
+
+
+_LAYER = re.compile(r"(\w+):?(.*)")
+
+
+def _shape(result: WorkedResult) -> str | None:
+    data = result.data
+    if not isinstance(data.get("input_shape"), list) or len(data["input_shape"]) != 3 \
+            or not all(isinstance(v, int) for v in data["input_shape"]):
+        return None
+    open_n = False  # a filter count left as the symbol n: checked with one filter
+    H, W, C = data["input_shape"]
+    layers, expected = [], []
+    channels = C
+    for layer in data["layers"]:
+        m = _LAYER.fullmatch(layer["spec"])
+        if not m:
+            return None
+        kind = m.group(1).lower()
+        opts = {}
+        for part in filter(None, m.group(2).split(",")):
+            key, _, value = part.partition("=")
+            if not value.lstrip("-").isdigit():
+                return None
+            opts[key.strip()] = int(value)
+        out, params = layer.get("output_shape"), layer.get("params", 0)
+        if isinstance(out, list) and len(out) == 3 and out[2] == "n":
+            m_params = re.fullmatch(r"(\d*)n", str(params))
+            if not m_params:
+                return None
+            out, params, open_n = out[:2] + [1], int(m_params.group(1) or 1), True
+        if not isinstance(out, list) or len(out) != 3 or not all(isinstance(v, int) for v in out) \
+                or not isinstance(params, int):
+            return None
+        k, p = opts.get("k"), opts.get("p", 0)
+        if k is None:
+            return None
+        if kind in ("conv", "conv2d"):
+            s, d = opts.get("s", 1), opts.get("d", 1)
+            extra = "" if opts.get("b", 1) else ", bias=False"
+            extra += f", dilation={d}" if d != 1 else ""
+            layers.append(f"nn.Conv2d({channels}, {out[2]}, kernel_size={k}, stride={s}, "
+                          f"padding={p}{extra})")
+        elif kind in ("pool", "maxpool", "max", "maxpool2d", "avgpool", "avg", "avgpool2d"):
+            s = opts.get("s", k)
+            cls = "nn.AvgPool2d" if kind.startswith("avg") else "nn.MaxPool2d"
+            if 2 * p > k:  # PyTorch allows at most half the window as padding
+                return None
+            layers.append(f"{cls}(kernel_size={k}, stride={s}, padding={p})")
+        else:
+            return None
+        expected.append((tuple(out), params))
+        channels = out[2]
+    note = ["# the answer leaves the number of filters open (n): built with n = 1 filter, so "
+            "the parameters are those of one filter"] if open_n else []
+    return "\n".join(note + [
+        f"x = torch.zeros(1, {C}, {H}, {W})  # one {H}×{W}×{C} input, as (N, C, H, W)",
+        "layers = [" + ",\n          ".join(layers) + "]",
+        f"expected = {expected!r}  # (H', W', C') and parameters, from the answer above",
+        "for layer, (shape, n_params) in zip(layers, expected):",
+        "    x = layer(x)",
+        "    n = sum(p.numel() for p in layer.parameters())",
+        "    print(f'{layer}: output {x.shape[2]}×{x.shape[3]}×{x.shape[1]}, {n} parameters')",
+        "    assert (x.shape[2], x.shape[3], x.shape[1]) == shape and n == n_params",
+    ])
+
+
+def _backprop(result: WorkedResult) -> str | None:
+    spec = result.task.spec
+    final = result.data.get("final", {}).get("layers")
+    if spec is None or not final:
+        return None
+    spec = dict(spec)
+    if "data" not in spec and "x" in spec:
+        spec["data"] = [{"x": spec.pop("x"), "y": spec.pop("y")}]
+    expected = [(layer["W"], layer.get("b")) for layer in final]
+    return "\n".join([
+        f"spec = {_py(spec)}",
+        "after = gradient_steps(spec)",
+        f"expected = {_py(expected)}  # the weights after the update(s), from the answer above",
+        "for i, ((W, b), (W_exp, b_exp)) in enumerate(zip(after, expected), start=1):",
+        "    print(f'layer {i}: W =', W.round(6).tolist(), ' b =', "
+        "None if b is None else b.round(6).tolist())",
+        "    assert np.allclose(W, W_exp) and (b is None or np.allclose(b, b_exp))",
+    ])
+
+
+def recompute_cell(result: WorkedResult) -> str | None:
+    """Source that computes ``result``'s values a second way, or None (Markdown only)."""
+    build = {"conv": _conv, "shape": _shape, "backprop": _backprop}.get(result.task.command)
+    if build is None:
+        return None
+    try:
+        return build(result)
+    except (KeyError, TypeError, ValueError):  # a form of the answer this cannot rebuild
+        return None
