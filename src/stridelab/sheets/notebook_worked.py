@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from stridelab.sheets.results import WorkedResult
+from stridelab.worked.values import depth as nesting_depth
 
 __all__ = ["recompute_cell", "helper_cells"]
 
@@ -114,7 +115,7 @@ def _conv(result: WorkedResult) -> str | None:
     if "results" not in data or getattr(args, "image", None) or data.get("ndim") not in (1, 2):
         return None
     X = data["input"]
-    depth = _depth(X)
+    depth = nesting_depth(X)
     ndim = data["ndim"]
     if depth == ndim:
         channels = False
@@ -133,7 +134,7 @@ def _conv(result: WorkedResult) -> str | None:
     if data.get("mode") == "convolve":
         opts.append("flip=True")
     for i, r in enumerate(data["results"]):
-        if _depth(r.get("weights")) != depth or not isinstance(r.get("padding"), dict):
+        if nesting_depth(r.get("weights")) != depth or not isinstance(r.get("padding"), dict):
             return None
         pad = r["padding"]
         pairs = [(pad["left"], pad["right"])] if ndim == 1 else \
@@ -147,13 +148,6 @@ def _conv(result: WorkedResult) -> str | None:
                   f"Y = {call}", "print(Y)",
                   f"assert np.allclose(Y, {_py(r['output'])})  # the answer above"]
     return "\n".join(lines)
-
-
-def _depth(value: Any) -> int:
-    d = 0
-    while isinstance(value, list) and value:
-        value, d = value[0], d + 1
-    return d
 
 
 _LAYER = re.compile(r"(\w+):?(.*)")

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from stridelab.worked.numbers import decimal_places
+
 __all__ = ["Value", "Draw", "VaryError", "parse_vary", "parse_value", "placeholders",
            "substitute_text", "substitute_spec", "substitute_args", "Stream", "draw_value",
            "evaluate", "condition_holds", "answer_paths", "number_text", "resolve_task",
@@ -76,15 +78,9 @@ def number_text(x: Fraction, minus: str = "-") -> str:
     x = abs(x)
     if x.denominator == 1:
         return f"{sign}{x.numerator}"
-    d = x.denominator
-    twos = fives = 0
-    while d % 2 == 0:
-        d, twos = d // 2, twos + 1
-    while d % 5 == 0:
-        d, fives = d // 5, fives + 1
-    if d != 1:
+    places = decimal_places(x)
+    if places is None:
         return f"{sign}{x.numerator}/{x.denominator}"
-    places = max(twos, fives)
     scaled = x.numerator * 10 ** places // x.denominator
     whole, frac = divmod(scaled, 10 ** places)
     return f"{sign}{whole}.{str(frac).rjust(places, '0').rstrip('0')}"
@@ -252,11 +248,9 @@ def parse_value(raw: Any, key: str, kind_hint: str = "") -> Value:
 
 
 def _places(x: Fraction) -> int:
-    """Decimal places of an exact decimal (None-like large for 1/3: those are not decimals)."""
-    text = number_text(x)
-    if "/" in text:
-        return 99
-    return len(text.split(".")[1]) if "." in text else 0
+    """Decimal places of an exact decimal (large for 1/3: those are not decimals)."""
+    places = decimal_places(x)
+    return 99 if places is None else places
 
 
 # ---------------------------------------------------------------------------------------------
