@@ -37,6 +37,7 @@ from stridelab.experiments.plots import (
     to_float,
 )
 from stridelab.experiments.registry import bounded, register
+from stridelab.programs.mnist_cnn import random_affine  # the hand-in's augmentation
 from stridelab.torch import schedules
 
 # "Beats" is strictly better: on a tie the CNN does not beat the SVC. The metric beats_svc,
@@ -75,25 +76,6 @@ class CNNConfig:
 
 # ---------------------------------------------------------------------------------------------
 # augmentation
-
-
-def random_affine(x: torch.Tensor, shift: float, rotate: float) -> torch.Tensor:
-    """Shift each image by up to ``shift`` pixels and rotate it by up to ``rotate`` degrees.
-
-    x: (N, C, H, W) on any device, background 0 (the pixels brought in are 0). Uses the
-    global torch RNG, which the runner seeds.
-    """
-    if shift <= 0 and rotate <= 0:
-        return x
-    n, _, h, w = x.shape
-    angle = (torch.rand(n, device=x.device) * 2 - 1) * math.radians(rotate)  # (N,)
-    shift_xy = (torch.rand(n, 2, device=x.device) * 2 - 1) * shift  # (N, 2) pixels
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack([torch.stack([cos, -sin, 2 * shift_xy[:, 0] / w], dim=1),
-                         torch.stack([sin, cos, 2 * shift_xy[:, 1] / h], dim=1)], dim=1)
-    grid = nn.functional.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
-    return nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros",
-                                     align_corners=False)  # (N, C, H, W)
 
 
 def random_flip(x: torch.Tensor) -> torch.Tensor:

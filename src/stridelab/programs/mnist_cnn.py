@@ -80,14 +80,17 @@ def image_tensor(X: np.ndarray) -> torch.Tensor:
 
 def random_affine(x: torch.Tensor, shift: float = 2.0, rotate: float = 10.0) -> torch.Tensor:
     """Shift each image of x (N, C, H, W) by up to ``shift`` pixels and rotate it by up to
-    ``rotate`` degrees; the pixels brought in are 0 (background)."""
+    ``rotate`` degrees; the pixels brought in are 0 (background). Draws from torch's global
+    random generator (seed it for the same shifts)."""
+    if shift <= 0 and rotate <= 0:
+        return x
     n, _, h, w = x.shape
     angle = (torch.rand(n, device=x.device) * 2 - 1) * math.radians(rotate)  # (N,)
     shift_xy = (torch.rand(n, 2, device=x.device) * 2 - 1) * shift  # (N, 2) pixels
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.stack([torch.stack([cos, -sin, 2 * shift_xy[:, 0] / w], dim=1),
                          torch.stack([sin, cos, 2 * shift_xy[:, 1] / h], dim=1)], dim=1)
-    grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = nn.functional.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     return nn.functional.grid_sample(x, grid, align_corners=False)  # (N, C, H, W)
 
 

@@ -39,15 +39,9 @@ def _points(sheet: Sheet, task: Task) -> str:
 def exercise_sections(sheet: Sheet) -> list:
     """One :class:`~stridelab.report.render.Section` per task, and the stand-ins first."""
     from stridelab.report.render import Section
-    from stridelab.sheets.page import stand_in_note
+    from stridelab.sheets.page import stand_in_note, stand_ins_section
 
-    sections = []
-    if sheet.stand_ins:
-        lines = [f"- {s.file}"
-                 + (f" (task{'s' if len(s.tasks) > 1 else ''} {', '.join(s.tasks)})"
-                    if s.tasks else "") + f": {s.instead}" for s in sheet.stand_ins]
-        sections.append(Section("Files the sheet refers to but does not give",
-                                markdown="\n".join(lines), anchor="stand-ins"))
+    sections = stand_ins_section(sheet)
     for task in sheet.tasks:
         body = [task.statement]
         note = stand_in_note(sheet, task)

@@ -27,7 +27,7 @@ from stridelab.sheets.run import figure_entry
 from stridelab.sheets.submission import title_rows as identity_rows
 from stridelab.sheets.values import Values, value_at
 
-__all__ = ["build_sections", "title_rows", "write_page", "print_page", "compact_json"]
+__all__ = ["build_sections", "stand_ins_section", "title_rows", "write_page", "print_page", "compact_json"]
 
 
 def _demote_headings(markdown: str, by: int = 2) -> str:
@@ -160,6 +160,20 @@ def stand_in_note(sheet: Sheet, task: Task) -> str:
                        for s in sheet.stand_ins if task.label in s.tasks)
 
 
+def stand_ins_section(sheet: Sheet) -> list:
+    """The section listing the files the sheet names but does not give (none: an empty list);
+    the solution and the exercise both open with it."""
+    from stridelab.report.render import Section
+
+    if not sheet.stand_ins:
+        return []
+    lines = [f"- {s.file}"
+             + (f" (task{'s' if len(s.tasks) > 1 else ''} {', '.join(s.tasks)})"
+                if s.tasks else "") + f": {s.instead}" for s in sheet.stand_ins]
+    return [Section("Files the sheet refers to but does not give",
+                    markdown="\n".join(lines), anchor="stand-ins")]
+
+
 def build_sections(sheet: Sheet, shown: list[Task], worked: dict[str, WorkedResult],
                    runs: dict[str, RunRecord], options: SolveOptions, values: Values,
                    handed_in: dict[str, list[tuple[str, str]]],
@@ -171,13 +185,7 @@ def build_sections(sheet: Sheet, shown: list[Task], worked: dict[str, WorkedResu
     """
     from stridelab.report.render import Section
 
-    sections = []
-    if sheet.stand_ins:
-        lines = [f"- {s.file}"
-                 + (f" (task{'s' if len(s.tasks) > 1 else ''} {', '.join(s.tasks)})"
-                    if s.tasks else "") + f": {s.instead}" for s in sheet.stand_ins]
-        sections.append(Section("Files the sheet refers to but does not give",
-                                markdown="\n".join(lines), anchor="stand-ins"))
+    sections = stand_ins_section(sheet)
     for task in shown:
         head = [_quote(f"**Task.** {task.statement}")]
         note = stand_in_note(sheet, task)
