@@ -141,6 +141,54 @@ def test_the_notebook_shows_the_programs_and_recomputes_the_worked_values(builti
         assert "nn.Conv2d(" in joined or "nn.MaxPool2d(" in joined
     if "backprop" in kinds:
         assert "gradient_steps(spec)" in joined
+    topics = {t.args[0] for t in load_sheet(name).tasks if t.kind == "worked"
+              and t.command == "derive" and t.args}
+    if "conv1d" in topics:  # TU Wien 4.1.2 on numbers: autograd recomputes its gradients
+        assert "J.backward()" in joined and "assert np.allclose(x.grad" in joined
+    if "ridge" in topics:  # RPTU 2.3: least squares on the augmented system
+        assert "np.linalg.lstsq(A" in joined
+
+
+@pytest.mark.parametrize("argv", [
+    ["conv1d", "--x", "3 1 4 1 5 9", "--w", "1 0 -1", "--b", "0", "--y", "0 1 0 1"],
+    ["conv1d", "--x", "3 1 4 1 5 9; 2 7 1 8 2 8", "--w", "1 0 -1; 0.5 1 0", "--b", "1/2",
+     "--y", "0 1", "--stride", "2", "--activation", "sigmoid"],
+    ["conv1d", "--x", "3 1 4 1 5 9", "--w", "1 0 -1", "--y", "0 1 0 1", "--activation", "tanh"],
+    ["ridge", "--X", "1 2; 3 1; 2 4", "--y", "2 1 3", "--lam", "0.5"],
+])
+def test_a_derivation_on_numbers_is_recomputed_a_second_way_and_agrees(argv, run_cli):
+    import json
+    import types
+
+    from stridelab.sheets.notebook_worked import recompute_cell
+
+    code, out, _ = run_cli("derive", *argv, "--format", "json")
+    assert code == 0
+    result = types.SimpleNamespace(data=json.loads(out), task=types.SimpleNamespace(
+        command="derive"))
+    source = recompute_cell(result)
+    assert source and "stridelab" not in source
+    exec(compile(source, "<cell>", "exec"), {})  # its asserts compare with the answer
+    # a wrong answer is caught: the cell's own assert fails
+    wrong = json.loads(out)
+    key = "J" if argv[0] == "conv1d" else "w"
+    wrong["values"][key] = 99.0 if key == "J" else [9.0, 9.0]
+    result.data = wrong
+    with pytest.raises(AssertionError):
+        exec(compile(recompute_cell(result), "<cell>", "exec"), {})
+
+
+def test_a_symbolic_derivation_has_no_recompute_cell(run_cli):
+    import json
+    import types
+
+    from stridelab.sheets.notebook_worked import recompute_cell
+
+    code, out, _ = run_cli("derive", "softmax-jacobian", "--format", "json")
+    assert code == 0
+    result = types.SimpleNamespace(data=json.loads(out), task=types.SimpleNamespace(
+        command="derive"))
+    assert recompute_cell(result) is None
 
 
 @pytest.mark.parametrize("bad", ["../cli.py", "/etc/passwd", "kmeans", "__init__.py",

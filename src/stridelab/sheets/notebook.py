@@ -102,7 +102,9 @@ class _Builder:
         if cell:
             how = {"conv": "SciPy's correlate over the zero-padded input",
                    "shape": "the layers built in PyTorch",
-                   "backprop": "PyTorch's autograd"}[task.command]
+                   "backprop": "PyTorch's autograd",
+                   "derive": "NumPy's least squares on the augmented system"
+                   if "lstsq" in cell else "PyTorch's autograd"}[task.command]
             self.cells.append(self.md(f"The same values a second way, with {how}:"))
             self.cells.append(self.code(cell))
 

@@ -7,10 +7,12 @@ the libraries a course allows, and asserts that they agree:
 - ``conv``: SciPy's ``correlate`` over the zero-padded input, then stride, bias and σ;
 - ``shape``: the layers built in PyTorch (``nn.Conv2d``, ``nn.MaxPool2d`` ...) and a tensor of
   the input's size pushed through them, output sizes and parameter counts read off;
-- ``backprop``: the network in PyTorch, its gradient step taken by autograd.
+- ``backprop``: the network in PyTorch, its gradient step taken by autograd;
+- ``derive`` on numbers: the 1-D conv layer's loss and gradients by autograd; ridge regression's
+  minimiser by least squares on the augmented system. Symbolic derivations are shown as
+  Markdown only.
 
-``derive`` answers (symbolic derivations) are shown as Markdown only. Each function here returns
-Python source (or None when a task's form is not one it can recompute, e.g. a photo or symbolic
+Each function here returns Python source (or None when a task's form is not one it can recompute, e.g. a photo or symbolic
 sizes; the Markdown answer is then shown alone).
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import pprint
 import re
+from fractions import Fraction
 from typing import Any
 
 from stridelab.sheets.results import WorkedResult
@@ -235,9 +238,63 @@ def _backprop(result: WorkedResult) -> str | None:
     ])
 
 
+def _derive(result: WorkedResult) -> str | None:
+    """A derivation on numbers: the 1-D conv layer's gradients by autograd, ridge regression's
+    minimiser by least squares on the augmented system (not the normal equations the answer
+    solves). Symbolic derivations have no numbers to recompute: None."""
+    data = result.data
+    inputs, values = data.get("inputs"), data.get("values")
+    if not inputs or not values:
+        return None
+    num = (lambda v: float(Fraction(str(v))))
+    if data.get("topic") == "conv1d" and "y" in inputs and "J" in values:
+        act = {"linear": "z", "sigmoid": "torch.sigmoid(z)", "tanh": "torch.tanh(z)"}.get(
+            inputs.get("activation", "linear"))
+        if act is None:
+            return None
+        x = [[num(v) for v in row] for row in inputs["x"]]
+        w = [[num(v) for v in row] for row in inputs["w"]]
+        return "\n".join([
+            "import numpy as np",
+            "import torch",
+            f"x = torch.tensor({_py(x)}, dtype=torch.float64, requires_grad=True)  # (C, L)",
+            f"w = torch.tensor({_py(w)}, dtype=torch.float64, requires_grad=True)  # (C, M)",
+            f"b = torch.tensor({num(inputs.get('b', 0))!r}, dtype=torch.float64, requires_grad=True)",
+            f"y = torch.tensor({_py([num(v) for v in inputs['y']])}, dtype=torch.float64)",
+            "# torch's conv1d is a cross-correlation, as the layer is",
+            f"z = torch.nn.functional.conv1d(x[None], w[None], b.reshape(1), "
+            f"stride={int(inputs.get('stride', 1))})[0, 0]",
+            f"J = (({act} - y) ** 2).mean()",
+            "J.backward()",
+            "print('J =', J.item(), ' dJ/dw =', w.grad.tolist(), ' dJ/db =', b.grad.item())",
+            "print('dJ/dx =', x.grad.tolist())",
+            f"assert np.isclose(J.item(), {values['J']!r})  # the answer above",
+            f"assert np.allclose(w.grad, {_py(values['dJ_dw'])})",
+            f"assert np.isclose(b.grad.item(), {values['dJ_db']!r})",
+            f"assert np.allclose(x.grad, {_py(values['dJ_dx'])})",
+        ])
+    if data.get("topic") == "ridge" and "w" in values:
+        X = [[num(v) for v in row] for row in inputs["X"]]
+        return "\n".join([
+            "import numpy as np",
+            f"X = np.array({_py(X)})",
+            f"y = np.array({_py([num(v) for v in inputs['y']])})",
+            f"lam = {num(inputs['lam'])!r}",
+            "n, d = X.shape",
+            "# (1/n)||Xw - y||² + λ||w||² is n⁻¹ times the least-squares error of the system",
+            "# [X; √(nλ) I] w ≈ [y; 0]: solved by lstsq, without the normal equations",
+            "A = np.vstack([X, np.sqrt(n * lam) * np.eye(d)])",
+            "w = np.linalg.lstsq(A, np.concatenate([y, np.zeros(d)]), rcond=None)[0]",
+            "print('w* =', w.round(6).tolist())",
+            f"assert np.allclose(w, {_py(values['w'])})  # the answer above",
+        ])
+    return None
+
+
 def recompute_cell(result: WorkedResult) -> str | None:
     """Source that computes ``result``'s values a second way, or None (Markdown only)."""
-    build = {"conv": _conv, "shape": _shape, "backprop": _backprop}.get(result.task.command)
+    build = {"conv": _conv, "shape": _shape, "backprop": _backprop,
+             "derive": _derive}.get(result.task.command)
     if build is None:
         return None
     try:
