@@ -355,6 +355,14 @@ class RunContext:
         finally:
             plt.close(fig)
 
+    def save_array(self, array: np.ndarray, name: str) -> Path | None:
+        """``np.save`` (no pickle) to ``name`` in the run directory, atomically."""
+        if not self.is_main:
+            return None
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(array), allow_pickle=False)
+        return write_bytes_atomic(self.path(name), buf.getvalue())
+
     def save_torch(self, obj: Any, name: str) -> Path | None:
         """``torch.save`` to ``name`` in the run directory, atomically."""
         if not self.is_main:

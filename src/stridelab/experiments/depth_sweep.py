@@ -316,6 +316,9 @@ def measure(config: DepthConfig, ctx) -> dict:
                 + ", ".join(f"{s:.3f}" for s in r["activation_slope_init"])
                 + f"  ({r['seconds']:.1f}s)")
     ctx.write_json("results.json", results)
+    ctx.write_json("history.json", {k: {m: r["history"][m] for m in ("train_accuracy",
+                                                                    "test_accuracy")}
+                                    for k, r in results.items()})  # per epoch, each network
     chance = 1.0 / ds.n_classes
     ctx.savefig(_accuracy_by_depth_figure(results, config, chance, ds.name), "accuracy_by_depth",
                 caption="Final test accuracy per depth beside the sheet notebook's, and the "

@@ -199,6 +199,7 @@ def measure(config: FixedFiltersConfig, ctx) -> dict:
         bound = max(bound, *(float32_error_bound(W[k, 0], X) for k in range(len(W))))
         label = _image_label(name, taken)
         images[label], outputs[label] = X, G
+        ctx.save_array(X, f"inputs/{label}.npy")  # the image as the layer saw it
         mag = np.hypot(G[0], G[1])
         per_image[label] = {
             "input_shape": list(X.shape), "output_shape": list(G.shape),

@@ -118,6 +118,9 @@ def measure(config: MLPvsCNNConfig, ctx) -> dict:
     ctx.savefig(_shift_figure(shifts, acc, params), "accuracy_vs_shift",
                 caption="Test accuracy against the shift of the test digits")
     ctx.write_json("history.json", histories)
+    # both networks' weights, keyed as cnn_vs_mlp.py saves them
+    ctx.save_torch({name.lower(): {k: v.detach().cpu() for k, v in m.state_dict().items()}
+                    for name, m in models.items()}, "model.pt")
 
     convs = cnn.conv_layers()
     positions, size = [], side

@@ -144,6 +144,7 @@ def measure(config: SepiaBlurConfig, ctx) -> dict:
     from stridelab.torch.summary import summarize
 
     X = square_image(load_image(config.image), config.size)  # (H, W, 3)
+    ctx.save_array(X, "inputs/photo.npy")  # the photo as the network saw it
     x = X.transpose(2, 0, 1)  # (3, H, W)
     nets = {p: sepia_blur_net(p) for p in ("valid", "same")}
     net = nets["valid"]

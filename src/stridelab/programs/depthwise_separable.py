@@ -197,6 +197,7 @@ def accuracy_figure(curves: dict[str, list[float]], params: dict[str, int], path
     import matplotlib
     matplotlib.use("Agg")  # files only, no window
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for kind, values in curves.items():
@@ -204,6 +205,7 @@ def accuracy_figure(curves: dict[str, list[float]], params: dict[str, int], path
                 label=f"{kind} ({params[kind]:,} parameters)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
     ax.legend()
     ax.set_title("The same network with standard and with depthwise-separable convolutions")
     fig.savefig(path, dpi=110, bbox_inches="tight")

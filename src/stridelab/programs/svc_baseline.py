@@ -80,7 +80,8 @@ def make_svc(C: float = 1.0, gamma: str | float = "scale") -> SVC:
 # Figures
 
 
-def samples_figure(X: np.ndarray, y: np.ndarray, path: str, seed: int = 0) -> str:
+def samples_figure(X: np.ndarray, y: np.ndarray, path: str, seed: int = 0,
+                   title: str = "One random training image of each digit") -> str:
     """One randomly selected image of each digit, saved as a PNG file."""
     import matplotlib
     matplotlib.use("Agg")  # files only, no window
@@ -95,7 +96,7 @@ def samples_figure(X: np.ndarray, y: np.ndarray, path: str, seed: int = 0) -> st
             i = rng.choice(candidates)
             ax.imshow(X[i], cmap="gray_r")
             ax.set_title(f"{digit} (#{i})", fontsize=8)
-    fig.suptitle("One random training image of each digit")
+    fig.suptitle(title)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path

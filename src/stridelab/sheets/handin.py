@@ -66,6 +66,7 @@ class HandIn:
     def add_copy(self, name: str, source: Path, what: str) -> Path:
         """Copy ``source`` into the folder as ``name``."""
         dest = self.path(name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, dest)
         self.record(name, what)
         return dest

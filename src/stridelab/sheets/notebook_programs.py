@@ -3,8 +3,10 @@
 A program's source is one cell (:func:`stridelab.sheets.programs.cell_source`), so the
 notebook holds the same definition as the file beside it and the study that measured it. Where
 a program's models or data are in the folder, a second cell uses the program's own functions on
-them: it loads the weights the solve trained (no training again), scores them on the test
-sample, and draws the program's figures. Each recipe here names the files it needs; the solve
+them: it loads the weights the solve trained (no training again) and scores them on the test
+sample, applies fixed filters to the photos the run fed them, or feeds the run's recorded curves
+to the program's figure function, and draws the program's figures; where it can, it asserts that
+it gets the run's own numbers again. Each recipe here names the files it needs; the solve
 copies them into the folder (:mod:`stridelab.sheets.bundle`) before the notebook runs.
 """
 
@@ -106,7 +108,8 @@ def _prob6(skip: bool, model_file: str, history: str = ""):
 
 def _kmeans(record: RunRecord | None) -> Recipe | None:
     return Recipe(
-        "import matplotlib.pyplot as plt\n\n"
+        "import os\n\nimport matplotlib.pyplot as plt\n\n"
+        'os.makedirs("figures", exist_ok=True)\n'
         'X = read_points("data/blobs.csv")  # (N, 2); the label column is not used\n'
         "fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))\n"
         "for ax, k in zip(axes, (2, 3, 4)):\n"
@@ -114,8 +117,184 @@ def _kmeans(record: RunRecord | None) -> Recipe | None:
         "    ax.scatter(X[:, 0], X[:, 1], c=km.labels_, cmap=\"tab10\", s=12)\n"
         "    ax.scatter(*km.cluster_centers_.T, c=\"black\", marker=\"x\", s=80)\n"
         '    ax.set_title(f"k = {k}: inertia {km.inertia_:.2f}, {km.n_iter_} iterations")\n'
-        "plt.show()",
+        'fig.savefig("figures/kmeans_k.png", dpi=110, bbox_inches="tight")\n'
+        "plt.close(fig)\n"
+        + _show('["figures/kmeans_k.png"]'),
         ("KMeans", "read_points"), blobs=True)
+
+
+def _conv_layer(record: RunRecord) -> Recipe | None:
+    labels = list(record.metrics.get("images") or {})
+    if not labels:
+        return None
+    return Recipe(
+        "import os\n\n"
+        'os.makedirs("figures", exist_ok=True)\n'
+        "net = sobel_net()  # W0 and W1 fixed in one Conv2d layer\n"
+        f"images = {{name: read_gray(f\"data/{{name}}.npy\") for name in {labels!r}}}  "
+        "# as the run fed them\n"
+        "outputs = {name: apply_to_image(net, X[None]) for name, X in images.items()}\n"
+        "for name, G in outputs.items():\n"
+        "    print(f\"{name}: {images[name].shape} -> {G.shape}; mean |output| of W0 "
+        "{np.abs(G[0]).mean():.3f}, W1 {np.abs(G[1]).mean():.3f}\")\n"
+        "    assert np.allclose(np.abs(G).mean(axis=(1, 2)), "
+        "value(run, f\"images.{name}.mean_abs\"),\n"
+        "                       rtol=1e-5)  # the run's own measurement again\n"
+        + _show('[outputs_figure(images, outputs, "figures/sobel_outputs.png")]'),
+        ("sobel_net", "read_gray", "apply_to_image", "outputs_figure"),
+        models={f"data/{name}.npy": f"inputs/{name}.npy" for name in labels})
+
+
+def _sepia_blur(record: RunRecord) -> Recipe | None:
+    size = record.config.get("config", {}).get("size")
+    if not size:
+        return None
+    return Recipe(
+        "import os\n\n"
+        'os.makedirs("figures", exist_ok=True)\n'
+        f'X = read_rgb("data/photo.npy", size={int(size)})  # (H, W, 3), as the run fed it\n'
+        'net = sepia_blur_net("valid")  # layer 1: 1x1 sepia, clip; layer 2: 5x5 blur\n'
+        "S = apply_to_image(net[:2], X.transpose(2, 0, 1)).transpose(1, 2, 0)  # sepia only\n"
+        "B = apply_to_image(net, X.transpose(2, 0, 1)).transpose(1, 2, 0)  # sepia + blur\n"
+        'print(f"input {X.shape} -> sepia {S.shape} -> blurred {B.shape}")\n'
+        + _show('[figure(X, S, B, "figures/sepia_blur.png")]'),
+        ("read_rgb", "sepia_blur_net", "apply_to_image", "figure"),
+        models={"data/photo.npy": "inputs/photo.npy"})
+
+
+def _samples(record: RunRecord) -> Recipe | None:
+    return Recipe(
+        "import os\n\n"
+        'sample = np.load("data/mnist_test_sample.npz")  # test images the solve put beside '
+        "this\n"
+        'os.makedirs("figures", exist_ok=True)\n'
+        + _show('[samples_figure(sample["X"], sample["y"], "figures/samples.png", '
+                'title=f"One random image of each digit among the first {len(sample[\'y\'])} '
+                'test images")]'),
+        ("samples_figure",), sample=True)
+
+
+def _cnn_vs_mlp(record: RunRecord) -> Recipe | None:
+    cfg, m = record.config.get("config", {}), record.metrics
+    if m.get("n_inputs") != 784 or "mlp_width" not in m or "cnn_channels" not in cfg:
+        return None
+    return Recipe(
+        "import os\n\nimport torch\n\n"
+        'sample = np.load("data/mnist_test_sample.npz")  # test images the solve put beside '
+        "this\n"
+        'X, y = image_tensor(sample["X"]), torch.as_tensor(sample["y"])\n'
+        'os.makedirs("figures", exist_ok=True)\n'
+        'states = torch.load("cnn_vs_mlp.pt", weights_only=True)  # the solve\'s weights\n'
+        f"models = {{\"CNN\": CNN({tuple(cfg['cnn_channels'])!r}), "
+        f"\"MLP\": FeedForward({int(m['mlp_width'])})}}  # as the run configured them\n"
+        "for name, model in models.items():\n"
+        "    model.load_state_dict(states[name.lower()])\n"
+        "params = {name: count_parameters(model) for name, model in models.items()}\n"
+        f"shifts = range(1, {int(cfg.get('max_shift', 3))} + 1)\n"
+        'acc = {name: [accuracy(model, X, y, "cpu")]\n'
+        '       + [shifted_accuracy(model, sample["X"], y, s, "cpu") for s in shifts]\n'
+        "       for name, model in models.items()}\n"
+        "for name, values in acc.items():\n"
+        '    print(f"{name} ({params[name]:,} parameters): accuracy on these {len(y)} test '
+        'images by shift " + ", ".join(f"{a:.3f}" for a in values))\n'
+        'n = run["metrics"]["n_test"]  # the run scored the first n test images\n'
+        "if n <= len(y):  # then the loaded weights give the run's own accuracies again\n"
+        "    for name, model in models.items():\n"
+        '        again = [accuracy(model, X[:n], y[:n], "cpu")] + [shifted_accuracy(\n'
+        '            model, sample["X"][:n], y[:n], s, "cpu") for s in shifts]\n'
+        '        assert np.allclose(again, run["metrics"][f"{name.lower()}_accuracy_by_shift"],'
+        "\n                           atol=1.5 / n), name  # one image either way at most\n"
+        '    print(f"the run\'s accuracies on its {n} test images, recomputed: the same")\n'
+        + _show('[shift_figure(acc, params, "figures/accuracy_vs_shift.png")]'),
+        ("CNN", "FeedForward", "count_parameters", "image_tensor", "accuracy",
+         "shifted_accuracy", "shift_figure"), sample=True,
+        models={"cnn_vs_mlp.pt": "model.pt"})
+
+
+def _deep_mlp(record: RunRecord) -> Recipe | None:
+    cfg, m = record.config.get("config", {}), record.metrics
+    activations, depths = list(cfg.get("activations", [])), list(cfg.get("depths", []))
+    if not activations or not depths or m.get("n_inputs", 784) != 784:
+        return None
+    width, dropout = int(cfg.get("width", 512)), float(cfg.get("dropout", 0.2))
+    return Recipe(
+        "import os\n\n"
+        'os.makedirs("figures", exist_ok=True)\n'
+        f"activations, depths, width = {activations!r}, {depths!r}, {width}\n"
+        "for depth in depths:  # the networks the run trained, built here\n"
+        f"    model = MLP(depth, width, activations[0], {dropout})\n"
+        '    print(f"{depth} hidden layer{\'s\' if depth > 1 else \'\'} of {width} units: "\n'
+        '          f"{sum(p.numel() for p in model.parameters()):,} parameters")\n'
+        'results = {(a, d): run["history"][f"{a}_{d}"] for a in activations for d in depths}'
+        "  # as the run recorded them\n"
+        + _show('[figure(results, "figures/accuracy_curves.png")]'),
+        ("MLP", "figure"))
+
+
+def _depthwise(record: RunRecord) -> Recipe | None:
+    cfg, m = record.config.get("config", {}), record.metrics
+    curves = {k: m.get(f"{k}_test_accuracy_by_epoch") for k in ("standard", "separable")}
+    if not all(curves.values()) or "width" not in cfg:
+        return None
+    channels = 3 if m.get("dataset") == "cifar10" else 1
+    return Recipe(
+        "import os\n\n"
+        'os.makedirs("figures", exist_ok=True)\n'
+        f"nets = {{kind: SeparableComparisonNet(kind, {int(cfg['width'])}, n_classes=10, "
+        f"in_channels={channels}) for kind in (\"standard\", \"separable\")}}\n"
+        "params = {kind: sum(p.numel() for p in net.parameters()) for kind, net in "
+        "nets.items()}\n"
+        'print(f"parameters: standard {params[\'standard\']:,}, separable '
+        "{params['separable']:,} ({params['separable'] / params['standard']:.2f} of the "
+        'standard)")\n'
+        'assert params == {kind: value(run, f"{kind}_params") for kind in nets}  # as the run '
+        "counted\n"
+        'curves = {kind: value(run, f"{kind}_test_accuracy_by_epoch") for kind in nets}'
+        "  # as the run recorded them\n"
+        + _show('[accuracy_figure(curves, params, "figures/separable_vs_standard.png")]'),
+        ("SeparableComparisonNet", "accuracy_figure"))
+
+
+def _calculator(record: RunRecord) -> Recipe | None:
+    cfg = record.config.get("config", {})
+    need = ("n_digits", "n_numbers", "cnn_channels", "cnn_hidden", "hidden", "cell", "reader")
+    if any(k not in cfg for k in need):
+        return None
+    cnn = (f"DigitCNN(channels={tuple(cfg['cnn_channels'])!r}, hidden={cfg['cnn_hidden']}, "
+           f"convs_per_block={cfg.get('cnn_convs_per_block', 1)}, "
+           f"batch_norm={bool(cfg.get('cnn_batch_norm', False))})")
+    rnn = f"SumRNN(D, K, {cfg['hidden']}, {cfg['cell']!r}, {cfg['reader']!r})"
+    return Recipe(
+        "import torch\n\n"
+        'sample = np.load("data/mnist_test_sample.npz")  # test images the solve put beside '
+        "this\n"
+        'X_bank = torch.from_numpy(sample["X"].astype(np.float32) / 255.0)[:, None]  '
+        "# (N, 1, 28, 28)\n"
+        f"D, K = {int(cfg['n_digits'])}, {int(cfg['n_numbers'])}  # D-digit numbers, K of them\n"
+        "models = {  # as the run configured them, with the weights it trained\n"
+        f"    \"separately trained, chained\": DigitCalculator({cnn}, {rnn}, "
+        f"readout={cfg.get('chain_readout', 'onehot')!r}),\n"
+        f"    \"end to end\": DigitCalculator({cnn}, {rnn}, "
+        f"normalise={bool(cfg.get('e2e_normalise', True))}, "
+        f"sharpen={float(cfg.get('e2e_sharpen', 1.0))}),\n"
+        "}\n"
+        'for (name, model), file in zip(models.items(), ("mnist_calculator.pt", '
+        '"mnist_calculator_e2e.pt")):\n'
+        "    model.load_state_dict(torch.load(file, weights_only=True))\n"
+        "rng = np.random.default_rng(0)\n"
+        'idx, targets = make_sequences(sample["y"], 1000, D, K, rng)  # new sequences of these '
+        "images\n"
+        "for name, model in models.items():\n"
+        "    sums = predict_sums(model, X_bank, idx)\n"
+        '    print(f"{name}: exact sums on {len(idx)} sequences of these {len(X_bank)} test '
+        'images: {(sums == targets).all(1).mean():.3f}")\n'
+        "    for i in range(3):\n"
+        '        numbers = ["".join(map(str, n)) for n in sample["y"][idx[i]].reshape(K, D)]\n'
+        '        print(f"   {\' + \'.join(numbers)} = {\'\'.join(map(str, targets[i]))}, '
+        "written {''.join(map(str, sums[i]))}\")",
+        ("DigitCNN", "SumRNN", "DigitCalculator", "make_sequences", "predict_sums"),
+        sample=True, models={"mnist_calculator.pt": "separate.pt",
+                             "mnist_calculator_e2e.pt": "end_to_end.pt"})
 
 
 # (program, experiment or "" for a task without a run) -> recipe
@@ -126,6 +305,13 @@ _RECIPES = {
     ("prob6_CAE.py", "ae-conv"): _prob6(False, "mnist_cae.pt"),
     ("prob6_CAE.py", "ae-conv-skip"): _prob6(True, "mnist-cae-skip.pt", '["with skips"]'),
     ("kmeans.py", ""): _kmeans,
+    ("conv_layer.py", "fixed-filters"): _conv_layer,
+    ("sepia_blur_cnn.py", "sepia-blur"): _sepia_blur,
+    ("svc_baseline.py", "mnist-samples"): _samples,
+    ("cnn_vs_mlp.py", "mlp-vs-cnn"): _cnn_vs_mlp,
+    ("deep_mlp.py", "depth-sweep"): _deep_mlp,
+    ("depthwise_separable.py", "depthwise-separable"): _depthwise,
+    ("mnist_calculator.py", "mnist-calculator"): _calculator,
 }
 
 
