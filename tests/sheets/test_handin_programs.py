@@ -180,6 +180,12 @@ def test_the_notebook_shows_the_programs_and_recomputes_the_worked_values(builti
         assert "J.backward()" in joined and "assert np.allclose(x.grad" in joined
     if "ridge" in topics:  # RPTU 2.3: least squares on the augmented system
         assert "np.linalg.lstsq(A" in joined
+    if topics & {"softmax-cross-entropy", "softmax-jacobian"}:  # autograd at random points
+        assert "derived = torch" in joined
+    if "cross-entropy-minimum" in topics:  # Yale 3.2: a numerical minimiser
+        assert "minimize_scalar(" in joined
+    if "softmax-name" in topics:  # the Yale bonus: the temperature table again
+        assert "torch.logsumexp(c * zc" in joined
 
 
 @pytest.mark.parametrize("argv", [
@@ -188,6 +194,9 @@ def test_the_notebook_shows_the_programs_and_recomputes_the_worked_values(builti
      "--y", "0 1", "--stride", "2", "--activation", "sigmoid"],
     ["conv1d", "--x", "3 1 4 1 5 9", "--w", "1 0 -1", "--y", "0 1 0 1", "--activation", "tanh"],
     ["ridge", "--X", "1 2; 3 1; 2 4", "--y", "2 1 3", "--lam", "0.5"],
+    ["cross-entropy-minimum", "--y", "0.3"],
+    ["cross-entropy-minimum", "--y", "0.1 0.8"],
+    ["softmax-name", "--z", "1 2 3"],
 ])
 def test_a_derivation_on_numbers_is_recomputed_a_second_way_and_agrees(argv, run_cli):
     import json
@@ -204,20 +213,43 @@ def test_a_derivation_on_numbers_is_recomputed_a_second_way_and_agrees(argv, run
     exec(compile(source, "<cell>", "exec"), {})  # its asserts compare with the answer
     # a wrong answer is caught: the cell's own assert fails
     wrong = json.loads(out)
-    key = "J" if argv[0] == "conv1d" else "w"
-    wrong["values"][key] = 99.0 if key == "J" else [9.0, 9.0]
+    key, bad = {"conv1d": ("J", 99.0), "ridge": ("w", [9.0, 9.0]),
+                "cross-entropy-minimum": ("a_star", [0.5, 0.5]),
+                "softmax-name": ("softmax", [[1 / 3] * 3] * 7)}[argv[0]]
+    wrong["values"][key] = bad
     result.data = wrong
     with pytest.raises(AssertionError):
         exec(compile(recompute_cell(result), "<cell>", "exec"), {})
 
 
-def test_a_symbolic_derivation_has_no_recompute_cell(run_cli):
+@pytest.mark.parametrize("topic", ["softmax-jacobian", "softmax-cross-entropy"])
+def test_a_softmax_formula_is_checked_by_autograd_at_random_points(run_cli, topic):
     import json
     import types
 
     from stridelab.sheets.notebook_worked import recompute_cell
 
-    code, out, _ = run_cli("derive", "softmax-jacobian", "--format", "json")
+    code, out, _ = run_cli("derive", topic, "--format", "json")
+    assert code == 0
+    result = types.SimpleNamespace(data=json.loads(out), task=types.SimpleNamespace(
+        command="derive"))
+    source = recompute_cell(result)
+    assert source and "stridelab" not in source and "derived" in source
+    exec(compile(source, "<cell>", "exec"), {})  # its asserts compare autograd with the formula
+    # the same cell with a wrong formula fails
+    with pytest.raises(AssertionError):
+        exec(compile(source.replace("torch.softmax(z, 0) - y", "torch.softmax(z, 0) + y")
+                     .replace("torch.diag(s) - torch.outer", "torch.diag(s) + torch.outer"),
+                     "<cell>", "exec"), {})
+
+
+def test_a_symbolic_derivation_without_a_check_here_has_no_recompute_cell(run_cli):
+    import json
+    import types
+
+    from stridelab.sheets.notebook_worked import recompute_cell
+
+    code, out, _ = run_cli("derive", "neuron-f", "--format", "json")
     assert code == 0
     result = types.SimpleNamespace(data=json.loads(out), task=types.SimpleNamespace(
         command="derive"))

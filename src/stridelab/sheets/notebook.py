@@ -104,7 +104,8 @@ class _Builder:
                    "shape": "the layers built in PyTorch",
                    "backprop": "PyTorch's autograd",
                    "derive": "NumPy's least squares on the augmented system"
-                   if "lstsq" in cell else "PyTorch's autograd"}[task.command]
+                   if "lstsq" in cell else "SciPy's bounded minimiser"
+                   if "minimize_scalar" in cell else "PyTorch's autograd"}[task.command]
             self.cells.append(self.md(f"The same values a second way, with {how}:"))
             self.cells.append(self.code(cell))
 

@@ -239,14 +239,49 @@ def _backprop(result: WorkedResult) -> str | None:
 
 
 def _derive(result: WorkedResult) -> str | None:
-    """A derivation on numbers: the 1-D conv layer's gradients by autograd, ridge regression's
-    minimiser by least squares on the augmented system (not the normal equations the answer
-    solves). Symbolic derivations have no numbers to recompute: None."""
+    """A derivation checked a second way: the 1-D conv layer's gradients by autograd, ridge
+    regression's minimiser by least squares on the augmented system (not the normal equations
+    the answer solves), the cross-entropy's minimiser by a numerical minimiser, the softmax
+    temperature table and its smooth maximum by torch; the softmax-with-cross-entropy gradient
+    and the softmax Jacobian by autograd at random points. Other symbolic derivations: None."""
     data = result.data
+    symbolic = _SYMBOLIC.get(data.get("topic"))
+    if symbolic is not None:  # a formula: checked by autograd at random points
+        return symbolic
     inputs, values = data.get("inputs"), data.get("values")
     if not inputs or not values:
         return None
     num = (lambda v: float(Fraction(str(v))))
+    if data.get("topic") == "cross-entropy-minimum" and "a_star" in values:
+        ys = [num(v) for v in inputs["y"]]
+        return "\n".join([
+            "import numpy as np",
+            "from scipy.optimize import minimize_scalar",
+            "# C(a) = -[y ln a + (1 - y) ln(1 - a)] minimised numerically over 0 < a < 1",
+            f"for y, a_star, c_min in zip({_py(ys)}, {_py(values['a_star'])}, "
+            f"{_py(values['c_min'])}):",
+            "    res = minimize_scalar(lambda a: -(y * np.log(a) + (1 - y) * np.log(1 - a)),",
+            "                          bounds=(1e-9, 1 - 1e-9), method='bounded',"
+            " options={'xatol': 1e-10})",
+            "    print(f'y = {y}: minimum at a = {res.x:.6f}, C = {res.fun:.6f}')",
+            "    assert np.isclose(res.x, a_star, atol=1e-6) and np.isclose(res.fun, c_min)"
+            "  # the answer above",
+        ])
+    if data.get("topic") == "softmax-name" and "softmax" in values:
+        return "\n".join([
+            "import numpy as np",
+            "import torch",
+            f"z = torch.tensor({_py([num(v) for v in inputs['z']])}, dtype=torch.float64)",
+            f"for c, answer in zip({_py(values['c'])}, {_py(values['softmax'])}):",
+            "    zc = z.clone().requires_grad_(True)",
+            "    smooth_max = torch.logsumexp(c * zc, 0) / c  # (1/c) ln Σ e^(c z)",
+            "    smooth_max.backward()  # its gradient is softmax(c z)",
+            "    s = torch.softmax(c * z, 0)",
+            "    print(f'c = {c:>5}: softmax(cz) = {np.round(s.numpy(), 6).tolist()}, '",
+            "          f'(1/c) ln Σ e^(cz) = {smooth_max.item():.6f}')",
+            "    assert np.allclose(s, answer) and np.allclose(zc.grad, s)  # the answer above",
+            "    assert z.max() <= smooth_max.item() <= z.max() + np.log(len(z)) / c + 1e-12",
+        ])
     if data.get("topic") == "conv1d" and "y" in inputs and "J" in values:
         act = {"linear": "z", "sigmoid": "torch.sigmoid(z)", "tanh": "torch.tanh(z)"}.get(
             inputs.get("activation", "linear"))
@@ -289,6 +324,30 @@ def _derive(result: WorkedResult) -> str | None:
             f"assert np.allclose(w, {_py(values['w'])})  # the answer above",
         ])
     return None
+
+
+_RANDOM_POINTS = (
+    "import numpy as np\n"
+    "import torch\n"
+    "torch.manual_seed(0)\n"
+    "for n in (2, 3, 5):  # random points, several sizes\n"
+    "    z = torch.randn(n, dtype=torch.float64, requires_grad=True)\n"
+)
+_SYMBOLIC = {
+    "softmax-cross-entropy": _RANDOM_POINTS
+    + "    y = torch.softmax(torch.randn(n, dtype=torch.float64), 0)  # any target, Σ y = 1\n"
+      "    L = -(y * torch.log_softmax(z, 0)).sum()\n"
+      "    L.backward()\n"
+      "    derived = torch.softmax(z, 0) - y  # the answer above: ŷ − y\n"
+      "    print(f'n = {n}: max |autograd − (ŷ − y)| = {(z.grad - derived).abs().max():.1e}')\n"
+      "    assert torch.allclose(z.grad, derived)",
+    "softmax-jacobian": _RANDOM_POINTS
+    + "    J = torch.autograd.functional.jacobian(lambda t: torch.softmax(t, 0), z)\n"
+      "    s = torch.softmax(z, 0).detach()\n"
+      "    derived = torch.diag(s) - torch.outer(s, s)  # the answer above: ŷ_i (δ_ij − ŷ_j)\n"
+      "    print(f'n = {n}: max |autograd − derived| = {(J - derived).abs().max():.1e}')\n"
+      "    assert torch.allclose(J, derived)",
+}
 
 
 def recompute_cell(result: WorkedResult) -> str | None:
