@@ -106,7 +106,8 @@ class _Builder:
                    "derive": "NumPy's least squares on the augmented system"
                    if "lstsq" in cell else "SciPy's bounded minimiser"
                    if "minimize_scalar" in cell else "PyTorch's autograd"}[task.command]
-            self.cells.append(self.md(f"The same values a second way, with {how}:"))
+            what = "The formula checked" if "derived = torch" in cell else "The same values"
+            self.cells.append(self.md(f"{what} a second way, with {how}:"))
             self.cells.append(self.code(cell))
 
     def experiment(self, task: Task) -> None:
