@@ -361,8 +361,8 @@ def test_teacher_forcing_loss_reads_the_captions_of_replaced_clips(clips):
                                data["captions"])
     idx = torch.arange(4)
     logits = model(idx)
-    assert float(model.loss(logits, idx)) == pytest.approx(
-        float(cap.caption_loss(logits, torch.as_tensor(data["captions"][:4]))))
+    assert model.loss(logits, idx).item() == pytest.approx(
+        cap.caption_loss(logits, torch.as_tensor(data["captions"][:4])).item())
     new = md.make_clips(ds.X_train, ds.y_train, 4, np.random.default_rng(9), min_frames=8,
                          max_frames=12)
     before = data["clips"].copy()
