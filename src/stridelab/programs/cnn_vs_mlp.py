@@ -202,10 +202,12 @@ def shift_figure(acc: dict[str, list[float]], params: dict[str, int], path: str)
     import matplotlib
     matplotlib.use("Agg")  # files only, no window
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 4.4))
     for name, values in acc.items():
         ax.plot(range(len(values)), values, "o-", label=f"{name} ({params[name]:,} parameters)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole pixels
     ax.set_xlabel("shift of the test digits (pixels; mean of right, left, down, up)")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1)
