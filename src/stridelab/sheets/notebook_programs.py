@@ -18,8 +18,10 @@ from stridelab.sheets.results import RunRecord
 
 __all__ = ["Recipe", "recipe_for"]
 
+_LOAD_SAMPLE = 'sample = np.load("data/mnist_test_sample.npz")  # test images the solve put ' \
+    "beside this\n"
 _SAMPLE_LINES = (
-    'sample = np.load("data/mnist_test_sample.npz")  # test images the solve put beside this\n'
+    _LOAD_SAMPLE +
     'X, y = image_tensor(sample["X"]), sample["y"]  # (N, 1, 28, 28) in [0, 1], (N,)\n'
     'os.makedirs("figures", exist_ok=True)\n'
 )
@@ -165,9 +167,8 @@ def _sepia_blur(record: RunRecord) -> Recipe | None:
 def _samples(record: RunRecord) -> Recipe | None:
     return Recipe(
         "import os\n\n"
-        'sample = np.load("data/mnist_test_sample.npz")  # test images the solve put beside '
-        "this\n"
-        'os.makedirs("figures", exist_ok=True)\n'
+        + _LOAD_SAMPLE
+        + 'os.makedirs("figures", exist_ok=True)\n'
         + _show('[samples_figure(sample["X"], sample["y"], "figures/samples.png", '
                 'title=f"One random image of each digit among the first {len(sample[\'y\'])} '
                 'test images")]'),
@@ -180,9 +181,8 @@ def _cnn_vs_mlp(record: RunRecord) -> Recipe | None:
         return None
     return Recipe(
         "import os\n\nimport torch\n\n"
-        'sample = np.load("data/mnist_test_sample.npz")  # test images the solve put beside '
-        "this\n"
-        'X, y = image_tensor(sample["X"]), torch.as_tensor(sample["y"])\n'
+        + _LOAD_SAMPLE
+        + 'X, y = image_tensor(sample["X"]), torch.as_tensor(sample["y"])\n'
         'os.makedirs("figures", exist_ok=True)\n'
         'states = torch.load("cnn_vs_mlp.pt", weights_only=True)  # the solve\'s weights\n'
         f"models = {{\"CNN\": CNN({tuple(cfg['cnn_channels'])!r}), "
@@ -266,9 +266,8 @@ def _calculator(record: RunRecord) -> Recipe | None:
     rnn = f"SumRNN(D, K, {cfg['hidden']}, {cfg['cell']!r}, {cfg['reader']!r})"
     return Recipe(
         "import torch\n\n"
-        'sample = np.load("data/mnist_test_sample.npz")  # test images the solve put beside '
-        "this\n"
-        'X_bank = torch.from_numpy(sample["X"].astype(np.float32) / 255.0)[:, None]  '
+        + _LOAD_SAMPLE
+        + 'X_bank = torch.from_numpy(sample["X"].astype(np.float32) / 255.0)[:, None]  '
         "# (N, 1, 28, 28)\n"
         f"D, K = {int(cfg['n_digits'])}, {int(cfg['n_numbers'])}  # D-digit numbers, K of them\n"
         "models = {  # as the run configured them, with the weights it trained\n"
