@@ -363,6 +363,17 @@ class RunContext:
         np.save(buf, np.asarray(array), allow_pickle=False)
         return write_bytes_atomic(self.path(name), buf.getvalue())
 
+    def save_arrays(self, name: str, **arrays: np.ndarray) -> Path | None:
+        """``np.savez_compressed`` of ``arrays`` (numbers or strings: nothing that needs a
+        pickle to read) to ``name`` in the run directory, atomically."""
+        if not self.is_main:
+            return None
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        assert all(a.dtype != object for a in arrays.values()), "object arrays need a pickle"
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        return write_bytes_atomic(self.path(name), buf.getvalue())
+
     def save_torch(self, obj: Any, name: str) -> Path | None:
         """``torch.save`` to ``name`` in the run directory, atomically."""
         if not self.is_main:

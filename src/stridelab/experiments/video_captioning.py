@@ -595,6 +595,9 @@ def measure(config: CaptioningConfig, ctx) -> dict:
                  **{v: " ".join(decode_caption(p[j])) for v, p in preds.items()}}
                 for j, i in enumerate(test_idx[:50])]
     ctx.write_json("examples.json", examples)
+    shown = test_idx[:len(examples)]  # the same clips, for captioning again from the weights
+    ctx.save_arrays("test_clips.npz", clips=data["clips"][shown], lengths=data["lengths"][shown],
+                    captions=data["captions"][shown], vocabulary=np.array(VOCAB))
 
     def sign_no_bounce(variant: str) -> float:
         row = breakdowns[variant].get("0")

@@ -296,6 +296,50 @@ def _calculator(record: RunRecord) -> Recipe | None:
                              "mnist_calculator_e2e.pt": "end_to_end.pt"})
 
 
+def _captioner(record: RunRecord) -> Recipe | None:
+    cfg = record.config.get("config", {})
+    if any(k not in cfg for k in ("feature_dim", "hidden", "dropout")):
+        return None
+    return Recipe(
+        "import torch\n\n"
+        'clips = np.load("data/test_clips.npz")  # test clips of the run, their captions and '
+        "the vocabulary\n"
+        'words = [str(w) for w in clips["vocabulary"]]\n'
+        'frames = torch.from_numpy(clips["clips"]).float() / 255.0  # (N, T, 64, 64)\n'
+        'lengths = torch.from_numpy(clips["lengths"])\n'
+        "\n\ndef decode(ids):  # the words up to the first <end> or <pad>\n"
+        "    out = []\n"
+        "    for i in ids:\n"
+        "        if words[i] in (END, PAD):\n"
+        "            break\n"
+        "        out.append(words[i])\n"
+        "    return out\n\n\n"
+        'true = [" ".join(decode(c)) for c in clips["captions"].tolist()]\n'
+        'examples = json.loads(Path("runs", "video-captioning", "examples.json").read_text())\n'
+        'for variant in ("frames", "motion"):\n'
+        f"    model = VideoCaptioner(len(words), bos=words.index(BOS), end=words.index(END),\n"
+        f"                           motion=variant == \"motion\", "
+        f"feature_dim={int(cfg['feature_dim'])}, hidden={int(cfg['hidden'])},\n"
+        f"                           dropout={float(cfg['dropout'])})  # as the run configured "
+        "it\n"
+        '    model.load_state_dict(torch.load(f"captioner_{variant}.pt", weights_only=True))\n'
+        "    model.eval()\n"
+        "    ids = model.greedy(frames, lengths, max_len=len(clips[\"captions\"][0])).tolist()\n"
+        '    written = [" ".join(decode(row)) for row in ids]\n'
+        "    exact = np.mean([w == t for w, t in zip(written, true)])\n"
+        "    same = np.mean([w == e[variant] for w, e in zip(written, examples)])\n"
+        '    print(f"{variant}: {exact:.2f} of these {len(true)} test captions exactly right; "\n'
+        '          f"{same:.2f} as the run wrote them")\n'
+        "    for w, t in list(zip(written, true))[:3]:\n"
+        '        print(f"   true: {t!r:42} written: {w!r}")\n'
+        "    assert same >= 0.9  # the same captioner: ties on another device aside, the same words",
+        ("VideoCaptioner", "BOS", "END", "PAD"),
+        models={"data/test_clips.npz": "test_clips.npz",
+                "captioner_frames.pt": "captioner_frames.pt",
+                "captioner_motion.pt": "captioner_motion.pt",
+                "runs/video-captioning/examples.json": "examples.json"})
+
+
 # (program, experiment or "" for a task without a run) -> recipe
 _RECIPES = {
     ("prob4_CNN.py", "mnist-cnn"): _prob4,
@@ -311,6 +355,7 @@ _RECIPES = {
     ("deep_mlp.py", "depth-sweep"): _deep_mlp,
     ("depthwise_separable.py", "depthwise-separable"): _depthwise,
     ("mnist_calculator.py", "mnist-calculator"): _calculator,
+    ("video_captioner.py", "video-captioning"): _captioner,
 }
 
 
