@@ -182,6 +182,8 @@ def test_the_notebook_shows_the_programs_and_recomputes_the_worked_values(builti
         assert "np.linalg.lstsq(A" in joined
     if topics & {"softmax-cross-entropy", "softmax-jacobian"}:  # autograd at random points
         assert "derived = torch" in joined
+    if topics & {"mlp-update", "linear-backprop", "neuron-f"}:  # the delta rules by autograd
+        assert "with torch.no_grad():  # the rules derived above" in joined
     if "cross-entropy-minimum" in topics:  # Yale 3.2: a numerical minimiser
         assert "minimize_scalar(" in joined
     if "softmax-name" in topics:  # the Yale bonus: the temperature table again
@@ -222,8 +224,9 @@ def test_a_derivation_on_numbers_is_recomputed_a_second_way_and_agrees(argv, run
         exec(compile(recompute_cell(result), "<cell>", "exec"), {})
 
 
-@pytest.mark.parametrize("topic", ["softmax-jacobian", "softmax-cross-entropy"])
-def test_a_softmax_formula_is_checked_by_autograd_at_random_points(run_cli, topic):
+@pytest.mark.parametrize("topic", ["softmax-jacobian", "softmax-cross-entropy", "mlp-update",
+                                   "linear-backprop", "neuron-f"])
+def test_a_formula_is_checked_by_autograd_at_random_points(run_cli, topic):
     import json
     import types
 
@@ -234,13 +237,15 @@ def test_a_softmax_formula_is_checked_by_autograd_at_random_points(run_cli, topi
     result = types.SimpleNamespace(data=json.loads(out), task=types.SimpleNamespace(
         command="derive"))
     source = recompute_cell(result)
-    assert source and "stridelab" not in source and "derived" in source
+    assert source and "stridelab" not in source and "random points" in source
     exec(compile(source, "<cell>", "exec"), {})  # its asserts compare autograd with the formula
     # the same cell with a wrong formula fails
+    wrong = (source.replace("torch.softmax(z, 0) - y", "torch.softmax(z, 0) + y")
+             .replace("torch.diag(s) - torch.outer", "torch.diag(s) + torch.outer")
+             .replace("(a - y) * df", "(y - a) * df"))
+    assert wrong != source
     with pytest.raises(AssertionError):
-        exec(compile(source.replace("torch.softmax(z, 0) - y", "torch.softmax(z, 0) + y")
-                     .replace("torch.diag(s) - torch.outer", "torch.diag(s) + torch.outer"),
-                     "<cell>", "exec"), {})
+        exec(compile(wrong, "<cell>", "exec"), {})
 
 
 def test_a_symbolic_derivation_without_a_check_here_has_no_recompute_cell(run_cli):
@@ -249,7 +254,7 @@ def test_a_symbolic_derivation_without_a_check_here_has_no_recompute_cell(run_cl
 
     from stridelab.sheets.notebook_worked import recompute_cell
 
-    code, out, _ = run_cli("derive", "neuron-f", "--format", "json")
+    code, out, _ = run_cli("derive", "cross-entropy-swapped", "--a", "0.7", "--format", "json")
     assert code == 0
     result = types.SimpleNamespace(data=json.loads(out), task=types.SimpleNamespace(
         command="derive"))

@@ -5,8 +5,9 @@ zipped, handed in and run elsewhere with the libraries a course allows (NumPy, S
 matplotlib, scikit-learn):
 
 - a worked task shows the answer the solve computed (Markdown with formulas) and, for
-  convolutions, layer shapes and gradient steps, a cell that computes the same values a second
-  way and asserts that they agree (:mod:`stridelab.sheets.notebook_worked`);
+  convolutions, layer shapes, gradient steps and derivations on numbers, a cell that computes
+  the same values a second way and asserts that they agree; a derived formula is checked
+  against autograd at random points (:mod:`stridelab.sheets.notebook_worked`);
 - an experiment task reads the run it used from ``runs/<key>.json`` (configuration, data set,
   metrics) and shows the figures the run drew (copied to ``runs/<key>/``);
 - a task that asks for a program shows the program's source in a cell (built from the file
@@ -106,7 +107,7 @@ class _Builder:
                    "derive": "NumPy's least squares on the augmented system"
                    if "lstsq" in cell else "SciPy's bounded minimiser"
                    if "minimize_scalar" in cell else "PyTorch's autograd"}[task.command]
-            what = "The formula checked" if "derived = torch" in cell else "The same values"
+            what = "The formula checked" if "random points" in cell else "The same values"
             self.cells.append(self.md(f"{what} a second way, with {how}:"))
             self.cells.append(self.code(cell))
 

@@ -242,8 +242,9 @@ def _derive(result: WorkedResult) -> str | None:
     """A derivation checked a second way: the 1-D conv layer's gradients by autograd, ridge
     regression's minimiser by least squares on the augmented system (not the normal equations
     the answer solves), the cross-entropy's minimiser by a numerical minimiser, the softmax
-    temperature table and its smooth maximum by torch; the softmax-with-cross-entropy gradient
-    and the softmax Jacobian by autograd at random points. Other symbolic derivations: None."""
+    temperature table and its smooth maximum by torch; the softmax-with-cross-entropy gradient,
+    the softmax Jacobian and the backpropagation rules (sigmoid, identity, one neuron with
+    another f) by autograd at random points. Other symbolic derivations: None."""
     data = result.data
     symbolic = _SYMBOLIC.get(data.get("topic"))
     if symbolic is not None:  # a formula: checked by autograd at random points
@@ -333,7 +334,54 @@ _RANDOM_POINTS = (
     "for n in (2, 3, 5):  # random points, several sizes\n"
     "    z = torch.randn(n, dtype=torch.float64, requires_grad=True)\n"
 )
+def _backprop_rules(sizes: tuple[int, ...], f: str, df: str, note: str, setup: str = "") -> str:
+    """A cell: the derived delta rules against autograd on random networks of ``sizes``, with
+    activation ``f(z, l)`` and its derivative ``df(z, l)`` in layer l (from 0)."""
+    return (
+        "import torch\n"
+        "torch.manual_seed(0)\n"
+        + setup +
+        f"sizes = {sizes!r}  # {note}\n"
+        f"f = lambda z, l: {f}\n"
+        f"df = lambda z, l: {df}\n"
+        "for point in range(5):  # random weights, biases, input and target\n"
+        "    Ws = [torch.randn(m, n, dtype=torch.float64, requires_grad=True)\n"
+        "          for n, m in zip(sizes, sizes[1:])]\n"
+        "    bs = [torch.randn(m, dtype=torch.float64, requires_grad=True) for m in sizes[1:]]\n"
+        "    x = torch.randn(sizes[0], dtype=torch.float64)\n"
+        "    y = torch.rand(sizes[-1], dtype=torch.float64)\n"
+        "    a, zs, acts = x, [], [x]\n"
+        "    for l, (W, b) in enumerate(zip(Ws, bs)):\n"
+        "        zs.append(W @ a + b)\n"
+        "        a = f(zs[-1], l)\n"
+        "        acts.append(a)\n"
+        "    E = 0.5 * ((a - y) ** 2).sum()\n"
+        "    E.backward()\n"
+        "    with torch.no_grad():  # the rules derived above\n"
+        "        delta = (a - y) * df(zs[-1], len(Ws) - 1)  # output delta\n"
+        "        for l in reversed(range(len(Ws))):\n"
+        "            assert torch.allclose(Ws[l].grad, torch.outer(delta, acts[l]))  # δ aᵀ\n"
+        "            assert torch.allclose(bs[l].grad, delta)\n"
+        "            if l:  # sent back through the weights, times the activation's slope\n"
+        "                delta = (Ws[l].T @ delta) * df(zs[l - 1], l - 1)\n"
+        "print('the derived rules give autograd\\'s gradients at 5 random points')"
+    )
+
+
+_SIGMOID = "torch.sigmoid(z)"
+_SIGMOID_SLOPE = "torch.sigmoid(z) * (1 - torch.sigmoid(z))"
 _SYMBOLIC = {
+    "mlp-update": _backprop_rules((4, 3, 2), _SIGMOID, _SIGMOID_SLOPE,
+                                  "one hidden layer of sigmoid units, sigmoid outputs"),
+    "linear-backprop": _backprop_rules((3, 4, 4, 2), "z", "torch.ones_like(z)",
+                                       "every activation the identity: σ′ = 1"),
+    "neuron-f": _backprop_rules(
+        (4, 3, 2), "torch.where(tanh_units[l], torch.tanh(z), torch.sigmoid(z))",
+        "torch.where(tanh_units[l], 1 - torch.tanh(z) ** 2, "
+        "torch.sigmoid(z) * (1 - torch.sigmoid(z)))",
+        "sigmoid units, except the two below", setup="tanh_units = [torch.tensor([False, "
+        "True, False]), torch.tensor([True, False])]  # hidden neuron 2, output neuron 1: "
+        "f = tanh\n"),
     "softmax-cross-entropy": _RANDOM_POINTS
     + "    y = torch.softmax(torch.randn(n, dtype=torch.float64), 0)  # any target, Σ y = 1\n"
       "    L = -(y * torch.log_softmax(z, 0)).sum()\n"
