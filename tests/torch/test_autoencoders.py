@@ -195,3 +195,15 @@ def test_a_channels_last_model_exports_without_warnings(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(torch.export.load(tmp_path / "m.pt2").module()(x), model(x))
     assert not model.encoder[3].weight.is_contiguous()  # the model itself is left as it was
+
+
+def test_an_example_sliced_from_a_large_batch_does_not_travel_into_the_program(tmp_path):
+    """The program keeps its example input: a slice ``X[:2]`` must be saved as 2 images, not
+    with the storage of all of X."""
+    torch.manual_seed(0)
+    model = ConvAutoencoder().eval()
+    X = torch.rand(2000, 1, 28, 28)  # 6.3 MB of images
+    torch.export.save(rc.export_program(model, X[:2]), tmp_path / "m.pt2")
+    torch.export.save(rc.export_program(model, X[:2].clone()), tmp_path / "own.pt2")
+    size, own = (tmp_path / "m.pt2").stat().st_size, (tmp_path / "own.pt2").stat().st_size
+    assert size < 1_000_000 and abs(size - own) < 10_000, (size, own)
