@@ -32,7 +32,7 @@ from stridelab.sheets.commands import experiment_command_line, worked_command_li
 from stridelab.sheets.handin import HandIn
 from stridelab.sheets.model import Sheet, Task
 from stridelab.sheets.notebook_programs import recipe_for
-from stridelab.sheets.notebook_worked import helper_cells, recompute_cell
+from stridelab.sheets.notebook_worked import helper_cells, recompute_cell, recompute_heading
 from stridelab.sheets.page import stand_in_note
 from stridelab.sheets.programs import cell_source
 from stridelab.sheets.submission import title_rows
@@ -101,14 +101,7 @@ class _Builder:
         self.cells.append(self.md(body))
         cell = recompute_cell(result)
         if cell:
-            how = {"conv": "SciPy's correlate over the zero-padded input",
-                   "shape": "the layers built in PyTorch",
-                   "backprop": "PyTorch's autograd",
-                   "derive": "NumPy's least squares on the augmented system"
-                   if "lstsq" in cell else "SciPy's bounded minimiser"
-                   if "minimize_scalar" in cell else "PyTorch's autograd"}[task.command]
-            what = "The formula checked" if "random points" in cell else "The same values"
-            self.cells.append(self.md(f"{what} a second way, with {how}:"))
+            self.cells.append(self.md(recompute_heading(result)))
             self.cells.append(self.code(cell))
 
     def experiment(self, task: Task) -> None:

@@ -18,12 +18,13 @@ from stridelab.sheets.results import RunRecord
 
 __all__ = ["Recipe", "recipe_for"]
 
+_MAKEDIRS = 'os.makedirs("figures", exist_ok=True)  # where the figures are saved\n'
 _LOAD_SAMPLE = 'sample = np.load("data/mnist_test_sample.npz")  # test images the solve put ' \
     "beside this\n"
 _SAMPLE_LINES = (
     _LOAD_SAMPLE +
     'X, y = image_tensor(sample["X"]), sample["y"]  # (N, 1, 28, 28) in [0, 1], (N,)\n'
-    'os.makedirs("figures", exist_ok=True)\n'
+    + _MAKEDIRS
 )
 
 
@@ -110,9 +111,8 @@ def _prob6(skip: bool, model_file: str, history: str = ""):
 
 def _kmeans(record: RunRecord | None) -> Recipe | None:
     return Recipe(
-        "import os\n\nimport matplotlib.pyplot as plt\n\n"
-        'os.makedirs("figures", exist_ok=True)\n'
-        'X = read_points("data/blobs.csv")  # (N, 2); the label column is not used\n'
+        "import os\n\nimport matplotlib.pyplot as plt\n\n" + _MAKEDIRS
+        + 'X = read_points("data/blobs.csv")  # (N, 2); the label column is not used\n'
         "fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))\n"
         "for ax, k in zip(axes, (2, 3, 4)):\n"
         '    km = KMeans(n_clusters=k, init="k-means++", n_init=10, random_state=0).fit(X)\n'
@@ -130,9 +130,8 @@ def _conv_layer(record: RunRecord) -> Recipe | None:
     if not labels:
         return None
     return Recipe(
-        "import os\n\n"
-        'os.makedirs("figures", exist_ok=True)\n'
-        "net = sobel_net()  # W0 and W1 fixed in one Conv2d layer\n"
+        "import os\n\n" + _MAKEDIRS
+        + "net = sobel_net()  # W0 and W1 fixed in one Conv2d layer\n"
         f"images = {{name: read_gray(f\"data/{{name}}.npy\") for name in {labels!r}}}  "
         "# as the run fed them\n"
         "outputs = {name: apply_to_image(net, X[None]) for name, X in images.items()}\n"
@@ -152,9 +151,8 @@ def _sepia_blur(record: RunRecord) -> Recipe | None:
     if not size:
         return None
     return Recipe(
-        "import os\n\n"
-        'os.makedirs("figures", exist_ok=True)\n'
-        f'X = read_rgb("data/photo.npy", size={int(size)})  # (H, W, 3), as the run fed it\n'
+        "import os\n\n" + _MAKEDIRS
+        + f'X = read_rgb("data/photo.npy", size={int(size)})  # (H, W, 3), as the run fed it\n'
         'net = sepia_blur_net("valid")  # layer 1: 1x1 sepia, clip; layer 2: 5x5 blur\n'
         "S = apply_to_image(net[:2], X.transpose(2, 0, 1)).transpose(1, 2, 0)  # sepia only\n"
         "B = apply_to_image(net, X.transpose(2, 0, 1)).transpose(1, 2, 0)  # sepia + blur\n"
@@ -168,7 +166,7 @@ def _samples(record: RunRecord) -> Recipe | None:
     return Recipe(
         "import os\n\n"
         + _LOAD_SAMPLE
-        + 'os.makedirs("figures", exist_ok=True)\n'
+        + _MAKEDIRS
         + _show('[samples_figure(sample["X"], sample["y"], "figures/samples.png", '
                 'title=f"One random image of each digit among the first {len(sample[\'y\'])} '
                 'test images")]'),
@@ -183,8 +181,8 @@ def _cnn_vs_mlp(record: RunRecord) -> Recipe | None:
         "import os\n\nimport torch\n\n"
         + _LOAD_SAMPLE
         + 'X, y = image_tensor(sample["X"]), torch.as_tensor(sample["y"])\n'
-        'os.makedirs("figures", exist_ok=True)\n'
-        'states = torch.load("cnn_vs_mlp.pt", weights_only=True)  # the solve\'s weights\n'
+        + _MAKEDIRS
+        + 'states = torch.load("cnn_vs_mlp.pt", weights_only=True)  # the solve\'s weights\n'
         f"models = {{\"CNN\": CNN({tuple(cfg['cnn_channels'])!r}), "
         f"\"MLP\": FeedForward({int(m['mlp_width'])})}}  # as the run configured them\n"
         "for name, model in models.items():\n"
@@ -212,15 +210,14 @@ def _cnn_vs_mlp(record: RunRecord) -> Recipe | None:
 
 
 def _deep_mlp(record: RunRecord) -> Recipe | None:
-    cfg, m = record.config.get("config", {}), record.metrics
+    cfg = record.config.get("config", {})
     activations, depths = list(cfg.get("activations", [])), list(cfg.get("depths", []))
-    if not activations or not depths or m.get("n_inputs", 784) != 784:
+    if not activations or not depths:
         return None
     width, dropout = int(cfg.get("width", 512)), float(cfg.get("dropout", 0.2))
     return Recipe(
-        "import os\n\n"
-        'os.makedirs("figures", exist_ok=True)\n'
-        f"activations, depths, width = {activations!r}, {depths!r}, {width}\n"
+        "import os\n\n" + _MAKEDIRS
+        + f"activations, depths, width = {activations!r}, {depths!r}, {width}\n"
         "for depth in depths:  # the networks the run trained, built here\n"
         f"    model = MLP(depth, width, activations[0], {dropout})\n"
         '    print(f"{depth} hidden layer{\'s\' if depth > 1 else \'\'} of {width} units: "\n'
@@ -238,9 +235,8 @@ def _depthwise(record: RunRecord) -> Recipe | None:
         return None
     channels = 3 if m.get("dataset") == "cifar10" else 1
     return Recipe(
-        "import os\n\n"
-        'os.makedirs("figures", exist_ok=True)\n'
-        f"nets = {{kind: SeparableComparisonNet(kind, {int(cfg['width'])}, n_classes=10, "
+        "import os\n\n" + _MAKEDIRS
+        + f"nets = {{kind: SeparableComparisonNet(kind, {int(cfg['width'])}, n_classes=10, "
         f"in_channels={channels}) for kind in (\"standard\", \"separable\")}}\n"
         "params = {kind: sum(p.numel() for p in net.parameters()) for kind, net in "
         "nets.items()}\n"

@@ -26,7 +26,7 @@ from typing import Any
 from stridelab.sheets.results import WorkedResult
 from stridelab.worked.values import depth as nesting_depth
 
-__all__ = ["recompute_cell", "helper_cells"]
+__all__ = ["recompute_cell", "recompute_heading", "helper_cells"]
 
 # one helper per notebook, defined before the first task that uses it
 CONV_HELPER = '''\
@@ -396,6 +396,21 @@ _SYMBOLIC = {
       "    print(f'n = {n}: max |autograd − derived| = {(J - derived).abs().max():.1e}')\n"
       "    assert torch.allclose(J, derived)",
 }
+
+
+_HOW = {"conv": "SciPy's correlate over the zero-padded input",
+        "shape": "the layers built in PyTorch",
+        "backprop": "PyTorch's autograd"}
+_DERIVE_HOW = {"ridge": "NumPy's least squares on the augmented system",
+               "cross-entropy-minimum": "SciPy's bounded minimiser"}
+
+
+def recompute_heading(result: WorkedResult) -> str:
+    """The Markdown line above :func:`recompute_cell`'s cell: what it checks, and with what."""
+    topic = result.data.get("topic") if result.task.command == "derive" else None
+    what = "The formula checked" if topic in _SYMBOLIC else "The same values"
+    how = _DERIVE_HOW.get(topic, "PyTorch's autograd") if topic else _HOW[result.task.command]
+    return f"{what} a second way, with {how}:"
 
 
 def recompute_cell(result: WorkedResult) -> str | None:
